@@ -1,0 +1,67 @@
+"""utils.book and utils.plots: seed, setup line, progress callback, figure helpers."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from utils import book, plots  # noqa: E402
+
+
+@pytest.mark.parametrize(("environ", "seed"), [({}, 42), ({"BOOK_SEED": ""}, 42), ({"BOOK_SEED": " 7 "}, 7)])
+def test_seed_from_environment(environ, seed):
+    assert book.seed_from_environment(environ) == seed
+
+
+@pytest.mark.parametrize("raw", ["abc", "4.2", "-1"])
+def test_bad_book_seed_is_a_value_error(raw):
+    with pytest.raises(ValueError, match="BOOK_SEED"):
+        book.seed_from_environment({"BOOK_SEED": raw})
+
+
+def test_setup_book_seeds_and_reports(capsys, monkeypatch):
+    monkeypatch.setenv("BOOK_SEED", "3")
+    assert book.setup_book() == 3
+    first = np.random.rand(3)
+    book.setup_book()
+    assert np.array_equal(first, np.random.rand(3))
+    line = capsys.readouterr().out.splitlines()[0]
+    assert "TensorFlow" in line and "Keras 3." in line and "BOOK_SEED=3" in line
+    assert "CPU" in line or "GPU" in line
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "42", True])
+def test_setup_book_rejects_bad_seed(seed):
+    with pytest.raises(ValueError, match="seed"):
+        book.setup_book(seed)
+
+
+def test_epoch_logger_prints_every_n_epochs_and_the_last(capsys):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.zeros((8, 2)), np.zeros((8, 1))
+    model.fit(x, y, epochs=5, verbose=0, callbacks=[book.EpochLogger(every=2, name="tiny")])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[2] for line in lines] == ["2", "4", "5"]
+    assert lines[0].startswith("tiny: epoch") and "loss" in lines[0]
+
+
+def test_epoch_logger_rejects_bad_interval():
+    with pytest.raises(ValueError, match="every"):
+        book.EpochLogger(every=0)
+
+
+def test_learning_curves_plot_train_and_validation():
+    history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}
+    ax = plots.plot_learning_curves({"rnn": history}, title="demo")
+    assert ax.get_title() == "demo" and ax.get_xlabel() == "epoch" and len(ax.lines) == 2
+
+
+def test_learning_curves_reject_missing_metric():
+    with pytest.raises(ValueError, match="no metric 'accuracy'"):
+        plots.plot_learning_curves({"rnn": {"loss": [1.0]}}, metric="accuracy")
+    with pytest.raises(ValueError, match="empty"):
+        plots.plot_learning_curves({})

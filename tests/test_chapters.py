@@ -1,0 +1,40 @@
+"""Every chapter is a jupytext pair in sync, with stored outputs and no errors (read-only checks)."""
+
+import json
+from pathlib import Path
+
+import jupytext
+import pytest
+
+CHAPTERS_DIR = Path(__file__).resolve().parent.parent / "chapters"
+SOURCES = sorted(CHAPTERS_DIR.glob("[0-9][0-9]_*.py"))
+NOTEBOOKS = sorted(CHAPTERS_DIR.glob("*.ipynb"))
+
+
+def test_there_are_chapters():
+    assert SOURCES, "no chapters/NN_topic.py found"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
+def test_source_has_notebook(source):
+    assert source.with_suffix(".ipynb").exists(), f"{source.name} has no .ipynb: run `make outputs`"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_matches_its_source(notebook):
+    source = notebook.with_suffix(".py")
+    assert source.exists(), f"{notebook.name} has no .py source"
+    rendered = jupytext.writes(jupytext.read(notebook), fmt="py:percent")
+    assert rendered == source.read_text(), f"{notebook.name} is out of sync with {source.name}: run `make outputs`"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_stores_clean_outputs(notebook):
+    cells = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+    assert all(c["execution_count"] is not None for c in cells if c["source"]), "unexecuted cells"
+    errors = [o for c in cells for o in c["outputs"] if o["output_type"] == "error"]
+    assert not errors, "stored outputs contain errors"
+    texts = [o.get("text", "") for c in cells for o in c["outputs"]]
+    texts = ["".join(t) if isinstance(t, list) else t for t in texts]
+    assert not any("\x1b[" in t or "\b" in t for t in texts), "progress bars or ANSI codes in stored outputs"
+    assert any("image/png" in o.get("data", {}) for c in cells for o in c["outputs"]), "no figure"

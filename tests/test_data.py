@@ -1,0 +1,99 @@
+"""The vendored data: checksums, documentation, loaders and their errors."""
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from utils import data
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+CHECKSUMS = dict(line.split()[::-1] for line in (DATA_DIR / "SHA256SUMS").read_text().splitlines())
+
+
+@pytest.mark.parametrize("name", sorted(CHECKSUMS))
+def test_file_matches_recorded_checksum(name):
+    assert hashlib.sha256((DATA_DIR / name).read_bytes()).hexdigest() == CHECKSUMS[name]
+
+
+@pytest.mark.parametrize("name", sorted(CHECKSUMS))
+def test_readme_documents_file_and_checksum(name):
+    readme = (DATA_DIR / "README.md").read_text()
+    assert name in readme and CHECKSUMS[name] in readme
+
+
+def test_every_data_file_is_listed():
+    files = {str(p.relative_to(DATA_DIR)) for p in DATA_DIR.rglob("*") if p.is_file()}
+    unlisted = files - set(CHECKSUMS) - {"README.md", "SHA256SUMS", "build_data.py"}
+    assert not unlisted, f"files in data/ without a checksum: {sorted(unlisted)}"
+
+
+def test_data_stays_small():
+    total = sum(p.stat().st_size for p in DATA_DIR.rglob("*") if p.is_file())
+    assert total < 10 * 1024 * 1024
+
+
+def test_seattle_splits_are_whole_years():
+    sizes = {split: len(data.load_seattle_weather(split)["date"]) for split in ("train", "valid", "test", "all")}
+    assert sizes == {"train": 731, "valid": 365, "test": 365, "all": 1461}
+    test = data.load_seattle_weather("test")
+    assert str(test["date"][0]) == "2015-01-01" and str(test["date"][-1]) == "2015-12-31"
+    assert test["temp_max"].dtype == np.float32
+    assert np.all(np.diff(data.load_seattle_weather("all")["date"]).astype(int) == 1)
+
+
+def test_movie_sentences_sizes_and_labels():
+    texts, labels = data.load_movie_sentences("all")
+    assert len(texts) == len(labels) == 10_605 - 37
+    assert set(np.unique(labels)) == {0, 1}
+    sizes = {split: len(data.load_movie_sentences(split)[0]) for split in ("train", "valid", "test")}
+    assert sum(sizes.values()) == len(texts)
+    assert sizes["test"] > 1000 and sizes["valid"] > 1000
+
+
+def test_shakespeare_splits_do_not_overlap():
+    train, valid, test = (data.load_shakespeare(split) for split in ("train", "valid", "test"))
+    assert len(train) > 700_000 and len(valid) > 90_000 and len(test) > 90_000
+    assert "HAMLET" in train and "Tempest" not in train
+    assert valid[:200] not in train and test[:200] not in train
+
+
+@pytest.mark.parametrize(
+    "loader", [data.load_seattle_weather, data.load_movie_sentences, data.load_shakespeare]
+)
+def test_bad_split_is_a_value_error(loader):
+    with pytest.raises(ValueError, match="split must be one of"):
+        loader("training")
+
+
+def test_unknown_file_is_a_value_error():
+    with pytest.raises(ValueError, match="not a file of data/"):
+        data.verified_path("no_such_file.csv")
+
+
+@pytest.fixture
+def data_copy(tmp_path):
+    copy = tmp_path / "data"
+    shutil.copytree(DATA_DIR, copy)
+    return copy
+
+
+def test_missing_file_names_file_and_make_data(data_copy):
+    (data_copy / "seattle_weather.csv").unlink()
+    with pytest.raises(data.DataFileError, match=r"data/seattle_weather.csv is missing.*make data"):
+        data.load_seattle_weather("train", data_dir=data_copy)
+
+
+def test_corrupt_file_names_file_and_make_data(data_copy):
+    path = data_copy / "shakespeare" / "tempest.txt"
+    path.write_bytes(path.read_bytes().replace(b"Prospero", b"Prosperp", 1))
+    with pytest.raises(data.DataFileError, match=r"data/shakespeare/tempest.txt is corrupt.*make data"):
+        data.load_shakespeare("test", data_dir=data_copy)
+
+
+def test_missing_checksum_list_is_explained(data_copy):
+    (data_copy / "SHA256SUMS").unlink()
+    with pytest.raises(data.DataFileError, match="SHA256SUMS is missing"):
+        data.load_movie_sentences("train", data_dir=data_copy)

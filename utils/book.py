@@ -1,0 +1,76 @@
+"""Chapter setup: one seed for everything, versions and the device in one line."""
+
+import os
+import time
+
+import keras
+import tensorflow as tf
+
+from utils.plots import use_book_style
+
+DEFAULT_SEED = 42
+
+
+def seed_from_environment(environ=None):
+    """Return the book's seed: the integer in BOOK_SEED, or 42 when it is unset."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get("BOOK_SEED", "").strip()
+    if raw == "":
+        return DEFAULT_SEED
+    try:
+        seed = int(raw)
+    except ValueError:
+        raise ValueError(f"BOOK_SEED must be a whole number such as 42, got {raw!r}") from None
+    if seed < 0:
+        raise ValueError(f"BOOK_SEED must not be negative, got {seed}")
+    return seed
+
+
+def gpu_available():
+    """True when TensorFlow sees at least one GPU."""
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def device_summary():
+    """A one-line description of where Keras will run: the GPU's name, or the CPU."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return f"GPU ({details.get('device_name', gpus[0].name)})"
+    return f"CPU ({os.cpu_count()} cores)"
+
+
+def setup_book(seed=None):
+    """Seed Python, NumPy and TensorFlow, apply the figure style and print what runs where.
+
+    The seed comes from the argument, else from BOOK_SEED, else 42. Returns it.
+    """
+    seed = seed_from_environment() if seed is None else seed
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    keras.utils.set_random_seed(seed)
+    use_book_style()
+    print(f"TensorFlow {tf.__version__} | Keras {keras.__version__} | {device_summary()} | BOOK_SEED={seed}")
+    return seed
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Print one short line every `every` epochs (and after the last): readable progress, no bars."""
+
+    def __init__(self, every=1, name=""):
+        super().__init__()
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive int, got {every!r}")
+        self.every = every
+        self.name = f"{name}: " if name else ""
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        last = epoch + 1 == self.params.get("epochs")
+        if (epoch + 1) % self.every and not last:
+            return
+        metrics = " ".join(f"{key} {value:.4f}" for key, value in (logs or {}).items())
+        elapsed = time.perf_counter() - self.start
+        print(f"{self.name}epoch {epoch + 1:>3}  {metrics}  ({elapsed:.1f} s)")

