@@ -8,9 +8,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
-CHAPTERS := $(sort $(wildcard chapters/[0-9][0-9]_*.py))
-NOTEBOOKS := $(CHAPTERS:.py=.ipynb)
-TIMES := build/chapter_times.json
+CHAPTERS ?= $(sort $(wildcard chapters/[0-9][0-9]_*.py))
 
 # Deterministic, quiet execution on the CPU, for tests and for the stored outputs.
 CPU_ENV := PYTHONHASHSEED=0 CUDA_VISIBLE_DEVICES= TF_CPP_MIN_LOG_LEVEL=2 \
@@ -45,11 +43,16 @@ test-gpu: $(INSTALLED)
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check utils tests data chapters
 
-# Fresh notebooks from the .py sources, executed top to bottom (never --update: it keeps old outputs).
+# Fresh notebooks from the .py sources, executed top to bottom (never --update: it keeps old outputs),
+# stderr noise dropped, then the .py re-rendered from the notebook so the pair is exactly in sync.
+# One chapter only: make outputs CHAPTERS=chapters/01_feedforward_vs_rnn.py
 outputs: $(INSTALLED)
 	@for source in $(CHAPTERS); do \
+		notebook="$${source%.py}.ipynb"; \
 		echo "executing $$source"; \
-		$(CPU_ENV) $(VENV)/bin/jupytext --to ipynb --execute "$$source" || exit 1; \
+		$(CPU_ENV) $(VENV)/bin/jupytext --quiet --to ipynb --set-kernel python3 --execute "$$source" || exit 1; \
+		$(PY) -m utils.notebooks "$$notebook" || exit 1; \
+		$(VENV)/bin/jupytext --quiet --to py:percent "$$notebook" || exit 1; \
 	done
 
 data: $(INSTALLED)
