@@ -49,6 +49,16 @@ def test_epoch_logger_prints_every_n_epochs_and_the_last(capsys):
     assert lines[0].startswith("tiny: epoch") and "loss" in lines[0]
 
 
+def test_epoch_logger_prints_the_epoch_where_early_stopping_ended(capsys):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.zeros((8, 2)), np.zeros((8, 1))
+    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=1.0)
+    model.fit(x, y, epochs=50, verbose=0, callbacks=[stop, book.EpochLogger(every=20)])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in lines] == ["2"]
+
+
 def test_epoch_logger_rejects_bad_interval():
     with pytest.raises(ValueError, match="every"):
         book.EpochLogger(every=0)

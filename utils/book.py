@@ -55,7 +55,7 @@ def setup_book(seed=None):
 
 
 class EpochLogger(keras.callbacks.Callback):
-    """Print one short line every `every` epochs (and after the last): readable progress, no bars."""
+    """Print one short line every `every` epochs and after the last one (early stopping included); no bars."""
 
     def __init__(self, every=1, name=""):
         super().__init__()
@@ -66,11 +66,19 @@ class EpochLogger(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.start = time.perf_counter()
+        self.last_epoch, self.last_logs, self.printed_epoch = 0, {}, 0
 
     def on_epoch_end(self, epoch, logs=None):
-        last = epoch + 1 == self.params.get("epochs")
-        if (epoch + 1) % self.every and not last:
-            return
-        metrics = " ".join(f"{key} {value:.4f}" for key, value in (logs or {}).items())
+        self.last_epoch, self.last_logs = epoch + 1, logs or {}
+        if self.last_epoch % self.every == 0:
+            self._print()
+
+    def on_train_end(self, logs=None):
+        if self.last_epoch != self.printed_epoch:  # the last epoch, also when early stopping ended training
+            self._print()
+
+    def _print(self):
+        metrics = " ".join(f"{key} {value:.4f}" for key, value in self.last_logs.items())
         elapsed = time.perf_counter() - self.start
-        print(f"{self.name}epoch {epoch + 1:>3}  {metrics}  ({elapsed:.1f} s)")
+        print(f"{self.name}epoch {self.last_epoch:>3}  {metrics}  ({elapsed:.1f} s)")
+        self.printed_epoch = self.last_epoch
