@@ -23,10 +23,14 @@ $(INSTALLED): requirements.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -c "import pathlib, site; pathlib.Path(site.getsitepackages()[0], 'rnn_book.pth').write_text(str(pathlib.Path.cwd()) + '\n')"
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}}}' \
+		> $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $(INSTALLED)
 
+# Extra options go in LAB_ARGS, e.g. make lab LAB_ARGS="--no-browser --port=8890".
 lab: $(INSTALLED)
-	$(VENV)/bin/jupyter lab --notebook-dir=chapters
+	$(VENV)/bin/jupyter lab --notebook-dir=chapters $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 test: test-unit test-chapters
 
