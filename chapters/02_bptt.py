@@ -1,0 +1,986 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 2 — Training RNNs: backpropagation through time and the gradient problem
+#
+# A recurrent network is trained like any other network: compute a loss, take its gradient, step
+# downhill. The only new idea is how to take the gradient through a loop, and it fits on one page:
+# unroll the loop in time and run ordinary backpropagation on the unrolled graph. In this chapter we
+# derive that algorithm, *backpropagation through time* (BPTT), write it in twenty lines of NumPy,
+# and prove that it matches TensorFlow's automatic differentiation to machine precision. Then we use
+# it as a microscope: we watch gradients shrink or blow up exponentially with the time lag, see what
+# that does to learning, and meet the standard tools: gradient clipping against explosions, truncated
+# BPTT against the cost of long sequences, and (next chapter) gated cells against vanishing.
+#
+# **Learning objectives.** After this chapter you can
+# - explain why an unrolled RNN is a deep feedforward network with shared weights, and why the loss
+#   at step $t$ depends on every earlier step;
+# - derive BPTT for a simple RNN and implement it by hand, checked against `tf.GradientTape` and
+#   finite differences;
+# - predict from the recurrent matrix whether gradients vanish or explode, and measure it;
+# - recognise vanishing gradients (a task that never gets learned) and exploding gradients (a loss
+#   that jumps to NaN), and fix the latter with `clipnorm` / `global_clipnorm`;
+# - train on long streams with truncated BPTT while carrying the state, and say which dependencies it
+#   can and cannot learn;
+# - estimate the time and memory cost of BPTT as a function of the sequence length.
+#
+# **Prerequisites.** Chapter 1 (the recurrence $h_t = \tanh(x_t W_{xh} + h_{t-1} W_{hh} + b)$ and
+# Keras's `SimpleRNN`), the chain rule, and matrix products.
+#
+# **Run time.** About 40 seconds on a 2-core CPU. GPU: not measured; with models this small and a time
+# loop that runs step by step, expect no speed-up.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+import time
+import tracemalloc
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+
+from utils.book import EpochLogger, setup_book
+from utils.plots import plot_learning_curves
+
+seed = setup_book()
+
+# %% [markdown]
+# ## 1. Unrolling: an RNN is a deep network with shared weights
+#
+# A simple RNN reads a sequence $x_1, \dots, x_T$ and updates a hidden state, starting from
+# $h_0 = 0$; a linear read-out predicts a target at every step:
+#
+# $$a_t = x_t W_{xh} + h_{t-1} W_{hh} + b, \qquad h_t = \tanh(a_t), \qquad y_t = h_t W_{hy} + c.$$
+#
+# Write the loop out for $T$ steps and it becomes a feedforward network with $T$ hidden layers. Two
+# things are unusual about this deep network: every layer uses the **same** weights
+# $W_{xh}, W_{hh}, b$, and every layer receives an input and produces an output. The loss is the
+# mean of the per-step losses, here the squared error against a target $y^*_t$:
+#
+# $$L = \frac{1}{T}\sum_{t=1}^{T} \ell_t, \qquad \ell_t = \operatorname{mean}\,(y_t - y^*_t)^2
+# \quad\text{(the mean over the batch and the output units)}.$$
+#
+# Because $h_t$ depends on $h_{t-1}$, which depends on $h_{t-2}$, and so on, the error $\ell_t$ depends
+# on **every** input $x_1, \dots, x_t$ and on every copy of the weights before step $t$. The picture
+# below is the unrolled graph: black arrows are the forward pass, red arrows show where the gradient
+# of a single loss $\ell_3$ has to travel.
+
+# %%
+def draw_unrolled(ax, steps=4):
+    """The unrolled RNN: inputs at the bottom, states in the middle, per-step losses on top."""
+    boxes = {"h_0": (0, 1)}
+    boxes |= {f"{kind}_{t}": (t, row) for t in range(1, steps + 1) for kind, row in (("x", 0), ("h", 1), ("ℓ", 2))}
+    for name, (col, row) in boxes.items():
+        ax.text(col, row, f"${name}$", ha="center", va="center", fontsize=12, bbox={"boxstyle": "round", "fc": "w"})
+    arrow = {"arrowstyle": "->", "shrinkA": 14, "shrinkB": 14}
+    for t in range(1, steps + 1):
+        ax.annotate("", (t, 1), (t, 0), arrowprops=arrow)
+        ax.annotate("", (t, 2), (t, 1), arrowprops=arrow)
+        ax.annotate("", (t, 1), (t - 1, 1), arrowprops=arrow)
+        ax.text(t - 0.5, 1.1, "$W_{hh}$", ha="center", fontsize=9)
+    back = arrow | {"color": "C3"}
+    ax.annotate("", (3.15, 1), (3.15, 2), arrowprops=back)
+    for t in (3, 2, 1):
+        ax.annotate("", (t - 1, 0.9), (t, 0.9), arrowprops=back | {"connectionstyle": "arc3,rad=-0.4"})
+    ax.plot([], [], "k-", label="forward pass (same weights at every step)")
+    ax.plot([], [], "-", color="C3", label="gradient of $\\ell_3$ flowing back in time")
+    ax.set(xlim=(-0.5, steps + 0.5), ylim=(-0.4, 3.0), xlabel="time step t", ylabel="layer of the unrolled graph",
+           yticks=[0, 1, 2], yticklabels=["input", "state", "loss"], title="An RNN unrolled over 4 steps")
+    ax.grid(False)
+    ax.legend(loc="upper center", ncol=2)
+
+
+draw_unrolled(plt.figure(figsize=(7, 3.4)).gca())
+plt.show()
+
+# %% [markdown]
+# Let us measure the dependency instead of drawing it. We take an untrained `SimpleRNN`, feed it 64
+# random sequences of 20 steps, and ask TensorFlow for every derivative $\partial \ell_t / \partial x_k$
+# (averaged in absolute value over the sequences).
+# Look for two things in the heat map: the upper triangle ($k > t$) must be exactly zero, since the
+# future cannot influence the past, and the lower triangle gets paler away from the diagonal: old
+# inputs have a weaker say in the present.
+
+# %%
+seq_len = 20
+sensitivity_model = keras.Sequential(
+    [keras.Input((seq_len, 1)), keras.layers.SimpleRNN(16, return_sequences=True), keras.layers.Dense(1)]
+)
+x_random = tf.constant(np.random.default_rng(seed).normal(size=(64, seq_len, 1)), dtype="float32")
+with tf.GradientTape() as tape:
+    tape.watch(x_random)
+    step_losses = keras.ops.sum(sensitivity_model(x_random)[:, :, 0] ** 2, axis=0)  # ℓ_t, target 0, summed
+jacobian = tape.jacobian(step_losses, x_random)[..., 0].numpy()  # [t, sequence, k]: sequences are independent
+sensitivity = np.abs(jacobian).mean(axis=1)  # [t, k] = mean |dℓ_t / dx_k|
+future_entries = sensitivity[np.triu_indices(seq_len, k=1)]
+print("sensitivity matrix shape:", sensitivity.shape)
+print("nonzero entries with k > t (the future):", int(np.count_nonzero(future_entries)))
+assert np.count_nonzero(future_entries) == 0
+
+# %%
+masked = np.ma.masked_where(np.triu(np.ones((seq_len, seq_len)), k=1) == 1, np.abs(sensitivity) + 1e-12)
+plt.imshow(np.log10(masked), origin="lower")
+plt.colorbar(label="log10 mean |dℓ_t / dx_k|")
+plt.xticks(range(0, seq_len, 2))
+plt.yticks(range(0, seq_len, 2))
+plt.xlabel("input step k")
+plt.ylabel("loss step t")
+plt.title("Each loss depends on every earlier input")
+plt.plot([], [], "s", color="w", markeredgecolor="k", label="white: k > t, exactly zero")
+plt.legend(loc="lower right")
+plt.show()
+
+# %% [markdown]
+# Every row $t$ is coloured up to the diagonal and blank beyond it: $\ell_t$ depends on all inputs up
+# to step $t$ and on none after it. Along each row the colour fades towards the left, a first sign of
+# the gradient decay we study in section 5.
+#
+# ## 2. Backpropagation through time, derived
+#
+# Since the unrolled RNN is an ordinary feedforward graph, its gradient is ordinary backpropagation:
+# walk the graph backwards from the loss, multiplying local derivatives. We use row vectors (one row
+# per sequence in the batch), as Keras does, and write $\delta z = \partial L / \partial z$ for the
+# gradient of the loss with respect to any intermediate quantity $z$.
+#
+# **Output.** With $N$ the number of entries of $y$ (batch × time × outputs), the mean squared error
+# gives $\delta y_t = \tfrac{2}{N}(y_t - y^*_t)$, and the read-out layer collects
+#
+# $$\delta W_{hy} = \sum_t h_t^\top \delta y_t, \qquad \delta c = \sum_t \mathbf 1^\top \delta y_t.$$
+#
+# **The state, the heart of BPTT.** $h_t$ influences the loss along two paths: through its own output
+# $y_t$, and through the next state $h_{t+1}$ (which carries it to all later losses). So
+#
+# $$\delta h_t = \delta y_t\, W_{hy}^\top + \delta a_{t+1}\, W_{hh}^\top, \qquad
+# \delta a_t = \delta h_t \odot (1 - h_t^2), \qquad \delta a_{T+1} = 0.$$
+#
+# The second equation is the derivative of $\tanh$. Computing $\delta h_t$ needs $\delta a_{t+1}$, so the
+# loop must run **backwards**, from $t = T$ down to $t = 1$: that is the "through time" in the name.
+#
+# **Shared weights.** Each time step holds a copy of $W_{xh}, W_{hh}, b$; the gradient of a shared
+# weight is the sum of the gradients of its copies:
+#
+# $$\delta W_{xh} = \sum_{t=1}^{T} x_t^\top \delta a_t, \qquad
+# \delta W_{hh} = \sum_{t=1}^{T} h_{t-1}^\top \delta a_t, \qquad
+# \delta b = \sum_{t=1}^{T} \mathbf 1^\top \delta a_t.$$
+#
+# The forward pass must therefore keep every $h_t$ (and $x_t$): memory grows with $T$.
+#
+# ## 3. BPTT by hand in NumPy
+#
+# First the parameters (named as in the equations) and the forward pass, which caches what the
+# backward pass needs.
+
+# %%
+def init_params(rng, input_size, hidden_size, output_size):
+    """Small random weights for the simple RNN and its linear read-out."""
+    return {
+        "W_xh": rng.normal(0, 0.5, (input_size, hidden_size)),
+        "W_hh": rng.normal(0, 0.5 / np.sqrt(hidden_size), (hidden_size, hidden_size)),
+        "b": np.zeros(hidden_size),
+        "W_hy": rng.normal(0, 0.5, (hidden_size, output_size)),
+        "c": np.zeros(output_size),
+    }
+
+
+def rnn_forward(params, x, targets):
+    """Run the RNN over x (batch, time, features); return the MSE loss and a cache for backward."""
+    h = np.zeros((x.shape[0], params["W_hh"].shape[0]))
+    states, outputs = [h], []
+    for t in range(x.shape[1]):
+        h = np.tanh(x[:, t] @ params["W_xh"] + h @ params["W_hh"] + params["b"])
+        states.append(h)  # states[t + 1] is h_t; states[0] is h_0 = 0
+        outputs.append(h @ params["W_hy"] + params["c"])
+    y = np.stack(outputs, axis=1)
+    return np.mean((y - targets) ** 2), {"x": x, "states": states, "y": y, "targets": targets}
+
+
+# %% [markdown]
+# The backward pass is the equations above, line by line, in a loop from the last step to the first.
+
+# %%
+def rnn_backward(params, cache):
+    """Backpropagation through time: the gradient of the loss for every parameter."""
+    x, states, y = cache["x"], cache["states"], cache["y"]
+    grads = {name: np.zeros_like(value) for name, value in params.items()}
+    dy = 2 * (y - cache["targets"]) / y.size
+    da_next = np.zeros_like(states[0])  # δa_{T+1} = 0: nothing comes from after the last step
+    for t in reversed(range(x.shape[1])):
+        h, h_prev = states[t + 1], states[t]
+        grads["W_hy"] += h.T @ dy[:, t]
+        grads["c"] += dy[:, t].sum(axis=0)
+        dh = dy[:, t] @ params["W_hy"].T + da_next @ params["W_hh"].T  # two paths out of h_t
+        da = dh * (1 - h**2)  # through tanh
+        grads["W_xh"] += x[:, t].T @ da
+        grads["W_hh"] += h_prev.T @ da
+        grads["b"] += da.sum(axis=0)
+        da_next = da
+    return grads
+
+
+# %% [markdown]
+# We try it on a small random problem: 4 sequences of 12 steps, 3 input features, 8 hidden units,
+# 2 outputs. The gradients must have exactly the shapes of the parameters.
+
+# %%
+batch_size, seq_len, input_size, hidden_size, output_size = 4, 12, 3, 8, 2
+rng = np.random.default_rng(seed)
+params = init_params(rng, input_size, hidden_size, output_size)
+x_small = rng.normal(size=(batch_size, seq_len, input_size))
+targets_small = rng.normal(size=(batch_size, seq_len, output_size))
+
+loss, cache = rnn_forward(params, x_small, targets_small)
+grads = rnn_backward(params, cache)
+for name in params:
+    print(f"{name:5s} parameter {str(params[name].shape):8s} gradient {grads[name].shape}")
+
+# %% [markdown]
+# ## 4. Keras agrees: the same gradients from `tf.GradientTape`
+#
+# Now the same network in Keras: a `SimpleRNN` that returns the whole sequence, followed by a `Dense`
+# read-out. Keras stores the `SimpleRNN` weights as `[kernel, recurrent_kernel, bias]`, which are our
+# $W_{xh}, W_{hh}, b$, and the `Dense` weights as $W_{hy}, c$. We build it in float64 so that the
+# comparison is limited by nothing but rounding in the last digits (in float32 they still agree to a
+# few times $10^{-7}$, the float32 precision).
+
+# %%
+inputs = keras.Input((seq_len, input_size), dtype="float64")
+hidden = keras.layers.SimpleRNN(hidden_size, return_sequences=True, dtype="float64")(inputs)
+outputs = keras.layers.Dense(output_size, dtype="float64")(hidden)
+keras_rnn = keras.Model(inputs, outputs)
+keras_rnn.set_weights([params[name] for name in ("W_xh", "W_hh", "b", "W_hy", "c")])
+
+with tf.GradientTape() as tape:
+    keras_loss = keras.ops.mean((keras_rnn(x_small) - targets_small) ** 2)
+tape_grads = tape.gradient(keras_loss, keras_rnn.trainable_weights)
+print("same loss:", np.isclose(float(keras_loss), loss, rtol=1e-12, atol=0))
+
+# %% [markdown]
+# For each parameter we compute the largest difference relative to the largest gradient entry. Look
+# for values near $10^{-16}$, the float64 machine precision.
+
+# %%
+relative_errors = {}
+names = ("W_xh", "W_hh", "b", "W_hy", "c")
+for name, weight, tape_grad in zip(names, keras_rnn.trainable_weights, tape_grads, strict=True):
+    tape_grad = tape_grad.numpy()
+    relative_errors[name] = np.max(np.abs(tape_grad - grads[name])) / np.max(np.abs(tape_grad))
+    print(f"{name:5s} = {weight.path:40s} agrees to 1e-12: {relative_errors[name] < 1e-12}")
+assert max(relative_errors.values()) < 1e-12
+
+# %% [markdown]
+# Autodiff is itself code that could be wrong (or used wrongly), so we add an independent check that
+# needs nothing but the forward pass: the central finite difference
+# $\partial L/\partial\theta \approx \frac{L(\theta + \varepsilon) - L(\theta - \varepsilon)}{2\varepsilon}$
+# on a few entries of each weight matrix.
+
+# %%
+def finite_difference(params, name, index, x, targets, eps=1e-6):
+    """Central difference of the loss with respect to one entry params[name][index]."""
+    shifted = {key: value.copy() for key, value in params.items()}
+    shifted[name][index] += eps
+    loss_plus, _ = rnn_forward(shifted, x, targets)
+    shifted[name][index] -= 2 * eps
+    loss_minus, _ = rnn_forward(shifted, x, targets)
+    return (loss_plus - loss_minus) / (2 * eps)
+
+
+checks = [("W_xh", (2, 5)), ("W_hh", (0, 1)), ("W_hh", (7, 3)), ("b", (4,)), ("W_hy", (6, 1))]
+for name, index in checks:
+    numeric = finite_difference(params, name, index, x_small, targets_small)
+    agree = np.isclose(numeric, grads[name][index], rtol=1e-6, atol=1e-9)
+    print(f"d loss / d {name}{list(index)}: BPTT and finite difference agree: {agree}")
+    assert agree
+
+# %% [markdown]
+# All five entries agree to six significant digits, the accuracy a central difference can reach in
+# float64. Together with the exact match with `tf.GradientTape`, this is as strong a proof as code
+# can give that the twenty lines of `rnn_backward` compute the gradient.
+#
+# ## 5. Why gradients vanish or explode
+#
+# Follow the gradient of a loss that only looks at the last state, $\delta h_T$, back to an earlier
+# state $h_t$. Each step back applies the same two operations as the loop above,
+# $\delta h_{s-1} = (\delta h_s \odot (1 - h_s^2))\, W_{hh}^\top$, so after a lag of $T - t$ steps
+#
+# $$\delta h_t = \delta h_T \prod_{s=T}^{t+1} \operatorname{diag}(1 - h_s^2)\, W_{hh}^\top .$$
+#
+# The factors $1 - h_s^2$ are at most 1, and equal to 1 only where $h_s = 0$. In the linear regime
+# ($h \approx 0$) the product behaves like a power of $W_{hh}$, whose size is governed by its spectral
+# radius $\rho$ (the largest absolute eigenvalue): the gradient norm changes by a factor of about
+# $\rho$ per step, so its logarithm is a straight line in the lag with slope $\ln\rho$. Below 1 it
+# **vanishes** exponentially, above 1 it can **explode** exponentially, at 1 it is roughly preserved.
+# Saturated units ($|h| \to 1$) multiply by almost zero, which pulls every slope down.
+#
+# The experiment: one random $64 \times 64$ matrix rescaled to four spectral radii, driven by small
+# random inputs (so the states start near the linear regime), and the gradient of the loss read-out
+# carried back 60 steps. The function below is the same backward line as in `rnn_backward`.
+
+# %%
+def gradient_norm_by_lag(W_hh, W_xh, x, dh_last):
+    """Norm of δh_t for lag T - t = 0, 1, ..., T-1 (a loss on h_T only); shape (T, batch)."""
+    states = [np.zeros((x.shape[0], W_hh.shape[0]))]
+    for t in range(x.shape[1]):
+        states.append(np.tanh(x[:, t] @ W_xh + states[-1] @ W_hh))
+    dh, norms = dh_last, []
+    for t in range(x.shape[1], 0, -1):
+        norms.append(np.linalg.norm(dh, axis=1))
+        dh = (dh * (1 - states[t] ** 2)) @ W_hh.T  # one Jacobian: diag(1 - h_t²) W_hh^T
+    return np.array(norms)
+
+
+# %%
+rng = np.random.default_rng(seed)
+hidden_size, seq_len, batch_size = 64, 60, 32
+direction = rng.normal(size=(hidden_size, hidden_size))
+direction /= np.max(np.abs(np.linalg.eigvals(direction)))  # spectral radius exactly 1
+W_xh = rng.normal(0, 0.1, (1, hidden_size))
+x_drive = rng.normal(size=(batch_size, seq_len, 1))
+readout = rng.normal(size=(1, hidden_size)) / np.sqrt(hidden_size)
+dh_last = np.repeat(readout, batch_size, axis=0)  # δh_T for the loss L = h_T · readout
+
+radii = (0.5, 1.0, 1.5, 3.0)
+lags = np.arange(seq_len)
+log_norms = {rho: np.log(gradient_norm_by_lag(rho * direction, W_xh, x_drive, dh_last)).mean(axis=1) for rho in radii}
+slopes = {rho: np.polyfit(lags, log_norms[rho], 1)[0] for rho in radii}
+
+# %%
+for rho in radii:
+    relative_norm = np.exp(log_norms[rho] - log_norms[rho][0])
+    plt.semilogy(lags, relative_norm, label=f"ρ = {rho} (slope {slopes[rho]:+.2f} per step)")
+plt.xlabel("lag T - t (time steps)")
+plt.ylabel("‖δh_t‖ / ‖δh_T‖ (log scale)")
+plt.title("Gradient norm against the time lag (mean of 32 sequences)")
+plt.legend()
+plt.show()
+
+# %% [markdown]
+# On the log scale each curve is close to a straight line: the gradient changes by a constant factor
+# per step. We fit that slope (natural log per step) and compare it with the linear-regime prediction
+# $\ln\rho$.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+for rho in radii:
+    print(f"rho {rho:3.1f}: fitted slope {slopes[rho]:+.3f} per step, ln(rho) = {np.log(rho):+.3f}, "
+          f"factor over 60 steps {np.exp(slopes[rho] * seq_len):.1e}")
+assert slopes[0.5] < -0.5 and abs(slopes[0.5] - np.log(0.5)) < 0.15  # exponential decay, at the predicted rate
+assert abs(slopes[1.0]) < 0.2  # near 1: roughly preserved
+assert slopes[3.0] > 0.05  # well above 1: exponential growth
+assert slopes[0.5] < slopes[1.0] < slopes[3.0]
+
+# %% [markdown]
+# With $\rho = 0.5$ the fitted slope is close to $\ln 0.5 \approx -0.69$: the gradient halves at every
+# step and is negligible after twenty. At $\rho = 1$ it is nearly flat (slightly negative, because
+# $1 - h^2 < 1$). Above 1 the state grows until tanh saturates, and saturation eats most of the growth:
+# at $\rho = 1.5$ the slope is far below $\ln 1.5 \approx 0.41$, and only the strongly amplifying
+# $\rho = 3$ explodes clearly. This is the honest picture for tanh networks: $\rho > 1$ is necessary
+# for exploding gradients but not sufficient. Unbounded activations such as ReLU have no such brake,
+# which is why section 7 uses one to show an explosion.
+#
+# ## 6. What vanishing gradients do to learning
+#
+# A task that needs memory at a controllable distance: the input is a sequence of 60 random signs
+# $\pm 1$; the label is whether the sign at position $T - \text{lag}$ was positive. Everything after that
+# position is distraction. Both versions have the same length, so they cost the same to train; only
+# the lag differs.
+
+# %%
+def make_lag_task(rng, num_sequences, seq_len, lag):
+    """Random ±1 sequences; label 1 when the input `lag` steps before the end was +1."""
+    x = rng.choice([-1.0, 1.0], size=(num_sequences, seq_len, 1)).astype("float32")
+    y = (x[:, seq_len - lag, 0] > 0).astype("float32")
+    return x, y
+
+
+def build_lag_model(seq_len, hidden_size=32):
+    model = keras.Sequential(
+        [keras.Input((seq_len, 1)), keras.layers.SimpleRNN(hidden_size), keras.layers.Dense(1, activation="sigmoid")]
+    )
+    model.compile(keras.optimizers.Adam(3e-3), loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+# %% [markdown]
+# Before training anything, section 5 predicts the outcome. We take an untrained model and measure
+# how strongly the loss gradient reaches each input position: $\lVert \partial L / \partial x_t \rVert$
+# (root mean square over 256 sequences).
+
+# %%
+seq_len, short_lag, long_lag = 60, 5, 50
+rng = np.random.default_rng(seed)
+x_probe, y_probe = (tf.constant(array) for array in make_lag_task(rng, 256, seq_len, long_lag))
+untrained = build_lag_model(seq_len)
+with tf.GradientTape() as tape:
+    tape.watch(x_probe)
+    probe_loss = keras.ops.mean(keras.losses.binary_crossentropy(y_probe[:, None], untrained(x_probe)))
+input_grad = np.sqrt(np.mean(tape.gradient(probe_loss, x_probe).numpy()[:, :, 0] ** 2, axis=0))
+
+# %%
+plt.semilogy(np.arange(seq_len), input_grad, label="untrained SimpleRNN(32)")
+for lag, color in ((short_lag, "C2"), (long_lag, "C3")):
+    plt.axvline(seq_len - lag, color=color, linestyle="--", label=f"the input that matters, lag {lag}")
+plt.xlabel("input position t (time step)")
+plt.ylabel("RMS of dL/dx_t")
+plt.title("How much gradient reaches each input")
+plt.legend()
+plt.show()
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+reach = input_grad[seq_len - long_lag] / input_grad[seq_len - short_lag]
+print(f"gradient at lag {long_lag} / gradient at lag {short_lag}: {reach:.1e}")
+assert reach < 0.05
+
+# %% [markdown]
+# The gradient that reaches the input 50 steps back is orders of magnitude smaller than the one that
+# reaches 5 steps back (the ratio is printed above). Now we train the two models, 6 epochs each on
+# 4,000 sequences.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+rng = np.random.default_rng(seed)
+lag_histories = {}
+for lag in (short_lag, long_lag):
+    x_train, y_train = make_lag_task(rng, 4000, seq_len, lag)
+    x_valid, y_valid = make_lag_task(rng, 1000, seq_len, lag)
+    logger = EpochLogger(every=3, name=f"lag {lag}")
+    lag_histories[f"lag {lag}"] = build_lag_model(seq_len).fit(
+        x_train, y_train, validation_data=(x_valid, y_valid), epochs=6, batch_size=64, verbose=0, callbacks=[logger])
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+plot_learning_curves(lag_histories, metric="accuracy", title="SimpleRNN(32): recall a sign 5 or 50 steps back")
+plt.ylabel("accuracy (chance = 0.5)")
+plt.show()
+short_acc = lag_histories[f"lag {short_lag}"].history["val_accuracy"][-1]
+long_acc = lag_histories[f"lag {long_lag}"].history["val_accuracy"][-1]
+print(f"validation accuracy: lag {short_lag} {short_acc:.3f}, lag {long_lag} {long_acc:.3f}")
+assert short_acc > 0.95 and long_acc < 0.65 and short_acc - long_acc > 0.3
+
+# %% [markdown]
+# The short lag is solved within the first epoch; the long lag stays at chance for the whole run,
+# although the information is in the input and the network has enough units to carry one bit. The
+# failure is not capacity but credit assignment: the gradient that would teach the network to store
+# that sign for 50 steps arrives hundreds to thousands of times weaker (the ratio printed above) and
+# drowns in the gradients of the recent, irrelevant inputs. Gated cells (LSTM and GRU, next chapter)
+# add an additive path through time whose Jacobian can stay close to the identity, and they learn
+# this task.
+#
+# ## 7. Exploding gradients and gradient clipping
+#
+# The opposite failure is loud. Take a ReLU RNN whose recurrent matrix starts as the identity (the
+# "IRNN" of Le et al., 2015): $h_t = \max(0,\, h_{t-1} + x_t W_{xh} + b)$ simply adds up its inputs, a
+# natural counter. The task: count the ones in a stream of 100 random bits, each 1 with probability
+# 0.1. The count averages 10 with a variance of about 9, which is the MSE of the trivial model that
+# always answers the average. Nothing saturates in a ReLU network: if a training step makes the
+# recurrent matrix amplify by 5% per step, the state is multiplied by $1.05^{100} \approx 130$ at the
+# end of the sequence, and the gradient by as much again.
+#
+# We train with plain SGD in a loop of our own, so that we can record the loss and the gradient norm
+# of every step (the norm before any clipping).
+
+# %%
+def train_and_record(model, optimizer, x, y, steps=200, batch_size=32):
+    """SGD steps on consecutive batches; return the loss and gradient norm of each step (stops at NaN)."""
+    @tf.function
+    def train_step(x_batch, y_batch):
+        with tf.GradientTape() as tape:
+            loss = keras.ops.mean((model(x_batch) - y_batch) ** 2)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply(grads, model.trainable_variables)  # clipping, if any, happens in here
+        return loss, tf.linalg.global_norm(grads)
+
+    losses, grad_norms = [], []
+    for step in range(steps):
+        start = step * batch_size % len(x)
+        loss, grad_norm = train_step(x[start:start + batch_size], y[start:start + batch_size])
+        losses.append(float(loss))
+        grad_norms.append(float(grad_norm))
+        if not np.isfinite(losses[-1]):
+            break
+    return np.array(losses), np.array(grad_norms)
+
+
+# %%
+def build_irnn(seq_len=100, hidden_size=32):
+    return keras.Sequential([
+        keras.Input((seq_len, 1)),
+        keras.layers.SimpleRNN(hidden_size, activation="relu", recurrent_initializer=keras.initializers.Identity()),
+        keras.layers.Dense(1),
+    ])
+
+
+rng = np.random.default_rng(seed)
+x_count = (rng.uniform(size=(2048, 100, 1)) < 0.1).astype("float32")
+y_count = x_count.sum(axis=1)
+baseline_mse = float(y_count.var())  # MSE of always answering the average count
+initial_weights = build_irnn().get_weights()
+
+# %% [markdown]
+# **Three ways to clip in Keras.** Every Keras optimizer takes one of these arguments:
+# - `clipvalue=v` clips each gradient entry to $[-v, v]$. Cheap, but it changes the **direction** of
+#   the step: large entries are cut, small ones are not.
+# - `clipnorm=v` rescales each weight tensor's gradient separately so its norm is at most $v$. The
+#   direction within a tensor is kept, but the balance between tensors changes.
+# - `global_clipnorm=v` rescales the whole gradient (all tensors together) to norm at most $v$. The
+#   direction is kept exactly; this is the "gradient clipping" of Pascanu et al. (2013), and the one to
+#   use by default for RNNs.
+#
+# We can watch each of them act on a known gradient: two variables start at zero, SGD with learning
+# rate 1 applies the gradients $g_1 = (3, 4)$ and $g_2 = (12)$ (total norm 13), so the new values are
+# minus the clipped gradient.
+
+# %%
+gradient = [np.array([3.0, 4.0]), np.array([12.0])]
+flat_gradient = np.concatenate(gradient)
+for option in ({"clipvalue": 1.0}, {"clipnorm": 1.0}, {"global_clipnorm": 1.0}):
+    variables = [keras.Variable(np.zeros(2)), keras.Variable(np.zeros(1))]
+    keras.optimizers.SGD(learning_rate=1.0, **option).apply([tf.constant(g) for g in gradient], variables)
+    step = -np.concatenate([v.numpy() for v in variables])
+    cosine = step @ flat_gradient / (np.linalg.norm(step) * np.linalg.norm(flat_gradient))
+    print(f"{str(option):26s} step {np.round(step, 4)}  norm {np.linalg.norm(step):.4f}  "
+          f"cosine with the gradient {cosine:.4f}")
+
+# %% [markdown]
+# `clipvalue` turned $(3, 4, 12)$ into $(1, 1, 1)$: a different direction (cosine well below 1).
+# `clipnorm` scaled each tensor to norm 1, so the step has norm $\sqrt 2$ and a slightly different
+# direction. `global_clipnorm` divided everything by 13: norm 1, same direction, cosine exactly 1.
+#
+# Now the real thing: four runs of 200 steps from the same initial weights with the same learning
+# rate, $10^{-3}$, without clipping and with each kind of clipping at threshold 1.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+clip_options = {"no clipping": {}, "clipvalue=1": {"clipvalue": 1.0}, "clipnorm=1": {"clipnorm": 1.0},
+                "global_clipnorm=1": {"global_clipnorm": 1.0}}
+irnn_runs = {}
+for label, option in clip_options.items():
+    model = build_irnn()
+    model.set_weights(initial_weights)
+    irnn_runs[label] = train_and_record(model, keras.optimizers.SGD(1e-3, **option), x_count, y_count)
+    losses, grad_norms = irnn_runs[label]
+    print(f"{label:18s} {len(losses):3d} steps  loss first {losses[0]:8.3g} largest {np.nanmax(losses):8.3g} "
+          f"last {losses[-1]:8.3g}  first gradient norm {grad_norms[0]:.3g}")
+print(f"baseline (always answer the average): MSE {baseline_mse:.2f}")
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+fig, (ax_loss, ax_grad) = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
+for label, (losses, grad_norms) in irnn_runs.items():
+    style = {"marker": "o", "markersize": 8} if len(losses) < 10 else {"alpha": 0.5 if "value" in label else 0.9}
+    ax_loss.semilogy(np.where(np.isfinite(losses), losses, np.nan), label=label, **style)
+    ax_grad.semilogy(grad_norms, **style)
+ax_loss.axhline(baseline_mse, color="gray", linestyle=":", label="always answer the average")
+ax_grad.axhline(1.0, color="k", linestyle=":")
+ax_loss.set(xlabel="training step", ylabel="MSE on the batch (count²)", title="Loss (a run that stops: NaN)")
+ax_grad.set(xlabel="training step", ylabel="gradient norm before clipping", title="Gradient norm (dotted: threshold)")
+fig.legend(loc="outside lower center", ncol=5)
+plt.show()
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+def final_loss(label):
+    return float(np.mean(irnn_runs[label][0][-20:]))
+
+
+unclipped = irnn_runs["no clipping"][0]
+assert not np.all(np.isfinite(unclipped)) or np.max(unclipped) > 100 * unclipped[0]  # diverged
+for label in ("clipnorm=1", "global_clipnorm=1"):
+    assert len(irnn_runs[label][0]) == 200 and np.all(np.isfinite(irnn_runs[label][0]))
+    assert final_loss(label) < 0.3 * baseline_mse  # learned to count, far better than the average
+assert final_loss("clipvalue=1") > 3 * final_loss("global_clipnorm=1")
+print({label: round(final_loss(label), 3) for label in clip_options if label != "no clipping"})
+
+# %% [markdown]
+# Without clipping, the first gradient is thousands of times longer than the threshold (printed
+# above); one SGD step of that length throws the weights so far that the next forward pass overflows,
+# and the loss is NaN after a step or two. With `clipnorm` or `global_clipnorm`, every step is short
+# (at most learning rate × threshold $= 10^{-3}$, per weight tensor for `clipnorm`), the run survives,
+# and the final MSE is a small fraction of the baseline: the network counts, off by about one.
+# `clipvalue` survives too but learns much less: with gradients in the thousands nearly every entry
+# hits the cap, so each step moves every weight by the same amount whatever its real share of the
+# gradient. Note also the right panel: the gradient norm stays far above the threshold for the whole
+# run, so clipping is active on every step and the learning rate alone sets the step length. Exercise
+# 4 asks whether a smaller learning rate would have done the same job.
+#
+# ## 8. Truncated BPTT and stateful RNNs
+#
+# Full BPTT on a stream of a million steps would store a million hidden states and make one update per
+# pass. **Truncated BPTT** cuts the stream into chunks of $k$ steps and trains on one chunk at a time.
+# Two things cross a chunk boundary differently:
+# - the **state** goes forward: the last state of chunk $i$ is the initial state of chunk $i+1$, so at
+#   prediction time the network still sees the whole past;
+# - the **gradient** does not go back: the initial state of a chunk is treated as a constant, so a loss
+#   can only reach inputs in its own chunk, at most $k - 1$ steps back.
+#
+# The trade-off: memory and time per update are proportional to $k$ instead of $T$, and there are
+# $T/k$ updates per pass instead of one; the price is that the network can not *learn* to keep
+# information longer than $k$ steps.
+#
+# The task: 32 streams of 2,048 random bits, and the target at every step is the bit seen 12 steps
+# earlier (an echo with lag 12). The model maps a chunk and an initial state to per-step predictions
+# and the final state, the explicit form of a stateful RNN.
+
+# %%
+def make_echo_streams(rng, num_streams, stream_len, lag):
+    """Random 0/1 streams; the target at step t is the input at step t - lag (0 for the first steps)."""
+    x = rng.integers(0, 2, size=(num_streams, stream_len, 1)).astype("float32")
+    y = np.zeros_like(x)
+    y[:, lag:] = x[:, :-lag]
+    return x, y
+
+
+def build_chunk_model(hidden_size=32):
+    chunk = keras.Input((None, 1))  # any chunk length
+    state_in = keras.Input((hidden_size,))
+    sequence, state_out = keras.layers.SimpleRNN(hidden_size, return_sequences=True, return_state=True)(
+        chunk, initial_state=state_in)
+    predictions = keras.layers.Dense(1, activation="sigmoid")(sequence)
+    return keras.Model([chunk, state_in], [predictions, state_out])
+
+
+# %% [markdown]
+# The training loop carries the state from chunk to chunk. Because each `train_step` call receives the
+# previous state as a plain input tensor, the gradient stops at the chunk boundary by construction.
+
+# %%
+def train_truncated(x, y, chunk_len, epochs=2, hidden_size=32):
+    """Truncated BPTT over the streams x, y: one update per chunk, state carried between chunks."""
+    model, optimizer = build_chunk_model(hidden_size), keras.optimizers.Adam(3e-3)
+
+    @tf.function
+    def train_step(x_chunk, y_chunk, state):
+        with tf.GradientTape() as tape:
+            predictions, next_state = model([x_chunk, state])
+            loss = keras.ops.mean(keras.losses.binary_crossentropy(y_chunk, predictions))
+        optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+        return next_state
+
+    for _ in range(epochs):
+        state = tf.zeros((x.shape[0], hidden_size))  # a new pass over the streams starts from zero
+        for start in range(0, x.shape[1], chunk_len):
+            state = train_step(x[:, start:start + chunk_len], y[:, start:start + chunk_len], state)
+    return model
+
+
+# %% [markdown]
+# We train with chunks of 4, 8, 16 and 24 steps (lag 12), two passes over the streams each, then test
+# each model on fresh streams of 500 steps read in one pass, counting only the steps that have a bit
+# 12 steps back.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+echo_lag, hidden_size = 12, 32
+rng = np.random.default_rng(seed)
+x_streams, y_streams = make_echo_streams(rng, 32, 2048, echo_lag)
+x_test, y_test = make_echo_streams(rng, 256, 500, echo_lag)
+chunk_results = {}
+for chunk_len in (4, 8, 16, 24):
+    start_time = time.perf_counter()
+    model = train_truncated(x_streams, y_streams, chunk_len)
+    seconds = time.perf_counter() - start_time
+    predictions, _ = model([x_test, np.zeros((len(x_test), hidden_size), "float32")])
+    accuracy = np.mean((predictions.numpy()[:, echo_lag:] > 0.5) == y_test[:, echo_lag:])
+    chunk_results[chunk_len] = {"accuracy": accuracy, "seconds": seconds}
+
+# %% [markdown]
+# The table shows the trade-off: the floats stored for one backward pass (chunk length × streams ×
+# hidden units), the number of updates per pass over the data, the longest lag the gradient can see,
+# and what was learned.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+print("chunk  stored floats  updates/pass  gradient sees  test accuracy  training time")
+for chunk_len, result in chunk_results.items():
+    print(f"{chunk_len:5d}  {chunk_len * 32 * hidden_size:13,d}  {2048 // chunk_len:12d}  "
+          f"{chunk_len - 1:>8d} steps  {result['accuracy']:13.3f}  {result['seconds']:10.1f} s")
+assert chunk_results[4]["accuracy"] < 0.7  # chunks much shorter than the lag: chance or a little above
+assert chunk_results[16]["accuracy"] > 0.95 and chunk_results[24]["accuracy"] > 0.95  # longer: learned
+assert chunk_results[16]["accuracy"] - chunk_results[4]["accuracy"] > 0.3
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+chunk_lengths = list(chunk_results)
+plt.plot(chunk_lengths, [chunk_results[k]["accuracy"] for k in chunk_lengths], "o-", label="SimpleRNN(32), 2 passes")
+plt.axvline(echo_lag, color="C3", linestyle="--", label=f"lag of the task ({echo_lag} steps)")
+plt.axhline(0.5, color="gray", linestyle=":", label="chance")
+plt.xticks(chunk_lengths)
+plt.xlabel("truncation length k (time steps)")
+plt.ylabel("test accuracy per step")
+plt.title("Truncated BPTT learns lags shorter than its chunks")
+plt.legend()
+plt.show()
+
+# %% [markdown]
+# With chunks of 4 steps the network stays at or a little above chance, although its state runs
+# through the whole stream: the gradient never connects a target to the input 12 steps back, so
+# nothing teaches the network to write that bit into its state and keep it. With chunks of 16 or 24 it
+# learns the echo almost perfectly, and it then works at *every* position, including the first steps
+# of a chunk whose bit arrived in the previous chunk: the forward state carries it there. The little
+# that the short chunks (4 and 8) get above chance varies from seed to seed: no target shares a chunk
+# with its bit, but the gradient can still teach the network to *preserve* whatever the random input
+# weights happened to write into the carried state. Choose $k$ comfortably longer than the
+# dependencies you need to learn. In the table, shorter chunks store fewer activations but need more
+# updates, each with a fixed overhead, so they are not faster per pass.
+#
+# **Keras's stateful layers.** The same carrying of the state is built into Keras: a layer created
+# with `stateful=True` under `keras.Input(batch_shape=(batch, chunk_len, features))` starts each batch
+# from the final state of the previous batch, and `layer.reset_states()` sets it back to zero. Then
+# `fit` must be called with `shuffle=False` and the data laid out so that row $i$ of every batch
+# continues row $i$ of the batch before. Exercise 3 checks that a stateful layer fed chunk by chunk
+# gives the same outputs as one pass over the whole sequence.
+#
+# ## 9. The cost of BPTT
+#
+# The forward pass must finish step $t-1$ before it can start step $t$, and the backward pass runs the
+# same chain in reverse: BPTT does $O(T)$ work that cannot be spread over time, and it keeps $O(T)$
+# states in memory. We measure the time of one training step (forward and backward) for a
+# `SimpleRNN(64)` on batches of 32 sequences, for lengths from 25 to 400: the median of 7 repeats after
+# a warm-up call (which builds the graph).
+
+# %%
+def seconds_per_batch(batch_size, seq_len, hidden_size=64, input_size=8, repeats=7):
+    """Median wall time of one train_on_batch call (after one warm-up call)."""
+    model = keras.Sequential(
+        [keras.Input((seq_len, input_size)), keras.layers.SimpleRNN(hidden_size), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(seed).normal(size=(batch_size, seq_len, input_size)).astype("float32")
+    y = np.zeros((batch_size, 1), "float32")
+    model.train_on_batch(x, y)
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.train_on_batch(x, y)
+        timings.append(time.perf_counter() - start)
+    return float(np.median(timings))
+
+
+# %% [markdown]
+# For memory we measure our NumPy BPTT with `tracemalloc`, which records every NumPy allocation: the
+# peak memory of one forward and backward pass over a batch of 32 sequences with 64 hidden units.
+
+# %%
+def peak_bptt_bytes(seq_len, batch_size=32, hidden_size=64, input_size=8):
+    """Peak bytes allocated by rnn_forward + rnn_backward for one batch."""
+    rng = np.random.default_rng(seed)
+    params = init_params(rng, input_size, hidden_size, 1)
+    x, targets = rng.normal(size=(batch_size, seq_len, input_size)), rng.normal(size=(batch_size, seq_len, 1))
+    tracemalloc.start()
+    _, cache = rnn_forward(params, x, targets)
+    rnn_backward(params, cache)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+lengths = np.array([25, 50, 100, 200, 400])
+batch_seconds = np.array([seconds_per_batch(32, n) for n in lengths])
+peak_mib = np.array([peak_bptt_bytes(n) for n in lengths]) / 2**20
+for n, sec, mib in zip(lengths, batch_seconds, peak_mib, strict=True):
+    print(f"T = {n:3d}: {1000 * sec:6.1f} ms per training step, NumPy BPTT peak memory {mib:5.2f} MiB")
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+def linear_fit(x, y):
+    """Slope, intercept and R² of a least-squares line."""
+    slope, intercept = np.polyfit(x, y, 1)
+    residual = y - (slope * x + intercept)
+    return slope, intercept, 1 - np.sum(residual**2) / np.sum((y - y.mean()) ** 2)
+
+
+time_fit, memory_fit = linear_fit(lengths, batch_seconds), linear_fit(lengths, peak_mib)
+print(f"time: {1e6 * time_fit[0]:.1f} µs per extra step, R² {time_fit[2]:.3f}")
+print(f"memory: {1024 * memory_fit[0]:.1f} KiB per extra step, R² {memory_fit[2]:.4f}")
+assert batch_seconds[-1] > 2.5 * batch_seconds[0] and time_fit[2] > 0.9
+assert peak_mib[-1] > 8 * peak_mib[0] and memory_fit[2] > 0.99
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+fig, (ax_time, ax_memory) = plt.subplots(1, 2, figsize=(10, 3.8))
+ax_time.plot(lengths, 1000 * batch_seconds, "o", label="measured (median of 7)")
+ax_time.plot(lengths, 1000 * (time_fit[0] * lengths + time_fit[1]), "--", label=f"linear fit, R² = {time_fit[2]:.3f}")
+ax_time.set(xlabel="sequence length T (steps)", ylabel="time per training step (ms)",
+            title="Keras SimpleRNN(64), batch 32")
+ax_memory.plot(lengths, peak_mib, "o", label="measured with tracemalloc")
+ax_memory.plot(lengths, memory_fit[0] * lengths + memory_fit[1], "--", label=f"linear fit, R² = {memory_fit[2]:.4f}")
+ax_memory.set(xlabel="sequence length T (steps)", ylabel="peak memory (MiB)", title="NumPy BPTT, batch 32")
+ax_time.legend()
+ax_memory.legend()
+plt.show()
+
+# %% [markdown]
+# Both grow in a straight line with $T$ (R² printed above). The time line does not pass through zero:
+# every call has a fixed overhead. The memory slope is the cached activations: every step stores its
+# hidden state (32 × 64 float64 numbers, 16 KiB) and its output.
+#
+# "Cannot be parallelised over time" deserves its own measurement. Starting from 32 sequences of 25
+# steps, we make the batch 16 times larger in two ways: 16 times more sequences (512 × 25) or 16 times
+# longer sequences (32 × 400, measured above). The arithmetic is the same; only how much of it can be
+# done at once differs.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+more_sequences = seconds_per_batch(512, 25)
+print(f"32 x 25: {1000 * batch_seconds[0]:.1f} ms | 16x more sequences, 512 x 25: {1000 * more_sequences:.1f} ms "
+      f"| 16x longer, 32 x 400: {1000 * batch_seconds[-1]:.1f} ms")
+assert more_sequences < batch_seconds[-1]
+
+# %% [markdown]
+# Sequences in a batch are independent, so one time step processes all of them with a single, wider
+# matrix product; time steps are not, so 400 steps cost 400 products one after the other, each with its
+# own overhead. Even on one CPU thread the longer sequences cost more than the wider batch; on hardware
+# that runs wide matrix products in parallel (several cores, a GPU) the extra sequences become almost
+# free while the extra steps do not. This is the cost that convolutional and attention-based sequence
+# models (later chapters) remove.
+#
+# ## 10. Pitfalls
+#
+# - **Vanishing gradients are silent.** Nothing crashes: the loss just stops at the level of a model
+#   that ignores the distant input (section 6). To diagnose, measure $\lVert\partial L/\partial x_t\rVert$
+#   or $\lVert\delta h_t\rVert$ against the lag, as we did.
+# - **Clipping can hide problems.** When the gradient norm is above the threshold on every step (as in
+#   section 7), clipping has turned SGD into fixed-length steps: it works, but it no longer protects you
+#   against anything, and a broken loss or a bad scale of the targets goes unnoticed. Log the gradient
+#   norm before clipping (as `train_and_record` does) and know how often clipping acts.
+# - **`clipvalue` changes the direction** of the step, and `clipnorm` acts per tensor. Prefer
+#   `global_clipnorm` for recurrent networks.
+# - **Sum or mean over time.** Summing the per-step losses instead of averaging multiplies every
+#   gradient by $T$: a learning rate tuned for $T = 20$ can diverge at $T = 500$.
+# - **Stateful training needs ordered, unshuffled batches** and a state reset between independent
+#   streams and between epochs. A shuffled stateful model silently carries the state of one stream into
+#   another.
+# - **Truncation shorter than the dependency** (section 8) gives a model that trains fine on short
+#   patterns and never learns the long one; the loss curve does not tell you why.
+# - **Gradient checks in float32** fail for the wrong reason: float32 resolves only about 7 digits, so
+#   with $\varepsilon = 10^{-6}$ the difference of two losses keeps almost none. Check in float64, as in
+#   section 4.
+#
+# ## 11. Summary
+#
+# - An RNN unrolled over $T$ steps is a $T$-layer feedforward network with shared weights; its loss
+#   at step $t$ depends on all inputs up to $t$.
+# - BPTT is backpropagation on that graph: a backward loop in which $\delta h_t$ collects the gradient
+#   from its own output and from the next step, and shared weights sum the gradients of all steps.
+#   Our 20-line NumPy version equals `tf.GradientTape` to machine precision.
+# - The gradient reaching a lag of $n$ steps is a product of $n$ Jacobians
+#   $\operatorname{diag}(1 - h^2) W_{hh}^\top$: it shrinks or grows exponentially, with slope $\ln\rho$
+#   in the linear regime, pulled down by saturation.
+# - Vanishing gradients make long dependencies unlearnable for a SimpleRNN; exploding gradients make
+#   the loss jump to NaN, and `global_clipnorm` fixes them without changing the gradient's direction.
+# - Truncated BPTT bounds memory by the chunk length and carries the state forward, but learns only
+#   dependencies shorter than a chunk.
+# - BPTT's time and memory grow linearly with $T$, and the time steps must be processed one after the
+#   other.
+#
+# ## 12. Exercises
+#
+# **Exercise 1 — the gradient for the initial state.** Sometimes the initial state $h_0$ is learned, or
+# carried from a previous chunk. Extend the backward pass to return $\delta h_0$ (hint: after the loop,
+# one more product with $W_{hh}^\top$) and check it against `tf.GradientTape`, passing $h_0$ to the
+# Keras layer as `initial_state`.
+
+# %% tags=["solution"]
+def initial_state_gradient(params, cache):
+    """δh_0: the gradient that would flow into the previous chunk (run the BPTT loop, one more step)."""
+    x, states, y = cache["x"], cache["states"], cache["y"]
+    dy = 2 * (y - cache["targets"]) / y.size
+    da_next = np.zeros_like(states[0])
+    for t in reversed(range(x.shape[1])):
+        dh = dy[:, t] @ params["W_hy"].T + da_next @ params["W_hh"].T
+        da_next = dh * (1 - states[t + 1] ** 2)
+    return da_next @ params["W_hh"].T
+
+
+h0 = tf.zeros((x_small.shape[0], params["W_hh"].shape[0]), dtype="float64")
+rnn_layer, dense_layer = keras_rnn.layers[1], keras_rnn.layers[2]
+with tf.GradientTape() as tape:
+    tape.watch(h0)
+    loss_h0 = keras.ops.mean((dense_layer(rnn_layer(x_small, initial_state=h0)) - targets_small) ** 2)
+agree = np.allclose(initial_state_gradient(params, cache), tape.gradient(loss_h0, h0).numpy(), rtol=1e-10, atol=1e-14)
+print("δh_0 agrees with the tape:", agree)
+assert agree
+
+# %% [markdown]
+# **Exercise 2 — a linear RNN follows the theory exactly.** Remove the $\tanh$ (so the Jacobian is just
+# $W_{hh}^\top$) and measure the gradient slope for $\rho \in \{0.5, 0.9, 1.0, 1.2\}$. How close is it to
+# $\ln\rho$? Why is it not exactly $\ln\rho$?
+
+# %% tags=["solution"]
+# NBVAL_IGNORE_OUTPUT
+rng = np.random.default_rng(seed)
+for rho in (0.5, 0.9, 1.0, 1.2):
+    dh, norms = rng.normal(size=(32, direction.shape[0])), []
+    for _ in range(60):
+        norms.append(np.linalg.norm(dh, axis=1))
+        dh = dh @ (rho * direction).T  # linear RNN: the Jacobian is W_hh^T
+    slope = np.polyfit(np.arange(60), np.log(np.array(norms)).mean(axis=1), 1)[0]
+    print(f"rho {rho}: slope {slope:+.3f}, ln(rho) {np.log(rho):+.3f}")
+    assert abs(slope - np.log(rho)) < 0.1
+
+# %% [markdown]
+# The slopes match $\ln\rho$ to a few hundredths. The small gap comes from the other eigenvalues: the
+# norm is dominated by the largest one only after the smaller ones have died out, and a random matrix
+# is not normal, so its powers can transiently grow or shrink faster than $\rho^n$.
+#
+# **Exercise 3 — a stateful layer equals the explicit state loop.** Build a `SimpleRNN` with
+# `stateful=True` for chunks of 10 steps, give it the weights of a non-stateful layer, feed a sequence of
+# 50 steps chunk by chunk, and check that the outputs equal one pass over the whole sequence. Then call
+# `reset_states()` and check that the first chunk gives the same output again.
+
+# %% tags=["solution"]
+full_layer = keras.layers.SimpleRNN(8, return_sequences=True)
+x_long = np.random.default_rng(seed).normal(size=(2, 50, 3)).astype("float32")
+full_output = full_layer(x_long).numpy()
+
+stateful_layer = keras.layers.SimpleRNN(8, return_sequences=True, stateful=True)
+stateful_rnn = keras.Sequential([keras.Input(batch_shape=(2, 10, 3)), stateful_layer])
+stateful_layer.set_weights(full_layer.get_weights())
+chunked_output = np.concatenate([stateful_rnn(x_long[:, i:i + 10]).numpy() for i in range(0, 50, 10)], axis=1)
+print("chunk by chunk == one pass:", np.allclose(chunked_output, full_output, atol=1e-5))
+stateful_layer.reset_states()
+after_reset = stateful_rnn(x_long[:, :10]).numpy()
+print("after reset_states the first chunk repeats:", np.allclose(after_reset, full_output[:, :10], atol=1e-5))
+assert np.allclose(chunked_output, full_output, atol=1e-5)
+
+# %% [markdown]
+# **Exercise 4 — why not just a smaller learning rate?** Train the counting IRNN of section 7 without
+# clipping at learning rates $10^{-5}$ and $10^{-6}$, from the same initial weights. Which ones blow up?
+# How does the survivor compare with the clipped run?
+
+# %% tags=["solution"]
+# NBVAL_IGNORE_OUTPUT
+small_lr_runs = {}
+for learning_rate in (1e-5, 1e-6):
+    model = build_irnn()
+    model.set_weights(initial_weights)
+    small_lr_runs[learning_rate], _ = train_and_record(model, keras.optimizers.SGD(learning_rate), x_count, y_count)
+    losses = small_lr_runs[learning_rate]
+    print(f"lr {learning_rate:.0e}, no clipping: loss first {losses[0]:.3g} largest {np.nanmax(losses):.3g} "
+          f"final {np.mean(losses[-20:]):.3g}")
+print(f"lr 1e-03, global_clipnorm=1: final {final_loss('global_clipnorm=1'):.3g}; baseline {baseline_mse:.2f}")
+assert np.nanmax(small_lr_runs[1e-5]) > 10 * small_lr_runs[1e-5][0]  # 100 times smaller, still blows up
+assert np.all(np.isfinite(small_lr_runs[1e-6])) and np.mean(small_lr_runs[1e-6][-20:]) < 0.3 * baseline_mse
+
+# %% [markdown]
+# At $10^{-5}$, a hundred times below the learning rate of the clipped runs, the loss still jumps by
+# orders of magnitude. At $10^{-6}$ the run survives and, on this problem, learns about as well as the
+# clipped one. So a small enough learning rate can work, but you find it only by trial, it must leave
+# room for the largest gradient of the whole run, and a single spike later in training (when the
+# weights reach a steeper region) still throws it off. Clipping bounds every step, whatever the
+# gradient does, which is why recurrent models are almost always trained with it.
