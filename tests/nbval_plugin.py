@@ -1,8 +1,8 @@
 """pytest plugin for the chapter run (loaded with `-p tests.nbval_plugin`).
 
 - stderr is never compared: TensorFlow writes machine-dependent warnings there.
-- After the run, the time of each notebook (kernel start plus every cell) is printed
-  and written to build/chapter_times.json.
+- After the run, the time of each notebook (kernel start plus every cell) is printed; the times
+  of the book's chapters (chapters/*.ipynb, not the student edition) go to build/chapter_times.json.
 """
 
 import json
@@ -32,6 +32,9 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.section("time per notebook")
     for notebook, seconds in sorted(_seconds_per_notebook.items()):
         terminalreporter.write_line(f"{seconds:7.1f} s  {notebook}")
+    rounded = {notebook: round(seconds, 1) for notebook, seconds in sorted(_seconds_per_notebook.items())
+               if notebook.startswith("chapters/")}
+    if not rounded:
+        return
     TIMES_FILE.parent.mkdir(exist_ok=True)
-    rounded = {notebook: round(seconds, 1) for notebook, seconds in sorted(_seconds_per_notebook.items())}
     TIMES_FILE.write_text(json.dumps(rounded, indent=2) + "\n")

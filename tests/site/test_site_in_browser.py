@@ -1,0 +1,113 @@
+"""The built website in a real browser: a chapter page loads from localhost in headless Chromium,
+its figures are decoded images and its equations are typeset by the local MathJax.
+
+Run by `make test-site` after `make html`, in the site's own venv (.venv-site, with Playwright).
+Skips with a message where Chromium or the built site is missing.
+"""
+
+import functools
+import http.server
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SITE = ROOT / "build" / "site" / "_build" / "html"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOTS = ROOT / "build" / "site_screenshots"
+CHAPTER_PAGES = sorted(p.relative_to(SITE).as_posix() for p in (SITE / "chapters").glob("[0-9][0-9]_*.html"))
+
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium)"),
+    pytest.mark.skipif(not SITE.exists(), reason=f"{SITE} does not exist: run `make html` first"),
+]
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def site_url():
+    handler = functools.partial(QuietHandler, directory=str(SITE))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is in .venv-site").sync_playwright
+    flags = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=flags)
+        yield browser
+        browser.close()
+
+
+def load(browser, url):
+    """Open url; return the page and the URLs of requests that failed or left localhost."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    failed, external = [], []
+    page.on("requestfailed", lambda request: failed.append(request.url))
+    page.on("request", lambda request: external.append(request.url) if not request.url.startswith(
+        ("http://127.0.0.1", "data:", "blob:")) else None)
+    response = page.goto(url, wait_until="load")
+    assert response is not None and response.ok, f"{url} answered {response and response.status}"
+    return page, failed, external
+
+
+def test_there_are_chapter_pages():
+    assert CHAPTER_PAGES, f"no chapter pages in {SITE / 'chapters'}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTER_PAGES)
+def test_chapter_renders_figures_and_equations(browser, site_url, chapter):
+    page, failed, external = load(browser, f"{site_url}/{chapter}")
+    page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+    page.evaluate("() => MathJax.startup.promise")
+    images = page.evaluate(
+        "() => [...document.querySelectorAll('img')].filter(i => i.src.includes('_images'))"
+        ".map(i => ({src: i.src, width: i.naturalWidth, complete: i.complete}))")
+    assert images, f"{chapter}: no figure on the page"
+    broken = [image["src"] for image in images if not (image["complete"] and image["width"] > 100)]
+    assert not broken, f"{chapter}: figures that did not load: {broken}"
+    typeset = page.locator("mjx-container").count()
+    assert typeset > 5, f"{chapter}: only {typeset} equations typeset by MathJax"
+    assert page.locator("mjx-merror").count() == 0, f"{chapter}: MathJax reports TeX errors"
+    assert "$$" not in page.locator("article").inner_text(), f"{chapter}: raw TeX left on the page"
+    assert not failed, f"{chapter}: requests failed: {failed}"
+    assert not external, f"{chapter}: the page asked the network for {external}"
+    equation = page.locator('mjx-container[display="true"]').first
+    equation_box = equation.bounding_box()
+    assert equation_box and equation_box["width"] > 50 and equation_box["height"] > 15, "an empty display equation"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{Path(chapter).stem}.png")
+    equation.screenshot(path=SCREENSHOTS / f"{Path(chapter).stem}_equation.png")
+    page.locator("img[src*='_images']").first.screenshot(path=SCREENSHOTS / f"{Path(chapter).stem}_figure.png")
+    page.close()
+
+
+def test_table_of_contents_links_every_chapter(browser, site_url):
+    page, _, _ = load(browser, f"{site_url}/README.html")
+    links = page.evaluate("() => [...document.querySelectorAll('nav.bd-links a')].map(a => a.href)")
+    for chapter in CHAPTER_PAGES:
+        assert any(link.endswith(chapter) for link in links), f"{chapter} is missing from the navigation"
+    page.close()
+
+
+def test_glossary_links_land_on_their_entries(browser, site_url):
+    page, failed, _ = load(browser, f"{site_url}/{CHAPTER_PAGES[0]}")
+    targets = page.evaluate("() => [...document.querySelectorAll('a[href*=\"glossary.html#\"]')].map(a => a.href)")
+    assert targets, "the first chapter links no glossary term"
+    page.goto(targets[0])
+    anchor = targets[0].split("#")[1]
+    assert page.locator(f"[id='{anchor}']").count() == 1, f"the glossary has no entry #{anchor}"
+    assert "中文" in page.locator("article").inner_text() and not failed
+    page.close()
