@@ -22,7 +22,7 @@ SITE_INSTALLED := $(SITE_VENV)/.installed
 MATHJAX := build/cache/mathjax-3.2.2.tgz
 
 .PHONY: lab test test-unit test-chapters test-site test-student test-seed test-gpu outputs data lint clean \
-	html student chromium
+	html student chromium readme
 
 $(INSTALLED): requirements.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is needed (python3.11 or python3 on PATH)"; exit 1; }
@@ -114,6 +114,10 @@ outputs: $(INSTALLED)
 		$(PY) -m utils.notebooks "$$notebook" || exit 1; \
 		$(VENV)/bin/jupytext --quiet --to py:percent "$$notebook" || exit 1; \
 	done
+
+# The chapter table of README.md from the times of the last chapter run (build/chapter_times.json).
+readme: $(INSTALLED)
+	$(PY) site/readme.py --record
 
 data: $(INSTALLED)
 	$(PY) data/build_data.py

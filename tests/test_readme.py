@@ -1,0 +1,34 @@
+"""README.md's chapter table is the generated one (`make readme`), for every chapter that exists."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("site_readme", ROOT / "site" / "readme.py")
+readme_tool = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(readme_tool)
+
+
+def test_readme_table_is_generated_from_the_recorded_times():
+    times = json.loads(readme_tool.RECORD.read_text())
+    readme = (ROOT / "README.md").read_text()
+    expected = readme_tool.with_table(readme, readme_tool.chapter_table(ROOT / "chapters", times))
+    assert readme == expected, "README.md's chapter table is stale: run `make readme`"
+
+
+def test_every_chapter_has_a_recorded_time():
+    times = json.loads(readme_tool.RECORD.read_text())
+    for source in sorted((ROOT / "chapters").glob("[0-9][0-9]_*.py")):
+        seconds = times.get(f"chapters/{source.stem}.ipynb", 0)
+        assert seconds > 0, f"{source.name}: no recorded time; run `make test`, then `make readme`"
+
+
+def test_table_rows(tmp_path):
+    (tmp_path / "01_first.py").write_text("# %% [markdown]\n# # Chapter 1 — First steps\n")
+    table = readme_tool.chapter_table(tmp_path, {"chapters/01_first.ipynb": 41.6})
+    assert table.splitlines()[-1] == "| 1 | [First steps](chapters/01_first.ipynb) | 42 s |"
+    with pytest.raises(ValueError, match="markers"):
+        readme_tool.with_table("no markers here", table)
