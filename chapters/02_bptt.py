@@ -57,6 +57,7 @@ import numpy as np
 import tensorflow as tf
 
 from utils.book import EpochLogger, setup_book
+from utils.measure import linear_fit, median_seconds
 from utils.plots import plot_learning_curves
 
 seed = setup_book()
@@ -764,13 +765,7 @@ def seconds_per_batch(batch_size, seq_len, hidden_size=64, input_size=8, repeats
     model.compile(optimizer="sgd", loss="mse")
     x = np.random.default_rng(seed).normal(size=(batch_size, seq_len, input_size)).astype("float32")
     y = np.zeros((batch_size, 1), "float32")
-    model.train_on_batch(x, y)
-    timings = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.train_on_batch(x, y)
-        timings.append(time.perf_counter() - start)
-    return float(np.median(timings))
+    return median_seconds(lambda: model.train_on_batch(x, y), repeats)
 
 
 # %% [markdown]
@@ -801,13 +796,6 @@ for n, sec, mib in zip(lengths, batch_seconds, peak_mib, strict=True):
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-def linear_fit(x, y):
-    """Slope, intercept and R² of a least-squares line."""
-    slope, intercept = np.polyfit(x, y, 1)
-    residual = y - (slope * x + intercept)
-    return slope, intercept, 1 - np.sum(residual**2) / np.sum((y - y.mean()) ** 2)
-
-
 time_fit, memory_fit = linear_fit(lengths, batch_seconds), linear_fit(lengths, peak_mib)
 print(f"time: {1e6 * time_fit[0]:.1f} µs per extra step, R² {time_fit[2]:.3f}")
 print(f"memory: {1024 * memory_fit[0]:.1f} KiB per extra step, R² {memory_fit[2]:.4f}")

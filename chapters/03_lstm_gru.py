@@ -44,14 +44,13 @@
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-import time
-
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 
 from utils.book import EpochLogger, gpu_available, setup_book
 from utils.data import load_shakespeare
+from utils.measure import median_seconds
 from utils.plots import plot_learning_curves
 
 seed = setup_book()
@@ -611,16 +610,12 @@ assert all(len(text) == len("\n\nHam.\n") + 200 for text in samples.values())
 
 # %%
 def time_lstm_forward_backward(use_cudnn, repeats=5):
-    """Seconds per forward and backward pass of LSTM(256) on a batch of 128 sequences of 200 steps."""
+    """Median seconds per forward and backward pass of LSTM(256) on a batch of 128 sequences of 200 steps."""
     lstm = keras.layers.LSTM(256, use_cudnn=use_cudnn)
     model = keras.Sequential([keras.Input((200, 32)), lstm, keras.layers.Dense(1)])
     model.compile(optimizer="adam", loss="mse")
     batch = np.ones((128, 200, 32), dtype="float32"), np.zeros((128, 1), dtype="float32")
-    model.train_on_batch(*batch)  # warm-up: tracing and kernel selection
-    start = time.perf_counter()
-    for _ in range(repeats):
-        model.train_on_batch(*batch)
-    return (time.perf_counter() - start) / repeats
+    return median_seconds(lambda: model.train_on_batch(*batch), repeats)  # after a warm-up call
 
 
 # %%

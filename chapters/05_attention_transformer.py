@@ -52,6 +52,7 @@
 # NBVAL_IGNORE_OUTPUT
 import time
 from collections import Counter
+from functools import partial
 
 import keras
 import matplotlib.pyplot as plt
@@ -59,6 +60,7 @@ import numpy as np
 
 from utils.book import EpochLogger, setup_book
 from utils.dates import LOCALES, dates_in_split, make_date_pairs
+from utils.measure import linear_fit, median_seconds
 
 seed = setup_book()
 rng = np.random.default_rng(seed)
@@ -745,13 +747,7 @@ def time_training_steps(layer, lengths, width=64, batch_size=8, repeats=7):
     for seq_len in lengths:
         batch = np.ones((batch_size, seq_len, width), dtype="float32")
         targets = np.zeros(model.compute_output_shape(batch.shape), dtype="float32")
-        model.train_on_batch(batch, targets)  # warm-up for this length
-        seconds = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model.train_on_batch(batch, targets)
-            seconds.append(time.perf_counter() - start)
-        medians.append(np.median(seconds))
+        medians.append(median_seconds(partial(model.train_on_batch, batch, targets), repeats))
     return np.array(medians)
 
 
@@ -773,9 +769,7 @@ for n, lstm_time, attention_time in zip(timed_lengths, lstm_seconds, attention_s
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-slope, intercept = np.polyfit(timed_lengths, lstm_seconds, 1)
-r_squared = 1 - ((lstm_seconds - (slope * timed_lengths + intercept)) ** 2).sum() / (
-    (lstm_seconds - lstm_seconds.mean()) ** 2).sum()
+slope, intercept, r_squared = linear_fit(timed_lengths, lstm_seconds)
 lstm_growth, lstm_doubling = lstm_seconds[-1] / lstm_seconds[0], lstm_seconds[-1] / lstm_seconds[-2]
 attention_doubling = attention_seconds[-1] / attention_seconds[-2]
 print(f"LSTM: linear fit R^2 = {r_squared:.3f}, {slope * 1e6:.0f} µs per step; "

@@ -1,0 +1,26 @@
+import pytest
+
+from utils.measure import linear_fit, median_seconds
+
+
+def test_median_seconds_warms_up_then_times_every_repeat():
+    calls = []
+    seconds = median_seconds(lambda: calls.append(1), repeats=5)
+    assert len(calls) == 6 and 0 <= seconds < 0.1
+
+
+@pytest.mark.parametrize("step, repeats", [(None, 3), (print, 0), (print, 2.5)])
+def test_median_seconds_rejects_bad_arguments(step, repeats):
+    with pytest.raises(ValueError):
+        median_seconds(step, repeats)
+
+
+def test_linear_fit_recovers_a_line_and_measures_its_fit():
+    slope, intercept, r_squared = linear_fit([1, 2, 3, 4], [3, 5, 7, 9])
+    assert slope == pytest.approx(2) and intercept == pytest.approx(1) and r_squared == pytest.approx(1)
+    assert linear_fit([1, 2, 3, 4], [1, 3, 1, 3])[2] < 0.5
+
+
+def test_linear_fit_rejects_mismatched_points():
+    with pytest.raises(ValueError, match="same length"):
+        linear_fit([1, 2, 3], [1, 2])
