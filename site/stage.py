@@ -17,13 +17,10 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from utils.notebooks import drop_stderr  # noqa: E402  (plain nbformat code: no TensorFlow in the site's venv)
+
 MATHJAX_SHA256 = "1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09"  # npm mathjax@3.2.2
-
-
-def drop_stderr(notebook):
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
 
 
 def chapter_notebooks():
