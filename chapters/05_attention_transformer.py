@@ -60,7 +60,7 @@ import numpy as np
 
 from utils.book import EpochLogger, setup_book
 from utils.dates import LOCALES, dates_in_split, make_date_pairs
-from utils.measure import linear_fit, median_seconds
+from utils.measure import interleaved_median_seconds, linear_fit
 
 seed = setup_book()
 rng = np.random.default_rng(seed)
@@ -725,7 +725,7 @@ assert parameters["transformer"] < parameters["LSTM seq2seq + attention"]
 # Here we can measure the other side. On our CPU with one thread there is no parallelism to win, so
 # the timing shows the *work*: we time one training step (forward and backward) of an `LSTM(64)` and
 # of a self-attention block of the same width for sequences of 25 to 400 steps, taking the median of
-# seven repeats after a warm-up.
+# seven rounds after a warm-up, the lengths taking turns within each round.
 
 # %%
 class SelfAttentionBlock(keras.layers.Layer):
@@ -739,16 +739,18 @@ class SelfAttentionBlock(keras.layers.Layer):
         return inputs + self.attention(inputs, inputs)
 
 
-def time_training_steps(layer, lengths, width=64, batch_size=8, repeats=7):
-    """Median seconds of one train_on_batch of `layer` followed by Dense(1), for each sequence length."""
+def time_training_steps(layer, lengths, width=64, batch_size=8, rounds=7):
+    """Median seconds of one train_on_batch of `layer` followed by Dense(1), for each sequence length.
+
+    The lengths take turns (one step each per round), so a slow spell of the machine hits all alike."""
     model = keras.Sequential([keras.Input((None, width)), layer, keras.layers.Dense(1)])
     model.compile(optimizer="adam", loss="mse")
-    medians = []
+    steps = {}
     for seq_len in lengths:
         batch = np.ones((batch_size, seq_len, width), dtype="float32")
         targets = np.zeros(model.compute_output_shape(batch.shape), dtype="float32")
-        medians.append(median_seconds(partial(model.train_on_batch, batch, targets), repeats))
-    return np.array(medians)
+        steps[seq_len] = partial(model.train_on_batch, batch, targets)
+    return np.array(list(interleaved_median_seconds(steps, rounds).values()))
 
 
 # %%

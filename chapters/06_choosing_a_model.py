@@ -55,6 +55,7 @@ import tensorflow as tf
 
 from utils.book import EpochLogger, gpu_available, setup_book
 from utils.data import load_seattle_weather
+from utils.measure import interleaved_median_seconds
 from utils.plots import plot_learning_curves
 
 seed = setup_book()
@@ -262,21 +263,7 @@ for name, model in contestants.items():
 # Seconds per epoch mix computation with the fixed overhead of Keras's loop and the validation pass.
 # To compare the computation itself, we also time one training step on a batch of 256 windows. Timings
 # on a shared machine drift, so the models take turns: after a warm-up, 15 rounds in which each model
-# makes one step, and the median of each model's 15 times.
-
-# %%
-def interleaved_median_seconds(steps, rounds=15):
-    """Time several step functions in turns (after one warm-up call each); return their median seconds."""
-    for step in steps.values():
-        step()
-    seconds = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            seconds[name].append(time.perf_counter() - start)
-    return {name: float(np.median(values)) for name, values in seconds.items()}
-
+# makes one step, and the median of each model's 15 times (`utils.measure.interleaved_median_seconds`).
 
 # %%
 # NBVAL_IGNORE_OUTPUT

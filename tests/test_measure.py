@@ -1,6 +1,6 @@
 import pytest
 
-from utils.measure import linear_fit, median_seconds
+from utils.measure import interleaved_median_seconds, linear_fit, median_seconds
 
 
 def test_median_seconds_warms_up_then_times_every_repeat():
@@ -24,3 +24,20 @@ def test_linear_fit_recovers_a_line_and_measures_its_fit():
 def test_linear_fit_rejects_mismatched_points():
     with pytest.raises(ValueError, match="same length"):
         linear_fit([1, 2, 3], [1, 2])
+
+
+def test_interleaved_median_seconds_times_every_step_in_turns():
+    calls = []
+    steps = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    seconds = interleaved_median_seconds(steps, rounds=3)
+    assert calls == ["a", "b"] * 4  # one warm-up each, then three rounds in turns
+    assert set(seconds) == {"a", "b"} and all(value >= 0 for value in seconds.values())
+
+
+def test_interleaved_median_seconds_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="non-empty dict"):
+        interleaved_median_seconds({})
+    with pytest.raises(ValueError, match="non-empty dict"):
+        interleaved_median_seconds({"a": 1})
+    with pytest.raises(ValueError, match="rounds"):
+        interleaved_median_seconds({"a": lambda: None}, rounds=0)

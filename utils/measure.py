@@ -1,4 +1,4 @@
-"""Measurements that several chapters make: the median time of a step and a straight-line fit."""
+"""Measurements that several chapters make: median step times (alone or in turns) and a straight-line fit."""
 
 import time
 
@@ -18,6 +18,28 @@ def median_seconds(step, repeats=7):
         step()
         seconds.append(time.perf_counter() - start)
     return float(np.median(seconds))
+
+
+def interleaved_median_seconds(steps, rounds=15):
+    """Time several step functions in turns and return {name: median seconds}.
+
+    `steps` is a dict {name: function}. Each function is called once to warm up, then the functions
+    take turns for `rounds` rounds, one call each per round, so that a slow spell of the machine
+    falls on all of them alike instead of on whichever was being timed at the moment.
+    """
+    if not isinstance(steps, dict) or not steps or not all(callable(step) for step in steps.values()):
+        raise ValueError(f"steps must be a non-empty dict of functions to call, got {steps!r}")
+    if not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds must be a positive int, got {rounds!r}")
+    for step in steps.values():
+        step()
+    seconds = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            seconds[name].append(time.perf_counter() - start)
+    return {name: float(np.median(values)) for name, values in seconds.items()}
 
 
 def linear_fit(x, y):
