@@ -181,11 +181,16 @@ def build_transformer_forecaster(width=24, heads=4):
 
 
 # %%
-def build_causal_cnn(filters=16, dilations=(1, 2, 4, 8)):
-    x = inputs = keras.Input((window, num_features))
+def causal_conv_stack(x, dilations, filters=16, kernel_size=3, activation="relu"):
+    """One causal Conv1D layer per dilation: the output at step t sees only inputs up to t."""
     for dilation in dilations:
-        x = layers.Conv1D(filters, 3, dilation_rate=dilation, padding="causal", activation="relu")(x)
-    return keras.Model(inputs, layers.Dense(horizon)(x[:, -1]), name="causal_cnn")
+        x = layers.Conv1D(filters, kernel_size, dilation_rate=dilation, padding="causal", activation=activation)(x)
+    return x
+
+
+def build_causal_cnn(dilations=(1, 2, 4, 8)):
+    inputs = keras.Input((window, num_features))
+    return keras.Model(inputs, layers.Dense(horizon)(causal_conv_stack(inputs, dilations)[:, -1]), name="causal_cnn")
 
 
 def sequential(name, *body):
@@ -356,11 +361,10 @@ for dilations in [(1, 1, 1, 1), (1, 2, 4, 8), (1, 2, 4, 8, 16, 32)]:
 # dilations 1, 2, 4 (receptive field 15) and a sequence of 40 steps.
 
 # %%
-def build_latch_cnn(dilations=(1, 2, 4), filters=16):
-    x = inputs = keras.Input((None, 1))
-    for dilation in dilations:
-        x = layers.Conv1D(filters, 3, dilation_rate=dilation, padding="causal", activation="tanh")(x)
-    return keras.Model(inputs, layers.Dense(1, activation="sigmoid")(x), name="causal_cnn")
+def build_latch_cnn(dilations=(1, 2, 4)):
+    inputs = keras.Input((None, 1))
+    states = causal_conv_stack(inputs, dilations, activation="tanh")
+    return keras.Model(inputs, layers.Dense(1, activation="sigmoid")(states), name="causal_cnn")
 
 
 def inputs_seen_by_last_output(model, num_steps=40):
@@ -834,10 +838,9 @@ print(f"receptive field {receptive_field(3, (1, 2, 4, 8, 16, 32))}: accuracy for
 # %% tags=["solution"]
 # Exercise 2: R = 1 + (5 - 1) * (1 + 3 + 9) = 53.
 def build_causal_stack(kernel_size, dilations):
-    x = inputs = keras.Input((None, 1))
-    for dilation in dilations:
-        x = layers.Conv1D(4, kernel_size, dilation_rate=dilation, padding="causal", activation="tanh")(x)
-    return keras.Model(inputs, x)
+    inputs = keras.Input((None, 1))
+    states = causal_conv_stack(inputs, dilations, filters=4, kernel_size=kernel_size, activation="tanh")
+    return keras.Model(inputs, states)
 
 
 print("by hand:", 1 + 4 * 13, " by gradients:", inputs_seen_by_last_output(build_causal_stack(5, (1, 3, 9)), 80))
