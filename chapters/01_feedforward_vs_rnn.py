@@ -37,8 +37,7 @@
 #
 # **Run time**: about a minute on a 2-core CPU; a few seconds less on a GPU (these models are tiny).
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 from collections import Counter
 
 import keras
@@ -136,8 +135,7 @@ order_models = {"bag of embeddings": build_bag_model(), "SimpleRNN": build_rnn_m
 for name, model in order_models.items():
     print(f"{name:>17}: {model.count_params()} parameters")
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 order_histories = {}
 for name, model in order_models.items():
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", metrics=["accuracy"])
@@ -150,8 +148,7 @@ for name, model in order_models.items():
 # Now the test: accuracy on the sequences and their twins, and, for the bag model, how far apart its
 # predictions for a sequence and its twin are.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 order_accuracy = {name: model.evaluate(x_test, y_test, verbose=0)[1] for name, model in order_models.items()}
 bag_predictions = order_models["bag of embeddings"].predict(x_test, verbose=0)[:, 0]
 twin_gap = np.abs(bag_predictions[:500] - bag_predictions[500:]).max()
@@ -429,8 +426,7 @@ forecasters = {kind: build_forecaster(kind) for kind in ("SimpleRNN", "feedforwa
 for kind, model in forecasters.items():
     print(f"{kind:>11}: {model.count_params()} parameters")
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 def fit_forecaster(model, windows, scaled_change, split_of):
     """Train on the train split with early stopping on the valid split; return the History."""
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mae")
@@ -445,8 +441,7 @@ def fit_forecaster(model, windows, scaled_change, split_of):
 forecast_histories = {kind: fit_forecaster(model, windows, change / change_scale, split_of)
                       for kind, model in forecasters.items()}
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 test_days = split_of["test"]
 test_forecasts = {"persistence": persistence[test_days]}
 for kind, model in forecasters.items():
@@ -520,8 +515,7 @@ plt.show()
 # 4. **Forecast horizon.** Forecast the mean temperature three days ahead instead of one. Does the
 #    RNN still beat persistence, and by a larger or smaller margin?
 
-# %% tags=["solution"]
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["solution", "nbval-ignore-output"]
 # Exercise 1: 40 tokens. The RNN must now carry "A seen, B not yet" across up to 39 steps.
 x_long_train, y_long_train = make_order_task(4000, rng, seq_len=40)
 x_long_test, y_long_test = make_order_task(1000, rng, seq_len=40)
@@ -554,8 +548,7 @@ ours = simple_rnn_with_readout(sequences.astype("float64"), *readout_model.get_w
 print("readout agrees:", np.allclose(ours, expected, rtol=1e-5, atol=1e-6))
 assert np.allclose(ours, expected, rtol=1e-5, atol=1e-6)
 
-# %% tags=["solution"]
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["solution", "nbval-ignore-output"]
 # Exercise 4: three days ahead, with the same windows, model and training as for one day.
 windows_3, targets_3, today_3, _, split_3 = make_forecast_windows(horizon=3)
 scale_3 = (targets_3 - today_3)[split_3["train"]].std()

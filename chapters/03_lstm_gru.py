@@ -42,8 +42,7 @@
 #
 # **Run time**: about one and a half to two minutes on a 2-core CPU; well under a minute on a GPU.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
@@ -330,8 +329,7 @@ x_adding_valid, y_adding_valid = make_adding_problem(1000, rng)
 trivial_mse = float(((y_adding_valid - y_adding_train.mean()) ** 2).mean())
 print("train:", x_adding_train.shape, " valid:", x_adding_valid.shape)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 print(f"trivial baseline on the validation set: MSE {trivial_mse:.4f} (theory 1/6 = {1 / 6:.4f})")
 assert abs(trivial_mse - 1 / 6) < 0.03
 
@@ -362,16 +360,14 @@ def train_adding_model(name, epochs, target=0.0):
     return model, history
 
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 adding_models, adding_histories = {}, {}
 for name in ("GRU", "LSTM"):
     adding_models[name], adding_histories[name] = train_adding_model(name, epochs=15, target=0.005)
 simple_rnn_epochs = max(len(history.history["loss"]) for history in adding_histories.values())
 adding_models["SimpleRNN"], adding_histories["SimpleRNN"] = train_adding_model("SimpleRNN", epochs=simple_rnn_epochs)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 adding_mse = {name: float(model.evaluate(x_adding_valid, y_adding_valid, verbose=0))
               for name, model in adding_models.items()}
 for name, mse in adding_mse.items():
@@ -415,8 +411,7 @@ marked_change = cell_change[marked[:, 1:]].mean()
 unmarked_change = cell_change[~marked[:, 1:]].mean()
 print("cell state shape:", trace["c"].shape)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 print(f"mean |c_t - c_(t-1)| at marked steps {marked_change:.4f}, at unmarked steps {unmarked_change:.4f}, "
       f"ratio {marked_change / unmarked_change:.1f}")
 assert marked_change > 3 * unmarked_change, "the cell state should move at the markers and rest in between"
@@ -449,27 +444,32 @@ plt.show()
 # than at an unmarked one, which is what the assert checks. The network found the memory mechanism
 # the equations promise, without being told.
 #
-# The same trained weights make the gradient argument concrete. For the example above we compare
-# the cell path's factor $\prod_k f_k$ between the first marker and the end (for the unit that keeps
-# it best) with the norm of the `SimpleRNN`'s Jacobian product over the same steps, computed with its
-# trained weights.
+# The same trained weights make the gradient argument concrete. For every validation sequence we
+# compare the cell path's factor $\prod_k f_k$ from the first marker to the end (for the unit that
+# keeps it best) with the norm of the `SimpleRNN`'s Jacobian product over the same steps, computed with
+# its trained weights. One sequence could be a lucky or unlucky case; the medians over all of them are
+# what the assert compares.
 
 # %%
-forget_product = trace["forget"][example, first_marker + 1:].prod(axis=0).max()
+first_markers = np.argmax(marked, axis=1)  # the first marked step of each sequence
+log_forget_to_end = np.cumsum(np.log(trace["forget"])[:, ::-1], axis=1)[:, ::-1]  # sum of log f_k for k >= t
+rows = np.arange(len(first_markers))
+lstm_products = np.exp(log_forget_to_end[rows, first_markers + 1].max(axis=1))  # best unit, k > first marker
+
 rnn_kernel, rnn_recurrent_kernel, rnn_bias = adding_models["SimpleRNN"].layers[0].get_weights()
-rnn_state, rnn_jacobian = np.zeros(32), np.eye(32)
+rnn_states, rnn_jacobians = np.zeros((len(rows), 32)), np.tile(np.eye(32), (len(rows), 1, 1))
 for t in range(adding_steps):
-    rnn_state = np.tanh(x_adding_valid[example, t] @ rnn_kernel + rnn_state @ rnn_recurrent_kernel + rnn_bias)
-    if t > first_marker:  # row-vector form: d h_t / d h_(t-1) = W_hh diag(1 - h_t^2)
-        rnn_jacobian = rnn_jacobian @ (rnn_recurrent_kernel * (1 - rnn_state**2))
-jacobian_norm = np.linalg.norm(rnn_jacobian, 2)
+    rnn_states = np.tanh(x_adding_valid[:, t] @ rnn_kernel + rnn_states @ rnn_recurrent_kernel + rnn_bias)
+    step_jacobians = rnn_recurrent_kernel * (1 - rnn_states[:, None, :] ** 2)  # row form: W_hh diag(1 - h_t^2)
+    after_marker = (t > first_markers)[:, None, None]
+    rnn_jacobians = np.where(after_marker, rnn_jacobians @ step_jacobians, rnn_jacobians)
+rnn_norms = np.linalg.norm(rnn_jacobians, 2, axis=(1, 2))
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-print(f"{adding_steps - 1 - first_marker} steps from the first marker to the end")
-print(f"LSTM cell path, best unit: prod f_k = {forget_product:.3f}")
-print(f"SimpleRNN: norm of prod diag(1 - h_k^2) W_hh = {jacobian_norm:.1e}")
-assert forget_product > 100 * jacobian_norm
+# %% tags=["nbval-ignore-output"]
+print(f"{adding_steps - 1 - np.median(first_markers):.0f} steps from the first marker to the end (median)")
+print(f"LSTM cell path, best unit: median prod f_k = {np.median(lstm_products):.3f}")
+print(f"SimpleRNN: median norm of prod W_hh diag(1 - h_k^2) = {np.median(rnn_norms):.1e}")
+assert np.median(lstm_products) > 100 * np.median(rnn_norms)
 
 # %% [markdown]
 # The LSTM's best unit keeps a noticeable fraction of its gradient over the whole distance; the
@@ -511,7 +511,7 @@ print("every validation character is in the alphabet:", set(valid_text) <= set(a
 # knows how frequent each character is (counted on the training slice) does better, but knows no
 # context.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 uniform_bits = np.log2(len(alphabet))
 char_counts = np.bincount(x_chars_train.ravel(), minlength=len(alphabet)) + 1
 unigram_bits = float(-np.log2(char_counts / char_counts.sum())[y_chars_valid].mean())
@@ -533,8 +533,7 @@ char_model.compile(optimizer=keras.optimizers.Adam(1e-2, clipnorm=1.0),
                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 print(f"{char_model.count_params()} parameters")
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 char_history = char_model.fit(x_chars_train, y_chars_train, epochs=4, batch_size=64, verbose=0,
                               callbacks=[EpochLogger(1, "char GRU")])
 valid_bits = char_model.evaluate(x_chars_valid, y_chars_valid, verbose=0) / np.log(2)
@@ -548,8 +547,8 @@ assert valid_bits < unigram_bits - 0.5, "the GRU should use context, not only ch
 # %% [markdown]
 # On a play it never saw, the model spends roughly half the bits of the uniform baseline and clearly
 # fewer than the unigram model: it has learned spelling, spacing and some of the layout of a play.
-# Good character models reach about 1.5 bits per character on Shakespeare with more data, larger
-# networks and much longer training.
+# Larger networks trained for much longer on more text do considerably better; this one was sized to
+# train in a minute on a laptop CPU.
 #
 # ### Sampling with temperature
 #
@@ -576,8 +575,7 @@ def sample_text(model, prompt, num_chars, temperature, rng):
     return prompt + "".join(generated)
 
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 samples = {temperature: sample_text(char_model, "\n\nHam.\n", 200, temperature, rng) for temperature in (0.5, 1.0, 1.5)}
 for temperature, text in samples.items():
     print(f"----- temperature {temperature} -----{text}\n")
@@ -618,8 +616,7 @@ def time_lstm_forward_backward(use_cudnn, repeats=5):
     return median_seconds(lambda: model.train_on_batch(*batch), repeats)  # after a warm-up call
 
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 if gpu_available():
     cudnn_seconds, generic_seconds = time_lstm_forward_backward(True), time_lstm_forward_backward(False)
     print(f"cuDNN {cudnn_seconds * 1000:.1f} ms per batch, generic {generic_seconds * 1000:.1f} ms per batch, "
@@ -722,8 +719,7 @@ assert np.all(fresh_bias[1] == 1) and np.all(fresh_bias[[0, 2, 3]] == 0)
 # With b_f = 1 the forget gate starts near 0.73 instead of 0.5: after 20 steps 0.73**20 ≈ 0.002 of a
 # stored value survives instead of 0.5**20 ≈ 1e-6, so early gradients reach further back.
 
-# %% tags=["solution"]
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["solution", "nbval-ignore-output"]
 # Exercise 4: the entropy of the next-character distribution falls as the temperature falls.
 prompt_ids = np.array([[char_to_id[char] for char in "\n\nHam.\n"]])
 last_logits = char_model.predict(prompt_ids, verbose=0)[0, -1]

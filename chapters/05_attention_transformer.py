@@ -48,8 +48,7 @@
 #
 # **Run time**: about two minutes on a 2-core CPU.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 import time
 from collections import Counter
 from functools import partial
@@ -58,7 +57,7 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 
-from utils.book import EpochLogger, setup_book
+from utils.book import EpochLogger, cpu_threads, gpu_available, setup_book
 from utils.dates import LOCALES, dates_in_split, make_date_pairs
 from utils.measure import interleaved_median_seconds, linear_fit
 
@@ -82,8 +81,7 @@ print(f"{len(train_texts)} training pairs, {len(test_texts)} test pairs")
 print("test dates seen in training:", len(set(test_targets) & set(train_targets)))
 print("pairs per language in training:", dict(sorted(Counter(train_locales).items())))
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 for locale in LOCALES:
     examples = [(text, target) for text, target, loc in zip(train_texts, train_targets, train_locales, strict=True)
                 if loc == locale][:3]
@@ -234,16 +232,15 @@ def compile_and_fit(model, name, epochs=3, batch_size=256, learning_rate=2e-2, c
     return time.perf_counter() - start - exact_match.seconds, exact_match.history
 
 
+# %%
 plain_model, _ = build_seq2seq(with_attention=False)
 print(f"seq2seq without attention: {plain_model.count_params()} parameters")
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 train_seconds, exact_curves = {}, {}
 train_seconds["LSTM seq2seq"], exact_curves["LSTM seq2seq"] = compile_and_fit(plain_model, "no attention")
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 predictions = {"LSTM seq2seq": greedy_decode(plain_model, x_test)}
 exact = {name: (predicted == y_test).all(axis=1) for name, predicted in predictions.items()}
 print(f"without attention: exact match on {len(y_test)} held-out dates {exact['LSTM seq2seq'].mean():.1%}")
@@ -354,8 +351,7 @@ attention_model, attention_weights_model = build_seq2seq(with_attention=True)
 print(f"seq2seq with attention: {attention_model.count_params()} parameters "
       f"({attention_model.count_params() - plain_model.count_params()} more than without)")
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 train_seconds["LSTM seq2seq + attention"], exact_curves["LSTM seq2seq + attention"] = compile_and_fit(
     attention_model, "attention")
 predictions["LSTM seq2seq + attention"] = greedy_decode(attention_model, x_test)
@@ -388,8 +384,7 @@ plt.show()
 # mean of the two curves, a margin of 15 points at least. Where does the model without attention fail?
 # The table splits its errors by language and by input length.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 test_lengths = np.array([len(text) for text in test_texts])
 groups = {locale: np.array(test_locales) == locale for locale in LOCALES}
 groups |= {"< 15 chars": test_lengths < 15, "15-21 chars": (test_lengths >= 15) & (test_lengths < 22),
@@ -472,7 +467,7 @@ plt.show()
 # product $q \cdot k$ has variance $d_k$. With large $d_k$ the scores are large, the softmax saturates
 # into a one-hot vector and its gradient vanishes. Dividing by $\sqrt{d_k}$ brings the variance back to 1.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 for key_dim in (4, 64, 1024):
     q, k = rng.normal(size=(2, 20_000, key_dim))
     dots = (q * k).sum(axis=-1)
@@ -680,8 +675,7 @@ print(f"transformer: {transformer.count_params()} parameters")
 # linearly (here over the first 100 steps, to $4 \cdot 10^{-3}$) and then lets it decay (a cosine to 0
 # at the end). Batches of 128, three epochs, the same data and the same greedy decoding as the RNNs.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 transformer_steps = 3 * int(np.ceil(len(x_train) / 128))
 schedule = keras.optimizers.schedules.CosineDecay(0.0, transformer_steps, warmup_target=4e-3, warmup_steps=100)
 train_seconds["transformer"], _ = compile_and_fit(transformer, "transformer", batch_size=128, learning_rate=schedule,
@@ -689,8 +683,7 @@ train_seconds["transformer"], _ = compile_and_fit(transformer, "transformer", ba
 predictions["transformer"] = greedy_decode(transformer, x_test)
 exact["transformer"] = (predictions["transformer"] == y_test).all(axis=1)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 parameters = {"LSTM seq2seq": plain_model.count_params(), "LSTM seq2seq + attention": attention_model.count_params(),
               "transformer": transformer.count_params()}
 print(f"{'model':>25} {'parameters':>11} {'train time':>11} {'exact match':>12} {'  en     de     fr     zh'}")
@@ -708,9 +701,10 @@ assert parameters["transformer"] < parameters["LSTM seq2seq + attention"]
 # transformer has less than half the parameters of the LSTM models and writes most dates exactly (the
 # assert asks for more than 85%), but on this small task and budget it does not beat the LSTM with
 # attention: the recurrent model gets order for free, while the transformer must learn from the
-# positional encodings which character is where. The time column shows what one CPU thread makes of
-# each model; it varies from run to run. Transformers win with more data, longer sequences and
-# parallel hardware, which is where the next section goes.
+# positional encodings which character is where. The time column shows what this machine makes of
+# each model (the setup cell names the device and the number of threads); it varies from run to run.
+# Transformers win with more data, longer sequences and parallel hardware, which is where the next
+# section goes.
 #
 # ## 10. Parallelism: why transformers train faster
 #
@@ -722,10 +716,11 @@ assert parameters["transformer"] < parameters["LSTM seq2seq + attention"]
 # the chip idle; that is why transformers train much faster on long sequences there, despite more
 # arithmetic.
 #
-# Here we can measure the other side. On our CPU with one thread there is no parallelism to win, so
-# the timing shows the *work*: we time one training step (forward and backward) of an `LSTM(64)` and
-# of a self-attention block of the same width for sequences of 25 to 400 steps, taking the median of
-# seven rounds after a warm-up, the lengths taking turns within each round.
+# Here we can measure the other side. On a CPU with few threads (the setup cell prints how many
+# TensorFlow uses) there is little parallelism to win, so the timing mostly shows the *work*: we time
+# one training step (forward and backward) of an `LSTM(64)` and of a self-attention block of the same
+# width for sequences of 25 to 400 steps, taking the median of seven rounds after a warm-up, the
+# lengths taking turns within each round.
 
 # %%
 class SelfAttentionBlock(keras.layers.Layer):
@@ -753,8 +748,7 @@ def time_training_steps(layer, lengths, width=64, batch_size=8, rounds=7):
     return np.array(list(interleaved_median_seconds(steps, rounds).values()))
 
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 timed_lengths = np.array([25, 50, 100, 200, 400])
 lstm_seconds = time_training_steps(keras.layers.LSTM(64), timed_lengths)
 attention_seconds = time_training_steps(SelfAttentionBlock(), timed_lengths)
@@ -769,8 +763,7 @@ for n, lstm_time, attention_time in zip(timed_lengths, lstm_seconds, attention_s
 # lengths: between the two longest lengths (a doubling) its time should grow by a larger factor than
 # the LSTM's.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 slope, intercept, r_squared = linear_fit(timed_lengths, lstm_seconds)
 lstm_growth, lstm_doubling = lstm_seconds[-1] / lstm_seconds[0], lstm_seconds[-1] / lstm_seconds[-2]
 attention_doubling = attention_seconds[-1] / attention_seconds[-2]
@@ -787,12 +780,12 @@ ax.plot(timed_lengths, lstm_seconds * 1000, "o-", label="LSTM(64): T sequential 
 ax.plot(timed_lengths, attention_seconds * 1000, "s-", label="self-attention (4 heads x 16): T² scores")
 ax.plot(timed_lengths, (slope * timed_lengths + intercept) * 1000, ":", color="C0", label="linear fit (LSTM)")
 ax.set(xlabel="sequence length T (steps)", ylabel="time per training step (ms)",
-       title="One training step, batch of 8, one CPU thread")
+       title=f"One training step, batch of 8, {'GPU' if gpu_available() else f'CPU, {cpu_threads()} thread(s)'}")
 ax.legend()
 plt.show()
 
 # %% [markdown]
-# On one CPU thread the LSTM's time grows along a straight line, one step after the other, and the
+# On the CPU the LSTM's time grows along a straight line, one step after the other, and the
 # attention block's time bends upwards as the $T^2$ scores take over: its cost grows faster than the
 # LSTM's at long lengths, and its weights need $O(T^2)$ memory per head. What this CPU cannot show is
 # the depth: the LSTM's steps cannot run at the same time, whatever the hardware, while all of the
@@ -885,18 +878,10 @@ logits_scrambled = transformer.predict([x_test[:16], scrambled], verbose=0)
 print("positions 0-4 unchanged:", np.allclose(logits_true[:, :5], logits_scrambled[:, :5], atol=1e-4))
 assert np.allclose(logits_true[:, :5], logits_scrambled[:, :5], atol=1e-4)
 
-# %% tags=["solution"]
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["solution", "nbval-ignore-output"]
 # Exercise 4: the error rate of each output character (positions 0-3 year, 5-6 month, 8-9 day).
 fields = ["year"] * 4 + ["-"] + ["month"] * 2 + ["-"] + ["day"] * 2
 worst = int(np.argmax(position_errors))
 print("error rate per position:", " ".join(f"{value:.2f}" for value in position_errors))
 print(f"worst position: {worst} ({fields[worst]}), error rate {position_errors[worst]:.1%}")
 
-# %% [markdown]
-# *Closing note (measured on the book's 2-core CPU with one TensorFlow thread, seed 42).* The chapter
-# ran in 113 s under strict nbval (seeds 1 and 7: 93 s each under `--nbval-lax`, all asserts held).
-# Held-out exact match with greedy decoding on 2,000 dates: LSTM seq2seq without attention 97.2% (after
-# one epoch 9%, after two 75%, on 500 dates), with attention 100.0% (93% after one epoch), small
-# transformer 96.6% with 24,172 parameters against 52,844 and 53,612. One training step on a batch of 8
-# went from 10 to 52 ms for the LSTM and from 3 to 95 ms for self-attention between 25 and 400 steps.

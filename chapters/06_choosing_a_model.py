@@ -44,8 +44,7 @@
 #
 # **Run time**: about two minutes on a 2-core CPU; about the same on a GPU (the models are tiny).
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 import time
 
 import keras
@@ -99,7 +98,7 @@ print("windows:", windows.shape, " targets:", targets.shape, {name: int(mask.sum
 # says each day will be its usual self: the mean temperature of that calendar day (± 7 days) in the
 # training years. A learned model earns its place only by beating both.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 def circular_day_distance(days, day):
     distance = np.abs(days - day)
     return np.minimum(distance, 366 - distance)
@@ -130,7 +129,7 @@ assert baseline_mae["persistence"][0] < baseline_mae["persistence"][-1] - 0.8, "
 assert baseline_mae["climatology"].mean() > baseline_mae["persistence"].mean(), "2015 was unusually warm"
 
 # %% [markdown]
-# Persistence is good for tomorrow (1.55 °C) and poor a week out (2.75 °C). Climatology does not
+# Persistence is good for tomorrow (1.55 °C) and poor a week out (2.76 °C). Climatology does not
 # depend on the horizon, and on this test year it loses to persistence: 2015 was more than a degree
 # warmer than the training years (the Pacific "blob" heatwave), so the normal of 2012–2013 is too cold.
 # A model can combine both: today's weather for the first days, the season for the later ones.
@@ -257,8 +256,7 @@ def forecast(model):
     return persistence + change_scale * model.predict(windows, verbose=0)
 
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 contest_histories, contest_seconds, model_mae = {}, {}, {}
 for name, model in contestants.items():
     contest_histories[name], contest_seconds[name] = fit_forecaster(model)
@@ -270,8 +268,7 @@ for name, model in contestants.items():
 # on a shared machine drift, so the models take turns: after a warm-up, 15 rounds in which each model
 # makes one step, and the median of each model's 15 times (`utils.measure.interleaved_median_seconds`).
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 step_batch = (windows[:256], scaled_change[:256])
 step_seconds = interleaved_median_seconds(
     {name: lambda model=model: model.train_on_batch(*step_batch) for name, model in contestants.items()})
@@ -411,8 +408,7 @@ print("inputs:", latch_x_train.shape, " share of test steps with lag ≥ 15:", f
 example = np.argmax([{-1, 1} <= set(stream[:24, 0]) for stream in latch_x_test])  # one with both signs early
 print("a stream:", latch_x_test[example, :24, 0].astype(int), "\n targets:", latch_y_test[example, :24, 0].astype(int))
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 latch_models = {
     "causal CNN (receptive field 15)": build_latch_cnn((1, 2, 4)),
     "GRU(16)": keras.Sequential([keras.Input((None, 1)), layers.GRU(16, return_sequences=True),
@@ -495,7 +491,7 @@ assert np.all(lstm_bias[units:2 * units] == 1) and np.all(np.delete(lstm_bias, r
 # advance: a matrix stretches vectors along some directions by its largest singular value and squeezes
 # them along others by its smallest.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 size = 64
 candidates = {"orthogonal": keras.initializers.Orthogonal(seed=seed)((size, size)).numpy(),
               "Glorot uniform": keras.initializers.GlorotUniform(seed=seed)((size, size)).numpy()}
@@ -540,7 +536,7 @@ plt.show()
 # $32 \times 96$ matrix, and Keras makes that *whole* matrix orthogonal (orthonormal rows), not each
 # gate's $32 \times 32$ block:
 
-# %%
+# %% tags=["nbval-ignore-output"]
 gru_recurrent = recurrent_layers["GRU"].cell.recurrent_kernel.numpy()
 print("rows orthonormal:", np.allclose(gru_recurrent @ gru_recurrent.T, np.eye(units), atol=1e-5))
 for gate, block in zip(["update", "reset", "candidate"], np.split(gru_recurrent, 3, axis=1), strict=True):
@@ -592,7 +588,7 @@ class LayerNormRNNCell(layers.Layer):
 # stands for weights grown in training, run both on the same random sequences, and count the states
 # in tanh's flat tails ($|h| > 0.99$, where the derivative $1 - h^2$ is below 0.02).
 
-# %%
+# %% tags=["nbval-ignore-output"]
 hidden, probe_inputs = 64, rng.normal(size=(32, 50, 8)).astype("float32")
 plain_rnn = layers.RNN(layers.SimpleRNNCell(hidden), return_sequences=True)
 normalised_rnn = layers.RNN(LayerNormRNNCell(hidden), return_sequences=True)
@@ -612,7 +608,7 @@ for scale in (1.0, 3.0, 6.0):
     print(f"weights x{scale}: saturated states, SimpleRNN {saturation[scale][0]:.1%}, "
           f"layer-normalised {saturation[scale][1]:.1%}")
 
-# %%
+# %% tags=["nbval-ignore-output"]
 print("largest difference of the normalised states between scales 1 and 6:",
       f"{np.abs(normalised_states[1.0] - normalised_states[6.0]).max():.1e}")
 assert saturation[1.0][0] < 0.05 and saturation[6.0][0] > 0.4, "large weights saturate the plain cell"
@@ -642,8 +638,7 @@ assert np.allclose(normalised_states[1.0], normalised_states[6.0], atol=1e-3), "
 # switches to the implementation that multiplies each gate separately. We time one training step of a
 # `GRU(64)` on 64 sequences of 50 steps, with each kind, the models again taking turns.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 def gru_training_step(**gru_options):
     model = keras.Sequential([keras.Input((50, 16)), layers.GRU(64, **gru_options), layers.Dense(1)])
     model.compile(optimizer="adam", loss="mse")
@@ -704,8 +699,7 @@ class BestEpochWeights(keras.callbacks.Callback):
             self.best_loss, self.best_epoch, self.weights = logs["val_loss"], epoch + 1, self.model.get_weights()
 
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 big_gru = sequential("big_gru", layers.GRU(64))
 big_gru.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mae")
 best_epoch_weights = BestEpochWeights()
@@ -724,8 +718,7 @@ print(f"test MAE after 30 epochs {overfit_mae:.3f} °C, at the best validation e
 # The second cure is dropout: the same `GRU(64)` with input dropout of 0.3 inside the layer and a
 # `Dropout(0.3)` before the output layer, trained with section 1's rules (early stopping included).
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 dropout_gru = sequential("dropout_gru", layers.GRU(64, dropout=0.3), layers.Dropout(0.3))
 dropout_history, _ = fit_forecaster(dropout_gru)
 dropout_mae = mae_by_day(forecast(dropout_gru)).mean()
@@ -739,7 +732,7 @@ plt.ylabel("MAE (scaled change from today)")
 plt.legend()
 plt.show()
 
-# %%
+# %% tags=["nbval-ignore-output"]
 overfit_train_loss, overfit_valid_loss = big_history.history["loss"][-1], big_history.history["val_loss"][-1]
 print(f"after 30 epochs: training loss {overfit_train_loss:.3f}, validation loss {overfit_valid_loss:.3f}")
 assert overfit_train_loss < 0.7 * overfit_valid_loss, "the unregularised model fits the training years far better"
@@ -825,8 +818,7 @@ assert abs(mean_mae["GRU"] - dropout_mae) < 0.15, "section 1's small GRU is as g
 # 4. **Where the pooled CNN loses.** Compare the pooled CNN's and the causal CNN's test MAE on the first
 #    forecast day with persistence's. What does it tell you about what pooling threw away?
 
-# %% tags=["solution"]
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["solution", "nbval-ignore-output"]
 # Exercise 1: dilations up to 32 give a receptive field of 127 > 96 steps, so every lag is within sight.
 wide_cnn = build_latch_cnn((1, 2, 4, 8, 16, 32))
 wide_cnn.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", metrics=["accuracy"])
@@ -864,12 +856,13 @@ class OrthogonalPerGate(keras.initializers.Initializer):
 
 per_gate_gru = layers.GRU(units, recurrent_initializer=OrthogonalPerGate(3, seed=seed))
 per_gate_gru.build((None, None, 8))
-for block in np.split(per_gate_gru.cell.recurrent_kernel.numpy(), 3, axis=1):
-    block_singular_values = np.linalg.svd(block, compute_uv=False)
-    print(f"singular values {block_singular_values.min():.4f} to {block_singular_values.max():.4f}")
-    assert np.allclose(block_singular_values, 1, atol=1e-4)
+per_gate_blocks = np.split(per_gate_gru.cell.recurrent_kernel.numpy(), 3, axis=1)
+for gate, block in zip(["update", "reset", "candidate"], per_gate_blocks, strict=True):
+    block_is_orthogonal = np.allclose(np.linalg.svd(block, compute_uv=False), 1, atol=1e-4)
+    print(f"{gate:>9} block: every singular value within 1e-4 of 1: {block_is_orthogonal}")
+    assert block_is_orthogonal
 
-# %% tags=["solution"]
+# %% tags=["solution", "nbval-ignore-output"]
 # Exercise 4: the first forecast day, where persistence is strongest. An output of 0 would give exactly
 # persistence; the numbers show how close each CNN comes. Max pooling mixes the last day with its
 # neighbour, so the value persistence relies on reaches the dense layer blurred; the causal CNN reads

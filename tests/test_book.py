@@ -33,6 +33,12 @@ def test_setup_book_seeds_and_reports(capsys, monkeypatch):
     assert "CPU" in line or "GPU" in line
 
 
+def test_cpu_threads_follows_tensorflows_rule():
+    assert book.cpu_threads({"TF_NUM_INTRAOP_THREADS": "3"}) == 3
+    assert book.cpu_threads({"TF_NUM_INTRAOP_THREADS": "0"}) >= 1  # 0 means "one per core"
+    assert book.cpu_threads({}) >= 1
+
+
 @pytest.mark.parametrize("seed", [-1, 1.5, "42", True])
 def test_setup_book_rejects_bad_seed(seed):
     with pytest.raises(ValueError, match="seed"):

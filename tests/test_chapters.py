@@ -1,6 +1,7 @@
 """Every chapter is a jupytext pair in sync, with stored outputs and no errors (read-only checks)."""
 
 import json
+import re
 from pathlib import Path
 
 import jupytext
@@ -38,3 +39,31 @@ def test_notebook_stores_clean_outputs(notebook):
     texts = ["".join(t) if isinstance(t, list) else t for t in texts]
     assert not any("\x1b[" in t or "\b" in t for t in texts), "progress bars or ANSI codes in stored outputs"
     assert any("image/png" in o.get("data", {}) for c in cells for o in c["outputs"]), "no figure"
+
+
+# What strict nbval may compare: only what is the same on every machine (integers, shapes, parameter
+# counts, dataset sizes, exact arithmetic, booleans of tolerance checks). A cell that trains, evaluates
+# or times something shows machine-dependent numbers: it must carry the `nbval-ignore-output` tag, and
+# its claim lives in an assert. (The strict run in a perturbed environment catches the rest.)
+TRAINS_OR_TIMES = re.compile(r"\.fit\(|\.evaluate\(|perf_counter|median_seconds|\.history\b|EpochLogger\(")
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_compared_cells_neither_train_nor_time(notebook):
+    offending = []
+    for index, cell in enumerate(json.loads(notebook.read_text())["cells"]):
+        if cell["cell_type"] != "code" or not cell["outputs"]:
+            continue
+        tags = cell.get("metadata", {}).get("tags", [])
+        texts = [o for o in cell["outputs"] if o["output_type"] in ("stream", "execute_result")]
+        source = "".join(cell["source"])
+        if texts and "nbval-ignore-output" not in tags and TRAINS_OR_TIMES.search(source):
+            offending.append(f"cell {index}: {source.splitlines()[0][:70]}")
+    assert not offending, "tag these cells nbval-ignore-output (their outputs differ between machines):\n" + "\n".join(
+        offending)
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
+def test_ignored_outputs_use_the_cell_tag(source):
+    assert "NBVAL_IGNORE_OUTPUT" not in source.read_text(), (
+        "use the cell tag instead of the comment: # %% tags=[\"nbval-ignore-output\"]")

@@ -31,13 +31,31 @@ def gpu_available():
     return bool(tf.config.list_physical_devices("GPU"))
 
 
+def cpu_threads(environ=None):
+    """How many threads TensorFlow's CPU kernels (its intra-op pool) use in this process.
+
+    TensorFlow's own rule, in its order: a count set with `tf.config.threading`, else the
+    TF_NUM_INTRAOP_THREADS environment variable (which `make test` sets), else one thread per core
+    that this process may run on. Chapters print this instead of assuming a thread count.
+    """
+    configured = tf.config.threading.get_intra_op_parallelism_threads()
+    if configured > 0:
+        return configured
+    environ = os.environ if environ is None else environ
+    raw = environ.get("TF_NUM_INTRAOP_THREADS", "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
 def device_summary():
-    """A one-line description of where Keras will run: the GPU's name, or the CPU."""
+    """A one-line description of where Keras will run: the GPU's name, or the CPU and its threads."""
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         details = tf.config.experimental.get_device_details(gpus[0])
         return f"GPU ({details.get('device_name', gpus[0].name)})"
-    return f"CPU ({os.cpu_count()} cores)"
+    threads = cpu_threads()
+    return f"CPU ({os.cpu_count()} cores, TensorFlow uses {threads} thread{'s' if threads > 1 else ''})"
 
 
 def setup_book(seed=None):

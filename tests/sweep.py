@@ -1,0 +1,117 @@
+"""The seed sweep: every chapter for several seeds in a perturbed numeric environment, with margins.
+
+    python -m tests.sweep --seeds 0-9 --jobs 2 --out build/sweep chapters/0*.py
+    python -m tests.sweep --summary-only --out build/sweep
+
+Each (chapter, seed) runs `tests.assert_margins` in its own process, in the environment of
+`make test` plus PERTURBED_ENV (another oneDNN instruction-set cap and another thread count than
+the stored outputs were made with). The summary lists, per chapter, every assert that failed for
+some seed and the tightest ones that did not, with their worst relative margin and its seed.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from tests.perturbation import makefile_env
+
+ROOT = Path(__file__).resolve().parent.parent
+CPU_ENV = {**makefile_env("CPU_ENV"), "MPLBACKEND": "Agg"}
+PERTURBED_ENV = makefile_env("PERTURBED_ENV")
+
+
+def parse_seeds(text):
+    """'0-9' or '0,3,7' or '0-2,42' -> a sorted list of ints."""
+    seeds = set()
+    for part in text.split(","):
+        part = part.strip()
+        if "-" in part:
+            first, last = (int(p) for p in part.split("-"))
+            if last < first:
+                raise ValueError(f"empty seed range {part!r}")
+            seeds.update(range(first, last + 1))
+        elif part:
+            seeds.add(int(part))
+    if not seeds:
+        raise ValueError(f"no seeds in {text!r}")
+    return sorted(seeds)
+
+
+def run_one(chapter, seed, out_dir, perturbed):
+    log = out_dir / f"{chapter.stem}_seed{seed}.jsonl"
+    env = {**os.environ, **CPU_ENV, **(PERTURBED_ENV if perturbed else {}),
+           "BOOK_SEED": str(seed)}
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "tests.assert_margins", str(chapter), str(log)], cwd=ROOT,
+                            env=env, capture_output=True, text=True)
+    (out_dir / f"{chapter.stem}_seed{seed}.out").write_text(result.stdout + "\n--- stderr ---\n" + result.stderr)
+    status = "ok" if result.returncode == 0 else f"exit {result.returncode}"
+    print(f"{chapter.stem} seed {seed}: {status} ({time.perf_counter() - start:.0f} s)", flush=True)
+    return result.returncode
+
+
+def summarise(out_dir, tightest=4):
+    records = defaultdict(list)  # (chapter, line, source) -> [(seed, record)]
+    seeds_run, crashed = defaultdict(set), []
+    for log in sorted(out_dir.glob("*_seed*.jsonl")):
+        chapter, seed = log.stem.rsplit("_seed", 1)
+        lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        seeds_run[chapter].add(int(seed))
+        if not lines or "seconds" not in lines[-1]:
+            crashed.append(f"{chapter} seed {seed}")
+        for record in lines:
+            if "line" in record:
+                records[chapter, record["line"], record["source"]].append((int(seed), record))
+    report = []
+    for chapter in sorted(seeds_run):
+        report.append(f"\n## {chapter} (seeds {sorted(seeds_run[chapter])})")
+        rows = []
+        for (name, line, source), runs in records.items():
+            if name != chapter:
+                continue
+            failed = sorted({seed for seed, r in runs if not r["passed"]})
+            margins = [(r["margin"], seed) for seed, r in runs if r["margin"] is not None]
+            worst = min(margins) if margins else (None, None)
+            rows.append((bool(failed), worst[0] if worst[0] is not None else 9e9, line, source, failed, worst, runs))
+        rows.sort(key=lambda row: (not row[0], row[1]))
+        shown = [row for row in rows if row[0]] + [row for row in rows if not row[0] and row[1] < 9e9][:tightest]
+        for has_failed, _, line, source, failed, (margin, seed), runs in shown:
+            values = [r["links"][0]["left"] for _, r in runs if r["links"]]
+            spread = f" values {min(values):.4g}..{max(values):.4g}" if values and None not in values else ""
+            state = f"FAILED for seeds {failed}" if has_failed else "passed"
+            worst = f" worst margin {margin:+.1%} (seed {seed})" if margin is not None else ""
+            report.append(f"- line {line} `{source[:100]}`: {state}{worst}{spread}")
+    if crashed:
+        report.append("\nruns that stopped before the end: " + ", ".join(crashed))
+    return "\n".join(report)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("chapters", nargs="*", type=Path)
+    parser.add_argument("--seeds", default="0-9")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "sweep")
+    parser.add_argument("--reference-env", action="store_true", help="the environment of `make outputs`")
+    parser.add_argument("--summary-only", action="store_true")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if not args.summary_only:
+        if not args.chapters:
+            parser.error("name the chapters to run")
+        jobs = [(chapter, seed) for seed in parse_seeds(args.seeds) for chapter in args.chapters]
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            list(pool.map(lambda job: run_one(*job, args.out, not args.reference_env), jobs))
+    summary = summarise(args.out)
+    (args.out / "summary.md").write_text(summary + "\n")
+    print(summary)
+
+
+if __name__ == "__main__":
+    main()
