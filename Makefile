@@ -14,14 +14,15 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 CHAPTERS ?= $(sort $(wildcard chapters/[0-9][0-9]_*.py))
 
-# Deterministic, quiet execution on the CPU: the environment the stored outputs are made in.
-CPU_ENV := PYTHONHASHSEED=0 CUDA_VISIBLE_DEVICES= TF_CPP_MIN_LOG_LEVEL=2 \
-	TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1
-# The chapters are tested in another numeric environment than the one that wrote their outputs:
-# oneDNN capped at AVX (other kernels than AVX2 or AVX-512 machines pick) and two intra-op threads
-# (other blocking in convolutions). A stored output that depends on the machine then fails here,
-# before it fails for a reader. tests/test_perturbation.py checks that both really change results.
-PERTURBED_ENV := ONEDNN_MAX_CPU_ISA=AVX TF_NUM_INTRAOP_THREADS=2
+# Deterministic, quiet execution on the CPU. The stored outputs are made with two intra-op threads
+# (OUTPUTS_ENV, one chapter at a time); the chapters are tested in another numeric environment
+# (PERTURBED_ENV): oneDNN capped at AVX (other kernels than AVX2 or AVX-512 machines pick) and one
+# thread (other blocking in convolutions), two chapters at a time. A stored output that depends on the
+# machine then fails here, before it fails for a reader. tests/test_perturbation.py checks that each
+# of the two really changes results on the machine at hand.
+CPU_ENV := PYTHONHASHSEED=0 CUDA_VISIBLE_DEVICES= TF_CPP_MIN_LOG_LEVEL=2 TF_NUM_INTEROP_THREADS=1
+OUTPUTS_ENV := TF_NUM_INTRAOP_THREADS=2
+PERTURBED_ENV := ONEDNN_MAX_CPU_ISA=AVX TF_NUM_INTRAOP_THREADS=1
 TEST_ENV := $(CPU_ENV) $(PERTURBED_ENV)
 NBVAL := -p no:python -p tests.nbval_plugin --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
@@ -29,7 +30,7 @@ SITE_VENV := .venv-site
 SITE_INSTALLED := $(SITE_VENV)/.installed
 MATHJAX := build/cache/mathjax-3.2.2.tgz
 
-.PHONY: lab test test-unit test-chapters test-site test-student test-seed test-gpu sweep outputs data lint clean \
+.PHONY: lab test test-unit test-lab test-chapters test-site test-student test-seed test-gpu sweep outputs data lint clean \
 	html student chromium readme
 
 $(INSTALLED): requirements.txt
@@ -38,19 +39,27 @@ $(INSTALLED): requirements.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -c "import pathlib, site; pathlib.Path(site.getsitepackages()[0], 'rnn_book.pth').write_text(str(pathlib.Path.cwd()) + '\n')"
-	mkdir -p $(VENV)/share/jupyter/lab/settings
-	echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}}}' \
-		> $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $(INSTALLED)
 
-# Extra options go in LAB_ARGS, e.g. make lab LAB_ARGS="--no-browser --port=8890".
-lab: $(INSTALLED)
-	$(VENV)/bin/jupyter lab --notebook-dir=chapters $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+# JupyterLab for readers: it serves chapters/ (where jupytext.toml pairs each .py with its .ipynb, so
+# either file opens with the stored outputs), opens chapter 1, opens .py files as notebooks and never
+# asks about news or updates. tests/lab starts the server with exactly these options.
+LAB_OPTIONS := --notebook-dir=chapters --LabApp.default_url=/lab/tree/01_feedforward_vs_rnn.py
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+$(LAB_SETTINGS): $(INSTALLED) Makefile
+	mkdir -p $(dir $(LAB_SETTINGS))
+	echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}},' \
+		'"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' \
+		> $(LAB_SETTINGS)
 
-test: test-unit test-chapters test-site test-student
+# Extra options go in LAB_ARGS, e.g. make lab LAB_ARGS="--no-browser --port=8890".
+lab: $(LAB_SETTINGS)
+	$(VENV)/bin/jupyter lab $(LAB_OPTIONS) $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
+test: test-unit test-lab test-chapters test-site test-student
 
 test-unit: $(INSTALLED) lint
-	$(CPU_ENV) MPLBACKEND=Agg $(PY) -m pytest -q tests --ignore=tests/site --ignore=tests/editions
+	$(CPU_ENV) TF_NUM_INTRAOP_THREADS=1 MPLBACKEND=Agg $(PY) -m pytest -q tests --ignore=tests/site --ignore=tests/editions --ignore=tests/lab
 
 test-chapters: $(INSTALLED)
 	$(TEST_ENV) $(PY) -m pytest $(NBVAL) --nbval -n 2 --dist loadscope -q chapters
@@ -99,6 +108,12 @@ chromium:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
 		else echo "Chromium is missing (Debian: sudo apt-get install chromium): the browser test will be skipped"; fi; }
 
+# The reading path of `make lab`: every chapter through the real server's contents API, then one
+# chapter in headless Chromium (in .venv-site, which has Playwright).
+test-lab: $(LAB_SETTINGS) $(SITE_INSTALLED) chromium
+	$(PY) -m pytest -q tests/lab/test_lab_server.py
+	$(SITE_VENV)/bin/python -m pytest -q -rs tests/lab/test_lab_in_browser.py
+
 test-site: html chromium
 	$(SITE_VENV)/bin/python -m pytest -q -rs tests/site
 
@@ -124,7 +139,7 @@ outputs: $(INSTALLED)
 	@for source in $(CHAPTERS); do \
 		notebook="$${source%.py}.ipynb"; \
 		echo "executing $$source"; \
-		$(CPU_ENV) $(VENV)/bin/jupytext --quiet --to ipynb --set-kernel python3 --execute "$$source" || exit 1; \
+		$(CPU_ENV) $(OUTPUTS_ENV) $(VENV)/bin/jupytext --quiet --to ipynb --set-kernel python3 --execute "$$source" || exit 1; \
 		$(PY) -m utils.notebooks "$$notebook" || exit 1; \
 		$(VENV)/bin/jupytext --quiet --to py:percent "$$notebook" || exit 1; \
 	done

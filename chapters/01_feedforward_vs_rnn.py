@@ -407,7 +407,9 @@ print("windows:", windows.shape, {name: int(mask.sum()) for name, mask in split_
 # absolute error (MAE), the metric we report. Predicting the change means that a network that
 # outputs zero is exactly the persistence forecast: it can only win by learning something.
 # Two small models read the same 7-day window: a `SimpleRNN` of 8 units, and a feedforward network
-# with a hidden layer of 8 units on the flattened window.
+# with a hidden layer of 8 units on the flattened window. With 724 training days, one training run
+# depends visibly on its random start, so we train three of each from different initialisations and
+# judge them by their mean.
 
 # %%
 change = targets - persistence
@@ -422,9 +424,10 @@ def build_forecaster(kind):
     return keras.Sequential([keras.Input((window, features.shape[1])), *body, keras.layers.Dense(1)], name=kind)
 
 
-forecasters = {kind: build_forecaster(kind) for kind in ("SimpleRNN", "feedforward")}
-for kind, model in forecasters.items():
-    print(f"{kind:>11}: {model.count_params()} parameters")
+runs_per_kind = 3
+forecasters = {kind: [build_forecaster(kind) for _ in range(runs_per_kind)] for kind in ("SimpleRNN", "feedforward")}
+for kind, models in forecasters.items():
+    print(f"{kind:>11}: {models[0].count_params()} parameters, {len(models)} runs")
 
 # %% tags=["nbval-ignore-output"]
 def fit_forecaster(model, windows, scaled_change, split_of):
@@ -438,27 +441,31 @@ def fit_forecaster(model, windows, scaled_change, split_of):
     )
 
 
-forecast_histories = {kind: fit_forecaster(model, windows, change / change_scale, split_of)
-                      for kind, model in forecasters.items()}
+forecast_histories = {kind: [fit_forecaster(model, windows, change / change_scale, split_of) for model in models]
+                      for kind, models in forecasters.items()}
 
 # %% tags=["nbval-ignore-output"]
 test_days = split_of["test"]
-test_forecasts = {"persistence": persistence[test_days]}
-for kind, model in forecasters.items():
-    test_forecasts[kind] = persistence[test_days] + change_scale * model.predict(windows[test_days], verbose=0)[:, 0]
-test_mae = {name: float(np.abs(forecast - targets[test_days]).mean()) for name, forecast in test_forecasts.items()}
-for name, mae in test_mae.items():
-    print(f"{name:>11}: test MAE {mae:.3f} °C")
+test_forecasts = {"persistence": [persistence[test_days]]}
+for kind, models in forecasters.items():
+    test_forecasts[kind] = [persistence[test_days] + change_scale * model.predict(windows[test_days], verbose=0)[:, 0]
+                            for model in models]
+run_mae = {name: [float(np.abs(forecast - targets[test_days]).mean()) for forecast in forecasts]
+           for name, forecasts in test_forecasts.items()}
+test_mae = {name: float(np.mean(maes)) for name, maes in run_mae.items()}
+for name, maes in run_mae.items():
+    print(f"{name:>11}: test MAE {test_mae[name]:.3f} °C (runs: {', '.join(f'{mae:.3f}' for mae in maes)})")
 
 # %%
 assert 1.4 < test_mae["persistence"] < 1.7, "persistence is off by about 1.5 °C a day in 2015"
-assert test_mae["SimpleRNN"] < test_mae["persistence"], "the RNN must beat 'tomorrow = today' on 2015"
+assert test_mae["SimpleRNN"] < test_mae["persistence"] - 0.01, "the RNNs must beat 'tomorrow = today' on 2015"
 
 # %% [markdown]
-# The recurrent network beats persistence on the held-out year. The margin is modest, and that is
-# the honest picture of day-ahead temperature from local measurements only: most of tomorrow is
-# today, and weather systems arriving from the Pacific are not in these four columns. The
-# feedforward network sees the same window; which of the two wins on 2015 depends on the seed
+# The recurrent networks beat persistence on the held-out year, on average over their three runs.
+# The margin is modest, and that is the honest picture of day-ahead temperature from local
+# measurements only: most of tomorrow is today, and weather systems arriving from the Pacific are not
+# in these four columns. The feedforward networks see the same window; which of the two kinds wins on
+# 2015 depends on the seed
 # (run with another `BOOK_SEED`), so we claim nothing about it beyond the printed numbers. A week of
 # history is short enough for a dense layer to handle; chapters 2 and 3 show where recurrence
 # becomes necessary. The first quarter of 2015:
@@ -468,8 +475,8 @@ quarter = slice(0, 90)
 test_dates = target_dates[test_days]
 plt.figure(figsize=(9, 3.8))
 plt.plot(test_dates[quarter], targets[test_days][quarter], "k-", label="observed")
-plt.plot(test_dates[quarter], test_forecasts["persistence"][quarter], ":", color="0.5", label="persistence")
-plt.plot(test_dates[quarter], test_forecasts["SimpleRNN"][quarter], "C0-", label="SimpleRNN forecast")
+plt.plot(test_dates[quarter], test_forecasts["persistence"][0][quarter], ":", color="0.5", label="persistence")
+plt.plot(test_dates[quarter], test_forecasts["SimpleRNN"][0][quarter], "C0-", label="SimpleRNN forecast (run 1)")
 plt.title("Next-day mean temperature, Seattle, January–March 2015 (test year)")
 plt.xlabel("date")
 plt.ylabel("mean temperature (°C)")

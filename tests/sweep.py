@@ -19,11 +19,12 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.perturbation import makefile_env
+from tests.makefile_vars import makefile_env
 
 ROOT = Path(__file__).resolve().parent.parent
 CPU_ENV = {**makefile_env("CPU_ENV"), "MPLBACKEND": "Agg"}
 PERTURBED_ENV = makefile_env("PERTURBED_ENV")
+OUTPUTS_ENV = makefile_env("OUTPUTS_ENV")
 
 
 def parse_seeds(text):
@@ -45,7 +46,7 @@ def parse_seeds(text):
 
 def run_one(chapter, seed, out_dir, perturbed):
     log = out_dir / f"{chapter.stem}_seed{seed}.jsonl"
-    env = {**os.environ, **CPU_ENV, **(PERTURBED_ENV if perturbed else {}),
+    env = {**os.environ, **CPU_ENV, **(PERTURBED_ENV if perturbed else OUTPUTS_ENV),
            "BOOK_SEED": str(seed)}
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "tests.assert_margins", str(chapter), str(log)], cwd=ROOT,
@@ -82,11 +83,14 @@ def summarise(out_dir, tightest=4):
         rows.sort(key=lambda row: (not row[0], row[1]))
         shown = [row for row in rows if row[0]] + [row for row in rows if not row[0] and row[1] < 9e9][:tightest]
         for has_failed, _, line, source, failed, (margin, seed), runs in shown:
-            values = [r["links"][0]["left"] for _, r in runs if r["links"]]
-            spread = f" values {min(values):.4g}..{max(values):.4g}" if values and None not in values else ""
             state = f"FAILED for seeds {failed}" if has_failed else "passed"
-            worst = f" worst margin {margin:+.1%} (seed {seed})" if margin is not None else ""
-            report.append(f"- line {line} `{source[:100]}`: {state}{worst}{spread}")
+            worst = ""
+            if margin is not None:
+                record = min((r for s, r in runs if s == seed and r["margin"] is not None), key=lambda r: r["margin"])
+                link = min((lk for lk in record["links"] if lk["margin"] is not None), key=lambda lk: lk["margin"])
+                worst = (f"; worst margin {margin:+.1%} (seed {seed}: "
+                         f"{link['left']:.4g} {link['operator']} {link['right']:.4g})")
+            report.append(f"- line {line} `{source[:90]}`: {state} in {len(runs)} runs{worst}")
     if crashed:
         report.append("\nruns that stopped before the end: " + ", ".join(crashed))
     return "\n".join(report)

@@ -71,4 +71,4 @@ def test_sweep_summary_names_failures_and_tightest_margins(tmp_path):
     assert result.returncode == 0, result.stderr
     summary = (out / "summary.md").read_text()
     assert "## 01_demo (seeds [0, 1, 2, 3])" in summary
-    assert "FAILED for seeds [2, 3]" in summary and "worst margin -33.3% (seed 3)" in summary
+    assert "FAILED for seeds [2, 3]" in summary and "worst margin -33.3% (seed 3: 3 < 2)" in summary

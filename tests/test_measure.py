@@ -1,6 +1,6 @@
 import pytest
 
-from utils.measure import interleaved_median_seconds, linear_fit, median_seconds
+from utils.measure import interleaved_median_seconds, interleaved_seconds, linear_fit, median_seconds, paired_ratio
 
 
 def test_median_seconds_warms_up_then_times_every_repeat():
@@ -41,3 +41,17 @@ def test_interleaved_median_seconds_rejects_bad_arguments():
         interleaved_median_seconds({"a": 1})
     with pytest.raises(ValueError, match="rounds"):
         interleaved_median_seconds({"a": lambda: None}, rounds=0)
+
+
+def test_interleaved_seconds_keeps_every_round():
+    seconds = interleaved_seconds({"a": lambda: None, "b": lambda: None}, rounds=4)
+    assert set(seconds) == {"a", "b"} and all(len(values) == 4 for values in seconds.values())
+
+
+def test_paired_ratio_is_the_median_of_the_ratios_of_each_round():
+    seconds = {"slow": [2.0, 30.0, 4.0], "fast": [1.0, 10.0, 1.0]}  # a slow spell hits round 2 of both
+    assert paired_ratio(seconds, "slow", "fast") == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="no timings"):
+        paired_ratio(seconds, "slow", "missing")
+    with pytest.raises(ValueError, match="same positive number"):
+        paired_ratio({"a": [1.0], "b": [1.0, 2.0]}, "a", "b")

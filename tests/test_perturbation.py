@@ -1,8 +1,9 @@
 """`make test` runs the chapters in another numeric environment than `make outputs` wrote them in.
 
 That check is worth something only if the perturbation really changes results on this machine, so
-here each part of PERTURBED_ENV trains the same tiny models as the reference environment and must
-change some of their weights (in the low-order bits: training stays the same to about 1e-4).
+here each part of PERTURBED_ENV, alone, trains the same tiny models as the environment of
+`make outputs` and must change some of their weights (in the low-order bits only: the weights
+still agree to 1e-3).
 """
 
 import os
@@ -12,13 +13,13 @@ import sys
 import numpy as np
 import pytest
 
-from tests.perturbation import MAKEFILE, makefile_env
+from tests.makefile_vars import MAKEFILE, makefile_env
 
-REFERENCE = makefile_env("CPU_ENV")
+REFERENCE = {**makefile_env("CPU_ENV"), **makefile_env("OUTPUTS_ENV")}  # what `make outputs` runs in
 PERTURBED = makefile_env("PERTURBED_ENV")
 
 
-def trained_weights(tmp_path, extra_env):
+def probed(tmp_path, extra_env):
     out = tmp_path / f"weights_{len(list(tmp_path.iterdir()))}.npz"
     env = {**os.environ, **REFERENCE, **extra_env}
     subprocess.run([sys.executable, "-m", "tests.perturbation", str(out)], cwd=MAKEFILE.parent, env=env,
@@ -27,7 +28,7 @@ def trained_weights(tmp_path, extra_env):
 
 
 def test_environments_are_parsed():
-    assert REFERENCE["TF_NUM_INTRAOP_THREADS"] == "1" and REFERENCE["PYTHONHASHSEED"] == "0"
+    assert REFERENCE["TF_NUM_INTRAOP_THREADS"] == "2" and REFERENCE["PYTHONHASHSEED"] == "0"
     assert set(PERTURBED) == {"ONEDNN_MAX_CPU_ISA", "TF_NUM_INTRAOP_THREADS"}
     assert PERTURBED["TF_NUM_INTRAOP_THREADS"] != REFERENCE["TF_NUM_INTRAOP_THREADS"]
 
@@ -39,13 +40,13 @@ def test_makefile_env_reports_a_missing_line(tmp_path):
 
 
 def test_each_perturbation_changes_low_order_bits(tmp_path):
-    reference = trained_weights(tmp_path, {})
-    again = trained_weights(tmp_path, {})
+    reference = probed(tmp_path, {})
+    again = probed(tmp_path, {})
     assert all(np.array_equal(reference[kind], again[kind]) for kind in reference), "the reference is not repeatable"
     changed_by = {}
     for name, value in PERTURBED.items():
-        perturbed = trained_weights(tmp_path, {name: value})
+        perturbed = probed(tmp_path, {name: value})
         changed_by[name] = [kind for kind in reference if not np.array_equal(reference[kind], perturbed[kind])]
         for kind in reference:
-            assert np.allclose(reference[kind], perturbed[kind], atol=1e-3), f"{name}={value} changed {kind} a lot"
+            assert np.allclose(reference[kind], perturbed[kind], rtol=1e-3, atol=1e-3), f"{name}={value} changed {kind}"
     assert all(changed_by.values()), f"a perturbation changed nothing here: {changed_by}"

@@ -1,4 +1,4 @@
-"""Measurements that several chapters make: median step times (alone or in turns) and a straight-line fit."""
+"""Measurements that several chapters make: step times (alone or in turns), paired ratios, a straight-line fit."""
 
 import time
 
@@ -20,8 +20,8 @@ def median_seconds(step, repeats=7):
     return float(np.median(seconds))
 
 
-def interleaved_median_seconds(steps, rounds=15):
-    """Time several step functions in turns and return {name: median seconds}.
+def interleaved_seconds(steps, rounds=15):
+    """Time several step functions in turns and return {name: [seconds of each round]}.
 
     `steps` is a dict {name: function}. Each function is called once to warm up, then the functions
     take turns for `rounds` rounds, one call each per round, so that a slow spell of the machine
@@ -39,7 +39,27 @@ def interleaved_median_seconds(steps, rounds=15):
             start = time.perf_counter()
             step()
             seconds[name].append(time.perf_counter() - start)
-    return {name: float(np.median(values)) for name, values in seconds.items()}
+    return seconds
+
+
+def interleaved_median_seconds(steps, rounds=15):
+    """Like `interleaved_seconds`, but return {name: median seconds}."""
+    return {name: float(np.median(values)) for name, values in interleaved_seconds(steps, rounds).items()}
+
+
+def paired_ratio(seconds, numerator, denominator):
+    """Median over rounds of seconds[numerator][i] / seconds[denominator][i] (from `interleaved_seconds`).
+
+    The two calls of one round ran moments apart, under the same load, so their ratio is steadier than
+    the ratio of two medians when the machine is busy with something else.
+    """
+    for name in (numerator, denominator):
+        if name not in seconds:
+            raise ValueError(f"no timings for {name!r}; timed: {sorted(seconds, key=str)}")
+    top, bottom = np.asarray(seconds[numerator], dtype=float), np.asarray(seconds[denominator], dtype=float)
+    if top.shape != bottom.shape or top.size == 0 or np.any(bottom <= 0):
+        raise ValueError("need the same positive number of rounds for both, with times above zero")
+    return float(np.median(top / bottom))
 
 
 def linear_fit(x, y):

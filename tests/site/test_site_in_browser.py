@@ -2,11 +2,13 @@
 its figures are decoded images and its equations are typeset by the local MathJax.
 
 Run by `make test-site` after `make html`, in the site's own venv (.venv-site, with Playwright).
-Skips with a message where Chromium or the built site is missing.
+Skips with a message where Chromium or the built site is missing; under CI=true a missing Chromium
+fails instead (on CI a skip would look like a pass).
 """
 
 import functools
 import http.server
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -19,6 +21,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = ROOT / "build" / "site_screenshots"
 CHAPTER_PAGES = sorted(p.relative_to(SITE).as_posix() for p in (SITE / "chapters").glob("[0-9][0-9]_*.html"))
 
+if CHROMIUM is None and os.environ.get("CI") == "true":
+    pytest.fail("Chromium is missing on CI: install it (Debian: apt-get install chromium)", pytrace=False)
 pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium)"),
     pytest.mark.skipif(not SITE.exists(), reason=f"{SITE} does not exist: run `make html` first"),
