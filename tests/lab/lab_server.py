@@ -12,6 +12,7 @@ import secrets
 import shlex
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -52,13 +53,18 @@ class Lab:
         return self.api(f"contents/{path}", type="notebook", content=1)["content"]
 
 
-def lab_command(root_dir=None, port=None, token=""):
-    """The `make lab` command line, with another served folder if given, and no browser."""
+def lab_command(root_dir=None, port=None, token="", workspaces_dir=None):
+    """The `make lab` command line, with another served folder if given, and no browser.
+
+    `workspaces_dir` keeps JupyterLab's saved layouts (which tabs were open) out of the user's own,
+    so that every test meets the first screen a new reader meets."""
     options = shlex.split(makefile_variable("LAB_OPTIONS"))
     if root_dir is not None:
         options = [o for o in options if not o.startswith("--notebook-dir")] + [f"--notebook-dir={root_dir}"]
     command = [str(JUPYTER), "lab", *options, "--no-browser", f"--port={port}", "--ServerApp.port_retries=0",
                f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False"]
+    if workspaces_dir is not None:
+        command.append(f"--LabApp.workspaces_dir={workspaces_dir}")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
     return command
@@ -72,8 +78,10 @@ def running_lab(root_dir=None, start_timeout=90):
     port, token = free_port(), secrets.token_hex(16)
     LOGS.mkdir(parents=True, exist_ok=True)
     log_path = LOGS / f"lab_{port}.log"
+    workspaces = tempfile.TemporaryDirectory(prefix="lab-workspaces-")
     with open(log_path, "w") as log:
-        server = subprocess.Popen(lab_command(root_dir, port, token), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(lab_command(root_dir, port, token, workspaces.name), cwd=ROOT, stdout=log,
+                                  stderr=subprocess.STDOUT)
     lab = Lab(f"http://127.0.0.1:{port}", token)
     try:
         deadline = time.monotonic() + start_timeout
@@ -96,3 +104,4 @@ def running_lab(root_dir=None, start_timeout=90):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        workspaces.cleanup()
