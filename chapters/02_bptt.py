@@ -116,8 +116,8 @@ plt.show()
 # random sequences of 20 steps, and ask TensorFlow for every derivative $\partial \ell_t / \partial x_k$
 # (averaged in absolute value over the sequences).
 # Look for two things in the heat map: the upper triangle ($k > t$) must be exactly zero, since the
-# future cannot influence the past, and the lower triangle gets paler away from the diagonal: old
-# inputs have a weaker say in the present.
+# future cannot influence the past, and the lower triangle gets darker away from the diagonal (smaller
+# derivatives): old inputs have a weaker say in the present.
 
 # %%
 seq_len = 20
@@ -150,7 +150,7 @@ plt.show()
 
 # %% [markdown]
 # Every row $t$ is coloured up to the diagonal and blank beyond it: $\ell_t$ depends on all inputs up
-# to step $t$ and on none after it. Along each row the colour fades towards the left, a first sign of
+# to step $t$ and on none after it. Along each row the colour darkens towards the left, a first sign of
 # the gradient decay we study in section 5.
 #
 # ## 2. Backpropagation through time, derived

@@ -600,11 +600,16 @@ assert all(len(text) == len("\n\nHam.\n") + 200 for text in samples.values())
 # - with a mask, sequences padded at the end only (`pad_sequences(..., padding="post")`); the default
 #   `padding="pre"` leaves left-padded masks that cuDNN cannot handle.
 #
-# With the default `use_cudnn="auto"`, breaking any condition silently falls back to the slow path:
-# the model trains, just several times slower. Passing `use_cudnn=True` turns the silence into an
-# error, which is a cheap way to make sure a GPU model really is on the fast path. On a CPU there is
-# no cuDNN, so `use_cudnn=True` raises there. The next cell times both paths on a GPU, or checks that
-# error on a CPU.
+# With the default `use_cudnn="auto"`, breaking one of the layer's own conditions (activation,
+# dropout, unrolling, bias, GRU form) silently falls back to the slow path: the model trains, just
+# several times slower. The mask is different: Keras can only check it while the model runs, with a
+# graph assertion, so inside `fit` and `predict` a left-padded mask, or a row that is all padding,
+# stops training with an `InvalidArgumentError`; only a model called eagerly (`model(x)`) catches the
+# error and falls back (`keras/src/backend/tensorflow/rnn.py`, `_assert_valid_mask`). On a CPU none of
+# this applies: there is no cuDNN, and the generic loop handles any mask. Passing `use_cudnn=True`
+# turns the silent fallback into an error, which is a cheap way to make sure a GPU model really is on
+# the fast path. On a CPU there is no cuDNN, so `use_cudnn=True` raises there. The next cell times
+# both paths on a GPU, or checks that error on a CPU.
 
 # %%
 def time_lstm_forward_backward(use_cudnn, repeats=5):
@@ -640,8 +645,9 @@ else:
 #   different bias shapes ($(2, 3H)$ against $(3H,)$) and different equations; old checkpoints from
 #   TensorFlow 1 often use the second form.
 # - **Gate order.** When copying weights in or out of Keras, the blocks are $[i, f, c, o]$ for the LSTM
-#   and $[z, r, h]$ for the GRU; PyTorch uses $[i, f, g, o]$ and $[r, z, n]$, with the update gate's
-#   meaning flipped in its documentation. Test the copy with a forward pass, as we did.
+#   and $[z, r, h]$ for the GRU; PyTorch uses $[i, f, g, o]$ and $[r, z, n]$. Both write the GRU update
+#   as $h_t = z_t \odot h_{t-1} + (1 - z_t) \odot \tilde h_t$; some papers and libraries swap the roles
+#   of $z_t$ and $1 - z_t$. Test the copy with a forward pass, as we did.
 # - **No clipping, no learning.** Gated cells stop the gradient from vanishing, not from exploding:
 #   keep `clipnorm` in the optimiser.
 # - **Judge against the right baseline.** An adding-problem MSE of 0.16 looks like a small number; it

@@ -511,10 +511,12 @@ assert padding_sensitivity(masked_model, sentence, padding="pre") < 1e-5
 
 # %% [markdown]
 # On a GPU, however, Keras runs `LSTM` and `GRU` with cuDNN's fused kernels, and those accept a mask
-# only when every sequence is **right-padded** (real steps first, then padding). With left padding,
-# Keras falls back to the generic loop, several times slower, or raises when `use_cudnn=True` (chapter
-# 3, section 9). So the rule is: pad at the end (`padding="post"`), mask with `mask_zero=True`.
-# `TextVectorization` already pads at the end.
+# only when every sequence is **right-padded** (real steps first, then padding) and no row is all
+# padding. Keras checks this only while the model runs, with a graph assertion: inside `fit` or
+# `predict` a left-padded batch stops with an `InvalidArgumentError` instead of falling back to the
+# generic loop; only an eager call (`model(x)`) falls back (chapter 3, section 9). The CPU, which has
+# no cuDNN, accepts either padding, as the cell above showed. So the rule is: pad at the end
+# (`padding="post"`), mask with `mask_zero=True`. `TextVectorization` already pads at the end.
 #
 # ## 8. Deep (stacked) RNNs
 #
