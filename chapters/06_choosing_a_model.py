@@ -305,12 +305,12 @@ plt.show()
 # %%
 persistence_mean = baseline_mae["persistence"].mean()
 mean_mae = {name: errors.mean() for name, errors in model_mae.items()}
-good_models = ["GRU", "causal dilated CNN", "Conv1D → GRU", "transformer"]
+good_models = ["GRU", "Conv1D → GRU", "transformer"]  # the causal CNN is not among them for every seed
 for name in good_models:
     assert mean_mae[name] < persistence_mean - 0.08, f"{name} must beat persistence clearly"
     assert mean_mae[name] < baseline_mae["climatology"].mean() - 0.15, f"{name} must beat climatology clearly"
 assert mean_mae["CNN with pooling"] > persistence_mean - 0.05, "the pooled CNN is no better than persistence"
-assert mean_mae["CNN with pooling"] > max(mean_mae[name] for name in good_models) + 0.08, "it is the worst model"
+assert mean_mae["CNN with pooling"] > max(mean_mae[name] for name in good_models) + 0.08, "worse than the three"
 assert max(mean_mae[name] for name in good_models) - min(mean_mae[name] for name in good_models) < 0.35
 assert all(errors[0] > baseline_mae["persistence"][0] - 0.25 for errors in model_mae.values()), "day 1 is hard"
 step_cost_vs_gru = {name: paired_ratio(step_times, name, "GRU") for name in contestants}
@@ -322,16 +322,18 @@ assert all(step_cost_vs_gru["transformer"] > step_cost_vs_gru[name] for name in 
            if name != "transformer"), "the transformer's step is the most expensive one"
 
 # %% [markdown]
-# Read the table from the baselines down. Four of the five models beat both baselines by a clear
-# margin on average over the week. On the first day no model beats persistence by much (a quarter of
-# a degree at most): most of tomorrow is today. The four are within a few tenths of a degree of one
-# another, and their order changes with the seed (try another `BOOK_SEED`); with 691 training windows,
-# the data limit the result more than the architecture does. The textbook CNN with pooling is the
+# Read the table from the baselines down. The GRU, the Conv1D → GRU and the transformer beat both
+# baselines by a clear margin on average over the week, for every seed we tried. On the first day no
+# model beats persistence by much (a quarter of a degree at most): most of tomorrow is today. The
+# three are within a few tenths of a degree of one another, and their order changes with the seed (try
+# another `BOOK_SEED`); with 691 training windows, the data limit the result more than the architecture
+# does. The textbook CNN with pooling is the
 # exception: it is no better than persistence. Pooling keeps the strongest response within each pair
 # of days and forgets which of the two produced it, and flattening then treats each pooled position as
 # a separate feature to learn from scratch; in a forecast, where the last day carries the most
 # information, that throws away what persistence uses for free. The causal CNN keeps every position
-# and reads the last one, and it joins the others.
+# and reads the last one, and for most seeds it joins the other three; but not for all: in a sweep of
+# ten seeds it once stopped at the level of persistence, so the book asserts nothing about its error.
 #
 # On cost, the pooled CNN's training step is the cheapest: two convolutions over the whole window at
 # once, and pooling that shrinks the work. But the causal CNN, which computes all 28 positions in four
@@ -771,7 +773,7 @@ assert abs(mean_mae["GRU"] - dropout_mae) < 0.15, "section 1's small GRU is as g
 # | barely depends on order (topic, polarity) | bag of words, mean of embeddings | ch. 4: bag of words ≈ BiGRU |
 # | depends on order; short sequences, little data | small GRU/LSTM, early stopping | ch. 1 order task; § 1, § 3.5 |
 # | has dependencies longer than any fixed window | GRU/LSTM, or attention | § 2 latch task; ch. 3 adding problem |
-# | has local patterns and must be cheap to train | causal dilated 1D CNN | § 1: cheapest steps, no pooling |
+# | has local patterns and must be cheap to train | causal dilated 1D CNN, several seeds | § 1: no pooling; unstable |
 # | is streamed: an output per step, constant memory | unidirectional RNN or causal CNN | ch. 4 causality; ch. 5 cost |
 # | is seen whole, and both sides give context | bidirectional RNN | ch. 4 word boundaries (F1) |
 # | maps a sequence to another sequence | encoder-decoder + attention, transformer | ch. 5 dates |
@@ -801,9 +803,10 @@ assert abs(mean_mae["GRU"] - dropout_mae) < 0.15, "section 1's small GRU is as g
 #
 # ## 6. Summary
 #
-# - On a week-ahead forecast of real weather, a GRU, a causal dilated CNN, a Conv1D → GRU hybrid and a
-#   small transformer all beat persistence and climatology by a clear margin and are close to one
-#   another; a 1D CNN with pooling did not beat persistence, and it had the cheapest training step.
+# - On a week-ahead forecast of real weather, a GRU, a Conv1D → GRU hybrid and a small transformer all
+#   beat persistence and climatology by a clear margin and are close to one another; a causal dilated
+#   CNN usually does too, but not for every seed; a 1D CNN with pooling did not beat persistence, and
+#   it had the cheapest training step.
 # - A stack of convolutions sees $R = 1 + (k-1)\sum_l d_l$ steps, exactly (checked by gradients); on the
 #   latch task, the CNN was perfect within $R$ and at chance beyond it, while a GRU was perfect at every lag.
 # - Keras initialises recurrent kernels orthogonally (as a whole, not per gate) and the LSTM's forget
