@@ -721,10 +721,10 @@ plt.legend()
 plt.show()
 
 # %% [markdown]
-# With chunks of 4 steps the network stays far below the longer chunks, usually near chance
-# (in one seed of ten we tried, about 0.7), although its state runs through the whole stream: the
-# gradient never connects a target to the input 12 steps back, so
-# nothing teaches the network to write that bit into its state and keep it. With chunks of 16 or 24 it
+# With chunks of 4 steps the network stays far below the longer chunks, usually near chance (in one
+# seed of ten we tried, about 0.7), although its state runs through the whole stream: the gradient
+# never connects a target to the input 12 steps back, so nothing teaches the network to write that bit
+# into its state and keep it. With chunks of 16 or 24 it
 # learns the echo almost perfectly, and it then works at *every* position, including the first steps
 # of a chunk whose bit arrived in the previous chunk: the forward state carries it there. The little
 # that the short chunks (4 and 8) get above chance varies from seed to seed: no target shares a chunk
