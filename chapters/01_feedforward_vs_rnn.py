@@ -19,13 +19,15 @@
 # A [feedforward network](glossary.md#feedforward-network) reads its input all at once and forgets it.
 # A [recurrent network](glossary.md#recurrent-neural-network) reads a sequence one step at a time and
 # carries a *state* from each step to the next. This chapter shows, with experiments that can fail,
-# why that state matters: a task that no order-blind model can solve and a recurrent network solves
-# almost perfectly; a recurrence written in ten lines of NumPy that reproduces Keras's `SimpleRNN` to
-# float precision; and a first forecast of real weather.
+# why that state matters: a task that no order-blind model can solve, which a feedforward network on
+# the whole window solves only at the length it was built for, and which a recurrent network solves at
+# lengths it never saw; a recurrence written in ten lines of NumPy that reproduces Keras's `SimpleRNN`
+# to float precision; and a first forecast of real weather.
 #
 # **You will learn to**
-# - explain why order carries meaning and why a feedforward network cannot use it;
-# - write the recurrence $h_t = \tanh(W_{xh} x_t + W_{hh} h_{t-1} + b_h)$ and draw it
+# - explain why order carries meaning, which models throw it away, and what a recurrent network can
+#   do that a feedforward network on a fixed window cannot;
+# - write the recurrence $h_t = \tanh(x_t W_{xh} + h_{t-1} W_{hh} + b_h)$ and draw it
 #   [unrolled](glossary.md#unrolling);
 # - count a recurrent layer's parameters and see that they do not depend on the sequence length;
 # - build one-to-one, [one-to-many](glossary.md#one-to-many), [many-to-one](glossary.md#many-to-one)
@@ -33,7 +35,7 @@
 # - forecast tomorrow's temperature and judge the model against the
 #   [persistence baseline](glossary.md#persistence-baseline).
 #
-# **Prerequisites**: NumPy, a dense layer $y = Wx + b$, training a Keras model with `fit`.
+# **Prerequisites**: NumPy, a dense layer $y = xW + b$, training a Keras model with `fit`.
 #
 # **Run time**: about a minute on a 2-core CPU; a few seconds less on a GPU (these models are tiny).
 
@@ -46,6 +48,8 @@ import numpy as np
 
 from utils.book import EpochLogger, setup_book
 from utils.data import load_seattle_weather
+from utils.diagrams import draw_sequence_diagram
+from utils.generation import generate
 from utils.plots import plot_learning_curves
 
 seed = setup_book()
@@ -67,8 +71,8 @@ print("same sentence:", first == second)
 # %% [markdown]
 # A feedforward network maps one fixed-size input to one output. Fed one word at a time, it has no
 # memory of the previous word; fed a bag or an average of the words, it has thrown the order away
-# before it starts. Either way, the information that distinguishes the two sentences never reaches
-# its weights.
+# before it starts. Fed the whole sentence flattened into one long vector, it does see the order, with
+# a separate weight for every position, but then it reads sentences of that one length only.
 #
 # ## 2. An experiment only order can decide
 #
@@ -106,34 +110,37 @@ print("train:", x_train.shape, " test:", x_test.shape, " share of label 1 in tes
 print("example:", x_test[0], "label", int(y_test[0]), "| its twin:", x_test[500], "label", int(y_test[500]))
 
 # %% [markdown]
-# Two small models. The **bag model** embeds each token, averages the embeddings over the
-# sequence and classifies the average with a small dense network: a feedforward network on an
-# order-free summary. The **recurrent model** embeds each token and reads the embeddings in order with
-# a `SimpleRNN` of 16 units; its final state goes to the classifier.
+# Three small models, each starting with an embedding of every token. The **bag model** averages the
+# embeddings over the sequence and classifies the average with a small dense network: a feedforward
+# network on an order-free summary. The **window model** flattens the 12 embeddings into one vector of
+# 96 numbers and classifies it with the same dense network: a feedforward network that sees every
+# position, each through its own weights. The **recurrent model** reads the embeddings in order with a
+# `SimpleRNN` of 16 units; its final state goes to the classifier. The bag and recurrent models are
+# built with `None` as the length: they accept sequences of any length.
 
 # %%
-def build_bag_model(seq_len=seq_len):
-    return keras.Sequential([
-        keras.Input(shape=(seq_len,), dtype="int32"),
-        keras.layers.Embedding(vocab_size, 8),
-        keras.layers.GlobalAveragePooling1D(),
-        keras.layers.Dense(16, activation="relu"),
-        keras.layers.Dense(1, activation="sigmoid"),
-    ], name="bag_of_embeddings")
+def order_classifier(name, body, seq_len=None):
+    """Embedding -> body -> sigmoid, for token sequences of length seq_len (None: any length)."""
+    return keras.Sequential([keras.Input(shape=(seq_len,), dtype="int32"), keras.layers.Embedding(vocab_size, 8),
+                             *body, keras.layers.Dense(1, activation="sigmoid")], name=name)
 
 
-def build_rnn_model(seq_len=seq_len):
-    return keras.Sequential([
-        keras.Input(shape=(seq_len,), dtype="int32"),
-        keras.layers.Embedding(vocab_size, 8),
-        keras.layers.SimpleRNN(16),
-        keras.layers.Dense(1, activation="sigmoid"),
-    ], name="simple_rnn")
+def build_bag_model():
+    return order_classifier("bag", [keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(16, "relu")])
 
 
-order_models = {"bag of embeddings": build_bag_model(), "SimpleRNN": build_rnn_model()}
+def build_window_model(seq_len=seq_len):
+    return order_classifier("window", [keras.layers.Flatten(), keras.layers.Dense(16, "relu")], seq_len)
+
+
+def build_rnn_model(recurrent_layer=keras.layers.SimpleRNN):
+    return order_classifier(recurrent_layer.__name__, [recurrent_layer(16)])
+
+
+order_models = {"bag of embeddings": build_bag_model(), "window (flattened)": build_window_model(),
+                "SimpleRNN": build_rnn_model()}
 for name, model in order_models.items():
-    print(f"{name:>17}: {model.count_params()} parameters")
+    print(f"{name:>18}: {model.count_params()} parameters")
 
 # %% tags=["nbval-ignore-output"]
 order_histories = {}
@@ -153,19 +160,20 @@ order_accuracy = {name: model.evaluate(x_test, y_test, verbose=0)[1] for name, m
 bag_predictions = order_models["bag of embeddings"].predict(x_test, verbose=0)[:, 0]
 twin_gap = np.abs(bag_predictions[:500] - bag_predictions[500:]).max()
 for name, accuracy in order_accuracy.items():
-    print(f"{name:>17}: test accuracy {accuracy:.3f}")
+    print(f"{name:>18}: test accuracy {accuracy:.3f}")
 print(f"bag model, largest difference between a sequence and its twin: {twin_gap:.1e}")
 
 # %%
 assert order_accuracy["SimpleRNN"] >= 0.95, "the recurrent model should solve the order task"
+assert order_accuracy["window (flattened)"] >= 0.95, "a feedforward network that sees the positions solves it too"
 assert abs(order_accuracy["bag of embeddings"] - 0.5) <= 0.05, "an order-blind model must sit at chance"
 assert twin_gap < 1e-5, "the bag model must give a sequence and its twin the same prediction"
 
 # %% [markdown]
-# The recurrent model is (nearly) always right; the bag model is exactly at chance, and not because it
-# trained badly: it gives a sequence and its twin the same prediction, so on every pair it is right
-# once and wrong once. No amount of data or training can fix that; only a model that reads in order
-# can. The learning curves show the difference from the first epochs.
+# The recurrent model and the window model are (nearly) always right; the bag model is exactly at
+# chance, and not because it trained badly: it gives a sequence and its twin the same prediction, so on
+# every pair it is right once and wrong once. No amount of data or training can fix that; only a model
+# that sees the order can. The learning curves show the difference from the first epochs.
 
 # %%
 plot_learning_curves(order_histories, metric="accuracy", title="Order task: who comes first, A or B?")
@@ -173,48 +181,72 @@ plt.ylabel("accuracy (chance = 0.5)")
 plt.show()
 
 # %% [markdown]
+# So a feedforward network can use order, and at this one length it is as good as the RNN. Where
+# recurrence wins is **length**. The window model has a weight for each of the 12 positions: a sequence
+# of 48 tokens does not fit its first dense layer, and if we cut it to a window of 12, it cannot see an
+# A or a B outside that window. A recurrent layer applies the same weights at every step, so it reads
+# 48 tokens as easily as 12. Whether it has learned a rule that still holds at 48 is another question;
+# we test it on sequences 2, 4 and 8 times longer than any it was trained on, with A and B at
+# positions it has never seen.
+
+# %%
+long_test_sets = {length: make_order_task(1000, rng, seq_len=length) for length in (24, 48, 96)}
+try:
+    order_models["window (flattened)"].predict(long_test_sets[48][0], verbose=0)
+    window_error = None
+except ValueError as error:
+    window_error = error
+print("the window model refuses 48 tokens with a ValueError:", window_error is not None)
+assert window_error is not None
+
+# %% [markdown]
+# The `SimpleRNN` of section 2 reads the longer sequences. We add one more recurrent model: a `GRU`,
+# a recurrent layer whose state update has a learned gate that lets it keep its state unchanged
+# (chapter 3 opens it up), trained exactly like the others on length 12.
+
+# %% tags=["nbval-ignore-output"]
+gru_order_model = build_rnn_model(keras.layers.GRU)
+gru_order_model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", metrics=["accuracy"])
+gru_order_model.fit(x_train, y_train, validation_split=0.1, epochs=10, batch_size=64, verbose=0,
+                    callbacks=[EpochLogger(every=5, name="GRU")])
+length_accuracy = {name: {length: model.evaluate(x, y, verbose=0)[1] for length, (x, y) in long_test_sets.items()}
+                   for name, model in (("SimpleRNN", order_models["SimpleRNN"]), ("GRU", gru_order_model))}
+for name, accuracies in length_accuracy.items():
+    print(f"{name:>9} trained on 12 tokens:", ", ".join(f"{acc:.3f} on {n}" for n, acc in accuracies.items()))
+
+# %%
+assert min(length_accuracy["GRU"].values()) >= 0.95, "the GRU's rule must hold at lengths it never saw"
+
+# %% [markdown]
+# The GRU is right on sequences eight times longer than any it saw. It has learned a rule, "remember
+# whether A came first", that does not depend on the length. How far the `SimpleRNN` generalises
+# depends on the seed (run with another `BOOK_SEED`): for some it holds at every length, for others it
+# falls to chance or below, because its state, multiplied by the same matrix at every step, drifts over
+# more steps than it was trained on. So we claim nothing about it beyond the printed numbers.
+# Chapters 2 and 3 explain why, and what the GRU's gate changes. The window model, whatever its
+# accuracy at 12 tokens, cannot be asked.
+#
 # ## 3. The recurrence
 #
 # A recurrent layer keeps a [hidden state](glossary.md#hidden-state) $h_t \in \mathbb{R}^{H}$. At each
 # step it combines the new input $x_t \in \mathbb{R}^{D}$ with the previous state, through the *same*
 # weights at every step:
 #
-# $$h_t = \tanh\left(W_{xh}\, x_t + W_{hh}\, h_{t-1} + b_h\right), \qquad h_0 = 0,$$
-# $$y_t = W_{hy}\, h_t + b_y .$$
+# $$h_t = \tanh\left(x_t W_{xh} + h_{t-1} W_{hh} + b_h\right), \qquad h_0 = 0,$$
+# $$y_t = h_t W_{hy} + b_y .$$
 #
-# $W_{xh}$ is $H \times D$, $W_{hh}$ is $H \times H$, $W_{hy}$ maps the state to an output. The state
+# **Notation, for the whole book.** Vectors are rows and weights multiply from the right, as in Keras:
+# a batch is then a matrix with one row per sequence, and the same formula holds for one sequence or
+# many. So $W_{xh}$ is $D \times H$, $W_{hh}$ is $H \times H$, and $W_{hy}$ maps the state to an output.
+# The state
 # is the network's memory: $h_t$ depends on $x_t$ directly and on $x_1,\dots,x_{t-1}$ through
 # $h_{t-1}$. Drawing one copy of the cell per [time step](glossary.md#time-step) *unrolls* the loop
 # into a feedforward network as deep as the sequence is long, in which every layer
 # [shares the same weights](glossary.md#weight-sharing).
 
 # %%
-def draw_sequence_diagram(ax, num_steps, input_steps, output_steps, title, labels=False):
-    """Boxes for inputs (bottom), recurrent cells (middle) and outputs (top), with arrows between."""
-    arrow = {"arrowstyle": "->", "color": "0.3", "lw": 1.2}
-    for t in range(num_steps):
-        ax.add_patch(plt.Rectangle((t - 0.3, -0.3), 0.6, 0.6, color="C0", alpha=0.85))
-        ax.text(t, 0, f"$h_{t + 1}$" if labels else "", ha="center", va="center", color="white", fontsize=11)
-        if t > 0:
-            ax.annotate("", (t - 0.3, 0), (t - 0.7, 0), arrowprops=arrow)
-            if labels:
-                ax.text(t - 0.5, 0.12, "$W_{hh}$", ha="center", fontsize=8)
-        if t in input_steps:
-            ax.add_patch(plt.Rectangle((t - 0.25, -1.35), 0.5, 0.5, color="C2", alpha=0.85))
-            ax.text(t, -1.1, f"$x_{t + 1}$" if labels else "", ha="center", va="center", fontsize=11)
-            ax.annotate("", (t, -0.3), (t, -0.85), arrowprops=arrow)
-        if t in output_steps:
-            ax.add_patch(plt.Rectangle((t - 0.25, 0.85), 0.5, 0.5, color="C1", alpha=0.85))
-            ax.text(t, 1.1, f"$y_{t + 1}$" if labels else "", ha="center", va="center", fontsize=11)
-            ax.annotate("", (t, 0.85), (t, 0.3), arrowprops=arrow)
-    ax.set_xlim(-0.8, num_steps - 0.2)
-    ax.set_ylim(-1.9, 1.6)
-    ax.set_title(title)
-    ax.set_axis_off()
-
-
 fig, ax = plt.subplots(figsize=(8, 3))
-draw_sequence_diagram(ax, 5, range(5), range(5), "An RNN unrolled over 5 steps: one cell, shared weights", True)
+draw_sequence_diagram(ax, 5, range(5), range(5), "An RNN unrolled over 5 steps: one cell, shared weights", labels=True)
 ax.text(2, -1.8, "inputs $x_t$ (green) → states $h_t$ (blue) → outputs $y_t$ (orange)", ha="center")
 plt.show()
 
@@ -222,7 +254,7 @@ plt.show()
 # ### Weight sharing: the parameter count does not depend on the length
 #
 # Because every step uses the same $W_{xh}$, $W_{hh}$ and $b_h$, a `SimpleRNN` with $H$ units on
-# $D$ features has $H \cdot D + H \cdot H + H$ parameters, whether it reads 10 steps or 1,000.
+# $D$ features has $D \cdot H + H \cdot H + H$ parameters, whether it reads 10 steps or 1,000.
 # A dense layer on the flattened sequence, by contrast, needs a weight for every (step, feature) pair.
 
 # %%
@@ -238,11 +270,11 @@ def count_flat_dense_parameters(length):
     return keras.Sequential(layers).count_params()
 
 
-formula = hidden_size * num_features + hidden_size * hidden_size + hidden_size
+formula = num_features * hidden_size + hidden_size * hidden_size + hidden_size
 for length in (10, 1000):
     print(f"length {length:>4}: SimpleRNN {count_rnn_parameters(length):>6}   "
           f"Dense on the flattened sequence {count_flat_dense_parameters(length):>6}")
-print("formula H*D + H*H + H =", formula)
+print("formula D*H + H*H + H =", formula)
 
 # %%
 assert count_rnn_parameters(10) == count_rnn_parameters(1000) == formula
@@ -254,9 +286,9 @@ assert count_flat_dense_parameters(1000) > 50 * count_flat_dense_parameters(10)
 #
 # ## 4. The recurrence from scratch, checked against Keras
 #
-# The forward pass is a loop over time. Keras stores the weights transposed with respect to the
-# equations above (`kernel` is $D \times H$, `recurrent_kernel` is $H \times H$) because it multiplies
-# row vectors of a batch: $h_t = \tanh(x_t K + h_{t-1} U + b)$. We write the loop in NumPy, in float64.
+# The forward pass is a loop over time. Keras stores exactly the matrices of the equations above:
+# `kernel` is $W_{xh}$ ($D \times H$), `recurrent_kernel` is $W_{hh}$ ($H \times H$) and `bias` is $b_h$.
+# We write the loop in NumPy, in float64.
 
 # %%
 def simple_rnn_forward(inputs, kernel, recurrent_kernel, bias):
@@ -272,7 +304,7 @@ def simple_rnn_forward(inputs, kernel, recurrent_kernel, bias):
 
 # %% [markdown]
 # A Keras `SimpleRNN` with random weights, asked for every state (`return_sequences=True`) and the last
-# one (`return_state=True`), and a `Dense` readout applied at every step ($y_t = W_{hy} h_t + b_y$):
+# one (`return_state=True`), and a `Dense` readout applied at every step ($y_t = h_t W_{hy} + b_y$):
 
 # %%
 inputs = keras.Input(shape=(None, num_features))
@@ -312,19 +344,20 @@ assert np.allclose(long_states_numpy, long_states_keras, rtol=1e-5, atol=1e-6)
 #
 # Keras recurrent layers read tensors of shape `(batch, time, features)`. What comes out depends on
 # the task; the four classic patterns (Karpathy's "unreasonable effectiveness" post made the
-# pictures famous) are:
+# pictures famous) come in the variants below. The figure draws what the code after it computes.
 
 # %%
 patterns = [
-    (1, [0], [0], "one-to-one\n(Dense net)"),
-    (4, [0], range(4), "one-to-many\n(e.g. image → caption)"),
-    (4, range(4), [3], "many-to-one\n(e.g. sentence → sentiment)"),
-    (4, range(4), range(4), "many-to-many, synchronous\n(e.g. tag every word)"),
-    (6, range(3), range(3, 6), "many-to-many, encoder-decoder\n(e.g. translation)"),
+    (1, [0], [0], "one-to-one\n(Dense net)", {}),
+    (4, range(4), range(4), "one-to-many\n(the same x at every step)", {}),
+    (4, [0], range(4), "one-to-many, autoregressive\n(output → next input)", {"feedback": True}),
+    (4, range(4), [3], "many-to-one\n(sentence → sentiment)", {}),
+    (4, range(4), range(4), "many-to-many\n(tag every word)", {}),
+    (6, range(3), range(3, 6), "encoder-decoder\n(c: the encoder's last state)", {"decoder_start": 3}),
 ]
-fig, axes = plt.subplots(1, 5, figsize=(14, 2.8), gridspec_kw={"width_ratios": [2, 4, 4, 4, 6]})
-for ax, (num_steps, input_steps, output_steps, title) in zip(axes, patterns, strict=True):
-    draw_sequence_diagram(ax, num_steps, input_steps, output_steps, title)
+fig, axes = plt.subplots(1, 6, figsize=(18, 3.0), gridspec_kw={"width_ratios": [2, 4, 4, 4, 4, 6]})
+for ax, (num_steps, input_steps, output_steps, title, options) in zip(axes, patterns, strict=True):
+    draw_sequence_diagram(ax, num_steps, input_steps, output_steps, title, **options)
 fig.suptitle("Sequence patterns: inputs (green), recurrent states (blue), outputs (orange)", fontweight="bold")
 plt.show()
 
@@ -339,8 +372,8 @@ layers = keras.layers
 steps_in, steps_out, units, outputs_per_step = 10, 5, 16, 2
 shape_models = {
     "one-to-one": [keras.Input((num_features,)), layers.Dense(units, "relu"), layers.Dense(outputs_per_step)],
-    "one-to-many": [keras.Input((num_features,)), layers.RepeatVector(steps_out),
-                    layers.SimpleRNN(units, return_sequences=True), layers.Dense(outputs_per_step)],
+    "one-to-many (repeated)": [keras.Input((num_features,)), layers.RepeatVector(steps_out),
+                               layers.SimpleRNN(units, return_sequences=True), layers.Dense(outputs_per_step)],
     "many-to-one": [keras.Input((steps_in, num_features)), layers.SimpleRNN(units), layers.Dense(outputs_per_step)],
     "many-to-many (synchronous)": [keras.Input((steps_in, num_features)),
                                    layers.SimpleRNN(units, return_sequences=True), layers.Dense(outputs_per_step)],
@@ -354,9 +387,45 @@ for name, stack in shape_models.items():
 
 # %% [markdown]
 # The encoder reads 10 steps and keeps only its final state; `RepeatVector` hands that state to the
-# decoder at each of its 5 steps, so input and output lengths are independent. (Chapter 5 shows why
-# squeezing a whole input into one vector is a bottleneck, and how attention removes it.)
+# decoder as its input at each of its 5 steps (the boxes "c" in the figure; the decoder's own state
+# starts from zero), so input and output lengths are independent. (Chapter 5 shows why squeezing a
+# whole input into one vector is a bottleneck, and how attention removes it.)
 #
+# The **autoregressive** one-to-many cannot be a single layer call: each step needs the previous
+# step's output, which does not exist until that step has run. It is a loop around a *one-step* model
+# that maps $(x_t, h_{t-1})$ to $(y_t, h_t)$, with outputs the size of the inputs, so that $y_t$ can
+# be fed back as $x_{t+1}$. `utils.generation.generate` is that loop; chapter 3 uses it to write text
+# one character at a time.
+
+# %%
+step_rnn, step_readout = layers.SimpleRNN(units, return_state=True), layers.Dense(num_features)
+step_input, previous_state = keras.Input((num_features,)), keras.Input((units,))
+_, next_state = step_rnn(layers.Reshape((1, num_features))(step_input), initial_state=previous_state)
+one_step_model = keras.Model([step_input, previous_state], [step_readout(next_state), next_state])
+
+
+def rnn_step(x, state):
+    output, state = one_step_model([x, state])
+    return output, state
+
+
+first_input, zero_state = sequences[:, 0], np.zeros((len(sequences), units), "float32")
+generated, _ = generate(rnn_step, first_input, zero_state, num_steps=6)
+print("one input of shape", first_input.shape, "-> 6 outputs, stacked:", np.stack(generated, axis=1).shape)
+
+# %% [markdown]
+# The loop is exactly the recurrence of section 4 run on its own outputs: our NumPy
+# `simple_rnn_forward`, given the inputs $x_1, y_1, \dots, y_5$ in one pass, reproduces every generated
+# output.
+
+# %%
+fed_back = np.stack([first_input, *generated[:-1]], axis=1).astype("float64")  # x_1, then y_1 ... y_5
+readout_kernel_step, readout_bias_step = step_readout.get_weights()
+replayed = simple_rnn_forward(fed_back, *step_rnn.get_weights()) @ readout_kernel_step + readout_bias_step
+print("loop == one pass over its own outputs:", np.allclose(np.stack(generated, axis=1), replayed, atol=1e-5))
+assert np.allclose(np.stack(generated, axis=1), replayed, atol=1e-5)
+
+# %% [markdown]
 # ## 6. A first real forecast: tomorrow's temperature in Seattle
 #
 # Real data: daily weather records of Seattle, 2012–2015 (NOAA, vendored in `data/`). We forecast
@@ -465,10 +534,9 @@ assert test_mae["SimpleRNN"] < test_mae["persistence"], "on average, the RNNs mu
 # The margin is modest, and that is the honest picture of day-ahead temperature from local
 # measurements only: most of tomorrow is today, and weather systems arriving from the Pacific are not
 # in these four columns. The feedforward networks see the same window; which of the two kinds wins on
-# 2015 depends on the seed
-# (run with another `BOOK_SEED`), so we claim nothing about it beyond the printed numbers. A week of
-# history is short enough for a dense layer to handle; chapters 2 and 3 show where recurrence
-# becomes necessary. The first quarter of 2015:
+# 2015 depends on the seed (run with another `BOOK_SEED`), so we claim nothing about it beyond the
+# printed numbers. A fixed window of a week is exactly what a feedforward network handles well
+# (section 2); chapter 6 compares many kinds of forecaster on this data. The first quarter of 2015:
 
 # %%
 quarter = slice(0, 90)
@@ -502,58 +570,61 @@ plt.show()
 #
 # ## 8. Summary
 #
-# - In sequence data the order carries meaning; a feedforward network on a bag or on one step at a
-#   time cannot see it (the bag model was exactly at chance on the order task).
-# - An RNN carries a state: $h_t = \tanh(W_{xh} x_t + W_{hh} h_{t-1} + b_h)$, with the same weights at
-#   every step, so its parameter count does not depend on the sequence length.
+# - In sequence data the order carries meaning; a model that averages or bags the sequence cannot see
+#   it (the bag model was exactly at chance on the order task).
+# - A feedforward network on the flattened window does see the order, but only at the one length its
+#   weights were built for; a recurrent layer reads any length, and a GRU trained on 12 tokens was right
+#   on 96.
+# - An RNN carries a state: $h_t = \tanh(x_t W_{xh} + h_{t-1} W_{hh} + b_h)$ (row vectors, as in Keras),
+#   with the same weights at every step, so its parameter count does not depend on the sequence length.
 # - The whole forward pass is a short loop; ours matched `keras.layers.SimpleRNN` exactly.
 # - `return_sequences`, `RepeatVector` and per-step `Dense` give one-to-many, many-to-one and
-#   many-to-many models.
+#   many-to-many models; the autoregressive one-to-many is a loop that feeds each output back.
 # - On real weather, a small RNN beat the persistence forecast on a held-out year, by a modest margin.
 #
 # ## 9. Exercises
 #
-# 1. **Longer sequences.** Make the order task 40 tokens long. Does the `SimpleRNN` still solve it?
-#    Does the bag model improve?
-# 2. **Count by hand.** How many parameters has `SimpleRNN(64)` reading 300-dimensional word vectors?
-#    Check with `count_params`.
-# 3. **Outputs at every step.** Extend `simple_rnn_forward` with a readout $y_t = W_{hy} h_t + b_y$ and
-#    check it against a Keras model that ends in `TimeDistributed(Dense(2))`.
-# 4. **Forecast horizon.** Forecast the mean temperature three days ahead instead of one. Does the
-#    RNN still beat persistence, and by a larger or smaller margin?
+# 1. **Longer sequences cannot help the bag.** Make the order task 40 tokens long, with twins as in
+#    section 2, and train the bag model on it. Show that it still sits at chance, and why.
+# 2. **The state is all the memory.** Run the `SimpleRNN` of section 4 over a sequence of 7 steps in
+#    one call, then over its first 3 steps and its last 4, passing the state after the first part as
+#    the `initial_state` of the second. Check that the states agree.
+# 3. **Reversed sequences.** Reverse every test sequence of section 2 (keep the labels). What accuracy
+#    do the trained window model and `SimpleRNN` get, and why is it that number?
+# 4. **Forecast horizon.** Forecast the mean temperature three days ahead instead of one. Does
+#    persistence get worse? Does the RNN still beat it?
 
 # %% tags=["solution", "nbval-ignore-output"]
-# Exercise 1: 40 tokens. The RNN must now carry "A seen, B not yet" across up to 39 steps.
+# Exercise 1: 40 tokens, with twins. The average of the embeddings is the same for a sequence and its
+# twin (the same bag of tokens), so the model must give both the same answer: right on one, wrong on
+# the other.
 x_long_train, y_long_train = make_order_task(4000, rng, seq_len=40)
-x_long_test, y_long_test = make_order_task(1000, rng, seq_len=40)
-for name, build in (("bag of embeddings", build_bag_model), ("SimpleRNN", build_rnn_model)):
-    model = build(seq_len=40)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", metrics=["accuracy"])
-    model.fit(x_long_train, y_long_train, epochs=10, batch_size=64, verbose=0)
-    print(f"{name:>17}, 40 tokens: test accuracy {model.evaluate(x_long_test, y_long_test, verbose=0)[1]:.3f}")
+x_long_half, y_long_half = make_order_task(500, rng, seq_len=40)
+x_long_test = np.concatenate([x_long_half, swap_a_and_b(x_long_half)])
+y_long_test = np.concatenate([y_long_half, 1 - y_long_half])
+long_bag = build_bag_model()
+long_bag.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", metrics=["accuracy"])
+long_bag.fit(x_long_train, y_long_train, epochs=5, batch_size=64, verbose=0)
+long_bag_accuracy = long_bag.evaluate(x_long_test, y_long_test, verbose=0)[1]
+print(f"bag model, 40 tokens: test accuracy {long_bag_accuracy:.3f}")
+assert abs(long_bag_accuracy - 0.5) <= 0.05
 
 # %% tags=["solution"]
-# Exercise 2: H*D + H*H + H with H = 64, D = 300.
-by_hand = 64 * 300 + 64 * 64 + 64
-by_keras = keras.Sequential([keras.Input((None, 300)), keras.layers.SimpleRNN(64)]).count_params()
-print(by_hand, by_keras)
-assert by_hand == by_keras
+# Exercise 2: one pass over 7 steps == 3 steps, then 4 steps from the state reached after 3.
+layer = keras.layers.SimpleRNN(hidden_size, return_state=True)
+_, state_full = layer(sequences)
+_, state_first = layer(sequences[:, :3])
+_, state_split = layer(sequences[:, 3:], initial_state=state_first)
+print("state after 7 steps == state after 3 + 4 steps:", np.allclose(state_full, state_split, atol=1e-6))
+assert np.allclose(state_full, state_split, atol=1e-6)
 
-# %% tags=["solution"]
-# Exercise 3: a per-step readout, checked against TimeDistributed(Dense(2)).
-def simple_rnn_with_readout(inputs, kernel, recurrent_kernel, bias, readout_kernel, readout_bias):
-    return simple_rnn_forward(inputs, kernel, recurrent_kernel, bias) @ readout_kernel + readout_bias
-
-
-readout_model = keras.Sequential([
-    keras.Input((None, num_features)),
-    keras.layers.SimpleRNN(hidden_size, return_sequences=True),
-    keras.layers.TimeDistributed(keras.layers.Dense(2)),
-])
-expected = readout_model(sequences)
-ours = simple_rnn_with_readout(sequences.astype("float64"), *readout_model.get_weights())
-print("readout agrees:", np.allclose(ours, expected, rtol=1e-5, atol=1e-6))
-assert np.allclose(ours, expected, rtol=1e-5, atol=1e-6)
+# %% tags=["solution", "nbval-ignore-output"]
+# Exercise 3: reversing a sequence puts B before A exactly when A was before B, so a model that has
+# learned the rule gives the opposite of every label: accuracy near 0, not 0.5.
+reversed_accuracy = {name: order_models[name].evaluate(np.ascontiguousarray(x_test[:, ::-1]), y_test, verbose=0)[1]
+                     for name in ("window (flattened)", "SimpleRNN")}
+print({name: round(accuracy, 3) for name, accuracy in reversed_accuracy.items()})
+assert all(accuracy < 0.05 for accuracy in reversed_accuracy.values())
 
 # %% tags=["solution", "nbval-ignore-output"]
 # Exercise 4: three days ahead, with the same windows, model and training as for one day.
@@ -563,5 +634,9 @@ model = build_forecaster("SimpleRNN")
 fit_forecaster(model, windows_3, (targets_3 - today_3) / scale_3, split_3)
 test_3 = split_3["test"]
 forecast_3 = today_3[test_3] + scale_3 * model.predict(windows_3[test_3], verbose=0)[:, 0]
-print(f"3 days ahead, test MAE: persistence {np.abs(today_3[test_3] - targets_3[test_3]).mean():.3f} °C, "
-      f"SimpleRNN {np.abs(forecast_3 - targets_3[test_3]).mean():.3f} °C")
+persistence_mae_3 = np.abs(today_3[test_3] - targets_3[test_3]).mean()
+rnn_mae_3 = np.abs(forecast_3 - targets_3[test_3]).mean()
+print(f"3 days ahead, test MAE: persistence {persistence_mae_3:.3f} °C, SimpleRNN {rnn_mae_3:.3f} °C "
+      f"(1 day ahead: persistence {test_mae['persistence']:.3f} °C)")
+assert persistence_mae_3 > test_mae["persistence"] + 0.3, "persistence gets worse with the horizon"
+assert rnn_mae_3 < persistence_mae_3, "the RNN still beats persistence three days ahead"

@@ -513,7 +513,8 @@ def train_and_record(model, optimizer, x, y, steps=200, batch_size=32):
             loss = keras.ops.mean((model(x_batch) - y_batch) ** 2)
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply(grads, model.trainable_variables)  # clipping, if any, happens in here
-        step = tf.linalg.global_norm([after - old for after, old in zip(model.trainable_variables, before)])
+        changes = [after - old for after, old in zip(model.trainable_variables, before, strict=True)]
+        step = tf.linalg.global_norm(changes)
         return loss, tf.linalg.global_norm(grads), step
 
     records = []
@@ -597,7 +598,8 @@ for label, option in clip_options.items():
     irnn_runs[label] = train_and_record(model, keras.optimizers.SGD(1e-3, **option), x_count, y_count)
     losses, grad_norms, step_lengths = irnn_runs[label]
     print(f"{label:19s} {len(losses):3d} steps  loss first {losses[0]:7.3g} largest {np.nanmax(losses):8.3g} "
-          f"last {losses[-1]:8.3g}  first gradient norm {grad_norms[0]:.3g}  median step {np.median(step_lengths):.2g}")
+          f"last {losses[-1]:8.3g}  first gradient norm {grad_norms[0]:.3g}  "
+          f"median step {np.median(step_lengths):.2g}")
 print(f"baseline (always answer the average): MSE {baseline_mse:.2f}")
 
 # %% tags=["nbval-ignore-output"]
@@ -629,7 +631,7 @@ for label in ("clipvalue=1/sqrt(P)", "clipnorm=1", "global_clipnorm=1"):
 assert median_step("clipvalue=1") > 5 * median_step("global_clipnorm=1")  # same threshold, much longer steps
 assert final_loss("clipvalue=1") > baseline_mse  # ... and it ends worse than always answering the average
 assert median_step("clipvalue=1/sqrt(P)") <= 1.0001 * median_step("global_clipnorm=1")  # matched: no longer
-print({label: (round(final_loss(label), 3), f"{median_step(label):.1e}") for label in clip_options if label != "no clipping"})
+print({label: (round(final_loss(label), 3), f"{median_step(label):.1e}") for label in list(clip_options)[1:]})
 
 # %% [markdown]
 # Without clipping, the run is over after a step or two (the loss becomes NaN). With `clipnorm` or
@@ -666,7 +668,8 @@ stream_lengths = np.array([25, 50, 100, 200, 400])
 initial_norms = np.array([initial_gradient_norm(n) for n in stream_lengths])
 growth_per_doubling = initial_norms[1:] / initial_norms[:-1]
 power = np.polyfit(np.log(stream_lengths), np.log(initial_norms), 1)[0]
-print("initial gradient norm:", ", ".join(f"T={n}: {g:.2g}" for n, g in zip(stream_lengths, initial_norms, strict=True)))
+norms_text = ", ".join(f"T={n}: {g:.2g}" for n, g in zip(stream_lengths, initial_norms, strict=True))
+print("initial gradient norm:", norms_text)
 print("growth per doubling of T:", np.round(growth_per_doubling, 1), f"| fitted power of T: {power:.2f}")
 assert 2 < power < 4 and growth_per_doubling.max() < 3 * growth_per_doubling.min()
 
@@ -818,9 +821,10 @@ plt.show()
 # The forward pass must finish step $t-1$ before it can start step $t$, and the backward pass runs the
 # same chain in reverse: BPTT does $O(T)$ work that cannot be spread over time, and, as section 2
 # derived, it needs all $T$ states in the backward pass, so it keeps them and its memory is $O(T)$ too
-# (our `rnn_forward` caches them for exactly that reason). We measure the time of one training step (forward and backward) for a
-# `SimpleRNN(64)` on batches of 32 sequences, for lengths from 25 to 400. Each step is called once to
-# warm up (which builds the graph), then the lengths take turns for 9 rounds and we keep each one's
+# (our `rnn_forward` caches them for exactly that reason). We measure the time of one training step
+# (forward and backward) for a `SimpleRNN(64)` on batches of 32 sequences, for lengths from 25 to
+# 400. Each step is called once to warm up (which builds the graph), then the lengths take turns for
+# 9 rounds and we keep each one's
 # median, so that a slow spell of the machine falls on all lengths alike.
 
 # %%

@@ -22,7 +22,8 @@
 # [GRU](glossary.md#gated-recurrent-unit). We write both from scratch in NumPy and check them against
 # Keras to float precision, then run the experiment that decides the matter: on the
 # [adding problem](glossary.md#adding-problem), with the cue 100 steps away from the answer, a
-# `SimpleRNN` learns nothing while an LSTM and a GRU solve it in a few epochs. We look inside the
+# `SimpleRNN` with the same optimiser and as many epochs stays at the trivial baseline while an LSTM
+# and a GRU solve it in a few epochs. We look inside the
 # trained LSTM to watch its cell hold the cue, train a small character-level
 # [language model](glossary.md#language-model) on Shakespeare, and end with what a GPU's cuDNN kernels
 # need.
@@ -37,18 +38,22 @@
 #   [bits per character](glossary.md#bits-per-character) and sample from it;
 # - keep a recurrent layer on the fast cuDNN path of a GPU.
 #
-# **Prerequisites**: chapter 1 (the recurrence $h_t = \tanh(W_{xh} x_t + W_{hh} h_{t-1} + b)$) and
+# **Prerequisites**: chapter 1 (the recurrence $h_t = \tanh(x_t W_{xh} + h_{t-1} W_{hh} + b)$) and
 # chapter 2 (backpropagation through time, vanishing gradients).
 #
 # **Run time**: about one and a half to two minutes on a 2-core CPU; well under a minute on a GPU.
 
 # %% tags=["nbval-ignore-output"]
+import re
+
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 
 from utils.book import EpochLogger, gpu_available, setup_book
 from utils.data import load_shakespeare
+from utils.diagrams import draw_lstm_cell
+from utils.generation import generate
 from utils.measure import median_seconds
 from utils.plots import plot_learning_curves
 
@@ -73,7 +78,7 @@ print("distance between cue and answer:", gap_position - cue_position, "words")
 # "fish" is the answer because Tom is a cat, and that fact sits more than 40 words back, behind a paragraph
 # about markets and weather. A model has to *store* the cue when it sees it, *keep* it unchanged
 # while it reads unrelated words, and *use* it at the end. A `SimpleRNN` rewrites its whole state at
-# every step, $h_t = \tanh(W_{xh} x_t + W_{hh} h_{t-1} + b)$, so the cue survives only as a fading
+# every step, $h_t = \tanh(x_t W_{xh} + h_{t-1} W_{hh} + b)$, so the cue survives only as a fading
 # echo; and in training, the gradient that should tell the network to store the cue is the product
 #
 # $$\frac{\partial h_T}{\partial h_t} = \prod_{k=t+1}^{T} \operatorname{diag}\!\left(1 - h_k^2\right) W_{hh},$$
@@ -104,46 +109,7 @@ print("distance between cue and answer:", gap_position - cue_position, "words")
 # (write).
 
 # %%
-def draw_box(ax, x, y, text, color, width=0.8, height=0.5):
-    ax.add_patch(plt.Rectangle((x - width / 2, y - height / 2), width, height, color=color, alpha=0.85))
-    ax.text(x, y, text, ha="center", va="center", fontsize=11, color="white")
-
-
-def draw_operator(ax, x, y, symbol):
-    ax.add_patch(plt.Circle((x, y), 0.22, facecolor="white", edgecolor="0.2"))
-    ax.text(x, y, symbol, ha="center", va="center", fontsize=13)
-
-
-def draw_arrow(ax, start, end):
-    ax.annotate("", end, start, arrowprops={"arrowstyle": "->", "color": "0.3", "lw": 1.3})
-
-
-# %%
-fig, ax = plt.subplots(figsize=(9, 4.6))
-ax.add_patch(plt.Rectangle((0.3, -0.6), 6.4, 4.0, facecolor="0.95", edgecolor="0.6"))
-for x, (text, name) in zip([1, 2.3, 3.6, 4.9], [("σ", "$f_t$"), ("σ", "$i_t$"), ("tanh", "$g_t$"), ("σ", "$o_t$")],
-                           strict=True):
-    draw_box(ax, x, 0.6, text, "C0" if text == "σ" else "C2")
-    ax.text(x + 0.45, 0.15, name, fontsize=11)
-    draw_arrow(ax, (x, -1.0), (x, 0.35))
-draw_operator(ax, 1, 2.8, "×")
-draw_operator(ax, 3.0, 2.8, "+")
-draw_operator(ax, 3.0, 1.8, "×")
-draw_operator(ax, 5.8, 1.0, "×")
-draw_box(ax, 5.8, 2.0, "tanh", "C1", width=0.7, height=0.4)
-for start, end in [((-0.4, 2.8), (0.78, 2.8)), ((1.22, 2.8), (2.78, 2.8)), ((3.22, 2.8), (7.4, 2.8)),
-                   ((1, 0.85), (1, 2.58)), ((2.3, 0.85), (2.82, 1.7)), ((3.6, 0.85), (3.18, 1.7)),
-                   ((3.0, 2.02), (3.0, 2.58)), ((5.8, 2.8), (5.8, 2.2)), ((5.8, 1.8), (5.8, 1.22)),
-                   ((4.9, 0.85), (5.6, 1.0)), ((6.02, 1.0), (7.4, 1.0))]:
-    draw_arrow(ax, start, end)
-ax.text(-0.4, 3.0, "$c_{t-1}$", fontsize=12)
-ax.text(7.0, 3.0, "$c_t$", fontsize=12)
-ax.text(7.0, 1.2, "$h_t$", fontsize=12)
-ax.text(1.2, -1.3, "inputs of every gate: $x_t$ and $h_{t-1}$", fontsize=11)
-ax.set_xlim(-0.6, 7.8)
-ax.set_ylim(-1.5, 3.5)
-ax.set_axis_off()
-ax.set_title("One LSTM step: the cell state (top line) is only scaled by $f_t$ and added to")
+draw_lstm_cell(plt.figure(figsize=(9, 4.6)).gca())
 plt.show()
 
 # %% [markdown]
@@ -354,7 +320,7 @@ class StopBelow(keras.callbacks.Callback):
 
 def train_adding_model(name, epochs, target=0.0):
     model = keras.Sequential([keras.Input((adding_steps, 2)), layer_types[name](32), keras.layers.Dense(1)], name=name)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2, clipnorm=1.0), loss="mse")
+    model.compile(optimizer=keras.optimizers.Adam(1e-2, global_clipnorm=1.0), loss="mse")
     history = model.fit(x_adding_train, y_adding_train, validation_data=(x_adding_valid, y_adding_valid),
                         epochs=epochs, batch_size=64, verbose=0, callbacks=[StopBelow(target), EpochLogger(3, name)])
     return model, history
@@ -437,12 +403,50 @@ plt.show()
 # %% [markdown]
 # This unit is the long memory. At a marker its input gate opens (a spike) and its cell state jumps;
 # between the markers the input gate stays low, so the unmarked values barely enter, and the forget
-# gate stays close to 1, so the stored value changes only slowly and is still there when the second
-# marker arrives. Other units do other jobs (some react at the markers and forget within a few steps,
+# gate stays close to 1, so the stored value changes only slowly (it drifts, and one unit alone is a
+# noisy record). Whether the value is still *there* when the second marker arrives is a question for
+# the whole cell state, and a linear probe answers it below.
+# Other units do other jobs (some react at the markers and forget within a few steps,
 # some drift with the running input); plot a few with `trace["c"][example, :, unit]`. Averaged over
 # all units and the whole validation set, the cell state moves several times more at a marked step
 # than at an unmarked one, which is what the assert checks. The network found the memory mechanism
 # the equations promise, without being told.
+#
+# **A linear probe.** If the LSTM still holds the first marked value just before the second marker, a
+# linear function of its cell state $c_t$ at that step recovers it. We fit a least-squares readout on
+# half of the validation sequences and measure $R^2$ on the other half; the same probe on the trained
+# `SimpleRNN`'s state is the comparison.
+
+# %%
+def probe_r2(features, targets):
+    """R² on the second half of a linear least-squares readout (with intercept) fitted on the first half."""
+    design = np.column_stack([features, np.ones(len(targets))])
+    half = len(targets) // 2
+    coefficients = np.linalg.lstsq(design[:half], targets[:half], rcond=None)[0]
+    residuals = targets[half:] - design[half:] @ coefficients
+    return 1 - residuals.var() / targets[half:].var()
+
+
+sequence_rows = np.arange(len(x_adding_valid))
+first_marked, second_marked = np.argwhere(marked)[:, 1].reshape(-1, 2).T  # each row has two markers, in order
+first_values = x_adding_valid[sequence_rows, first_marked, 0].astype("float64")
+rnn_kernel, rnn_recurrent_kernel, rnn_bias = adding_models["SimpleRNN"].layers[0].get_weights()
+rnn_state, rnn_all_states = np.zeros((len(sequence_rows), 32)), []
+for t in range(adding_steps):
+    rnn_state = np.tanh(x_adding_valid[:, t] @ rnn_kernel + rnn_state @ rnn_recurrent_kernel + rnn_bias)
+    rnn_all_states.append(rnn_state)
+rnn_all_states = np.stack(rnn_all_states, axis=1)
+probe = {"LSTM cell state": probe_r2(trace["c"][sequence_rows, second_marked - 1], first_values),
+         "SimpleRNN state": probe_r2(rnn_all_states[sequence_rows, second_marked - 1], first_values)}
+
+# %% tags=["nbval-ignore-output"]
+for name, r2 in probe.items():
+    print(f"{name:>15}, the step before the second marker: probe R² for the first marked value {r2:.3f}")
+assert probe["LSTM cell state"] > 0.9 and probe["LSTM cell state"] > probe["SimpleRNN state"] + 0.5
+
+# %% [markdown]
+# The LSTM's cell state holds the first value, linearly readable, until the second marker arrives; the
+# `SimpleRNN`'s state has lost most of it.
 #
 # The same trained weights make the gradient argument concrete. For every validation sequence we
 # compare the cell path's factor $\prod_k f_k$ from the first marker to the end (for the unit that
@@ -456,7 +460,6 @@ log_forget_to_end = np.cumsum(np.log(trace["forget"])[:, ::-1], axis=1)[:, ::-1]
 rows = np.arange(len(first_markers))
 lstm_products = np.exp(log_forget_to_end[rows, first_markers + 1].max(axis=1))  # best unit, k > first marker
 
-rnn_kernel, rnn_recurrent_kernel, rnn_bias = adding_models["SimpleRNN"].layers[0].get_weights()
 rnn_states, rnn_jacobians = np.zeros((len(rows), 32)), np.tile(np.eye(32), (len(rows), 1, 1))
 for t in range(adding_steps):
     rnn_states = np.tanh(x_adding_valid[:, t] @ rnn_kernel + rnn_states @ rnn_recurrent_kernel + rnn_bias)
@@ -478,8 +481,9 @@ assert np.median(lstm_products) > 100 * np.median(rnn_norms)
 #
 # ## 8. A character-level language model on Shakespeare
 #
-# A language model predicts the next character from the previous ones. We train on a slice of six
-# tragedies and measure on a play the model never saw, *A Midsummer Night's Dream* (the book's
+# A language model predicts the next character from the previous ones. We train on the first 250,000
+# characters of the six training tragedies (all of *Hamlet* and *Julius Caesar* into its third act)
+# and measure on a play the model never saw, *A Midsummer Night's Dream* (the book's
 # validation split). The inputs are windows of 100 characters, the targets the same windows shifted by
 # one: a many-to-many model with a prediction at every step.
 
@@ -529,7 +533,7 @@ char_model = keras.Sequential([
     keras.layers.GRU(192, return_sequences=True),
     keras.layers.Dense(len(alphabet)),
 ], name="char_gru")
-char_model.compile(optimizer=keras.optimizers.Adam(1e-2, clipnorm=1.0),
+char_model.compile(optimizer=keras.optimizers.Adam(1e-2, global_clipnorm=1.0),
                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 print(f"{char_model.count_params()} parameters")
 
@@ -555,37 +559,61 @@ assert valid_bits < unigram_bits - 0.5, "the GRU should use context, not only ch
 # To generate text we feed a prompt, then repeatedly draw the next character from the softmax of the
 # logits divided by a *[temperature](glossary.md#temperature)* $\tau$: $\tau < 1$ sharpens the
 # distribution (safer, more repetitive text), $\tau > 1$ flattens it (more surprising, more misspelt).
-# For the step-by-step loop we reuse our NumPy `gru_step` with the trained weights: one step per
-# character, no Keras call.
+# This is the autoregressive one-to-many of chapter 1: the loop is `utils.generation.generate`, and
+# the one-step model is our NumPy `gru_step` with the trained weights, followed by the sampling (one
+# step per character, no Keras call). Each step also records the entropy of the distribution it drew
+# from.
 
 # %%
 def sample_text(model, prompt, num_chars, temperature, rng):
-    """Feed `prompt` through the trained embedding-GRU-dense model, then sample `num_chars` characters."""
+    """Feed `prompt` through the trained embedding-GRU-dense model, then sample `num_chars` characters.
+    Returns the text and the entropy (bits) of each sampling distribution."""
     embedding, kernel, recurrent_kernel, bias, dense_kernel, dense_bias = model.get_weights()
     state = np.zeros(recurrent_kernel.shape[0])
     for char in prompt[:-1]:
         state = gru_step(embedding[char_to_id[char]], state, kernel, recurrent_kernel, bias)
-    char, generated = prompt[-1], []
-    for _ in range(num_chars):
-        state = gru_step(embedding[char_to_id[char]], state, kernel, recurrent_kernel, bias)
+
+    def step(char_and_entropy, state):
+        state = gru_step(embedding[char_to_id[char_and_entropy[0]]], state, kernel, recurrent_kernel, bias)
         logits = (state @ dense_kernel + dense_bias) / temperature
         probabilities = np.exp(logits - logits.max())
-        char = alphabet[rng.choice(len(alphabet), p=probabilities / probabilities.sum())]
-        generated.append(char)
-    return prompt + "".join(generated)
+        probabilities /= probabilities.sum()
+        entropy = float(-(probabilities * np.log2(probabilities + 1e-30)).sum())
+        return (alphabet[rng.choice(len(alphabet), p=probabilities)], entropy), state
+
+    generated, _ = generate(step, (prompt[-1], None), state, num_chars)
+    return prompt + "".join(char for char, _ in generated), np.array([entropy for _, entropy in generated])
 
 
 # %% tags=["nbval-ignore-output"]
-samples = {temperature: sample_text(char_model, "\n\nHam.\n", 200, temperature, rng) for temperature in (0.5, 1.0, 1.5)}
+temperatures, prompt = (0.5, 1.0, 1.5), "\n\nHam.\n"
+samples, sample_entropy = {}, {}
+for temperature in temperatures:
+    samples[temperature], entropies = sample_text(char_model, prompt, 400, temperature, rng)
+    sample_entropy[temperature] = entropies.mean()
+training_words = set(re.findall(r"[a-z]+", full_train_text.lower()))
+
+
+def real_word_share(text):
+    """Share of the generated words (letters only, lowercased) that occur in the training plays."""
+    words = re.findall(r"[a-z]+", text[len(prompt):].lower())
+    return np.mean([word in training_words for word in words])
+
+
 for temperature, text in samples.items():
-    print(f"----- temperature {temperature} -----{text}\n")
+    print(f"----- temperature {temperature}: mean entropy {sample_entropy[temperature]:.2f} bits/char, "
+          f"real words {real_word_share(text):.0%} -----{text[:len(prompt) + 200]}\n")
 
 # %%
-assert all(len(text) == len("\n\nHam.\n") + 200 for text in samples.values())
+assert all(len(text) == len(prompt) + 400 for text in samples.values())
+assert sample_entropy[0.5] < sample_entropy[1.0] < sample_entropy[1.5], "entropy rises with the temperature"
+assert real_word_share(samples[0.5]) > real_word_share(samples[1.5]) + 0.1, "real words get rarer when hotter"
 
 # %% [markdown]
 # At temperature 0.5 the text is made of common words and speaker names, often repeated; at 1.0 it
-# has the look of a play with invented words mixed in; at 1.5 spelling falls apart. The sampler is our
+# has the look of a play with invented words mixed in; at 1.5 spelling falls apart. The asserts check
+# the two measurable halves of that: the entropy of the distributions drawn from rises with the
+# temperature, and the share of generated words that occur in the training plays falls. The sampler is our
 # from-scratch GRU, which is another check that it computes what Keras trained.
 #
 # ## 9. LSTM and GRU on a GPU: the cuDNN path
@@ -626,6 +654,7 @@ if gpu_available():
     cudnn_seconds, generic_seconds = time_lstm_forward_backward(True), time_lstm_forward_backward(False)
     print(f"cuDNN {cudnn_seconds * 1000:.1f} ms per batch, generic {generic_seconds * 1000:.1f} ms per batch, "
           f"speed-up x{generic_seconds / cudnn_seconds:.1f}")
+    assert generic_seconds > 2 * cudnn_seconds, "the cuDNN path should be several times faster"
 else:
     print("No GPU: the cuDNN timing is skipped.")
     try:
@@ -648,8 +677,8 @@ else:
 #   and $[z, r, h]$ for the GRU; PyTorch uses $[i, f, g, o]$ and $[r, z, n]$. Both write the GRU update
 #   as $h_t = z_t \odot h_{t-1} + (1 - z_t) \odot \tilde h_t$; some papers and libraries swap the roles
 #   of $z_t$ and $1 - z_t$. Test the copy with a forward pass, as we did.
-# - **No clipping, no learning.** Gated cells stop the gradient from vanishing, not from exploding:
-#   keep `clipnorm` in the optimiser.
+# - **Clip anyway.** Gates address the vanishing gradient, not the exploding one. Clipping costs
+#   nothing and bounds every step (chapter 2), so every optimiser in this book has `global_clipnorm=1`.
 # - **Judge against the right baseline.** An adding-problem MSE of 0.16 looks like a small number; it
 #   is the baseline. A language model's 3 bits per character means something only next to
 #   $\log_2 V$ and the unigram model.
@@ -729,7 +758,10 @@ assert np.all(fresh_bias[1] == 1) and np.all(fresh_bias[[0, 2, 3]] == 0)
 # Exercise 4: the entropy of the next-character distribution falls as the temperature falls.
 prompt_ids = np.array([[char_to_id[char] for char in "\n\nHam.\n"]])
 last_logits = char_model.predict(prompt_ids, verbose=0)[0, -1]
+entropy_at = {}
 for temperature in (0.5, 1.0, 1.5):
     probabilities = np.exp((last_logits - last_logits.max()) / temperature)
     probabilities /= probabilities.sum()
-    print(f"temperature {temperature}: entropy {-(probabilities * np.log2(probabilities + 1e-12)).sum():.2f} bits")
+    entropy_at[temperature] = -(probabilities * np.log2(probabilities + 1e-12)).sum()
+    print(f"temperature {temperature}: entropy {entropy_at[temperature]:.2f} bits")
+assert entropy_at[0.5] < entropy_at[1.0] < entropy_at[1.5]

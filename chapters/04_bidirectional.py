@@ -56,6 +56,7 @@ import tensorflow as tf
 
 from utils.book import EpochLogger, setup_book
 from utils.data import load_movie_sentences, load_shakespeare
+from utils.diagrams import draw_bidirectional
 
 seed = setup_book()
 rng = np.random.default_rng(seed)
@@ -80,30 +81,7 @@ rng = np.random.default_rng(seed)
 # the whole sequence as seen from position $t$. The figure shows the data flow.
 
 # %%
-fig, ax = plt.subplots(figsize=(9, 4.2))
-words = ["Apple", "trees", "are", "tall"]
-for t, word in enumerate(words):
-    x = 2.2 * t
-    ax.text(x, 0, f"$x_{t + 1}$\n{word}", ha="center", va="center", fontsize=11)
-    for y, label, color in [(1.3, r"$\overrightarrow{h}_" + f"{t + 1}$", "C0"),
-                            (2.6, r"$\overleftarrow{h}_" + f"{t + 1}$", "C1")]:
-        ax.add_patch(plt.Rectangle((x - 0.45, y - 0.3), 0.9, 0.6, color=color, alpha=0.85))
-        ax.text(x, y, label, ha="center", va="center", fontsize=12, color="white")
-    ax.text(x, 4.0, f"$y_{t + 1}$", ha="center", va="center", fontsize=12)
-    ax.annotate("", (x, 1.0), (x, 0.35), arrowprops={"arrowstyle": "->", "color": "C0"})
-    ax.annotate("", (x - 0.25, 2.3), (x - 0.25, 0.35), arrowprops={"arrowstyle": "->", "color": "C1"})
-    ax.annotate("", (x, 3.75), (x, 2.9), arrowprops={"arrowstyle": "->", "color": "0.3"})
-    ax.annotate("", (x + 0.3, 3.75), (x + 0.3, 1.6), arrowprops={"arrowstyle": "->", "color": "0.3"})
-    if t < len(words) - 1:
-        ax.annotate("", (x + 1.75, 1.3), (x + 0.45, 1.3), arrowprops={"arrowstyle": "->", "color": "C0", "lw": 2})
-        ax.annotate("", (x + 0.45, 2.6), (x + 1.75, 2.6), arrowprops={"arrowstyle": "->", "color": "C1", "lw": 2})
-ax.text(7.3, 1.3, "forward RNN", color="C0", va="center")
-ax.text(7.3, 2.6, "backward RNN", color="C1", va="center")
-ax.text(7.3, 4.0, "merge: concat, sum, ...", va="center")
-ax.set_xlim(-0.8, 9.6)
-ax.set_ylim(-0.6, 4.4)
-ax.set_axis_off()
-ax.set_title("A bidirectional RNN: every output sees the past (blue) and the future (orange)")
+draw_bidirectional(plt.figure(figsize=(9, 4.2)).gca(), words=["Apple", "trees", "are", "tall"])
 plt.show()
 
 # %% [markdown]
@@ -264,7 +242,7 @@ def word_end_tagger(recurrent_layer, name):
         recurrent_layer,
         keras.layers.Dense(1, activation="sigmoid"),
     ], name=name)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2, clipnorm=1.0), loss="binary_crossentropy")
+    model.compile(optimizer=keras.optimizers.Adam(1e-2, global_clipnorm=1.0), loss="binary_crossentropy")
     return model
 
 

@@ -222,7 +222,7 @@ class HeldOutExactMatch(keras.callbacks.Callback):
 # %%
 def compile_and_fit(model, name, epochs=3, batch_size=256, learning_rate=2e-2, check_each_epoch=True):
     """Train on the dates; return the training seconds (without the checks) and the exact match after each epoch."""
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0),
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate, global_clipnorm=1.0),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     exact_match = HeldOutExactMatch()
     callbacks = [exact_match, EpochLogger(1, name)] if check_each_epoch else [EpochLogger(1, name)]
