@@ -53,14 +53,23 @@ def test_the_first_screen_is_calm_and_opens_chapter_1(page):
 
 def test_a_chapter_opens_with_a_rendered_figure(page):
     page.goto(f"{page.lab.url}/lab/tree/{CHAPTER}?token={page.lab.token}")
+    # The workspace may first restore chapter 1 from the test before: wait until chapter 3's tab is current.
+    current_tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current", has_text=CHAPTER)
+    current_tab.first.wait_for(timeout=120_000)
     shown = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook of the current tab, not an earlier one
     figure = page.locator(f"{shown} .jp-OutputArea-output img").first
     figure.wait_for(state="attached", timeout=120_000)
-    # JupyterLab skips the rendering of cells outside the view (content-visibility): bring the figure's
-    # cell to the middle of the view, then wait until its image is decoded and laid out.
-    page.evaluate("(img) => img.closest('.jp-Cell').scrollIntoView({block: 'center'})", figure.element_handle())
-    page.wait_for_function("(img) => img.complete && img.naturalWidth > 100 && img.getBoundingClientRect().width > 100",
-                           arg=figure.element_handle(), timeout=60_000)
+    # JupyterLab skips the rendering of cells outside the view (content-visibility) and may replace a
+    # cell's elements while it lays the notebook out: at every poll, find the first figure again, bring
+    # its cell to the middle of the view, and wait until its image is decoded and laid out.
+    page.wait_for_function(
+        """(selector) => {
+            const img = document.querySelector(selector);
+            if (!img) return false;
+            img.closest('.jp-Cell').scrollIntoView({block: 'center'});
+            return img.complete && img.naturalWidth > 100 && img.getBoundingClientRect().width > 100;
+        }""",
+        arg=f"{shown} .jp-OutputArea-output img", timeout=90_000, polling=500)
     assert "03_lstm_gru.py" in page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current").first.inner_text()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / "chapter_03_figure.png")
