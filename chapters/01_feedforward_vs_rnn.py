@@ -215,11 +215,13 @@ for name, accuracies in length_accuracy.items():
     print(f"{name:>9} trained on 12 tokens:", ", ".join(f"{acc:.3f} on {n}" for n, acc in accuracies.items()))
 
 # %%
-assert min(length_accuracy["GRU"].values()) >= 0.95, "the GRU's rule must hold at lengths it never saw"
+assert min(length_accuracy["GRU"][24], length_accuracy["GRU"][48]) >= 0.95, "the rule must hold at unseen lengths"
+assert length_accuracy["GRU"][96] >= 0.85, "... and still mostly hold at eight times the training length"
 
 # %% [markdown]
-# The GRU is right on sequences eight times longer than any it saw. It has learned a rule, "remember
-# whether A came first", that does not depend on the length. How far the `SimpleRNN` generalises
+# The GRU is right on sequences four times longer than any it saw, and still almost always right at
+# eight times (the exact share depends on the seed). It has learned a rule, "remember whether A came
+# first", that does not depend on the length. How far the `SimpleRNN` generalises
 # depends on the seed (run with another `BOOK_SEED`): for some it holds at every length, for others it
 # falls to chance or below, because its state, multiplied by the same matrix at every step, drifts over
 # more steps than it was trained on. So we claim nothing about it beyond the printed numbers.
@@ -574,7 +576,7 @@ plt.show()
 #   it (the bag model was exactly at chance on the order task).
 # - A feedforward network on the flattened window does see the order, but only at the one length its
 #   weights were built for; a recurrent layer reads any length, and a GRU trained on 12 tokens was right
-#   on 96.
+#   on 48.
 # - An RNN carries a state: $h_t = \tanh(x_t W_{xh} + h_{t-1} W_{hh} + b_h)$ (row vectors, as in Keras),
 #   with the same weights at every step, so its parameter count does not depend on the sequence length.
 # - The whole forward pass is a short loop; ours matched `keras.layers.SimpleRNN` exactly.
