@@ -41,7 +41,8 @@
 # **Prerequisites**: chapter 1 (the recurrence $h_t = \tanh(x_t W_{xh} + h_{t-1} W_{hh} + b)$) and
 # chapter 2 (backpropagation through time, vanishing gradients).
 #
-# **Run time**: about one and a half to two minutes on a 2-core CPU; well under a minute on a GPU.
+# **Run time**: about two and a half minutes on a 2-core CPU (the README's table has the measured time);
+# well under a minute on a GPU.
 
 # %% tags=["nbval-ignore-output"]
 import re
