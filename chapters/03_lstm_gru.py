@@ -83,9 +83,10 @@ print("distance between cue and answer:", gap_position - cue_position, "words")
 # every step, $h_t = \tanh(x_t W_{xh} + h_{t-1} W_{hh} + b)$, so the cue survives only as a fading
 # echo; and in training, the gradient that should tell the network to store the cue is the product
 #
-# $$\frac{\partial h_T}{\partial h_t} = \prod_{k=t+1}^{T} \operatorname{diag}\!\left(1 - h_k^2\right) W_{hh},$$
+# $$\frac{\partial h_T}{\partial h_t} = \prod_{k=t+1}^{T} W_{hh} \operatorname{diag}\!\left(1 - h_k^2\right)$$
 #
-# which, as chapter 2 measured, shrinks geometrically with the distance $T - t$. Gated cells add a
+# (in the row-vector form of chapter 1, the factors ordered from $k = t+1$ on the left), which, as
+# chapter 2 measured, shrinks geometrically with the distance $T - t$. Gated cells add a
 # memory that is *not* rewritten by default: it is kept unless a gate decides otherwise.
 #
 # ## 2. The LSTM: a cell state guarded by three gates
