@@ -8,7 +8,13 @@
 #   make html     the website of the book in build/site/_build/html (jupyter-book, stored outputs, no CDN)
 #   make student  the student edition in build/student: every cell tagged `solution` removed
 
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The newest Python on PATH that TensorFlow 2.21 has wheels for (3.11, 3.12 or 3.13), or PYTHON=...
+PYTHON_CHECK := import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))
+PYTHON ?= $(shell for name in python3.13 python3.12 python3.11 python3; do \
+	path=$$(command -v $$name) && "$$path" -c '$(PYTHON_CHECK)' 2>/dev/null && { echo "$$path"; break; }; done)
+NO_PYTHON := Python 3.11, 3.12 or 3.13 is needed (TensorFlow 2.21 has wheels for those; none for Intel Macs). \
+	Put python3.13, python3.12 or python3.11 on PATH, or run e.g. make test PYTHON=/path/to/python3.12
+REQUIRE_PYTHON = @test -n "$(PYTHON)" && "$(PYTHON)" -c '$(PYTHON_CHECK)' 2>/dev/null || { echo "$(NO_PYTHON)" >&2; exit 1; }
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
@@ -30,11 +36,11 @@ SITE_VENV := .venv-site
 SITE_INSTALLED := $(SITE_VENV)/.installed
 MATHJAX := build/cache/mathjax-3.2.2.tgz
 
-.PHONY: lab test test-unit test-lab test-chapters test-site test-student test-seed test-gpu sweep outputs data lint clean \
+.PHONY: which-python lab test test-unit test-lab test-chapters test-site test-student test-seed test-gpu sweep outputs data lint clean \
 	html student chromium readme
 
 $(INSTALLED): requirements.txt
-	@test -n "$(PYTHON)" || { echo "Python 3.11 is needed (python3.11 or python3 on PATH)"; exit 1; }
+	$(REQUIRE_PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
@@ -57,6 +63,11 @@ lab: $(LAB_SETTINGS)
 	$(VENV)/bin/jupyter lab $(LAB_OPTIONS) $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 test: test-unit test-lab test-chapters test-site test-student
+
+# The interpreter the venvs are made with (tests/test_makefile_python.py checks the choice).
+which-python:
+	$(REQUIRE_PYTHON)
+	@echo "$(PYTHON)"
 
 test-unit: $(INSTALLED) lint
 	$(CPU_ENV) TF_NUM_INTRAOP_THREADS=1 MPLBACKEND=Agg $(PY) -m pytest -q tests --ignore=tests/site --ignore=tests/editions --ignore=tests/lab
@@ -83,7 +94,7 @@ test-gpu: $(INSTALLED)
 # The website: jupyter-book 1.x in its own venv (it pins its Sphinx stack), the stored outputs as they
 # are, MathJax from the npm registry unpacked into the site (checksum in site/stage.py).
 $(SITE_INSTALLED): requirements-site.txt
-	@test -n "$(PYTHON)" || { echo "Python 3.11 is needed (python3.11 or python3 on PATH)"; exit 1; }
+	$(REQUIRE_PYTHON)
 	$(PYTHON) -m venv $(SITE_VENV)
 	$(SITE_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(SITE_VENV)/bin/python -m pip install --quiet -r requirements-site.txt
