@@ -495,9 +495,10 @@ assert np.all(lstm_bias[units:2 * units] == 1) and np.all(np.delete(lstm_bias, r
 
 # %% [markdown]
 # How much the choice matters shows in 100 steps of the linear part of a recurrence, $h_t = h_{t-1} U$,
-# for a $64 \times 64$ orthogonal $U$ and a Glorot-uniform one. The singular values tell the story in
-# advance: a matrix stretches vectors along some directions by its largest singular value and squeezes
-# them along others by its smallest.
+# for a $64 \times 64$ orthogonal $U$ and a Glorot-uniform one. Chapter 2 named the two numbers to
+# look at: the singular values say what *one* step can do (stretch some directions by the largest,
+# squeeze others by the smallest), and the spectral radius $\rho$ sets the long run, so after 100
+# steps lengths have changed by about $\rho^{100}$.
 
 # %% tags=["nbval-ignore-output"]
 size = 64
@@ -505,14 +506,17 @@ candidates = {"orthogonal": keras.initializers.Orthogonal(seed=seed)((size, size
               "Glorot uniform": keras.initializers.GlorotUniform(seed=seed)((size, size)).numpy()}
 start = rng.normal(size=(5, size))  # five starting vectors
 norm_ratios = {}
+radius = {}
 for name, matrix in candidates.items():
     singular_values = np.linalg.svd(matrix, compute_uv=False)
+    radius[name] = np.max(np.abs(np.linalg.eigvals(matrix)))
     state, ratios = start, []
     for _ in range(100):
         state = state @ matrix
         ratios.append(np.linalg.norm(state, axis=1) / np.linalg.norm(start, axis=1))
     norm_ratios[name] = np.array(ratios)
     print(f"{name:>14}: singular values {singular_values.min():.3f} to {singular_values.max():.3f}; "
+          f"rho {radius[name]:.3f}, rho^100 = {radius[name] ** 100:.2e}; "
           f"|h_100| / |h_0| from {norm_ratios[name][-1].min():.2e} to {norm_ratios[name][-1].max():.2e}")
 
 # %%
@@ -520,6 +524,8 @@ assert np.allclose(norm_ratios["orthogonal"], 1, atol=1e-3), "an orthogonal matr
 glorot_singular_values = np.linalg.svd(candidates["Glorot uniform"], compute_uv=False)
 assert glorot_singular_values.max() > 1.5 and glorot_singular_values.min() < 0.1
 assert np.abs(np.log(norm_ratios["Glorot uniform"][-1])).max() > np.log(2), "some length changed by over x2"
+glorot_log_growth = np.median(np.log(norm_ratios["Glorot uniform"][-1]))
+assert abs(glorot_log_growth - 100 * np.log(radius["Glorot uniform"])) < 3, "100 steps scale lengths by ~rho^100"
 
 # %%
 plt.figure(figsize=(8, 3.8))
@@ -534,9 +540,11 @@ plt.show()
 # %% [markdown]
 # The orthogonal recurrence keeps every vector's length exactly. The Glorot matrix, a perfectly
 # reasonable choice for a feedforward layer, does not: in one step it squeezes some directions to almost
-# nothing and stretches others by nearly 2 (its singular values), and after 100 steps the lengths have
-# drifted by factors that depend on the starting vector and on the seed (compare `BOOK_SEED` values;
-# for some seeds it is orders of magnitude). The nonlinearity and the gates change the picture once
+# nothing and stretches others by nearly 2 (its singular values), but after 100 steps the lengths have
+# changed by about $\rho^{100}$ (printed above; the assert checks it within a factor $e^3$), and $\rho$
+# is a little above or below 1 depending on the seed: compare `BOOK_SEED` values, for some the growth
+# is orders of magnitude. The singular values alone would allow anything between $\sigma_{\min}^{100}$
+# and $\sigma_{\max}^{100}$. The nonlinearity and the gates change the picture once
 # training starts, but the start matters: a network whose gradients already explode or vanish at step 0
 # may never find a good direction.
 #
