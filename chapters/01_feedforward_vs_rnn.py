@@ -219,8 +219,8 @@ assert min(length_accuracy["GRU"][24], length_accuracy["GRU"][48]) >= 0.95, "the
 assert length_accuracy["GRU"][96] >= 0.85, "... and still mostly hold at eight times the training length"
 
 # %% [markdown]
-# The GRU is right on sequences four times longer than any it saw, and still almost always right at
-# eight times (the exact share depends on the seed). It has learned a rule, "remember whether A came
+# The GRU is right on sequences four times longer than any it saw, and still mostly right at eight
+# times (the exact share depends on the seed). It has learned a rule, "remember whether A came
 # first", that does not depend on the length. How far the `SimpleRNN` generalises
 # depends on the seed (run with another `BOOK_SEED`): for some it holds at every length, for others it
 # falls to chance or below, because its state, multiplied by the same matrix at every step, drifts over

@@ -674,9 +674,10 @@ print("growth per doubling of T:", np.round(growth_per_doubling, 1), f"| fitted 
 assert 2 < power < 4 and growth_per_doubling.max() < 3 * growth_per_doubling.min()
 
 # %% [markdown]
-# Each doubling of $T$ multiplies the gradient by about the same factor, close to $2^3$: a power law,
-# the scale of the task. Exponential growth would square the factor at every doubling. The exponential
-# arrives one step later. Taken at face value, that first gradient makes a step of length learning
+# Each doubling of $T$ multiplies the gradient by about the same factor, between $2^2$ and $2^4$
+# (printed above): a power law, the scale of the task. Exponential growth would square the factor at
+# every doubling. The exponential arrives one step later. Taken at face value, that first gradient
+# makes a step of length learning
 # rate × gradient norm, in a network whose weights are of order 1, and the loss of the very next
 # forward pass is no longer a number:
 

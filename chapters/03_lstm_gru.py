@@ -587,8 +587,8 @@ assert valid_bits < unigram_bits - 0.5, "the GRU should use context, not only ch
 assert valid_bits < ngram_best[best_n] - 0.05, "the GRU should beat the best table of counts"
 
 # %% [markdown]
-# On a play it never saw, the model spends well under half the bits of the uniform baseline, far fewer
-# than the unigram model, and fewer than the best $n$-gram table picked with hindsight. The margin over
+# On a play it never saw, the model spends far fewer bits than the uniform baseline and the unigram
+# model, and fewer than the best $n$-gram table picked with hindsight. The margin over
 # counting is modest at this budget: with 840,000 characters a table of 4-character contexts is a
 # strong model of spelling. What the GRU has and the table lacks is a state that can carry more than a
 # few characters.
