@@ -36,7 +36,7 @@ SITE_VENV := .venv-site
 SITE_INSTALLED := $(SITE_VENV)/.installed
 MATHJAX := build/cache/mathjax-3.2.2.tgz
 
-.PHONY: which-python lab test test-unit test-lab test-chapters test-site test-student test-seed test-gpu sweep outputs data lint clean \
+.PHONY: which-python lab test test-unit test-plain test-lab test-chapters test-site test-student test-seed test-gpu sweep outputs data lint clean \
 	html student chromium readme
 
 $(INSTALLED): requirements.txt
@@ -44,7 +44,6 @@ $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -c "import pathlib, site; pathlib.Path(site.getsitepackages()[0], 'rnn_book.pth').write_text(str(pathlib.Path.cwd()) + '\n')"
 	touch $(INSTALLED)
 
 # JupyterLab for readers: it serves chapters/ (where jupytext.toml pairs each .py with its .ipynb, so
@@ -62,7 +61,7 @@ $(LAB_SETTINGS): $(INSTALLED) Makefile
 lab: $(LAB_SETTINGS)
 	$(VENV)/bin/jupyter lab $(LAB_OPTIONS) $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
-test: test-unit test-lab test-chapters test-site test-student
+test: test-unit test-plain test-lab test-chapters test-site test-student
 
 # The interpreter the venvs are made with (tests/test_makefile_python.py checks the choice).
 which-python:
@@ -70,7 +69,11 @@ which-python:
 	@echo "$(PYTHON)"
 
 test-unit: $(INSTALLED) lint
-	$(CPU_ENV) TF_NUM_INTRAOP_THREADS=1 MPLBACKEND=Agg $(PY) -m pytest -q tests --ignore=tests/site --ignore=tests/editions --ignore=tests/lab
+	$(CPU_ENV) TF_NUM_INTRAOP_THREADS=1 MPLBACKEND=Agg $(PY) -m pytest -q tests
+
+# The README's route without make, in a fresh copy and a fresh venv (tests/plain/test_plain_pip.py).
+test-plain: $(INSTALLED)
+	$(PY) -m pytest -q tests/plain
 
 test-chapters: $(INSTALLED)
 	$(TEST_ENV) $(PY) -m pytest $(NBVAL) --nbval -n 2 --dist loadscope -q chapters

@@ -48,6 +48,30 @@
 #
 # **Run time**: about two minutes on a 2-core CPU.
 
+# %% tags=["bootstrap"]
+# Finds the book's helpers (utils/) and data/ in the folders above this notebook. A notebook on its own
+# (Colab, Kaggle) first fetches the book from BOOK_REPOSITORY, set with `python -m utils.bootstrap`.
+import pathlib
+import subprocess
+import sys
+
+BOOK_REPOSITORY = ""
+here = pathlib.Path.cwd().resolve()
+marker = pathlib.Path("utils", "bootstrap.py")
+book_root = next((p for p in (here, *here.parents) if (p / marker).is_file()), here / "rnn-book")
+if not (book_root / marker).is_file():
+    if not BOOK_REPOSITORY:
+        raise RuntimeError(f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
+                           "open the notebook inside the book, or see 'Colab and Kaggle' in the README")
+    print(f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)")
+    subprocess.run(["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)], check=True)
+if str(book_root) not in sys.path:
+    sys.path.insert(0, str(book_root))
+if book_root == here / "rnn-book":
+    from utils.bootstrap import install_missing
+
+    install_missing()
+
 # %% tags=["nbval-ignore-output"]
 import time
 from collections import Counter

@@ -18,6 +18,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from utils.bootstrap import configured_repository  # noqa: E402  (standard library only)
 from utils.notebooks import drop_stderr  # noqa: E402  (plain nbformat code: no TensorFlow in the site's venv)
 
 MATHJAX_SHA256 = "1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09"  # npm mathjax@3.2.2
@@ -37,6 +38,21 @@ def table_of_contents(notebooks, has_glossary):
     if has_glossary:
         lines += ["  - caption: Appendix", "    chapters:", "      - file: chapters/glossary"]
     return "\n".join(lines) + "\n"
+
+
+def with_launch_buttons(config_text, repository, branch="main"):
+    """site/_config.yml's text, with a Colab button on every chapter page and a link to the repository
+    when `repository` (pyproject.toml's [project.urls] Repository) is set; unchanged when it is ""."""
+    if not repository:
+        return config_text
+    for old, new in (('use_repository_button: false', 'use_repository_button: true'),
+                     ('colab_url: ""', 'colab_url: "https://colab.research.google.com"'),
+                     ('notebook_interface: ""', 'notebook_interface: "jupyterlab"')):  # the theme requires one
+        if old not in config_text:
+            raise ValueError(f"site/_config.yml has no line {old!r} to switch on")
+        config_text = config_text.replace(old, new)
+    # The staged pages keep the repository's paths (chapters/NN_topic.ipynb), so the book is at its root.
+    return config_text + f'\nrepository:\n  url: "{repository}"\n  path_to_book: ""\n  branch: "{branch}"\n'
 
 
 def unpack_mathjax(tarball, static_dir):
@@ -66,7 +82,8 @@ def main(staging_dir, mathjax_tarball):
     glossary = ROOT / "chapters" / "glossary.md"
     if glossary.exists():
         shutil.copy(glossary, staging / "chapters" / "glossary.md")
-    shutil.copy(ROOT / "site" / "_config.yml", staging / "_config.yml")
+    config = with_launch_buttons((ROOT / "site" / "_config.yml").read_text(), configured_repository())
+    (staging / "_config.yml").write_text(config)
     (staging / "_toc.yml").write_text(table_of_contents(notebooks, glossary.exists()))
     unpack_mathjax(mathjax_tarball, staging / "mathjax_static")
     print(f"staged {len(notebooks)} chapters{' and the glossary' if glossary.exists() else ''} in {staging}")

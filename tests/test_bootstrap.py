@@ -1,0 +1,101 @@
+"""utils.bootstrap: every chapter's first code cell finds utils/ from any folder inside the book, fails
+clearly on its own without a repository, and installs only what a platform lacks."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from utils import bootstrap
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_chapter_starts_with_the_template_cell():
+    bootstrap.main(["--check"])  # raises SystemExit naming the chapter otherwise
+    for path in bootstrap.chapter_notebooks():
+        code_cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+        assert code_cells[0]["metadata"].get("tags") == [bootstrap.TAG], f"{path.name}: bootstrap is not first"
+        assert code_cells[0]["outputs"] == [], f"{path.name}: inside the book the cell prints nothing"
+
+
+def test_check_names_a_stale_chapter(tmp_path):
+    notebook = tmp_path / "01_stale.ipynb"
+    shutil.copy(bootstrap.chapter_notebooks()[0], notebook)
+    bootstrap.write_repository(notebook, "https://example.org/old.git", pair=False)
+    with pytest.raises(SystemExit, match="01_stale.ipynb"):
+        bootstrap.main(["--check", str(notebook)])
+
+
+def test_repository_is_read_from_pyproject(tmp_path):
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\nname = "x"\n')
+    assert bootstrap.configured_repository(pyproject) == ""
+    pyproject.write_text('[project]\nname = "x"\n[project.urls]\nRepository = "https://github.com/me/rnn-book"\n')
+    assert bootstrap.configured_repository(pyproject) == "https://github.com/me/rnn-book"
+    assert 'BOOK_REPOSITORY = "https://github.com/me/rnn-book"' in bootstrap.cell_source("https://github.com/me/rnn-book")
+
+
+def test_write_repository_keeps_the_pair_in_sync(tmp_path):
+    for suffix in (".ipynb", ".py"):
+        shutil.copy(bootstrap.chapter_notebooks()[0].with_suffix(suffix), tmp_path / f"01_copy{suffix}")
+    notebook = tmp_path / "01_copy.ipynb"
+    assert bootstrap.write_repository(notebook, "file:///somewhere/book.git")
+    assert 'BOOK_REPOSITORY = "file:///somewhere/book.git"' in notebook.with_suffix(".py").read_text()
+    assert not bootstrap.write_repository(notebook, "file:///somewhere/book.git")  # second time: unchanged
+
+
+PLATFORM_WITH_KERAS_2 = {"tensorflow": "2.15.0", "keras": "2.15.0", "numpy": "1.26.4", "matplotlib": "3.8.0"}
+
+
+def test_missing_requirements_are_only_what_the_platform_lacks():
+    specs = bootstrap.missing_requirements(installed_version=PLATFORM_WITH_KERAS_2.get,
+                                           importable=lambda name: name != "babel")
+    pins = bootstrap.pinned_versions()
+    assert specs == [f"keras=={pins['keras']}", f"babel=={pins['babel']}"]  # old Keras 2 and absent babel only
+    everything = dict(PLATFORM_WITH_KERAS_2, keras="3.10.0", babel="2.10.0")
+    assert bootstrap.missing_requirements(installed_version=everything.get, importable=lambda name: True) == []
+
+
+def test_install_missing_calls_pip_with_the_missing_specs_only(monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(bootstrap, "missing_requirements", lambda requirements: ["babel==2.18.0"])
+    assert bootstrap.install_missing(run=lambda command, check: calls.append(command)) == ["babel==2.18.0"]
+    assert calls == [[sys.executable, "-m", "pip", "install", "--quiet", "babel==2.18.0"]]
+    monkeypatch.setattr(bootstrap, "missing_requirements", lambda requirements: [])
+    assert bootstrap.install_missing(run=lambda command, check: calls.append(command)) == []
+    assert len(calls) == 1 and "nothing to install" in capsys.readouterr().out
+
+
+def run_cell(cwd, source=None):
+    """Run the bootstrap cell as a kernel would (in `cwd`, nothing of the book on sys.path)."""
+    source = bootstrap.cell_source("") if source is None else source
+    program = source + "\nprint('BOOK_ROOT', book_root)\nimport utils.data\nprint('UTILS', utils.data.DATA_DIR)\n"
+    return subprocess.run([sys.executable, "-I", "-c", program], cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def unpacked_book(tmp_path):
+    """A copy of utils/ and data/ in folders as a zip of the book unpacks them (no .git)."""
+    book = tmp_path / "rnn-book-main"
+    shutil.copytree(ROOT / "utils", book / "utils", ignore=shutil.ignore_patterns("__pycache__"))
+    (book / "chapters" / "notes" / "week 1").mkdir(parents=True)
+    return book
+
+
+@pytest.mark.parametrize("start", [".", "chapters", "chapters/notes/week 1"])
+def test_cell_finds_the_book_from_any_folder_inside_it(unpacked_book, start):
+    result = run_cell(unpacked_book / start)
+    assert result.returncode == 0, result.stderr
+    assert f"BOOK_ROOT {unpacked_book.resolve()}" in result.stdout
+    assert f"UTILS {unpacked_book.resolve() / 'data'}" in result.stdout
+    assert "install" not in result.stdout, "inside the book the cell installs nothing"
+
+
+def test_cell_on_its_own_without_repository_says_what_to_do(tmp_path):
+    result = run_cell(tmp_path)
+    assert result.returncode != 0
+    assert "open the notebook inside the book" in result.stderr and "Colab and Kaggle" in result.stderr
