@@ -78,7 +78,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 
-from utils.book import EpochLogger, setup_book
+from utils.book import EpochLogger, gpu_available, setup_book
 from utils.data import load_movie_sentences, load_shakespeare
 from utils.diagrams import draw_bidirectional
 
@@ -514,11 +514,112 @@ assert padding_sensitivity(masked_model, sentence, padding="pre") < 1e-5
 # %% [markdown]
 # On a GPU, however, Keras runs `LSTM` and `GRU` with cuDNN's fused kernels, and those accept a mask
 # only when every sequence is **right-padded** (real steps first, then padding) and no row is all
-# padding. Keras checks this only while the model runs, with a graph assertion: inside `fit` or
-# `predict` a left-padded batch stops with an `InvalidArgumentError` instead of falling back to the
-# generic loop; only an eager call (`model(x)`) falls back (chapter 3, section 9). The CPU, which has
-# no cuDNN, accepts either padding, as the cell above showed. So the rule is: pad at the end
-# (`padding="post"`), mask with `mask_zero=True`. `TextVectorization` already pads at the end.
+# padding. Keras checks this only while the model runs, with a graph assertion
+# (`_assert_valid_mask` in `keras/src/backend/tensorflow/rnn.py`): inside `fit` or `predict`, which
+# run as a graph, a left-padded batch stops with an `InvalidArgumentError` instead of falling back to
+# the generic loop; only an eager call (`model(x)`, as above) catches the error and falls back
+# (chapter 3, section 9). The CPU has no cuDNN and runs the generic loop, which accepts any mask. The
+# next cell checks both in graph mode, with `predict`: on the CPU, pre-padding and a row of padding
+# only give the answers of post-padding; on a GPU (run only where there is one), both raise.
+
+# %%
+all_padding_row = np.zeros_like(post_ids)
+if gpu_available():
+    for name, batch in [("left-padded", pre_ids), ("all-padding row", np.concatenate([post_ids, all_padding_row]))]:
+        try:
+            masked_model.predict(batch, verbose=0)
+            raised = False
+        except tf.errors.InvalidArgumentError as error:
+            raised = "right-padded" in str(error)
+        print(f"GPU, predict on a {name} batch raises InvalidArgumentError: {raised}")
+        assert raised
+else:
+    graph_gap = float(np.max(np.abs(masked_model.predict(pre_ids, verbose=0)
+                                    - masked_model.predict(post_ids, verbose=0))))
+    padding_row_output = masked_model.predict(np.concatenate([post_ids, all_padding_row]), verbose=0)
+    print("CPU, predict: pre- and post-padding agree within 1e-5:", graph_gap < 1e-5)
+    print("CPU, predict: a batch with an all-padding row runs:", bool(np.isfinite(padding_row_output).all()))
+    assert graph_gap < 1e-5 and np.isfinite(padding_row_output).all()
+
+# %% [markdown]
+# So the rule is: pad at the end (`padding="post"`), mask with `mask_zero=True`, and never send a
+# sequence of padding only. `TextVectorization` already pads at the end.
+#
+# ### A masked loss for tagging
+#
+# In a tagger every step has a target, and the padded steps have targets too (whatever the array holds
+# there). When the model's output carries a mask, as it does after `Embedding(..., mask_zero=True)`
+# and a recurrent layer with `return_sequences=True`, Keras averages the loss over the real steps only.
+# The check: two target arrays that differ only at the padded steps give the same loss, and that loss
+# is the mean binary cross-entropy of the real steps, computed by hand.
+
+# %% tags=["nbval-ignore-output"]
+masked_tagger = keras.Sequential([
+    keras.Input((None,), dtype="int32"),
+    keras.layers.Embedding(27, 8, mask_zero=True),
+    keras.layers.GRU(8, return_sequences=True),
+    keras.layers.Dense(1, activation="sigmoid"),
+], name="masked_tagger")
+masked_tagger.compile(loss="binary_crossentropy")
+letter_ids = np.array([[3, 1, 20, 0, 0, 0], [4, 15, 7, 19, 0, 0]], dtype="int32")  # "cat", "dogs", then padding
+tags = np.array([[0, 0, 1, 0, 0, 0], [0, 0, 0, 1, 0, 0]], dtype="float32")[..., None]
+tags_other_padding = np.where(letter_ids[..., None] == 0, 1.0, tags).astype("float32")
+loss_a, loss_b = (masked_tagger.evaluate(letter_ids, y, verbose=0) for y in (tags, tags_other_padding))
+probabilities = masked_tagger.predict(letter_ids, verbose=0)
+cross_entropy = -(tags * np.log(probabilities) + (1 - tags) * np.log(1 - probabilities))[..., 0]
+real_steps_mean = float(cross_entropy[letter_ids > 0].mean())
+print("targets at padded steps change the loss:", not np.isclose(loss_a, loss_b, rtol=1e-6))
+print("loss = mean over the real steps only (within 1e-5):", abs(loss_a - real_steps_mean) < 1e-5)
+assert np.isclose(loss_a, loss_b, rtol=1e-6) and abs(loss_a - real_steps_mean) < 1e-5
+
+# %% [markdown]
+# One trap: the targets must have the output's shape, `(batch, steps, 1)`. With targets of shape
+# `(batch, steps)`, the unmasked loss happens to come out right, but the masked one fails (Keras
+# reduces the last axis of the targets and then cannot apply the `(batch, steps)` mask):
+
+# %% tags=["nbval-ignore-output"]
+fresh_tagger = keras.models.clone_model(masked_tagger)  # compiled anew: its loss not yet traced for 3-d targets
+fresh_tagger.compile(loss="binary_crossentropy")
+try:
+    fresh_tagger.evaluate(letter_ids, tags[..., 0], verbose=0)
+    shape_error = None
+except tf.errors.InvalidArgumentError as error:
+    shape_error = error
+print("targets of shape (batch, steps) with a masked output raise InvalidArgumentError:", shape_error is not None)
+assert shape_error is not None
+
+# %% [markdown]
+# ### How much of a batch is padding: bucketing by length
+#
+# Masked steps cost no loss, but they still cost time: the recurrent layer runs over the whole
+# rectangle. The first test batch above was mostly padding. **Bucketing** batches sentences of similar
+# length together: `tf.data`'s `bucket_by_sequence_length` puts each sentence in a bucket by its length
+# and pads each batch only to its own longest member. Over the whole training set, with buckets every
+# 8 words:
+
+# %% tags=["nbval-ignore-output"]
+def padding_share(batches):
+    """The fraction of all padded positions that are padding (id 0), over every batch."""
+    padding, total = 0, 0
+    for ids, _ in batches:
+        padding, total = padding + int(np.sum(ids.numpy() == 0)), total + ids.numpy().size
+    return padding / total
+
+
+train_ids = tf.data.Dataset.from_tensor_slices((texts_train, labels_train)).shuffle(len(texts_train), seed=seed)
+train_ids = train_ids.map(lambda text, label: (vectorizer(text), label))
+bucket_edges = list(range(8, 64, 8))
+bucketed = train_ids.bucket_by_sequence_length(lambda ids, label: tf.shape(ids)[0], bucket_edges,
+                                               [128] * (len(bucket_edges) + 1))
+share_plain, share_bucketed = padding_share(train_batches), padding_share(bucketed)
+print(f"padding share of the training batches: plain {share_plain:.0%}, bucketed {share_bucketed:.0%}")
+assert share_bucketed < share_plain / 2
+
+# %% [markdown]
+# Bucketing removes most of the padding, and with it most of the wasted recurrent steps. The price:
+# the batches are no longer random samples of lengths (shuffle the buckets' batches, as `tf.data` does
+# when the dataset is shuffled first). With masking, the predictions do not depend on how the
+# sentences were batched, which is what the padding-invariance check shows.
 #
 # ## 8. Deep (stacked) RNNs
 #
@@ -557,11 +658,11 @@ assert stacking_error is not None and "expected ndim=3, found ndim=2" in str(sta
 # %% [markdown]
 # **When does depth help?** Each layer applies its nonlinearity once per step, so a deeper stack can
 # compute more complex functions of the input at each step, at the cost of more parameters, slower
-# training and more overfitting. Depth has paid off on large data sets: Graves et al. (2013) improved
-# speech recognition by stacking up to five bidirectional LSTM layers, and the translation models of
-# Sutskever et al. (2014) used four LSTM layers. On small data sets like the 8,457 training sentences
-# below, one layer, or two, is usually enough; try depth after width, and keep it only if the
-# validation score says so.
+# training and more overfitting. Published results where depth paid off used much larger data sets
+# than ours: Graves et al. (2013) improved speech recognition by stacking up to five bidirectional
+# LSTM layers, and the translation models of Sutskever et al. (2014) used four LSTM layers. This
+# chapter does not train `deep_tagger` and measures nothing about depth; compare depth with width at
+# an equal parameter count on your own validation set before keeping it.
 #
 # ## 9. Sentiment analysis: bag of words, unidirectional and bidirectional
 #
@@ -637,7 +738,8 @@ for name in ("unidirectional GRU", "bidirectional GRU"):  # overfitting: trainin
 # Lee's original labels and cross-validation, while our labels are the sign of the crowd's rating and
 # our split is fixed, so the numbers compare only loosely.
 #
-# Why does word order help so little here? Most sentences carry their polarity in a few words
+# Why does word order help so little *here*, with these models (GRUs with embeddings learned from
+# scratch, two epochs, 8,457 training sentences)? Most sentences carry their polarity in a few words
 # ("gorgeous", "tedious", "fails"), and a sum of word weights captures them. Order matters for
 # negation and contrast ("not bad", "beautiful but empty"), but those sentences are a minority, and
 # 8,457 sentences are too few for a recurrent model to learn such rules much better than a bag of
@@ -655,8 +757,10 @@ assert sentiment_accuracy["bidirectional GRU"] - shuffled_accuracy < 0.05
 # %% [markdown]
 # Shuffling the words costs the bidirectional model little or nothing (less than five points is what
 # the assert demands; the change is usually much smaller, sometimes even in the shuffled sentences'
-# favour): it has learned mostly which words occur. For sentence polarity, a strong baseline without
-# word order is the first thing to build, and a recurrent model has to beat it to earn its cost.
+# favour): it has learned mostly which words occur. That is a statement about these models on this
+# much data, not about the task: models pretrained on far more text do use order (negation, contrast)
+# on sentence polarity. For a task like this one, a strong baseline without word order is the first
+# thing to build, and a recurrent model has to beat it to earn its cost.
 #
 # ### Errors
 #
@@ -713,14 +817,16 @@ assert trained_change < 1e-5
 #   the prediction depends on the batch a sentence lands in. The padding-invariance check finds it.
 # - **Id 0 is padding.** With `mask_zero=True`, no real token may use id 0; `TextVectorization`
 #   reserves it, a hand-made vocabulary must too (our letters start at 1).
-# - **Pre-padding on a GPU.** Masks must be right-padded for cuDNN; `pad_sequences` pads at the start
-#   unless you pass `padding="post"`.
+# - **Pre-padding on a GPU.** Masks must be right-padded for cuDNN, and no row may be all padding:
+#   inside `fit` and `predict` anything else raises `InvalidArgumentError` on a GPU (it runs on the
+#   CPU). `pad_sequences` pads at the start unless you pass `padding="post"`.
 # - **`return_sequences` in a stack.** Every layer but the top one of a many-to-one stack needs
 #   `return_sequences=True`; with `Bidirectional` and no `return_sequences`, the backward half's
 #   "last" state is the one at step 1.
 # - **No baseline.** On sentence polarity a bag of words is as good as our recurrent models; without
 #   it, 78% would look like a success of the LSTM/GRU rather than of the words.
-#
+
+# %% [markdown]
 # ## 11. Summary
 #
 # - A bidirectional RNN runs a forward and a backward RNN with separate weights and merges their
@@ -733,11 +839,14 @@ assert trained_change < 1e-5
 #   while a unidirectional model is causal.
 # - Pad at the end and mask (`mask_zero=True`); then the prediction does not depend on the padding,
 #   which we checked, and which fails without the mask.
-# - Stack recurrent layers with `return_sequences=True` below the top; depth pays off mainly on large
-#   data.
-# - On 10,568 movie-review sentences, a bag of words, a GRU and a bidirectional GRU all reach the mid
-#   to high seventies: sentence polarity barely needs word order.
-#
+# - A masked output makes the loss average over the real steps only; bucketing by length removes most
+#   of the padding a batch carries.
+# - Stack recurrent layers with `return_sequences=True` below the top; whether depth pays is a
+#   question for the validation set (not measured here).
+# - On 10,568 movie-review sentences, a bag of words, a GRU and a bidirectional GRU trained from
+#   scratch for two epochs all reach the mid to high seventies: these models barely use word order.
+
+# %% [markdown]
 # ## 12. Exercises
 #
 # 1. **Merge by hand.** Extend `bidirectional` with the merge modes `"sum"`, `"ave"` and `"mul"` and
