@@ -398,28 +398,26 @@ for (pooling, readout), (model, history) in ablation.items():
 mean_ablation = {key: errors.mean() for key, errors in ablation_mae.items()}
 best_epoch = {key: int(np.argmin(history["val_loss"])) for key, (_, history) in ablation.items()}
 val_loss = {key: ablation[key][1]["val_loss"][best_epoch[key]] for key in ablation}
-train_loss = {key: ablation[key][1]["loss"][best_epoch[key]] for key in ablation}
-for pooling in (True, False):  # the flattened readout costs most, with or without pooling
-    assert mean_ablation[pooling, "flatten"] > mean_ablation[pooling, "last"] + 0.1
+# the flattened readout costs, with pooling and (more) without; it is worse on the validation year too
+assert mean_ablation[True, "flatten"] > mean_ablation[True, "last"] + 0.03
+assert mean_ablation[False, "flatten"] > mean_ablation[False, "last"] + 0.1
+assert all(val_loss[pooling, "flatten"] > val_loss[pooling, "last"] + 0.02 for pooling in (True, False))
 assert mean_ablation[True, "last"] > mean_ablation[False, "last"] + 0.1, "pooling costs as well"
 assert mean_ablation[False, "last"] < persistence_mean - 0.15, "without either, the CNN beats persistence clearly"
-# without pooling, Flatten fits the training windows better and the validation year worse: overfitting
-assert train_loss[False, "flatten"] < train_loss[False, "last"] - 0.03
-assert val_loss[False, "flatten"] > val_loss[False, "last"] + 0.03
 # and the pooled CNN does not lose on the first day, where persistence is strongest
 assert abs(ablation_mae[True, "flatten"][0] - baseline_mae["persistence"][0]) < 0.15
 
 # %% [markdown]
-# Both changes cost, and the readout costs most. With the same convolutions, reading the last
-# position instead of flattening lowers the test error by at least 0.1 °C with pooling and without;
-# dropping the pooling as well lowers it again, to a CNN that beats persistence clearly. Without
-# pooling the mechanism is plain: the flattened readout has a weight for each of 20 positions × 24
-# filters and each day ahead, fits the training windows better than the last-position readout and the
-# validation year worse; it overfits 691 windows. With pooling the flattened readout is not better on
-# the training windows either, so there both the blurring of positions and the readout's size play a
-# part; the ablation does not separate them further. What the ablation rules out is the first day:
-# the pooled CNN's day-1 error is within 0.15 °C of persistence's, like every model's, and its loss
-# lies in the days further ahead.
+# Both changes cost. With the same convolutions, reading the last position instead of flattening
+# lowers the test error with pooling and, by at least 0.1 °C, without it; with the last-position
+# readout, dropping the pooling lowers the error by at least 0.1 °C again, to a CNN that beats
+# persistence clearly. The flattened readout (a weight for each position, filter and day ahead: 3,367
+# of them without pooling, for 691 training windows) also reaches a worse validation loss at its best
+# epoch, in every run: it generalises worse. Whether that is overfitting in the narrow sense, a lower
+# training loss bought with a higher validation loss, the table does not settle: at the best epoch the
+# flattened model's training loss is lower in some runs and higher in others (try other seeds). What
+# the ablation rules out is the first day: the pooled CNN's day-1 error is within 0.15 °C of
+# persistence's, like every model's, and its loss lies in the days further ahead.
 #
 # ## 2. Receptive field: what a convolution can see
 #
@@ -868,7 +866,8 @@ assert abs(mean_mae["GRU"] - dropout_mae) < 0.15, "section 1's small GRU is as g
 #   CNN at chance beyond its receptive field and the GRU right at every lag; chapter 1, a GRU right on
 #   lengths it never saw.
 # - **Has local patterns**: a CNN read out at the last position, neither pooled nor flattened.
-#   *Asserted*: § 1's ablation, where flattening and pooling each cost at least 0.1 °C.
+#   *Asserted*: § 1's ablation, where flattening cost more than 0.1 °C without pooling, and pooling
+#   more than 0.1 °C with the last-position readout.
 # - **Must be cheap to train**: measure one training step on your data. *Asserted*: § 1, only the
 #   pooled CNN was much cheaper than the GRU, and it lost to persistence; the causal CNN was not much
 #   cheaper.
@@ -895,8 +894,8 @@ assert abs(mean_mae["GRU"] - dropout_mae) < 0.15, "section 1's small GRU is as g
 # - **Trusting one seed.** With a few hundred training windows the ranking of close models changes from
 #   seed to seed. Run several seeds before you claim that one family beats another.
 # - **Pooling and flattening before a forecast.** In section 1's ablation, a dense layer on the
-#   flattened feature maps overfitted, and pooling cost more on top; reading the last position of the
-#   convolutions did better with and without pooling.
+#   flattened feature maps generalised worse than one reading the last position, with and without
+#   pooling, and pooling cost on top.
 # - **A receptive field shorter than the dependency.** A CNN cannot learn what it cannot see, however
 #   long you train; compute $R$ before training.
 # - **Non-causal convolutions in a forecaster.** `padding="same"` lets position $t$ see $t+1$; in a
