@@ -12,11 +12,12 @@ def test_same_arguments_same_pairs():
     assert dates.make_date_pairs(50, "train", seed=3) != dates.make_date_pairs(50, "train", seed=4)
 
 
-def test_train_and_test_dates_are_disjoint_and_cover_every_day():
-    train, test = set(dates.dates_in_split("train")), set(dates.dates_in_split("test"))
-    assert not train & test
-    assert len(train | test) == (datetime.date(2049, 12, 31) - datetime.date(1950, 1, 1)).days + 1
-    assert 0.08 < len(test) / len(train | test) < 0.12
+def test_the_three_splits_are_disjoint_and_cover_every_day():
+    train, valid, test = (set(dates.dates_in_split(split)) for split in ("train", "valid", "test"))
+    assert not train & test and not train & valid and not valid & test
+    every_day = train | valid | test
+    assert len(every_day) == (datetime.date(2049, 12, 31) - datetime.date(1950, 1, 1)).days + 1
+    assert 0.08 < len(test) / len(every_day) < 0.12 and 0.08 < len(valid) / len(every_day) < 0.12
 
 
 def test_pairs_respect_the_split():
@@ -24,6 +25,9 @@ def test_pairs_respect_the_split():
     _, train_targets, _ = dates.make_date_pairs(2000, "train", seed=0)
     assert all(dates.split_of(datetime.date.fromisoformat(target)) == "test" for target in test_targets)
     assert not set(test_targets) & set(train_targets)
+    _, valid_targets, _ = dates.make_date_pairs(500, "valid", seed=0)
+    assert all(dates.split_of(datetime.date.fromisoformat(target)) == "valid" for target in valid_targets)
+    assert not set(valid_targets) & (set(train_targets) | set(test_targets))
 
 
 def test_every_locale_is_present_in_equal_shares():
@@ -63,7 +67,7 @@ def test_years_are_respected():
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"count": 0}, "count"),
     ({"count": 2.5}, "count"),
-    ({"split": "valid"}, "split"),
+    ({"split": "validation"}, "split"),
     ({"seed": -1}, "seed"),
     ({"locales": ("en", "es")}, "locales"),
     ({"locales": ()}, "locales"),

@@ -3,9 +3,10 @@
 The texts come from the CLDR data shipped with Babel (`babel.dates.format_date`), e.g.
 "Donnerstag, 7. März 2024" or "2024年3月7日星期四" for the target "2024-03-07".
 
-The train/test split is fixed and depends on the date only: a date is a test date when the CRC-32 of
-its ISO string is divisible by 10 (about one date in ten). No test date ever appears in training, in
-any language or style, and the split does not depend on the seed.
+The train/valid/test split is fixed and depends on the date only: by the CRC-32 of its ISO string
+modulo 10, a date is a test date when it is 0, a validation date when it is 1 (about one date in ten
+each), else a training date. No validation or test date ever appears in training, in any language or
+style, and the split does not depend on the seed.
 """
 
 import datetime
@@ -18,7 +19,7 @@ from babel.dates import format_date
 LOCALES = ("en", "de", "fr", "zh")
 STYLES = ("full", "long", "medium")
 DEFAULT_YEARS = (1950, 2049)
-SPLITS = ("train", "test")
+SPLITS = ("train", "test", "valid")  # in this order: a split's index seeds its draws
 
 
 def _check_locales(locales):
@@ -55,14 +56,14 @@ def date_text(date, locale, style="full"):
 
 
 def split_of(date):
-    """The fixed split of a date: "test" when crc32 of its ISO string is divisible by 10, else "train"."""
-    return "test" if zlib.crc32(date.isoformat().encode("ascii")) % 10 == 0 else "train"
+    """The fixed split of a date: by crc32 of its ISO string modulo 10, "test" for 0, "valid" for 1, else "train"."""
+    return {0: "test", 1: "valid"}.get(zlib.crc32(date.isoformat().encode("ascii")) % 10, "train")
 
 
 def dates_in_split(split, years=DEFAULT_YEARS):
-    """All dates of the years `years` = (first, last), both included, that belong to `split` ("train" or "test")."""
+    """All dates of the years `years` = (first, last), both included, that belong to `split` (one of SPLITS)."""
     if split not in SPLITS:
-        raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
+        raise ValueError(f"split must be 'train', 'valid' or 'test'; got {split!r}")
     first, last = _check_years(years)
     start, end = datetime.date(first, 1, 1), datetime.date(last, 12, 31)
     days = (start + datetime.timedelta(days=offset) for offset in range((end - start).days + 1))
