@@ -593,7 +593,8 @@ plt.show()
 #   an MAE of 1.5 °C means nothing until we know persistence makes about 1.5 °C too.
 # - **An order-blind summary** (averaging, bag of words, global pooling) silently discards order: when
 #   order matters, accuracy stalls at chance however long you train.
-#
+
+# %% [markdown]
 # ## 8. Summary
 #
 # - In sequence data the order carries meaning; a model that averages or bags the sequence cannot see
@@ -607,7 +608,8 @@ plt.show()
 # - `return_sequences`, `RepeatVector` and per-step `Dense` give one-to-many, many-to-one and
 #   many-to-many models; the autoregressive one-to-many is a loop that feeds each output back.
 # - On real weather, a small RNN beat the persistence forecast on a held-out year, by a modest margin.
-#
+
+# %% [markdown]
 # ## 9. Exercises
 #
 # 1. **Longer sequences cannot help the bag.** Make the order task 40 tokens long, with twins as in

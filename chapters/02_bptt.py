@@ -932,7 +932,8 @@ assert paired_ratio(step_times, (512, 25), (32, 400)) < 0.9, "the same arithmeti
 # - **Gradient checks in float32** fail for the wrong reason: float32 resolves only about 7 digits, so
 #   with $\varepsilon = 10^{-6}$ the difference of two losses keeps almost none. Check in float64, as in
 #   section 4.
-#
+
+# %% [markdown]
 # ## 11. Summary
 #
 # - An RNN unrolled over $T$ steps is a $T$-layer feedforward network with shared weights; its loss
@@ -949,7 +950,8 @@ assert paired_ratio(step_times, (512, 25), (32, 400)) < 0.9, "the same arithmeti
 #   dependencies shorter than a chunk.
 # - BPTT's time grows linearly with $T$ (measured), its memory too (it keeps every state), and the time
 #   steps must be processed one after the other.
-#
+
+# %% [markdown]
 # ## 12. Exercises
 #
 # **Exercise 1 — the gradient for the initial state.** Sometimes the initial state $h_0$ is learned, or

@@ -748,7 +748,8 @@ else:
 # - **Long plateaus are normal.** On the adding problem, the gated models can sit at the baseline for
 #   several epochs before the loss drops. Stopping after one or two epochs would wrongly conclude
 #   that they fail too.
-#
+
+# %% [markdown]
 # ## 11. Summary
 #
 # - Long dependencies need a memory that is kept by default; a `SimpleRNN` rewrites its state at every
@@ -764,7 +765,8 @@ else:
 #   trivial baseline; a small GRU language model beat both the uniform and the unigram baselines on an
 #   unseen play.
 # - On a GPU, keep the defaults to stay on the cuDNN path, and use `use_cudnn=True` to be sure.
-#
+
+# %% [markdown]
 # ## 12. Exercises
 #
 # 1. **Count by hand.** How many parameters have `LSTM(64)` and `GRU(64)` reading 300-dimensional word
