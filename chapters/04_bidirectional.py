@@ -860,8 +860,14 @@ assert trained_change < 1e-5
 #    LSTM, and check that the output for a sequence does not depend on the padding.
 
 # %% tags=["solution"]
-# Exercise 1: the other merge modes, checked against Keras with the same copied weights.
+# Exercise 1: write your answer where the solution markers are.
+### BEGIN SOLUTION
+# the other merge modes, checked against Keras with the same copied weights.
 merge_functions = {"sum": np.add, "ave": lambda a, b: (a + b) / 2, "mul": np.multiply}
+### END SOLUTION
+
+# %% tags=["check"]
+assert sorted(merge_functions) == ["ave", "mul", "sum"]
 for merge_mode, merge in merge_functions.items():
     keras_layer = keras.layers.Bidirectional(keras.layers.GRU(hidden_size, return_sequences=True),
                                              merge_mode=merge_mode)
@@ -873,19 +879,29 @@ for merge_mode, merge in merge_functions.items():
     assert np.allclose(ours, expected, rtol=1e-5, atol=1e-6)
 
 # %% tags=["solution"]
-# Exercise 2: embedding 27E, first layer 2 * 3H(E + H + 2), second layer 2 * 3H(2H + H + 2), dense 2H + 1.
+# Exercise 2: write your answer where the solution markers are.
 embedding_size, width = 16, 32
+### BEGIN SOLUTION
+# embedding 27E, first layer 2 * 3H(E + H + 2), second layer 2 * 3H(2H + H + 2), dense 2H + 1.
 by_hand = (27 * embedding_size + 2 * 3 * width * (embedding_size + width + 2)
            + 2 * 3 * width * (2 * width + width + 2) + 2 * width + 1)
+### END SOLUTION
+
+# %% tags=["check"]
 print(f"by hand {by_hand}, count_params {deep_tagger.count_params()}")
 assert by_hand == deep_tagger.count_params()
 
 
 # %% tags=["solution"]
-# Exercise 3: Masking(0.0) skips the time steps whose features are all zero.
-float_model = keras.Sequential([keras.Input((None, 3)), keras.layers.Masking(0.0), keras.layers.LSTM(4)])
+# Exercise 3: write your answer where the solution markers are.
 float_sequence = rng.normal(size=(1, 6, 3)).astype("float32")
+### BEGIN SOLUTION
+# Masking(0.0) skips the time steps whose features are all zero.
+float_model = keras.Sequential([keras.Input((None, 3)), keras.layers.Masking(0.0), keras.layers.LSTM(4)])
 short_padding, long_padding = (np.pad(float_sequence, ((0, 0), (0, n), (0, 0))) for n in (2, 30))
 padding_gap = float(np.abs(float_model(short_padding) - float_model(long_padding)).max())
+### END SOLUTION
+
+# %% tags=["check"]
 print("output unchanged by the padding:", padding_gap < 1e-5)
 assert padding_gap < 1e-5

@@ -1027,37 +1027,59 @@ plt.show()
 #    belong to?
 
 # %% tags=["solution"]
-# Exercise 1: Q, K and V kernels are 512 x 8 x 64 with 8 x 64 biases, the output kernel 8 x 64 x 512 with 512 biases.
+# Exercise 1: write your answer where the solution markers are.
+### BEGIN SOLUTION
+# Q, K and V kernels are 512 x 8 x 64 with 8 x 64 biases, the output kernel 8 x 64 x 512 with 512 biases.
 by_hand = 3 * (512 * 8 * 64 + 8 * 64) + 8 * 64 * 512 + 512
+### END SOLUTION
+
+# %% tags=["check"]
 big_mha = keras.layers.MultiHeadAttention(num_heads=8, key_dim=64)
 big_mha(np.zeros((1, 2, 512), dtype="float32"), np.zeros((1, 2, 512), dtype="float32"))
 print(f"by hand {by_hand}, count_params {big_mha.count_params()}")
 assert by_hand == big_mha.count_params()
 
 # %% tags=["solution"]
-# Exercise 2: the general score q W k^T written out with einsum, then the masked softmax; Keras's Attention
-# on the projected queries q W must give the same context, since q W k^T = (q W) k^T.
+# Exercise 2: write your answer where the solution markers are.
 W_general = rng.normal(size=(6, 6)).astype("float32")
+### BEGIN SOLUTION
+# the general score q W k^T written out with einsum, then the masked softmax; Keras's Attention
+# on the projected queries q W must give the same context, since q W k^T = (q W) k^T.
 general_scores = np.einsum("btd,de,bse->bts", queries, W_general, keys)
 context_general, _ = attend(general_scores, keys, value_mask)
+### END SOLUTION
+
+# %% tags=["check"]
 context_keras = keras.layers.Attention()([queries @ W_general, keys], mask=[None, value_mask])
 print("general score agrees:", np.allclose(context_general, context_keras, atol=1e-4))
 assert np.allclose(context_general, context_keras, atol=1e-4)
 
 # %% tags=["solution"]
-# Exercise 3: the causal mask keeps the future decoder inputs out of the earlier positions.
+# Exercise 3: write your answer where the solution markers are.
+### BEGIN SOLUTION
+# the causal mask keeps the future decoder inputs out of the earlier positions.
 scrambled = decoder_in_test[:16].copy()
 scrambled[:, 5:] = rng.integers(1, len(output_alphabet), size=(16, output_length - 5))
 logits_true = transformer.predict([x_test[:16], decoder_in_test[:16]], verbose=0)
 logits_scrambled = transformer.predict([x_test[:16], scrambled], verbose=0)
+### END SOLUTION
+
+# %% tags=["check"]
 print("positions 0-4 unchanged:", np.allclose(logits_true[:, :5], logits_scrambled[:, :5], atol=1e-4))
+assert np.any(scrambled[:, 5:] != decoder_in_test[:16, 5:]), "change the inputs after position 4"
 assert np.allclose(logits_true[:, :5], logits_scrambled[:, :5], atol=1e-4)
 
-# %% tags=["solution", "nbval-ignore-output"]
-# Exercise 4: the error rate of each output character (positions 0-3 year, 5-6 month, 8-9 day).
+# %% tags=["solution"]
+# Exercise 4: write your answer where the solution markers are.
 fields = ["year"] * 4 + ["-"] + ["month"] * 2 + ["-"] + ["day"] * 2
+### BEGIN SOLUTION
+# the error rate of each output character (positions 0-3 year, 5-6 month, 8-9 day).
 worst = int(np.argmax(position_errors))
+### END SOLUTION
+
+# %% tags=["check", "nbval-ignore-output"]
 print("error rate per position:", " ".join(f"{value:.2f}" for value in position_errors))
 print(f"worst position: {worst} ({fields[worst]}), error rate {position_errors[worst]:.1%}")
+assert position_errors[worst] == position_errors.max()
 assert fields[worst] != "-" and position_errors[[4, 7]].max() < position_errors[worst], "a digit, not a dash"
 

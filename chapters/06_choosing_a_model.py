@@ -945,29 +945,43 @@ assert abs(mean_mae["GRU"] - dropout_mae) < 0.15, "section 1's small GRU is as g
 #    which the pooled, flattened CNN loses most against the unpooled CNN read out at the last position,
 #    and check that it is not the first day.
 
-# %% tags=["solution", "nbval-ignore-output"]
-# Exercise 1: dilations up to 32 give a receptive field of 127 > 96 steps, so every lag is within sight.
+# %% tags=["solution"]
+# Exercise 1: write your answer where the solution markers are.
+### BEGIN SOLUTION
+# dilations up to 32 give a receptive field of 127 > 96 steps, so every lag is within sight.
 wide_cnn = build_latch_cnn((1, 2, 4, 8, 16, 32))
 wide_cnn.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", metrics=["accuracy"])
-wide_cnn.fit(latch_x_train, latch_y_train, epochs=6, batch_size=64, verbose=0)
+wide_history = wide_cnn.fit(latch_x_train, latch_y_train, epochs=6, batch_size=64, verbose=0)
+### END SOLUTION
+
+# %% tags=["check", "nbval-ignore-output"]
 wide_correct = correct_predictions(wide_cnn)
 print(f"receptive field {receptive_field(3, (1, 2, 4, 8, 16, 32))}: accuracy for lag < 15 "
       f"{wide_correct[latch_lag_test < 15].mean():.3f}, lag ≥ 15 {wide_correct[latch_lag_test >= 15].mean():.3f}")
+assert receptive_field(3, (1, 2, 4, 8, 16, 32)) > latch_x_train.shape[1]
+assert wide_correct[latch_lag_test >= 15].mean() > 0.95, "within its receptive field, every lag is solved"
 
 # %% tags=["solution"]
-# Exercise 2: R = 1 + (5 - 1) * (1 + 3 + 9) = 53.
+# Exercise 2: write your answer where the solution markers are.
 def build_causal_stack(kernel_size, dilations):
     inputs = keras.Input((None, 1))
     states = causal_conv_stack(inputs, dilations, filters=4, kernel_size=kernel_size, activation="tanh")
     return keras.Model(inputs, states)
 
 
-print("by hand:", 1 + 4 * 13, " by gradients:", inputs_seen_by_last_output(build_causal_stack(5, (1, 3, 9)), 80))
-assert inputs_seen_by_last_output(build_causal_stack(5, (1, 3, 9)), 80) == 53 == receptive_field(5, (1, 3, 9))
+### BEGIN SOLUTION
+# R = 1 + (5 - 1) * (1 + 3 + 9) = 53.
+field_by_hand = 1 + (5 - 1) * (1 + 3 + 9)
+### END SOLUTION
+
+# %% tags=["check"]
+field_by_gradients = inputs_seen_by_last_output(build_causal_stack(5, (1, 3, 9)), 80)
+print("by hand:", field_by_hand, " by gradients:", field_by_gradients)
+assert field_by_gradients == field_by_hand == receptive_field(5, (1, 3, 9))
 
 
 # %% tags=["solution"]
-# Exercise 3: three orthogonal blocks side by side.
+# Exercise 3: write your answer where the solution markers are.
 class OrthogonalPerGate(keras.initializers.Initializer):
     """An orthogonal matrix for each gate's block of a recurrent kernel, side by side."""
 
@@ -976,11 +990,15 @@ class OrthogonalPerGate(keras.initializers.Initializer):
 
     def __call__(self, shape, dtype=None):
         rows, columns = shape
+        ### BEGIN SOLUTION
+        # three orthogonal blocks side by side.
         blocks = [keras.initializers.Orthogonal(seed=self.seed + gate)((rows, columns // self.gates), dtype)
                   for gate in range(self.gates)]
         return keras.ops.concatenate(blocks, axis=1)
+        ### END SOLUTION
 
 
+# %% tags=["check"]
 per_gate_gru = layers.GRU(units, recurrent_initializer=OrthogonalPerGate(3, seed=seed))
 per_gate_gru.build((None, None, 8))
 per_gate_blocks = np.split(per_gate_gru.cell.recurrent_kernel.numpy(), 3, axis=1)
@@ -989,9 +1007,15 @@ for gate, block in zip(["update", "reset", "candidate"], per_gate_blocks, strict
     print(f"{gate:>9} block: every singular value within 1e-4 of 1: {block_is_orthogonal}")
     assert block_is_orthogonal
 
-# %% tags=["solution", "nbval-ignore-output"]
-# Exercise 4: the gap by day between the pooled, flattened CNN and the unpooled one read at the last position.
+# %% tags=["solution"]
+# Exercise 4: write your answer where the solution markers are.
+### BEGIN SOLUTION
+# the gap by day between the pooled, flattened CNN and the unpooled one read at the last position.
 gap_by_day = ablation_mae[True, "flatten"] - ablation_mae[False, "last"]
+### END SOLUTION
+
+# %% tags=["check", "nbval-ignore-output"]
 print("gap by day ahead (°C):", np.round(gap_by_day, 2))
 print("largest gap on day", int(np.argmax(gap_by_day)) + 1)
+assert np.allclose(gap_by_day, ablation_mae[True, "flatten"] - ablation_mae[False, "last"])
 assert np.argmax(gap_by_day) > 0 and gap_by_day[0] < gap_by_day.max() - 0.1

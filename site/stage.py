@@ -4,7 +4,10 @@ Copies README.md (the home page), every chapters/NN_topic.ipynb with its stored 
 removed) and the glossary into the staging folder, writes the table of contents from the chapters
 that exist, and unpacks a checksum-verified MathJax 3 so the equations render without a CDN.
 
-usage: python site/stage.py STAGING_DIR MATHJAX_TARBALL
+With `--edition student`, the chapters are those of the student edition (classroom/student.py): every
+answer stubbed, the outputs of the exercises cleared, so the site can be published to a class.
+
+usage: python site/stage.py STAGING_DIR MATHJAX_TARBALL [--edition full|student]
 """
 
 import hashlib
@@ -20,6 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from utils.bootstrap import configured_repository  # noqa: E402  (standard library only)
 from utils.notebooks import drop_stderr  # noqa: E402  (plain nbformat code: no TensorFlow in the site's venv)
+
+sys.path.insert(0, str(ROOT / "classroom"))
+from student import student_notebook  # noqa: E402  (nbformat and the standard library only)
 
 MATHJAX_SHA256 = "1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09"  # npm mathjax@3.2.2
 
@@ -66,7 +72,9 @@ def unpack_mathjax(tarball, static_dir):
             archive.extract(member, static_dir / "mathjax", filter="data")
 
 
-def main(staging_dir, mathjax_tarball):
+def main(staging_dir, mathjax_tarball, edition="full"):
+    if edition not in ("full", "student"):
+        raise SystemExit(f"--edition must be full or student, not {edition!r}")
     staging = Path(staging_dir)
     if staging.exists():
         shutil.rmtree(staging)
@@ -77,6 +85,8 @@ def main(staging_dir, mathjax_tarball):
     notebooks = chapter_notebooks()
     for path in notebooks:
         notebook = nbformat.read(path, as_version=4)
+        if edition == "student":
+            notebook = student_notebook(notebook)
         drop_stderr(notebook)
         nbformat.write(notebook, staging / "chapters" / path.name)
     glossary = ROOT / "chapters" / "glossary.md"
@@ -86,10 +96,15 @@ def main(staging_dir, mathjax_tarball):
     (staging / "_config.yml").write_text(config)
     (staging / "_toc.yml").write_text(table_of_contents(notebooks, glossary.exists()))
     unpack_mathjax(mathjax_tarball, staging / "mathjax_static")
-    print(f"staged {len(notebooks)} chapters{' and the glossary' if glossary.exists() else ''} in {staging}")
+    print(f"staged {len(notebooks)} chapters ({edition} edition){' and the glossary' if glossary.exists() else ''} "
+          f"in {staging}")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    arguments = sys.argv[1:]
+    if len(arguments) == 4 and arguments[2] == "--edition":
+        main(arguments[0], arguments[1], arguments[3])
+    elif len(arguments) == 2:
+        main(*arguments)
+    else:
         raise SystemExit(__doc__)
-    main(*sys.argv[1:])

@@ -1,32 +1,102 @@
-"""The student edition (`make student`, build/student) keeps every cell of each chapter but the
-solutions, in order. Run by `make test-student`, which then executes every student notebook."""
+"""The student edition: every chapter's exercises as answer cells with stubs and check cells that fail
+until the answer is written; a self-contained bundle with no solution in any file, which runs.
 
+The soundness of the edition is proved statically (classroom/student.py, `static_problems`), so the
+chapters are not executed a second time; one chapter is run inside the unpacked bundle."""
+
+import sys
+import zipfile
 from pathlib import Path
 
 import nbformat
 import pytest
+from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[2]
-CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
-STUDENT_DIR = ROOT / "build" / "student"
+sys.path.insert(0, str(ROOT / "classroom"))
+import student  # noqa: E402
+
+CHAPTERS = student.chapter_notebooks()
+BUNDLE = ROOT / "build" / "student"
+ARCHIVE = BUNDLE.with_suffix(".zip")
 
 
-def is_solution(cell):
-    return "solution" in cell.metadata.get("tags", [])
-
-
-def test_the_chapters_have_solutions_to_remove():
-    assert sum(is_solution(c) for path in CHAPTERS for c in nbformat.read(path, as_version=4).cells) > 0
+def read(path):
+    return nbformat.read(path, as_version=4)
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
-def test_student_notebook_is_the_chapter_without_solutions(chapter):
-    student_path = STUDENT_DIR / chapter.name
-    assert student_path.exists(), f"{student_path} is missing: run `make student`"
-    original = nbformat.read(chapter, as_version=4).cells
-    student = nbformat.read(student_path, as_version=4).cells
-    solutions = [cell.source for cell in original if is_solution(cell)]
-    assert not any(is_solution(cell) for cell in student), "a cell tagged solution survived"
-    assert not any(cell.source in solutions for cell in student), "the code of a solution survived"
-    kept = [(cell.cell_type, cell.source) for cell in original if not is_solution(cell)]
-    assert [(cell.cell_type, cell.source) for cell in student] == kept, "cells other than solutions changed"
+def test_every_exercise_is_an_answer_and_a_check_and_the_edition_is_sound(chapter):
+    notebook = read(chapter)
+    assert student.exercises(notebook), "a chapter without exercises"
+    assert student.static_problems(notebook) == []
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
+def test_the_bundle_notebook_is_the_chapter_with_stubs(chapter):
+    original, edition = read(chapter), read(BUNDLE / "chapters" / chapter.name)
+    assert len(original.cells) == len(edition.cells)
+    exercise_cells = {i for _, answer, check in student.exercises(original) for i in (answer, check)}
+    for index, (before, after) in enumerate(zip(original.cells, edition.cells, strict=True)):
+        if index not in exercise_cells:
+            assert (before.cell_type, before.source, before.get("outputs")) == \
+                   (after.cell_type, after.source, after.get("outputs")), f"cell {index} changed"
+        elif student.ANSWER_TAG in before.metadata.get("tags", []):
+            assert "raise NotImplementedError(" in after.source and student.BEGIN not in after.source
+            assert after.outputs == []
+        else:
+            assert after.source == before.source and after.outputs == [], "a check keeps its code, not its output"
+
+
+def file_lines(path):
+    """The stripped lines of a file; of a notebook, the lines of its sources and text outputs."""
+    if path.suffix != ".ipynb":
+        return {line.strip() for line in path.read_text(errors="ignore").splitlines()}
+    lines = set()
+    for cell in read(path).cells:
+        texts = [cell.source] + [o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+                                 for o in cell.get("outputs", [])]
+        lines.update(line.strip() for text in texts for line in text.splitlines())
+    return lines
+
+
+def test_the_archive_holds_no_solution_anywhere(tmp_path):
+    with zipfile.ZipFile(ARCHIVE) as archive:
+        archive.extractall(tmp_path)
+    unpacked = tmp_path / BUNDLE.name
+    names = {p.relative_to(unpacked).as_posix() for p in unpacked.rglob("*") if p.is_file()}
+    assert {"README.md", "requirements.txt", "chapters/glossary.md", "utils/bootstrap.py"} <= names
+    assert not any(name.endswith(".py") and name.startswith("chapters/") for name in names), "no .py solutions"
+    solutions = set().union(*(student.solution_lines(read(chapter)) for chapter in CHAPTERS))
+    shown = {line.strip() for chapter in CHAPTERS for cell in student.student_notebook(read(chapter)).cells
+             for line in cell.source.splitlines()}
+    solutions -= shown  # a line that also appears outside the answers is not a leak
+    assert len(solutions) > 50
+    leaks = [(name, line) for name in sorted(names)
+             for line in solutions & file_lines(unpacked / name)]
+    assert not leaks, f"solution lines in the bundle: {leaks[:5]}"
+
+
+def test_a_chapter_runs_in_the_unpacked_bundle_and_its_checks_fail(tmp_path, monkeypatch):
+    """Chapter 2 in a fresh copy of the bundle: every cell but the exercises runs; each answer raises
+    NotImplementedError with its hint, and each check fails."""
+    with zipfile.ZipFile(ARCHIVE) as archive:
+        archive.extractall(tmp_path)
+    path = tmp_path / BUNDLE.name / "chapters" / CHAPTERS[1].name
+    notebook = read(path)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    exercises = student.exercises(read(CHAPTERS[1]))  # the same cells as the bundle's copy
+    exercise_cells = {i for _, answer, check in exercises for i in (answer, check)}
+
+    def errors(index):
+        return [o for o in notebook.cells[index].get("outputs", []) if o.output_type == "error"]
+
+    for index in range(len(notebook.cells)):
+        if index not in exercise_cells:
+            assert not errors(index), f"cell {index} failed in the bundle: {errors(index)[:1]}"
+    for label, answer, check in exercises:  # a stub inside a function raises when the check calls it
+        first = (errors(answer) or errors(check))[0]
+        assert first.ename == "NotImplementedError" and label in first.evalue, (label, first.ename)
+        assert errors(check), f"{label}: the check passed without an answer"
