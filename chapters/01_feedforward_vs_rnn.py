@@ -622,7 +622,7 @@ plt.show()
 # 4. **Forecast horizon.** Forecast the mean temperature three days ahead instead of one. Does
 #    persistence get worse? Does the RNN still beat it?
 
-# %% tags=["solution"]
+# %% tags=["solution", "nbval-ignore-output"]
 # Exercise 1: write your answer where the solution markers are.
 ### BEGIN SOLUTION
 # 40 tokens, with twins. The average of the embeddings is the same for a sequence and its
@@ -669,7 +669,7 @@ reversed_accuracy = {name: order_models[name].evaluate(np.ascontiguousarray(x_te
 print({name: round(accuracy, 3) for name, accuracy in reversed_accuracy.items()})
 assert all(accuracy < 0.05 for accuracy in reversed_accuracy.values())
 
-# %% tags=["solution"]
+# %% tags=["solution", "nbval-ignore-output"]
 # Exercise 4: write your answer where the solution markers are.
 windows_3, targets_3, today_3, _, split_3 = make_forecast_windows(horizon=3)
 test_3 = split_3["test"]

@@ -1047,7 +1047,7 @@ assert np.allclose(after_reset, full_output[:, :10], atol=1e-5)
 # clipping at learning rates $10^{-5}$ and $10^{-6}$, from the same initial weights. Which ones blow up?
 # How does the survivor compare with the clipped run?
 
-# %% tags=["solution"]
+# %% tags=["solution", "nbval-ignore-output"]
 # Exercise 4: write your answer where the solution markers are.
 ### BEGIN SOLUTION
 # the counting IRNN without clipping, at learning rates 100 and 1000 times smaller.

@@ -945,7 +945,7 @@ assert abs(mean_mae["GRU"] - dropout_mae) < 0.15, "section 1's small GRU is as g
 #    which the pooled, flattened CNN loses most against the unpooled CNN read out at the last position,
 #    and check that it is not the first day.
 
-# %% tags=["solution"]
+# %% tags=["solution", "nbval-ignore-output"]
 # Exercise 1: write your answer where the solution markers are.
 ### BEGIN SOLUTION
 # dilations up to 32 give a receptive field of 127 > 96 steps, so every lag is within sight.
