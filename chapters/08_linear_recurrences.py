@@ -1,0 +1,657 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 8 — Recurrence strikes back: linear RNNs and parallel scans
+#
+# Chapter 5 ended with a count: an RNN layer needs $T$ sequential steps for a sequence of length $T$,
+# self-attention a constant number, and on parallel hardware that count decides the training speed.
+# The count rests on one assumption, that the new state is a *nonlinear* function of the old one,
+# $h_t = f(h_{t-1}, x_t)$. Drop it, make the recurrence **[linear](glossary.md#linear-recurrence)** in
+# the state, $h_t = a_t \odot h_{t-1} + b_t$ with $a_t$ and $b_t$ computed from the inputs alone, and
+# all $T$ states can be computed at once by a **[parallel scan](glossary.md#parallel-scan)** in about
+# $\log_2 T$ levels. The model then trains like a transformer and still generates like an RNN, one
+# step at a time with a state of fixed size. This is the idea behind the recurrent models of the
+# 2020s: S4 and S5, the LRU, Mamba, RWKV, xLSTM, Griffin and [minGRU](glossary.md#mingru). This
+# chapter builds the scan from scratch, a minimal gated linear RNN (minGRU) that runs in both modes, and a diagonal
+# **[state-space model](glossary.md#state-space-model)** that is at the same time a recurrence and a
+# convolution; then it measures what they cost and what they can learn.
+#
+# **You will learn to**
+# - write the linear recurrence with an [associative operator](glossary.md#associative-operator) on pairs,
+#   prove associativity in a cell,
+#   and compute the recurrence by a loop, by a scan from scratch and by `keras.ops.associative_scan`;
+# - count the depth of a scan ($\lceil \log_2 T \rceil$ levels) against the $T$ steps of a loop;
+# - build minGRU, a GRU whose gates read only the input, as a Keras layer with a parallel mode for
+#   training and a step mode for generation that agree;
+# - parametrise a stable diagonal state-space layer, set its memory length, and read it as a causal
+#   convolution with its [impulse response](glossary.md#impulse-response);
+# - compare the memory a recurrent model and a transformer need per generated token.
+#
+# **Prerequisites**: chapter 2 (BPTT and gradient products), chapter 3 (GRU), chapter 5 (sequential
+# steps and self-attention), chapter 6 (receptive fields, the latch task).
+#
+# **Run time**: about two minutes on a 2-core CPU (not measured on a GPU).
+
+# %% tags=["bootstrap"]
+# Finds the book's helpers (utils/) and data/ in the folders above this notebook. A notebook on its own
+# (Colab, Kaggle) first fetches the book from BOOK_REPOSITORY, set with `python -m utils.bootstrap`.
+import pathlib
+import subprocess
+import sys
+
+BOOK_REPOSITORY = ""
+here = pathlib.Path.cwd().resolve()
+marker = pathlib.Path("utils", "bootstrap.py")
+book_root = next((p for p in (here, *here.parents) if (p / marker).is_file()), here / "rnn-book")
+if not (book_root / marker).is_file():
+    if not BOOK_REPOSITORY:
+        raise RuntimeError(f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
+                           "open the notebook inside the book, or see 'Colab and Kaggle' in the README")
+    print(f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)")
+    subprocess.run(["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)], check=True)
+if str(book_root) not in sys.path:
+    sys.path.insert(0, str(book_root))
+if book_root == here / "rnn-book":
+    from utils.bootstrap import install_missing
+
+    install_missing()
+
+# %% tags=["nbval-ignore-output"]
+import math
+from functools import partial
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+
+from utils.book import EpochLogger, cpu_threads, gpu_available, setup_book
+from utils.measure import interleaved_seconds, paired_ratio
+
+seed = setup_book()
+rng = np.random.default_rng(seed)
+layers = keras.layers
+
+# %% [markdown]
+# ## 1. A linear recurrence is a composition of affine maps
+#
+# Take the recurrence $h_t = a_t \odot h_{t-1} + b_t$, element-wise, with $h_0 = 0$. Each step is an
+# affine map of the state, $h \mapsto a_t h + b_t$, written as the pair $(a_t, b_t)$. Applying step 1
+# and then step 2 gives $a_2(a_1 h + b_1) + b_2 = (a_1 a_2) h + (a_2 b_1 + b_2)$, again an affine map.
+# So define the operator on pairs
+#
+# $$(a_1, b_1) \circ (a_2, b_2) = (a_1 a_2,\; a_2 b_1 + b_2):$$
+#
+# composing the first $t$ pairs gives $(a_1 \cdots a_t,\; h_t)$, the state itself in the second slot.
+# Composition of maps is **associative**, $(x \circ y) \circ z =
+# x \circ (y \circ z)$, and that is all a parallel algorithm needs: the steps can be grouped in any
+# order, so disjoint groups can be combined at the same time. The cell checks it on random pairs.
+
+# %%
+def combine(first, second):
+    """The pair operator: apply the affine map `first`, then `second`; works on NumPy and Keras tensors."""
+    (a_first, b_first), (a_second, b_second) = first, second
+    return a_first * a_second, a_second * b_first + b_second
+
+
+x, y, z = (tuple(rng.normal(size=(2, 1000))) for _ in range(3))
+left, right = combine(combine(x, y), z), combine(x, combine(y, z))
+print("(x o y) o z == x o (y o z) on 1,000 random triples (float64, 1e-12):",
+      all(np.allclose(u, v, rtol=1e-12, atol=1e-12) for u, v in zip(left, right, strict=True)))
+print("but x o y == y o x:", all(np.allclose(u, v) for u, v in zip(combine(x, y), combine(y, x), strict=True)))
+assert all(np.allclose(u, v, rtol=1e-12, atol=1e-12) for u, v in zip(left, right, strict=True))
+assert not all(np.allclose(u, v) for u, v in zip(combine(x, y), combine(y, x), strict=True))
+
+# %% [markdown]
+# The operator is associative but not commutative: the order of the steps matters, their grouping
+# does not.
+#
+# ## 2. Three ways to compute the recurrence
+#
+# **A loop**, the RNN way: $T$ steps, each waiting for the one before. **A scan**: the Hillis–Steele
+# algorithm (1986) replaces each element by its combination with the element $d$ places earlier, for
+# $d = 1, 2, 4, \dots$; after level $k$ each position holds the composition of the $2^k$ steps that end
+# there, so $\lceil \log_2 T \rceil$ levels compute every prefix, each level all positions at once.
+# It does more work than the loop, about $T \log_2 T$ combinations instead of $T$; Blelloch's scan
+# (1990) brings that down to about $2T$ with twice the levels, and `keras.ops.associative_scan`
+# implements that family. **A closed form** exists when $a$ is the same at every step:
+# $h_t = \sum_{s \le t} a^{t-s} b_s$, a matrix product with the lower-triangular matrix of powers.
+
+# %%
+def loop_recurrence(a, b):
+    """h_t = a_t * h_{t-1} + b_t along axis 1, one step at a time."""
+    states, h = [], np.zeros_like(b[:, 0])
+    for t in range(b.shape[1]):
+        h = a[:, t] * h + b[:, t]
+        states.append(h)
+    return np.stack(states, axis=1)
+
+
+def hillis_steele_scan(a, b):
+    """Every prefix composition along axis 1 in ceil(log2 T) levels; returns (states, levels, combinations)."""
+    a, b, levels, combinations, distance = a.copy(), b.copy(), 0, 0, 1
+    while distance < b.shape[1]:
+        earlier = (a[:, :-distance], b[:, :-distance])
+        a[:, distance:], b[:, distance:] = combine(earlier, (a[:, distance:], b[:, distance:]))
+        levels, combinations, distance = levels + 1, combinations + b.shape[1] - distance, 2 * distance
+    return b, levels, combinations
+
+
+def constant_decay_closed_form(decay, b):
+    """h_t = sum_{s <= t} decay^(t - s) b_s for one decay per feature, as a product with a matrix of powers."""
+    steps = np.arange(b.shape[1])
+    exponents = steps[:, None] - steps[None, :]  # t - s
+    powers = np.where(exponents >= 0, decay[:, None, None] ** np.maximum(exponents, 0), 0.0)  # (features, T, T)
+    return np.einsum("fts,nsf->ntf", powers, b)
+
+
+# %%
+sequence_length, features = 100, 3
+a_random = rng.uniform(0.5, 1.0, size=(4, sequence_length, features))
+b_random = rng.normal(size=(4, sequence_length, features))
+by_loop = loop_recurrence(a_random, b_random)
+by_scan, levels, combinations = hillis_steele_scan(a_random, b_random)
+_, by_keras = keras.ops.associative_scan(combine, (a_random.astype("float32"), b_random.astype("float32")), axis=1)
+decay = np.array([0.5, 0.9, 0.99])
+by_closed_form = constant_decay_closed_form(decay, b_random)
+by_loop_constant = loop_recurrence(np.broadcast_to(decay, b_random.shape), b_random)
+print("our scan == loop (float64, 1e-12):", np.allclose(by_scan, by_loop, rtol=1e-12, atol=1e-12))
+print("keras.ops.associative_scan == loop (float32, 1e-5):", np.allclose(by_keras, by_loop, rtol=1e-5, atol=1e-5))
+print("closed form == loop for a constant decay (1e-10):", np.allclose(by_closed_form, by_loop_constant, atol=1e-10))
+print(f"T = {sequence_length}: {levels} levels, {combinations} combinations (the loop: {sequence_length} steps)")
+assert np.allclose(by_scan, by_loop, rtol=1e-12, atol=1e-12)
+assert np.allclose(by_keras, by_loop, rtol=1e-5, atol=1e-5)
+assert np.allclose(by_closed_form, by_loop_constant, atol=1e-10)
+assert levels == math.ceil(math.log2(sequence_length))
+assert combinations == sum(sequence_length - 2 ** k for k in range(levels))
+
+# %% [markdown]
+# The depth is the point. The table counts the sequential levels of each method; the work of a level
+# can be spread over as many processors as there are positions.
+
+# %%
+print(f"{'T':>6} {'loop: steps':>12} {'scan: levels':>13} {'scan: combinations':>19}")
+for length in (16, 128, 1024, 8192):
+    _, scan_levels, scan_combinations = hillis_steele_scan(np.ones((1, length, 1)), np.ones((1, length, 1)))
+    print(f"{length:>6} {length:>12} {scan_levels:>13} {scan_combinations:>19}")
+    assert scan_levels == math.ceil(math.log2(length)) and scan_combinations < length * scan_levels
+
+# %% [markdown]
+# At $T = 8192$ a loop takes 8,192 dependent steps and the scan 13 levels, at the price of about ten
+# times as many combinations. On a GPU with thousands of cores the levels are what count; on this
+# 2-core CPU the extra work is not free, which section 5 measures.
+#
+# ## 3. minGRU: a GRU whose gates read only the input
+#
+# The GRU of chapter 3 computes its update gate from the input *and* the previous state, $z_t =
+# \sigma(x_t W_z + h_{t-1} U_z + b_z)$, so $h_t$ is a nonlinear function of $h_{t-1}$ and no scan
+# applies. Feng et al. (2024) asked what is left if the gates read only the input. The **minGRU**:
+#
+# $$z_t = \sigma(x_t W_z + b_z), \qquad \tilde h_t = x_t W_h + b_h, \qquad
+# h_t = (1 - z_t) \odot h_{t-1} + z_t \odot \tilde h_t ,$$
+#
+# a linear recurrence with $a_t = 1 - z_t$ and $b_t = z_t \odot \tilde h_t$. All gates and candidates
+# for all steps are two matrix products over the whole sequence; what remains is the element-wise
+# recurrence, computed by the scan for training. To generate, the same layer runs one step at a time
+# with a state of fixed size. Depth comes from stacking layers: the nonlinearity lives *between*
+# layers, not inside the recurrence. The layer below has both modes.
+
+# %%
+def linear_scan(a, b):
+    """All states of h_t = a_t * h_{t-1} + b_t along axis 1, by keras.ops.associative_scan."""
+    _, states = keras.ops.associative_scan(combine, (a, b), axis=1)
+    return keras.ops.reshape(states, (-1, *b.shape[1:]))  # inside a traced graph the scan loses the shape
+
+
+class MinGRU(layers.Layer):
+    """minGRU (Feng et al., 2024): h_t = (1 - z_t) h_{t-1} + z_t h~_t, gates from the input only.
+
+    call() computes every step at once with a parallel scan (training); step() advances one step
+    (generation). return_sequences=False returns the last state only.
+    """
+
+    def __init__(self, units, return_sequences=True, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.return_sequences = units, return_sequences
+        self.gate, self.candidate = layers.Dense(units), layers.Dense(units)
+
+    def build(self, input_shape):
+        self.gate.build(input_shape)
+        self.candidate.build(input_shape)
+
+    def coefficients(self, inputs):
+        update = keras.ops.sigmoid(self.gate(inputs))
+        return 1 - update, update * self.candidate(inputs)
+
+    def call(self, inputs):
+        states = linear_scan(*self.coefficients(inputs))
+        return states if self.return_sequences else states[:, -1]
+
+    def step(self, input_t, state):
+        a, b = self.coefficients(input_t)
+        return a * state + b
+
+    def compute_output_shape(self, input_shape):  # the scan needs the length: Keras need not trace it
+        return (*input_shape[:-1], self.units) if self.return_sequences else (input_shape[0], self.units)
+
+
+# %%
+min_gru = MinGRU(8)
+sequences = rng.normal(size=(3, 200, 5)).astype("float32")
+parallel_states = keras.ops.convert_to_numpy(min_gru(sequences))
+state, stepped_states = np.zeros((3, 8), dtype="float32"), []
+for t in range(sequences.shape[1]):
+    state = keras.ops.convert_to_numpy(min_gru.step(sequences[:, t], state))
+    stepped_states.append(state)
+a_min, b_min = (keras.ops.convert_to_numpy(v) for v in min_gru.coefficients(sequences))
+print("scan mode == step-by-step mode (1e-5):", np.allclose(parallel_states, np.stack(stepped_states, 1), atol=1e-5))
+print("and == the NumPy loop on the same coefficients:", np.allclose(parallel_states, loop_recurrence(a_min, b_min),
+                                                                    atol=1e-5))
+gru_parameters = keras.Sequential([keras.Input((None, 5)), layers.GRU(8)]).count_params()
+print(f"parameters with 5 inputs: minGRU(8) {min_gru.count_params()} = 2(DH + H), "
+      f"GRU(8) {gru_parameters} = 3H(D + H + 2)")
+assert np.allclose(parallel_states, np.stack(stepped_states, 1), atol=1e-5)
+assert np.allclose(parallel_states, loop_recurrence(a_min, b_min), atol=1e-5)
+assert min_gru.count_params() == 2 * (5 * 8 + 8) and gru_parameters == 3 * 8 * (5 + 8 + 2)
+
+# %% [markdown]
+# minGRU has no recurrent matrix at all: at equal width it has far fewer parameters than a GRU, and
+# none of them sits on the path from $h_{t-1}$ to $h_t$ except the gate values themselves.
+#
+# ### Numerical care on long sequences
+#
+# Two properties keep the recurrence well behaved. The gate makes each state a *convex combination*
+# of the previous state and the candidate, so $|h_t| \le \max_s |\tilde h_s|$ however long the
+# sequence: nothing can blow up. And the scan only multiplies and adds. A tempting shortcut does not:
+# with $A_t = a_1 \cdots a_t$ the solution is $h_t = A_t \sum_{s \le t} b_s / A_s$, a cumulative
+# product and a cumulative sum, but $A_t$ underflows to 0 within a few hundred steps and $b_s / A_s$
+# overflows. (Feng et al. compute in log space for the same reason.) On a sequence of 4,000 steps:
+
+# %%
+long_inputs = rng.normal(size=(2, 4000, 5)).astype("float32")
+a_long, b_long = (keras.ops.convert_to_numpy(v) for v in min_gru.coefficients(long_inputs))
+scan_long = keras.ops.convert_to_numpy(min_gru(long_inputs))
+loop_long = loop_recurrence(a_long.astype("float64"), b_long.astype("float64"))
+cumulative = np.cumprod(a_long, axis=1)
+with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+    shortcut = cumulative * np.cumsum(b_long / cumulative, axis=1)
+candidates = keras.ops.convert_to_numpy(min_gru.candidate(long_inputs))
+print("scan == float64 loop after 4,000 steps (1e-4):", np.allclose(scan_long, loop_long, atol=1e-4))
+print("|h_t| <= max |h~|:", bool(np.all(np.abs(scan_long) <= np.abs(candidates).max(axis=1, keepdims=True) + 1e-6)))
+print("the cumulative-product shortcut stays finite:", bool(np.isfinite(shortcut).all()))
+assert np.allclose(scan_long, loop_long, atol=1e-4)
+assert np.all(np.abs(scan_long) <= np.abs(candidates).max(axis=1, keepdims=True) + 1e-6)
+assert not np.isfinite(shortcut).all()
+
+# %% [markdown]
+# ## 4. A diagonal state-space model: a recurrence that is also a convolution
+#
+# The state-space models S4 (Gu et al., 2022), S4D and the LRU (Orvieto et al., 2023) use a linear
+# recurrence whose coefficients do *not* depend on the input. In the diagonal, real form with $N$
+# state dimensions:
+#
+# $$h_t = \lambda \odot h_{t-1} + B\, x_t, \qquad y_t = C \cdot h_t, \qquad \lambda_n = \exp(-\exp(\nu_n)).$$
+#
+# The parametrisation makes every $\lambda_n$ lie in $(0, 1)$ whatever value training gives the free
+# parameter $\nu_n$, so the recurrence can never become unstable (the spectral radius of chapter 2 is
+# $\max_n \lambda_n < 1$). It also sets the memory: $\lambda^k = 1/2$ after $k = \ln 2 / \exp(\nu)$
+# steps, so initialising $\nu_n = -\ln \tau_n$ with $\tau_n$ spread from 1 to 1,000 gives half-lives
+# from under a step to about 700 steps.
+#
+# Because $\lambda$ is fixed, unrolling the recurrence gives $y_t = \sum_{k \ge 0} K_k\, x_{t-k}$ with
+# the **impulse response** $K_k = \sum_n C_n \lambda_n^k B_n$: the same
+# model is a causal convolution with a kernel as long as the sequence (chapter 6's receptive field,
+# unbounded). It can train as a convolution (S4 uses FFTs) or as a scan, and generate as a recurrence.
+
+# %%
+state_size = 16
+memory_lengths = np.geomspace(1, 1000, state_size)  # tau_n
+nu = -np.log(memory_lengths)
+decays = np.exp(-np.exp(nu))
+B_ssm, C_ssm = rng.normal(size=state_size), rng.normal(size=state_size) / state_size
+signal = rng.normal(size=300)
+h, y_recurrent = np.zeros(state_size), []
+for x_t in signal:
+    h = decays * h + B_ssm * x_t
+    y_recurrent.append(C_ssm @ h)
+kernel = (C_ssm * B_ssm) @ decays[:, None] ** np.arange(len(signal))  # K_k for k = 0 .. T-1
+y_convolution = np.convolve(signal, kernel)[:len(signal)]
+half_lives = np.log(0.5) / np.log(decays)
+any_nu = np.exp(-np.exp(np.linspace(-6, 3, 1000)))
+print("recurrence == causal convolution with the impulse response (1e-10):",
+      np.allclose(y_recurrent, y_convolution, atol=1e-10))
+print("half-lives = tau ln 2:", np.allclose(half_lives, memory_lengths * np.log(2)))
+print("every lambda in (0, 1) for nu from -6 to 3:", bool(np.all((any_nu > 0) & (any_nu < 1))))
+assert np.allclose(y_recurrent, y_convolution, atol=1e-10)
+assert np.allclose(half_lives, memory_lengths * np.log(2), rtol=1e-6)
+assert np.all((any_nu > 0) & (any_nu < 1))
+
+# %%
+fig, (ax_kernel, ax_half) = plt.subplots(1, 2, figsize=(12, 3.8))
+ax_kernel.plot(kernel, color="C0")
+ax_kernel.set(title="Impulse response of the diagonal SSM (16 states)", xlabel="lag k (steps)",
+              ylabel="kernel value $K_k$")
+ax_half.loglog(memory_lengths, half_lives, "o-", color="C1")
+ax_half.set(title="Initialisation sets the memory: half-life of each state", xlabel="$\\tau_n$ (steps)",
+            ylabel="half-life (steps)")
+plt.show()
+
+# %% [markdown]
+# ### Selectivity: when the input must decide what to keep
+#
+# A time-invariant model treats every input alike: it cannot decide to *forget* its state when a new
+# signal arrives and to *hold* it through silence. Mamba (Gu & Dao, 2023) makes the decay depend on
+# the input, a **[selective](glossary.md#selective-state-space-model)** state-space model; minGRU's
+# gate is the same idea. Chapter 6's latch task asks exactly for that: at every step output the sign
+# of the most recent signal, which may be any number of steps back. In chapter 6 the stream was silent
+# between the signals; here it carries noise there (standard deviation 0.3), and a second input flags
+# the signals. A model that can choose when to write ignores the noise; a time-invariant one adds every
+# input into its state with the same weights, noise included, and the noise piles up as the last
+# signal fades. We train three models with about the same number of parameters to predict at every
+# step: a diagonal SSM with trained but fixed decays (time-invariant), a minGRU (input-dependent decay)
+# and a Keras GRU (nonlinear), and score them by the lag since the last signal.
+
+# %%
+class DiagonalSSM(layers.Layer):
+    """h_t = lambda * h_{t-1} + x_t B with lambda = exp(-exp(nu)) (time-invariant), then y_t = tanh(h_t C)."""
+
+    def __init__(self, state_size, units, **kwargs):
+        super().__init__(**kwargs)
+        self.state_size, self.units = state_size, units
+        self.input_map, self.output_map = layers.Dense(state_size, use_bias=False), layers.Dense(units)
+
+    def build(self, input_shape):
+        self.nu = self.add_weight(shape=(self.state_size,), name="nu", initializer=keras.initializers.Constant(
+            -np.log(np.geomspace(1, 1000, self.state_size))))
+        self.input_map.build(input_shape)
+        self.output_map.build((*input_shape[:-1], self.state_size))
+
+    def call(self, inputs):
+        b = self.input_map(inputs)
+        a = keras.ops.broadcast_to(keras.ops.exp(-keras.ops.exp(self.nu)), keras.ops.shape(b))
+        return keras.ops.tanh(self.output_map(linear_scan(a, b)))
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+
+latch_length, signal_rate = 96, 0.04
+
+
+def make_noisy_latch(num_sequences, noise=0.3):
+    """Chapter 6's latch with noise between the signals. Inputs (n, T, 2): the value (the signal, +1 or -1,
+    or else noise of standard deviation `noise`) and a flag that is 1 at the signals; targets (n, T, 1):
+    1 when the most recent signal was +1; and the lag since that signal at every step."""
+    is_signal = rng.random((num_sequences, latch_length)) < signal_rate
+    is_signal[:, 0] = True
+    signs = rng.choice([-1.0, 1.0], size=is_signal.shape)
+    values = np.where(is_signal, signs, noise * rng.normal(size=is_signal.shape))
+    inputs = np.stack([values, is_signal], axis=-1).astype("float32")
+    last_signal = np.maximum.accumulate(np.where(is_signal, np.arange(latch_length), 0), axis=1)
+    targets = (np.take_along_axis(signs, last_signal, axis=1) > 0).astype("float32")
+    return inputs, targets[..., None], np.arange(latch_length) - last_signal
+
+
+def latch_model(name, recurrent_layer):
+    model = keras.Sequential([keras.Input((latch_length, 2)), recurrent_layer, layers.Dense(1, activation="sigmoid")],
+                             name=name)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy")
+    return model
+
+
+latch_x_train, latch_y_train, _ = make_noisy_latch(2000)
+latch_x_test, latch_y_test, latch_lag_test = make_noisy_latch(1000)
+latch_models = {
+    "diagonal SSM (time-invariant)": latch_model("ssm", DiagonalSSM(16, 16)),
+    "minGRU (selective)": latch_model("mingru", MinGRU(48)),
+    "GRU": latch_model("gru", layers.GRU(9, return_sequences=True)),
+}
+for name, model in latch_models.items():
+    print(f"{name:>30}: {model.count_params()} parameters")
+
+# %% tags=["nbval-ignore-output"]
+latch_accuracy = {}
+for name, model in latch_models.items():
+    model.fit(latch_x_train, latch_y_train, epochs=8, batch_size=64, verbose=0, callbacks=[EpochLogger(8, name)])
+    correct = (model.predict(latch_x_test, verbose=0)[..., 0] > 0.5) == (latch_y_test[..., 0] > 0.5)
+    latch_accuracy[name] = {"lag < 15": correct[latch_lag_test < 15].mean(),
+                            "lag ≥ 15": correct[latch_lag_test >= 15].mean()}
+    print(f"{name:>30}: accuracy for lag < 15 {latch_accuracy[name]['lag < 15']:.3f}, "
+          f"lag ≥ 15 {latch_accuracy[name]['lag ≥ 15']:.3f}")
+
+# %%
+ssm_accuracy, min_gru_accuracy, gru_accuracy = (latch_accuracy[name] for name in latch_models)
+assert min_gru_accuracy["lag ≥ 15"] > 0.95 and gru_accuracy["lag ≥ 15"] > 0.95, "the selective models hold the sign"
+assert ssm_accuracy["lag ≥ 15"] < min_gru_accuracy["lag ≥ 15"] - 0.15, "the time-invariant model loses it to noise"
+
+# %% [markdown]
+# The minGRU holds the sign through the noise at every lag, like the GRU: its gate, computed from the
+# flag, opens at a signal and stays shut in between. The time-invariant SSM, with as many parameters,
+# does much worse once the last signal is more than a few steps back: it cannot refuse to write. That
+# is the case Mamba makes for selectivity (its decay, input matrix and step size all depend on the
+# input), at the price of giving up the convolution view, which needs fixed coefficients; the scan
+# still works, since it never assumed them.
+#
+# ## 5. What a clock shows on this machine
+#
+# The counts of section 2 are what parallel hardware turns into speed. On this CPU we time one
+# training step (forward and backward, batch 8, width 64) of a Keras `GRU`, of the `MinGRU` with the
+# scan and of a self-attention block (4 heads of 16), for sequences of 128 to 2,048 steps, the models
+# taking turns in each round (`utils.measure.interleaved_seconds`). The setup cell and the figure say
+# how many CPU threads TensorFlow uses.
+
+# %%
+class SelfAttentionBlock(layers.Layer):
+    """Multi-head self-attention (4 heads of 16) with a residual connection, as in chapter 5."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.attention = layers.MultiHeadAttention(num_heads=4, key_dim=16)
+
+    def call(self, inputs):
+        return inputs + self.attention(inputs, inputs)
+
+
+def training_steps(name, make_layer, lengths, width=64, batch_size=8):
+    """{(name, length): one train_on_batch of the layer + Dense(1), on a model built for that length}."""
+    steps = {}
+    for length in lengths:
+        model = keras.Sequential([keras.Input((int(length), width)), make_layer(), layers.Dense(1)])
+        model.compile(optimizer="adam", loss="mse")
+        batch = np.ones((batch_size, int(length), width), dtype="float32")
+        targets = np.zeros((batch_size, int(length), 1), dtype="float32")
+        steps[name, int(length)] = partial(model.train_on_batch, batch, targets)
+    return steps
+
+
+timed_lengths = [128, 512, 2048]
+
+# %% tags=["nbval-ignore-output"]
+step_times = interleaved_seconds({
+    **training_steps("GRU", lambda: layers.GRU(64, return_sequences=True), timed_lengths),
+    **training_steps("minGRU (scan)", lambda: MinGRU(64), timed_lengths),
+    **training_steps("self-attention", SelfAttentionBlock, timed_lengths),
+}, rounds=5)
+step_ms = {key: 1000 * float(np.median(times)) for key, times in step_times.items()}
+print(f"{'T':>6}" + "".join(f"{name:>18}" for name in ("GRU", "minGRU (scan)", "self-attention")) + "   (ms per step)")
+for length in timed_lengths:
+    print(f"{length:>6}" + "".join(f"{step_ms[name, length]:>18.1f}" for name in ("GRU", "minGRU (scan)",
+                                                                                  "self-attention")))
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 4))
+for name in ("GRU", "minGRU (scan)", "self-attention"):
+    ax.loglog(timed_lengths, [step_ms[name, length] for length in timed_lengths], "o-", label=name)
+device = "GPU" if gpu_available() else f"CPU, {cpu_threads()} thread(s)"
+ax.set(title=f"One training step, batch 8, width 64, {device}", xlabel="sequence length T (steps)",
+       ylabel="time per training step (ms)")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# Three things hold on this CPU, and the asserts check them with ratios measured within each round:
+# at $T = 2{,}048$ the minGRU's step costs less than the GRU's; self-attention's step costs more than
+# the minGRU's, and from 512 to 2,048 steps its time grows by more than six times for four times the
+# length, while the minGRU's grows by less than six. Why the minGRU wins *here* is not the scan's
+# depth, which two cores cannot exploit (the scan does several times the loop's work): it is that all
+# its gates for all steps are two large matrix products, leaving only element-wise work in the
+# recurrence, while the GRU multiplies by its recurrent matrix at every one of the $T$ steps. On a
+# GPU the scan's $\log_2 T$ levels also pay; that is not measured here.
+
+# %%
+assert paired_ratio(step_times, ("minGRU (scan)", 2048), ("GRU", 2048)) < 0.8, "minGRU's step is cheaper"
+assert paired_ratio(step_times, ("self-attention", 2048), ("minGRU (scan)", 2048)) > 2, "attention's T^2 shows"
+assert paired_ratio(step_times, ("self-attention", 2048), ("self-attention", 512)) > 6, "superlinear in T"
+assert paired_ratio(step_times, ("minGRU (scan)", 2048), ("minGRU (scan)", 512)) < 6, "about linear in T"
+
+# %% [markdown]
+# ## 6. Generation: a state of fixed size against a growing cache
+#
+# To generate, a transformer decoder attends from each new token to all earlier ones, so it keeps
+# their keys and values: a **[key-value cache](glossary.md#key-value-cache)** of $2 \times T \times d$
+# numbers per layer after $T$ tokens. A recurrent model keeps its state, $d$ numbers per layer,
+# whatever $T$. The cell generates with both kinds of memory, one token at a time, and counts the bytes
+# held after each token (float32, width 64, 4 layers).
+
+# %%
+width, num_layers = 64, 4
+recurrent_states = [np.zeros((1, width), dtype="float32") for _ in range(num_layers)]
+key_value_cache = [([], []) for _ in range(num_layers)]
+state_bytes, cache_bytes = [], []
+for _ in range(1024):
+    new_vector = rng.normal(size=(1, width)).astype("float32")
+    for layer_index in range(num_layers):
+        recurrent_states[layer_index] = 0.9 * recurrent_states[layer_index] + 0.1 * new_vector  # a recurrent step
+        keys, values = key_value_cache[layer_index]
+        keys.append(new_vector.copy())
+        values.append(new_vector.copy())
+    state_bytes.append(sum(state.nbytes for state in recurrent_states))
+    cache_bytes.append(sum(k.nbytes + v.nbytes for keys, values in key_value_cache for k, v in zip(keys, values,
+                                                                                                   strict=True)))
+print(f"after {len(state_bytes)} tokens: recurrent state {state_bytes[-1]:,} bytes, key-value cache "
+      f"{cache_bytes[-1]:,} bytes")
+assert len(set(state_bytes)) == 1 and state_bytes[0] == num_layers * width * 4, "the state does not grow"
+assert all(cache_bytes[t - 1] == 2 * num_layers * width * 4 * t for t in (1, 512, 1024)), "the cache grows with T"
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 3.8))
+ax.plot(np.arange(1, 1025), np.array(cache_bytes) / 1024, label="transformer: key-value cache")
+ax.plot(np.arange(1, 1025), np.array(state_bytes) / 1024, label="recurrent model: state")
+ax.set(title="Memory held while generating (4 layers, width 64, float32)", xlabel="tokens generated",
+       ylabel="memory (KiB)")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# ## 7. Where the field is
+#
+# The linear recurrences of this chapter are the core of a family of recent models, each with its own
+# choice of $a_t$ and $b_t$ and its own published results (none measured here):
+#
+# - **S4** (Gu et al., 2022) and its diagonal forms **S4D**/**S5** (Gu et al., 2022; Smith et al.,
+#   2023): time-invariant state-space layers, trained as convolutions or scans, strong on the Long
+#   Range Arena benchmark of sequences up to 16,000 steps;
+# - **LRU** (Orvieto et al., 2023): a linear recurrence with complex diagonal decays and a careful
+#   initialisation, matching S4 with a plain RNN;
+# - **Mamba** (Gu & Dao, 2023): a selective state-space model with input-dependent decays and a
+#   hardware-aware scan, competitive with transformers of the same size on language modelling;
+# - **RWKV** (Peng et al., 2023), **xLSTM** (Beck et al., 2024), **Griffin and Hawk** (De et al., 2024):
+#   gated linear recurrences, some mixed with local attention, trained at billions of parameters;
+# - **minGRU and minLSTM** (Feng et al., 2024): the minimal gated forms built in section 3.
+#
+# What remains hard: a fixed-size state must compress the past, and tasks that need exact recall of
+# an arbitrary earlier token (copying long strings, associative recall) favour attention, which keeps
+# everything; Arora et al. (2023) and Jelassi et al. (2024) measure that gap, and hybrids such as
+# Griffin mix the two.
+
+# %% [markdown]
+# ## 8. Pitfalls
+#
+# - **A nonlinear state path.** The scan needs $h_t$ to be *affine* in $h_{t-1}$. Any function of
+#   $h_{t-1}$ inside the gate (the GRU's $h_{t-1} U_z$) or around the state (a tanh) breaks it; put the
+#   nonlinearity between layers.
+# - **Unconstrained decays.** A decay $a_t$ outside $[0, 1]$, or a $\lambda$ that training can push
+#   above 1, lets the state grow without bound over long sequences; parametrise it
+#   ($\sigma(\cdot)$, $\exp(-\exp(\nu))$) so that it cannot.
+# - **Dividing by cumulative products.** The closed form with $A_t = a_1 \cdots a_t$ underflows and
+#   overflows within a few hundred steps (section 3); use the scan, or log space.
+# - **Expecting the scan to be fast on a CPU.** It does several times the work of a loop; on a few
+#   cores that extra work is not hidden. Measure on the hardware you will train on.
+# - **Unknown lengths in a graph.** `keras.ops.associative_scan` needs the sequence length when the
+#   model is traced: give the `Input` a length, and restore the static shape after the scan.
+
+# %% [markdown]
+# ## 9. Summary
+#
+# - A linear recurrence $h_t = a_t \odot h_{t-1} + b_t$ is a composition of affine maps; the pair
+#   operator is associative (checked), so a scan computes all $T$ states in $\lceil \log_2 T \rceil$
+#   levels, with more total work; loop, our scan, Keras's scan and the closed form agreed.
+# - minGRU computes its gates from the input only; its scan mode for training and its step mode for
+#   generation gave the same states, and its states stay bounded by its candidates on long sequences.
+# - A diagonal state-space model with $\lambda = \exp(-\exp(\nu))$ is stable for any parameter, has
+#   a memory set by its initialisation, and is exactly a causal convolution with its impulse response.
+# - With noise between the signals, the time-invariant SSM lost the latch that the selective minGRU
+#   and the GRU kept at every lag: choosing when to write needs input-dependent coefficients.
+# - A recurrent model generates with a state of fixed size; a transformer's key-value cache grows with
+#   every token.
+
+# %% [markdown]
+# ## 10. Exercises
+#
+# 1. **A scan backwards.** Compute $h_t = a_t \odot h_{t+1} + b_t$ (the recurrence run from the end,
+#    as the backward half of a bidirectional layer would) with `keras.ops.associative_scan(...,
+#    reverse=True)`, and check it against `loop_recurrence` on the reversed sequences.
+# 2. **Parameters by hand.** How many parameters has a stack of two `MinGRU(32)` layers reading 10
+#    features? Check with `count_params`.
+# 3. **Set a memory.** Choose $\nu$ so that a single-state SSM ($\lambda = \exp(-\exp(\nu))$) has a
+#    half-life of exactly 50 steps, and check it with its impulse response.
+
+# %% tags=["solution"]
+# Exercise 1: write your answer where the solution markers are.
+a_back, b_back = a_random.astype("float32"), b_random.astype("float32")
+### BEGIN SOLUTION
+# reverse=True runs the same scan over the sequence read from the end, and returns it in the original order
+_, backward_states = keras.ops.associative_scan(combine, (a_back, b_back), axis=1, reverse=True)
+### END SOLUTION
+
+# %% tags=["check"]
+expected_backward = loop_recurrence(a_back[:, ::-1], b_back[:, ::-1])[:, ::-1]
+print("backward scan == loop on the reversed sequences (1e-5):", np.allclose(backward_states, expected_backward,
+                                                                             atol=1e-5))
+assert np.allclose(backward_states, expected_backward, atol=1e-5)
+
+# %% tags=["solution"]
+# Exercise 2: write your answer where the solution markers are.
+stack = keras.Sequential([keras.Input((20, 10)), MinGRU(32), MinGRU(32)])
+### BEGIN SOLUTION
+# each layer: two dense maps from its input width D to 32, with biases: 2 (32 D + 32)
+stack_by_hand = 2 * (32 * 10 + 32) + 2 * (32 * 32 + 32)
+### END SOLUTION
+
+# %% tags=["check"]
+print(f"by hand {stack_by_hand}, count_params {stack.count_params()}")
+assert stack_by_hand == stack.count_params()
+
+# %% tags=["solution"]
+# Exercise 3: write your answer where the solution markers are.
+### BEGIN SOLUTION
+# lambda^50 = 1/2  <=>  exp(-50 exp(nu)) = 1/2  <=>  nu = log(ln 2 / 50)
+nu_50 = np.log(np.log(2) / 50)
+### END SOLUTION
+
+# %% tags=["check"]
+impulse_response = np.exp(-np.exp(nu_50)) ** np.arange(200)
+print("impulse response after 50 steps:", round(float(impulse_response[50]), 6))
+assert abs(impulse_response[50] - 0.5) < 1e-9
