@@ -3,13 +3,13 @@ notebook, `google.colab` stubbed, and a local git repository standing in for Git
 must clone the book beside the notebook, install nothing that the platform has, and leave the chapter's
 own setup cell working with verified data; run again (a restarted kernel), it must not fetch twice."""
 
-import shutil
 import subprocess
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.worktree import copy_working_tree
 from utils import bootstrap
 
 ROOT = bootstrap.ROOT
@@ -17,12 +17,7 @@ ROOT = bootstrap.ROOT
 
 def stand_in_for_github(folder):
     """A git repository with the book's files as they are now (tracked and new, not ignored)."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, check=True).stdout.decode().split("\0")
-    for name in filter(None, listed):
-        if (ROOT / name).is_file():
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, folder / name)
+    copy_working_tree(folder)
     git = ["git", "-c", "user.name=fork", "-c", "user.email=fork@example.org", "-c", "init.defaultBranch=main"]
     for command in (["init", "--quiet"], ["add", "--all"], ["commit", "--quiet", "-m", "the fork"]):
         subprocess.run(git + command, cwd=folder, check=True)

@@ -9,12 +9,13 @@ The PowerShell block is checked to be the same steps; it is not run (no Windows 
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import nbformat
 import pytest
+
+from tests.worktree import copy_working_tree
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 README = ROOT / "README.md"
@@ -39,14 +40,7 @@ def test_powershell_block_is_the_same_steps():
 
 @pytest.fixture(scope="module")
 def fresh_copy(tmp_path_factory):
-    copy = tmp_path_factory.mktemp("unpacked") / "rnn-book-main"
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, check=True).stdout.decode().split("\0")
-    for name in filter(None, listed):
-        if (ROOT / name).is_file():
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, copy / name)
-    return copy
+    return copy_working_tree(tmp_path_factory.mktemp("unpacked") / "rnn-book-main")
 
 
 @pytest.fixture(scope="module")
