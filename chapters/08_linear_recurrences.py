@@ -189,7 +189,7 @@ for length in (16, 128, 1024, 8192):
     assert scan_levels == math.ceil(math.log2(length)) and scan_combinations < length * scan_levels
 
 # %% [markdown]
-# At $T = 8192$ a loop takes 8,192 dependent steps and the scan 13 levels, at the price of about ten
+# At $T = 8192$ a loop takes 8,192 dependent steps and the scan 13 levels, at the price of twelve
 # times as many combinations. On a GPU with thousands of cores the levels are what count; on this
 # 2-core CPU the extra work is not free, which section 5 measures.
 #
