@@ -143,10 +143,10 @@ test-site: html chromium
 student: $(INSTALLED)
 	$(PY) classroom/student.py build/student
 
-# Proved statically sound (no chapter re-run), no solution in any file of the bundle, chapter 2 run in it,
-# and graded by nbgrader; the two files run side by side.
+# Proved statically sound (no chapter re-run), no solution in any file of the bundle, and chapter 2 graded by
+# nbgrader twice side by side: the instructor's version, and the bundle's notebook inside an unpacked bundle.
 test-student: student $(NBGRADER_INSTALLED)
-	$(TEST_ENV) MPLBACKEND=Agg $(PY) -m pytest -q -n 2 --dist loadfile tests/editions
+	$(TEST_ENV) MPLBACKEND=Agg $(PY) -m pytest -q -n 2 --dist load tests/editions
 
 # nbgrader in its own venv (it pins notebook 7 and its Jupyter stack); the course's kernel runs .venv.
 $(NBGRADER_INSTALLED): requirements-nbgrader.txt

@@ -9,8 +9,9 @@ each. nbgrader itself then writes the student version (`nbgrader generate_assign
 The course folder also holds a kernel named `rnn-book` that runs the book's own .venv (TensorFlow
 and all), so that nbgrader, which lives in its own venv, executes the chapters with the book's
 packages when it autogrades. Autograding runs each notebook in the course folder; its first cell finds
-`utils/` and `data/` in the folders above, so keep the course inside the book (build/course) or give
-the students the book's student bundle.
+`utils/` and `data/` in the folders above, so keep the course inside the book (build/course) or inside an
+unpacked student bundle. The student bundle's notebooks carry the same nbgrader metadata, so a
+student who worked in the bundle hands in a notebook this course grades.
 
 usage: python classroom/assignments.py COURSE_DIR [CHAPTER.ipynb ...]   (default: every chapter)
        python classroom/assignments.py --grade COURSE_DIR ASSIGNMENT
@@ -28,7 +29,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "classroom"))
-from student import ANSWER_TAG, CHECK_TAG, STUB, exercises  # noqa: E402
+from student import ANSWER_TAG, CHECK_TAG, STUB, with_nbgrader_metadata  # noqa: E402
 
 KERNEL = "rnn-book"
 CONFIG = '''\
@@ -42,19 +43,9 @@ c.Execute.timeout = 900  # seconds per cell: some cells train a model
 '''
 
 
-def nbgrader_metadata(kind, number):
-    metadata = {"schema_version": 3, "grade_id": f"exercise-{number}-{kind}", "task": False}
-    if kind == "answer":
-        return metadata | {"solution": True, "grade": False, "locked": False}
-    return metadata | {"solution": False, "grade": True, "locked": True, "points": 1}
-
-
 def assignment_notebook(chapter):
     """The chapter with nbgrader's metadata on each exercise's answer and check cell."""
-    notebook = nbformat.read(chapter, as_version=4)
-    for number, (_, answer, check) in enumerate(exercises(notebook), start=1):
-        notebook.cells[answer].metadata["nbgrader"] = nbgrader_metadata("answer", number)
-        notebook.cells[check].metadata["nbgrader"] = nbgrader_metadata("check", number)
+    notebook = with_nbgrader_metadata(nbformat.read(chapter, as_version=4))
     for cell in notebook.cells:
         assert "nbgrader" in cell.metadata or not {ANSWER_TAG, CHECK_TAG} & set(cell.metadata.get("tags", []))
     return notebook

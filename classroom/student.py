@@ -5,7 +5,9 @@ answer between nbgrader's markers, `### BEGIN SOLUTION` and `### END SOLUTION`, 
 student is given around them; the **check cell** after it (tagged `check`) asserts what a right
 answer must satisfy. The student edition keeps every cell: it replaces each marked region by a stub
 that raises `NotImplementedError` with a hint (what nbgrader's generate_assignment does too) and clears
-the outputs of both exercise cells, so that no answer, printed or stored, survives.
+the outputs of both exercise cells, so that no answer, printed or stored, survives. The exercise cells
+carry nbgrader's metadata (answer = solution cell, check = autograded test worth one point), so that a
+notebook of the student edition, handed in, is graded by the course of `make assignments`.
 
 `static_problems` proves, without running anything, what would otherwise take a second run of every
 chapter: that each check uses a name only its answer defines (so it fails until the student writes
@@ -76,9 +78,26 @@ def exercises(notebook):
     return found
 
 
+def nbgrader_metadata(kind, number):
+    """nbgrader's cell metadata for exercise `number`'s answer (a solution cell) or check (a test, one point)."""
+    metadata = {"schema_version": 3, "grade_id": f"exercise-{number}-{kind}", "task": False}
+    if kind == "answer":
+        return metadata | {"solution": True, "grade": False, "locked": False}
+    return metadata | {"solution": False, "grade": True, "locked": True, "points": 1}
+
+
+def with_nbgrader_metadata(notebook):
+    """`notebook` (changed in place) with nbgrader's metadata on each exercise's answer and check cell."""
+    for number, (_, answer, check) in enumerate(exercises(notebook), start=1):
+        notebook.cells[answer].metadata["nbgrader"] = nbgrader_metadata("answer", number)
+        notebook.cells[check].metadata["nbgrader"] = nbgrader_metadata("check", number)
+    return notebook
+
+
 def student_notebook(notebook):
-    """A copy of `notebook` with every answer stubbed and the outputs of the exercise cells cleared."""
-    student = copy.deepcopy(notebook)
+    """A copy of `notebook` with every answer stubbed, the outputs of the exercise cells cleared and
+    nbgrader's metadata on the exercise cells."""
+    student = with_nbgrader_metadata(copy.deepcopy(notebook))
     for label, answer, check in exercises(student):
         student.cells[answer].source = stub_source(student.cells[answer].source, label)
         for index in (answer, check):

@@ -1,12 +1,19 @@
-"""The chapters as nbgrader assignments, graded by the real nbgrader (in .venv-nbgrader): chapter 2's
-instructor version scores full marks, its released student version scores zero without crashing the
-grader, and the released version holds the stubs and none of the answers."""
+"""The chapters as nbgrader assignments, graded by the real nbgrader (in .venv-nbgrader).
+
+Chapter 2 is graded twice, in two courses, so that the two gradings run side by side (`make test-student`
+runs this folder on two workers):
+- the instructor's version scores full marks;
+- the notebook of the student bundle, handed in unchanged, scores zero without crashing the grader. Its
+  course sits inside a fresh unpacked copy of the bundle, so this grading is also the run of a chapter
+  in the bundle: every cell but the exercises runs there, each answer raises its NotImplementedError and
+  each check fails. nbgrader's own release version is the bundle's notebook, line for line."""
 
 import csv
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -19,43 +26,74 @@ import student  # noqa: E402
 
 CHAPTER = student.chapter_notebooks()[1]
 ASSIGNMENT = CHAPTER.stem
+ARCHIVE = ROOT / "build" / "student.zip"
 
 if not NBGRADER_PYTHON.exists() and os.environ.get("CI") == "true":
     pytest.fail("nbgrader's venv is missing on CI: make test installs it", pytrace=False)
 pytestmark = pytest.mark.skipif(not NBGRADER_PYTHON.exists(), reason="nbgrader's venv is missing: make assignments")
 
 
-@pytest.fixture(scope="module")
-def course():
-    """A course with chapter 2, inside the book (build/) so that the notebooks find utils/ and data/."""
-    folder = ROOT / "build" / "test-course"
-    subprocess.run([str(NBGRADER_PYTHON), str(ROOT / "classroom" / "assignments.py"), str(folder), str(CHAPTER)],
-                   check=True, capture_output=True, timeout=300)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+def read(path):
+    return nbformat.read(path, as_version=4)
 
 
-def test_the_release_has_stubs_and_no_answer(course):
-    released = nbformat.read(course / "release" / ASSIGNMENT / CHAPTER.name, as_version=4)
-    released_lines = {line.strip() for cell in released.cells for line in cell.source.splitlines()}
-    hidden = student.solution_lines(nbformat.read(CHAPTER, as_version=4)) - set(
-        line.strip() for cell in student.student_notebook(nbformat.read(CHAPTER, as_version=4)).cells
-        for line in cell.source.splitlines())
-    assert hidden and not hidden & released_lines
-    assert sum(cell.source.count("raise NotImplementedError(") for cell in released.cells) == \
-           len(student.exercises(nbformat.read(CHAPTER, as_version=4)))
+def assignments(*arguments):
+    command = [str(NBGRADER_PYTHON), str(ROOT / "classroom" / "assignments.py"), *map(str, arguments)]
+    subprocess.run(command, check=True, capture_output=True, timeout=600, env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
 
 
-def test_nbgrader_gives_the_instructor_full_marks_and_the_blank_release_zero(course):
-    for student_id, version in (("instructor", course / "source"), ("blank", course / "release")):
-        submission = course / "submitted" / student_id / ASSIGNMENT
-        submission.mkdir(parents=True)
-        shutil.copy(version / ASSIGNMENT / CHAPTER.name, submission / CHAPTER.name)
-    grade = [str(NBGRADER_PYTHON), str(ROOT / "classroom" / "assignments.py"), "--grade", str(course), ASSIGNMENT]
-    subprocess.run(grade, check=True, capture_output=True, timeout=900, env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
+def grade_one(course, student_id, notebook_path=None):
+    """Build a course with chapter 2 in `course`, hand in `notebook_path` (default: the instructor's
+    version in the course's source/) as `student_id`, autograde it; return (score, max score)."""
+    assignments(course, CHAPTER)
+    submission = course / "submitted" / student_id / ASSIGNMENT
+    submission.mkdir(parents=True)
+    shutil.copy(notebook_path or course / "source" / ASSIGNMENT / CHAPTER.name, submission / CHAPTER.name)
+    assignments("--grade", course, ASSIGNMENT)
     with open(course / "grades.csv") as file:
-        scores = {row["student_id"]: (float(row["score"]), float(row["max_score"])) for row in csv.DictReader(file)}
-    checks = len(student.exercises(nbformat.read(CHAPTER, as_version=4)))
-    assert scores["instructor"] == (checks, checks), scores
-    assert scores["blank"] == (0, checks), scores
-    assert (course / "autograded" / "blank" / ASSIGNMENT / CHAPTER.name).exists(), "graded, not crashed"
+        rows = {row["student_id"]: row for row in csv.DictReader(file)}
+    return float(rows[student_id]["score"]), float(rows[student_id]["max_score"])
+
+
+def test_nbgrader_gives_the_instructor_full_marks():
+    course = ROOT / "build" / "test-course"  # inside the book, so that the notebook finds utils/ and data/
+    shutil.rmtree(course, ignore_errors=True)
+    try:
+        checks = len(student.exercises(read(CHAPTER)))
+        assert grade_one(course, "instructor") == (checks, checks)
+    finally:
+        shutil.rmtree(course, ignore_errors=True)
+
+
+def errors(cell):
+    return [output for output in cell.get("outputs", []) if output.output_type == "error"]
+
+
+def test_the_bundle_notebook_handed_in_scores_zero_and_runs_in_the_bundle(tmp_path):
+    with zipfile.ZipFile(ARCHIVE) as archive:
+        archive.extractall(tmp_path)
+    bundle = tmp_path / ARCHIVE.stem
+    course = bundle / "course"
+    handed_in = bundle / "chapters" / CHAPTER.name
+    exercises = student.exercises(read(CHAPTER))
+    assert grade_one(course, "blank", handed_in) == (0, len(exercises))
+
+    graded = read(course / "autograded" / "blank" / ASSIGNMENT / CHAPTER.name)  # graded, not crashed
+    exercise_cells = {i for _, answer, check in exercises for i in (answer, check)}
+    for index, cell in enumerate(graded.cells):
+        if index not in exercise_cells:
+            assert not errors(cell), f"cell {index} failed in the bundle: {errors(cell)[:1]}"
+    for label, answer, check in exercises:  # a stub inside a function raises when the check calls it
+        first = (errors(graded.cells[answer]) or errors(graded.cells[check]))[0]
+        assert first.ename == "NotImplementedError" and label in first.evalue, (label, first.ename)
+        assert errors(graded.cells[check]), f"{label}: the check passed without an answer"
+
+    released = read(course / "release" / ASSIGNMENT / CHAPTER.name)
+    bundle_notebook = read(handed_in)
+    assert len(released.cells) == len(bundle_notebook.cells)
+    labels = {answer: label for label, answer, _ in exercises}
+    for index, (ours, theirs) in enumerate(zip(bundle_notebook.cells, released.cells, strict=True)):
+        expected = ours.source.replace(student.STUB.format(label=labels[index]), student.STUB.format(label="Exercise")) \
+            if index in labels else ours.source
+        assert theirs.source == expected, f"cell {index}: nbgrader's release differs from the bundle"
+        assert theirs.metadata.get("nbgrader", {}).get("grade_id") == ours.metadata.get("nbgrader", {}).get("grade_id")
