@@ -347,8 +347,7 @@ assert mean_mae["CNN with pooling"] > max(mean_mae[name] for name in good_models
 assert max(mean_mae[name] for name in good_models) - min(mean_mae[name] for name in good_models) < 0.35
 assert all(errors[0] > baseline_mae["persistence"][0] - 0.25 for errors in model_mae.values()), "day 1 is hard"
 step_cost_vs_gru = {name: paired_ratio(step_times, name, "GRU") for name in contestants}
-assert step_cost_vs_gru["CNN with pooling"] < 0.9, "the pooled CNN's step is cheaper than the GRU's"
-assert 0.4 < step_cost_vs_gru["causal dilated CNN"] < 0.95, "the causal CNN's too, but not by much"
+assert step_cost_vs_gru["causal dilated CNN"] > 0.4, "the causal CNN is not much cheaper"
 assert all(step_cost_vs_gru["transformer"] > step_cost_vs_gru[name] for name in contestants
            if name != "transformer"), "the transformer's step is the most expensive one"
 
@@ -365,12 +364,13 @@ assert all(step_cost_vs_gru["transformer"] > step_cost_vs_gru[name] for name in 
 # for all: in a sweep of ten seeds it once stopped at the level of persistence, so the book asserts
 # nothing about its error.
 #
-# On cost, the pooled CNN's training step is cheaper than the GRU's: two convolutions over the whole
-# window at once, and pooling that shrinks the work. By how much depends on the machine and on what
-# else it runs at the same time: in the book's test runs, with another chapter training beside it, it
-# ranged from far cheaper to about as cheap as the causal CNN, so the book asserts only that it is
-# cheaper than the GRU. The causal CNN, which computes all 28 positions in four layers, is cheaper than
-# the GRU too, but not by much, and the transformer's step is the most expensive of all:
+# On cost, the table's ms/step column is this run's measurement, and how the small models compare
+# depends on the machine and on what else it runs at the same time. The pooled CNN does the least
+# work (two convolutions over the whole window at once, and pooling that shrinks it), but its step is
+# short enough that a neighbour's memory traffic can make it as slow as the GRU's: in the book's test
+# runs, with another chapter training beside it, that happened. So the book asserts only what held in
+# every run: the causal CNN, which computes all 28 positions in four layers, is not much cheaper than
+# the GRU, and the transformer's step is the most expensive of all:
 # with 28-step windows and 32-unit states, a CPU has little parallel work to exploit, and the GRU's
 # sequential loop is no great handicap. Chapter 5 measured how the gap opens as sequences grow.
 #
@@ -879,9 +879,10 @@ assert abs(mean_mae["GRU"] - dropout_mae) < 0.15, "section 1's small GRU is as g
 # - **Has local patterns**: a CNN read out at the last position, neither pooled nor flattened.
 #   *Asserted*: § 1's ablation, where flattening cost more than 0.1 °C without pooling, and pooling
 #   more than 0.1 °C with the last-position readout.
-# - **Must be cheap to train**: measure one training step on your data. *Asserted*: § 1, only the
-#   pooled CNN was much cheaper than the GRU, and it lost to persistence; the causal CNN was not much
-#   cheaper.
+# - **Must be cheap to train**: measure one training step on your data, on the machine and under the
+#   load you will train with. *Asserted*: § 1, the causal CNN was not much cheaper than the GRU and the
+#   transformer's step was the most expensive; the pooled CNN, the one that did the least work, lost
+#   to persistence.
 # - **Is streamed, an output per step**: a unidirectional RNN or a causal CNN. *Asserted*: chapter 4
 #   § 5, a bidirectional model's early outputs change when later input arrives; § 2, a causal stack sees
 #   only the past.
@@ -922,7 +923,7 @@ assert abs(mean_mae["GRU"] - dropout_mae) < 0.15, "section 1's small GRU is as g
 # - On a week-ahead forecast of real weather, a GRU, a Conv1D → GRU hybrid and a small transformer all
 #   beat persistence and climatology by a clear margin and are close to one another; a causal dilated
 #   CNN usually does too, but not for every seed; a 1D CNN with pooling and a flattened readout did
-#   not beat persistence (its training step was cheaper than the GRU's); the ablation put the cost on the
+#   not beat persistence; the ablation put the cost on the
 #   flattened readout first and pooling second.
 # - A stack of convolutions sees $R = 1 + (k-1)\sum_l d_l$ steps, exactly (checked by gradients); on the
 #   latch task, the CNN was perfect within $R$ and at chance beyond it, while a GRU was perfect at every lag.

@@ -484,7 +484,7 @@ assert gap[last_bin] < gap[first_bin] + 1, "at this scale, attention's lead does
 # attention's lead on the long verses is no larger than on the short ones (within one chrF point,
 # asserted). The published
 # effect came from models of 1,000 units trained for days on 348 million words, whose attention had
-# learned to align sentences of 50 words and more; ours has 64 units, 3,000 short verses and a minute
+# learned to align sentences of 50 words and more; ours has 64 units, 3,000 short verses and ten epochs
 # of training, and on the long verses it is nearly as lost as the fixed context, for the same reasons
 # (unknown words, and translations shorter than the references, asserted in section 4). The
 # bottleneck is real, but showing it takes more data and training than this chapter's budget; the
