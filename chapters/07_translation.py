@@ -208,10 +208,11 @@ assert dictionary["dios"] == "god" and scores(dictionary_translations)["chrF"] >
 #   $c = [\overrightarrow{h}_{S};\, \overleftarrow{h}_1]$, the last forward and the last backward
 #   state, at every step.
 # - **Additive attention as published** (Bahdanau et al., 2015): at step $i$ the decoder's previous
-#   state $s_{i-1}$ is the query. It scores every annotation,
-#   $e_{ij} = v^\top \tanh(W s_{i-1} + U h_j)$, turns the scores into weights
-#   $\alpha_{ij} = \mathrm{softmax}_j(e_{ij})$ (padding excluded) and reads the context
-#   $c_i = \sum_j \alpha_{ij} h_j$.
+#   state $s_{i-1}$ is the query. It scores every annotation, turns the scores into weights (padding
+#   excluded) and reads the context:
+#
+# $$e_{ij} = v^\top \tanh(W s_{i-1} + U h_j), \qquad \alpha_{ij} = \frac{\exp e_{ij}}{\sum_k \exp e_{ik}},
+# \qquad c_i = \sum_j \alpha_{ij} h_j.$$
 #
 # In both, the new state is $s_i = \mathrm{GRU}(s_{i-1}, [y_{i-1}; c_i])$, the first state is
 # $s_0 = \tanh(W_s \overleftarrow{h}_1)$ as in the paper, and the next word's logits are a dense layer
