@@ -77,7 +77,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from utils.book import EpochLogger, gpu_available, setup_book
-from utils.data import load_shakespeare
+from utils.data import char_windows, load_shakespeare
 from utils.diagrams import draw_lstm_cell
 from utils.generation import generate
 from utils.measure import median_seconds
@@ -524,18 +524,8 @@ valid_text = load_shakespeare("valid")
 alphabet = sorted(set(full_train_text))
 char_to_id = {char: index for index, char in enumerate(alphabet)}
 window_length = 100
-
-
-def to_windows(text):
-    """Non-overlapping windows of character ids and the same windows shifted by one character."""
-    ids = np.array([char_to_id[char] for char in text], dtype="int32")
-    num_windows = (len(ids) - 1) // window_length
-    inputs = ids[:num_windows * window_length].reshape(num_windows, window_length)
-    return inputs, ids[1:num_windows * window_length + 1].reshape(num_windows, window_length)
-
-
-x_chars_train, y_chars_train = to_windows(train_text)
-x_chars_valid, y_chars_valid = to_windows(valid_text)
+x_chars_train, y_chars_train = char_windows(train_text, char_to_id, window_length)  # non-overlapping, shifted by one
+x_chars_valid, y_chars_valid = char_windows(valid_text, char_to_id, window_length)
 print(f"alphabet: {len(alphabet)} characters; train windows {x_chars_train.shape}, valid windows {x_chars_valid.shape}")
 print("every validation character is in the alphabet:", set(valid_text) <= set(alphabet))
 

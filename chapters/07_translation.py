@@ -612,6 +612,7 @@ chrf_of = {name: scores(texts)["chrF"] for name, texts in (
     ("attention", decoded["attention", 1]["text"]), ("attention + replacement", replaced))}
 assert chrf_of["attention"] > chrf_of["fixed context"], "attention translates better than the fixed context"
 assert chrf_of["word for word"] > chrf_of["attention"], "the dictionary from the links is the one to beat"
+assert len(dictionary) > 4.5 * (len(spanish_words) - 4), "it knows about five times as many Spanish words"
 assert chrf_of["attention + replacement"] > chrf_of["attention"] + 1, "attention-guided replacement helps"
 assert not any("<unk>" in text for text in replaced)
 

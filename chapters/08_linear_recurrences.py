@@ -80,7 +80,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from utils.book import EpochLogger, cpu_threads, gpu_available, setup_book
-from utils.data import load_shakespeare
+from utils.data import char_windows, load_shakespeare
 from utils.measure import interleaved_seconds, paired_ratio
 
 seed = setup_book()
@@ -487,17 +487,8 @@ train_text, valid_text = load_shakespeare("train"), load_shakespeare("valid")
 alphabet = sorted(set(train_text))
 char_to_id = {char: index for index, char in enumerate(alphabet)}
 window_length, num_windows = 100, 4000
-
-
-def to_windows(text):
-    """Non-overlapping windows of character ids and the same windows shifted by one character."""
-    ids = np.array([char_to_id[char] for char in text], dtype="int32")
-    count = (len(ids) - 1) // window_length
-    return (ids[:count * window_length].reshape(count, window_length),
-            ids[1:count * window_length + 1].reshape(count, window_length))
-
-
-(x_text_train, y_text_train), (x_text_valid, y_text_valid) = to_windows(train_text), to_windows(valid_text)
+x_text_train, y_text_train = char_windows(train_text, char_to_id, window_length)  # chapter 3's windows
+x_text_valid, y_text_valid = char_windows(valid_text, char_to_id, window_length)
 x_text_train, y_text_train = x_text_train[:num_windows], y_text_train[:num_windows]
 char_counts = np.bincount(x_text_train.ravel(), minlength=len(alphabet)) + 1
 unigram_bits = float(-np.log2(char_counts / char_counts.sum())[y_text_valid].mean())

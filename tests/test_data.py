@@ -60,6 +60,13 @@ def test_shakespeare_splits_do_not_overlap():
     assert valid[:200] not in train and test[:200] not in train
 
 
+def test_char_windows_are_shifted_by_one_character():
+    ids = {char: index for index, char in enumerate("abcdefg")}
+    inputs, targets = data.char_windows("abcdefg", ids, 3)
+    assert inputs.tolist() == [[0, 1, 2], [3, 4, 5]] and targets.tolist() == [[1, 2, 3], [4, 5, 6]]
+    assert inputs.dtype == np.int32
+
+
 def test_parallel_verses_split_by_book_with_links_in_range():
     splits = {split: data.load_parallel_verses(split) for split in ("train", "valid", "test")}
     assert {split: len(verses) for split, verses in splits.items()} == {"train": 6602, "valid": 429, "test": 879}

@@ -114,6 +114,14 @@ def load_shakespeare(split, data_dir=DATA_DIR):
     return "\n\n".join(plays)
 
 
+def char_windows(text, char_to_id, length):
+    """Non-overlapping windows of `length` character ids of `text`, and the same windows shifted by one
+    character (the next-character targets): two int32 arrays of shape (n, length)."""
+    ids = np.array([char_to_id[char] for char in text], dtype="int32")
+    count = (len(ids) - 1) // length
+    return ids[:count * length].reshape(count, length), ids[1:count * length + 1].reshape(count, length)
+
+
 class ParallelVerse(NamedTuple):
     """One New Testament verse in English and Spanish; `links` pairs (English index, Spanish index) of
     the tokens that carry the same Strong's number (a reference word alignment)."""
