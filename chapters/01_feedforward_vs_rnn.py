@@ -37,7 +37,7 @@
 #
 # **Prerequisites**: NumPy, a dense layer $y = xW + b$, training a Keras model with `fit`.
 #
-# **Run time**: about a minute on a 2-core CPU; a few seconds less on a GPU (these models are tiny).
+# **Run time**: about a minute on a 2-core CPU (the README's table has the measured time; not measured on a GPU).
 
 # %% tags=["bootstrap"]
 # Finds the book's helpers (utils/) and data/ in the folders above this notebook. A notebook on its own
@@ -366,6 +366,15 @@ print("50 steps agree:", np.allclose(long_states_numpy, long_states_keras, rtol=
 assert np.allclose(long_states_numpy, long_states_keras, rtol=1e-5, atol=1e-6)
 
 # %% [markdown]
+# **A precision trap on GPUs.** On NVIDIA GPUs from the Ampere generation on (A100, L4, H100, and the
+# A100 and L4 of Colab), TensorFlow by default runs float32 matrix products in
+# [TensorFloat-32](https://www.tensorflow.org/api_docs/python/tf/config/experimental/enable_tensor_float_32_execution):
+# their inputs keep 10 of float32's 23 mantissa bits, a relative error of about $5 \times 10^{-4}$.
+# It is faster, and TensorFlow's documentation says it should not hurt training in practice, but it
+# would fail the checks above at $10^{-5}$, so the setup cell's `setup_book()` turns it off with
+# `tf.config.experimental.enable_tensor_float_32_execution(False)` (its printed line says "TF32 off").
+# When two implementations disagree by about $10^{-3}$ on a GPU and agree on the CPU, think of TF32 first.
+#
 # ## 5. Input and output shapes
 #
 # Keras recurrent layers read tensors of shape `(batch, time, features)`. What comes out depends on

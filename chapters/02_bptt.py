@@ -79,7 +79,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 
-from utils.book import EpochLogger, setup_book
+from utils.book import EpochLogger, gpu_available, setup_book
 from utils.diagrams import draw_unrolled_bptt
 from utils.measure import interleaved_seconds, linear_fit, paired_ratio
 from utils.plots import plot_learning_curves
@@ -125,7 +125,7 @@ sensitivity_model = keras.Sequential(
     [keras.Input((seq_len, 1)), keras.layers.SimpleRNN(16, return_sequences=True), keras.layers.Dense(1)]
 )
 x_random = tf.constant(np.random.default_rng(seed).normal(size=(64, seq_len, 1)), dtype="float32")
-with tf.GradientTape() as tape:
+with tf.device("/CPU:0"), tf.GradientTape() as tape:  # the CPU: where "exactly zero" is exact on any machine
     tape.watch(x_random)
     step_losses = keras.ops.sum(sensitivity_model(x_random)[:, :, 0] ** 2, axis=0)  # ℓ_t, target 0, summed
 jacobian = tape.jacobian(step_losses, x_random)[..., 0].numpy()  # [t, sequence, k]: sequences are independent
@@ -875,7 +875,11 @@ for n, sec in zip(lengths, batch_seconds, strict=True):
 # %% tags=["nbval-ignore-output"]
 time_fit = linear_fit(lengths, batch_seconds)
 print(f"time: {1e6 * time_fit[0]:.1f} µs per extra step, R² {time_fit[2]:.3f}")
-assert paired_ratio(step_times, (32, 400), (32, 25)) > 2.5 and time_fit[2] > 0.9
+more_steps_cost = paired_ratio(step_times, (32, 400), (32, 25))
+if gpu_available():  # not measured on a GPU: only the order is asserted there
+    assert more_steps_cost > 1, "400 sequential steps cost more than 25"
+else:
+    assert more_steps_cost > 2.5 and time_fit[2] > 0.9, "on the CPU the time grows along a straight line"
 
 # %% tags=["nbval-ignore-output"]
 plt.plot(lengths, 1000 * batch_seconds, "o", label="measured (median of 9, in turns)")
@@ -887,8 +891,9 @@ plt.legend()
 plt.show()
 
 # %% [markdown]
-# The time grows in a straight line with $T$ (R² printed above). The line does not pass through zero:
-# every call has a fixed overhead.
+# The time grows with $T$, and on the CPU in a straight line (R² printed above; on a GPU, where the
+# book has not measured it, the cell asserts only that 400 steps cost more than 25). The line does not
+# pass through zero: every call has a fixed overhead.
 #
 # "Cannot be parallelised over time" deserves its own measurement. Starting from 32 sequences of 25
 # steps, we make the batch 16 times larger in two ways: 16 times more sequences (512 × 25) or 16 times

@@ -844,12 +844,17 @@ def dilated_causal_stack(num_layers, width=4):
 
 
 def first_input_reaches_last_output(layer, length=64, width=4):
-    """Largest |d(last output) / d(first input)|: zero when no path joins them."""
-    x = keras.ops.convert_to_tensor(rng.normal(size=(1, length, width)).astype("float32"))
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        last_output = keras.ops.sum(layer(x)[:, -1])
-    return float(keras.ops.max(keras.ops.abs(tape.gradient(last_output, x)[0, 0])))
+    """Largest |d(last output) / d(first input)|: zero when no path joins them.
+
+    It runs on the CPU, where a missing path gives an exact zero; a GPU's convolution algorithms
+    (FFT, Winograd) can leave residues of about 1e-8 where the exact value is 0.
+    """
+    with tf.device("/CPU:0"):
+        x = keras.ops.convert_to_tensor(rng.normal(size=(1, length, width)).astype("float32"))
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            last_output = keras.ops.sum(layer(x)[:, -1])
+        return float(keras.ops.max(keras.ops.abs(tape.gradient(last_output, x)[0, 0])))
 
 
 path_length = 64
@@ -922,26 +927,33 @@ for n, lstm_time, attention_time in zip(timed_lengths, lstm_seconds, attention_s
     print(f"T = {n:>3}: LSTM {lstm_time * 1000:7.1f} ms, self-attention {attention_time * 1000:7.1f} ms")
 
 # %% [markdown]
-# We test two growth laws, on the CPU and on a GPU alike. The LSTM's time should be a straight line
+# On the CPU we test two growth laws. The LSTM's time should be a straight line
 # $t = a + bT$ ($R^2 > 0.9$; other programs on the machine add some noise) in which the part that grows
 # with the length dominates: at $T = 400$, $bT$ is more than twice the fixed cost $a$ of a step. For
 # attention, the $T^2$ term takes over at long lengths: from $T = 200$ to $T = 800$ (one more length,
 # timed for attention only) its time should grow by more than the factor 4 of a linear cost. Each ratio
 # is the median over rounds of the two times measured within one round (`utils.measure.paired_ratio`).
 # Which of the two is faster at a given length depends on the machine, and on a CPU it changes with
-# the load, so on the CPU the book asserts no order between them; on a GPU (asserted only where one
-# runs the chapter) the attention block must be faster than the LSTM at $T = 400$.
+# the load, so on the CPU the book asserts no order between them. A GPU is another machine: Keras
+# compiles the attention model with XLA there but not the LSTM model, whose cuDNN kernel XLA cannot
+# take in, and the laws measured on CPUs need not hold. On a GPU the book asserts only what the
+# counts above predict for parallel hardware: from $T = 25$ to $T = 400$ the LSTM's step time grows by
+# more than the attention block's, since the LSTM adds 375 steps that must run one after another and
+# attention adds none. This book has not been run on a GPU yet, so that assert is a prediction until
+# one runs it.
 
 # %% tags=["nbval-ignore-output"]
 slope, intercept, r_squared = linear_fit(timed_lengths, lstm_seconds)
 attention_growth = paired_ratio(step_times, ("attention", 800), ("attention", 200))
 print(f"LSTM: linear fit R^2 = {r_squared:.3f}, {slope * 1e6:.0f} µs per step, fixed cost {intercept * 1e3:.1f} ms")
 print(f"self-attention: x{attention_growth:.1f} from T = 200 to 800 (a linear cost: x4)")
-assert r_squared > 0.9, "the LSTM's step time should grow linearly with the length"
-assert slope * 400 > 2 * intercept, "at T = 400 the length-proportional part should dominate"
-assert attention_growth > 5, "the attention's quadratic term should show at long lengths"
 if gpu_available():
-    assert paired_ratio(step_times, ("attention", 400), ("LSTM", 400)) < 1, "on a GPU attention should win at T = 400"
+    lstm_growth = paired_ratio(step_times, ("LSTM", 400), ("LSTM", 25))
+    assert lstm_growth > paired_ratio(step_times, ("attention", 400), ("attention", 25)), "sequential steps show"
+else:
+    assert r_squared > 0.9, "the LSTM's step time should grow linearly with the length"
+    assert slope * 400 > 2 * intercept, "at T = 400 the length-proportional part should dominate"
+    assert attention_growth > 5, "the attention's quadratic term should show at long lengths"
 
 # %%
 fig, ax = plt.subplots()

@@ -347,9 +347,10 @@ assert mean_mae["CNN with pooling"] > max(mean_mae[name] for name in good_models
 assert max(mean_mae[name] for name in good_models) - min(mean_mae[name] for name in good_models) < 0.35
 assert all(errors[0] > baseline_mae["persistence"][0] - 0.25 for errors in model_mae.values()), "day 1 is hard"
 step_cost_vs_gru = {name: paired_ratio(step_times, name, "GRU") for name in contestants}
-assert step_cost_vs_gru["causal dilated CNN"] > 0.4, "the causal CNN is not much cheaper"
-assert all(step_cost_vs_gru["transformer"] > step_cost_vs_gru[name] for name in contestants
-           if name != "transformer"), "the transformer's step is the most expensive one"
+if not gpu_available():  # measured on CPUs; a GPU runs these small steps at its fixed cost per call
+    assert step_cost_vs_gru["causal dilated CNN"] > 0.4, "the causal CNN is not much cheaper"
+    assert all(step_cost_vs_gru["transformer"] > step_cost_vs_gru[name] for name in contestants
+               if name != "transformer"), "the transformer's step is the most expensive one"
 
 # %% [markdown]
 # Read the table from the baselines down. The GRU, the Conv1D → GRU and the transformer beat both
@@ -372,7 +373,10 @@ assert all(step_cost_vs_gru["transformer"] > step_cost_vs_gru[name] for name in 
 # every run: the causal CNN, which computes all 28 positions in four layers, is not much cheaper than
 # the GRU, and the transformer's step is the most expensive of all:
 # with 28-step windows and 32-unit states, a CPU has little parallel work to exploit, and the GRU's
-# sequential loop is no great handicap. Chapter 5 measured how the gap opens as sequences grow.
+# sequential loop is no great handicap. Chapter 5 measured how the gap opens as sequences grow. These
+# asserts run on CPUs only: on a GPU, steps this small cost mostly the fixed price of launching them,
+# Keras compiles some of the models with XLA and not those with a cuDNN GRU, and the book asserts no
+# order there.
 #
 # ### Why the pooled CNN loses: an ablation
 #
@@ -462,10 +466,16 @@ def build_latch_cnn(dilations=(1, 2, 4)):
 
 
 def inputs_seen_by_last_output(model, num_steps=40):
-    sequence = tf.Variable(rng.normal(size=(1, num_steps, 1)).astype("float32"))
-    with tf.GradientTape() as tape:
-        last_output = model(sequence)[0, -1, 0]
-    gradient = tape.gradient(last_output, sequence).numpy()[0, :, 0]
+    """How many inputs the last output depends on: the non-zero entries of its gradient.
+
+    Computed on the CPU, where an input outside the receptive field gets an exact zero; a GPU's
+    convolution algorithms (FFT, Winograd) can leave residues of about 1e-8 there.
+    """
+    with tf.device("/CPU:0"):
+        sequence = tf.Variable(rng.normal(size=(1, num_steps, 1)).astype("float32"))
+        with tf.GradientTape() as tape:
+            last_output = model(sequence)[0, -1, 0]
+        gradient = tape.gradient(last_output, sequence).numpy()[0, :, 0]
     return int(np.count_nonzero(gradient))
 
 
@@ -760,7 +770,13 @@ for name, times in dropout_times.items():
     print(f"{name:>22}: {1000 * np.median(times):6.1f} ms per step  (x{ratio:.2f} the step without dropout)")
 
 # %%
-assert paired_ratio(dropout_times, "recurrent_dropout=0.2", "dropout=0.2") > 1.15
+recurrent_dropout_cost = paired_ratio(dropout_times, "recurrent_dropout=0.2", "dropout=0.2")
+if gpu_available():  # cuDNN's fused kernel against a loop of small steps: only the order is asserted
+    assert recurrent_dropout_cost > 1, "on a GPU, recurrent dropout gives up the cuDNN kernel"
+else:
+    assert recurrent_dropout_cost > 1.15, "on a CPU, recurrent dropout costs a clear fraction of a step"
+
+# %%
 if gpu_available():  # on a GPU, recurrent dropout is what stands between the layer and cuDNN
     layers.GRU(8, dropout=0.2, use_cudnn=True)(np.zeros((1, 5, 2), "float32"), training=True)
     try:
@@ -771,11 +787,13 @@ if gpu_available():  # on a GPU, recurrent dropout is what stands between the la
 
 # %% [markdown]
 # Input dropout is free; recurrent dropout costs a clear fraction of every step even on a CPU, and on a
-# GPU it also gives up the cuDNN kernel, often several times faster than the generic loop (chapter 3
-# times both when it runs on a GPU). On a GPU, try input dropout (and dropout between layers and before
-# the output) first, and pay for recurrent dropout only if the validation curves show it helps. On a
-# GPU the cell above also checks that `use_cudnn=True` accepts input dropout and refuses recurrent
-# dropout.
+# GPU it also gives up the cuDNN kernel, usually much faster than the generic loop (chapter 3 times
+# both when it runs on a GPU). It does not get XLA in exchange either: Keras marks a GRU whose
+# activations allow cuDNN as not compilable, whatever its dropout, so the layer runs as a plain loop
+# of small steps. On a GPU, try input dropout (and dropout between layers and before the output)
+# first, and pay for recurrent dropout only if the validation curves show it helps. On a GPU the
+# asserts above check only that recurrent dropout is the slower (not measured here), and the cell
+# above checks that `use_cudnn=True` accepts input dropout and refuses recurrent dropout.
 #
 # ### 3.4 Gradient clipping
 #

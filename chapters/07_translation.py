@@ -239,6 +239,9 @@ class Decoder(layers.Layer):
     def __init__(self, vocabulary_size, units, annotation_size, attention, **kwargs):
         super().__init__(**kwargs)
         self.units, self.annotation_size, self.attention = units, annotation_size, attention
+        # XLA cannot size the gradient buffers of keras.ops.scan. The encoder's cuDNN-ready GRU already keeps
+        # Keras from compiling the translator with XLA on a GPU; this keeps it so if the encoder changes.
+        self.supports_jit = False
         self.embed = layers.Embedding(vocabulary_size, units)
         self.cell = layers.GRUCell(units)
         self.initial = layers.Dense(units, activation="tanh")
@@ -419,7 +422,7 @@ for (name, beam_size), result in decoded.items():
 # %% tags=["nbval-ignore-output"]
 for name in translators:
     greedy, beam = decoded[name, 1], decoded[name, 4]
-    better = np.mean(beam["log_prob"] >= greedy["log_prob"] - 1e-6)
+    better = np.mean(beam["log_prob"] >= greedy["log_prob"] - 1e-5 * np.abs(greedy["log_prob"]))
     print(f"{name:>13}: mean log-probability greedy {greedy['log_prob'].mean():.2f}, "
           f"beam 4 {beam['log_prob'].mean():.2f}; beam at least as probable on {better:.0%} of the verses")
     for beam_size in (1, 4):
@@ -432,7 +435,8 @@ for name in translators:
 for name in translators:
     greedy, beam = decoded[name, 1], decoded[name, 4]
     assert beam["log_prob"].mean() > greedy["log_prob"].mean(), "beam search finds more probable translations"
-    assert np.mean(beam["log_prob"] >= greedy["log_prob"] - 1e-6) > 0.75, "... for most verses"
+    ties = 1e-5 * np.abs(greedy["log_prob"])  # the same translation, scored in batches of other sizes
+    assert np.mean(beam["log_prob"] >= greedy["log_prob"] - ties) > 0.75, "... for most verses"
     assert np.mean([len(t.split()) for t in greedy["text"]]) < np.mean([len(r.split()) for r in references]), \
         "the translations are shorter than the references"
 

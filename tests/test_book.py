@@ -33,6 +33,57 @@ def test_setup_book_seeds_and_reports(capsys, monkeypatch):
     assert "CPU" in line or "GPU" in line
 
 
+def test_setup_book_turns_tensor_float_32_off(capsys):
+    import tensorflow as tf
+
+    tf.config.experimental.enable_tensor_float_32_execution(True)  # TensorFlow's default
+    book.setup_book(0)
+    assert not tf.config.experimental.tensor_float_32_execution_enabled()
+    assert "| TF32 off |" in capsys.readouterr().out
+
+
+class FakeGpuConfig:
+    """Stands in for tf.config's device functions: two GPUs, optionally already initialised."""
+
+    def __init__(self, initialised=False, growth_before=False):
+        self.gpus = ["GPU:0", "GPU:1"]
+        self.initialised, self.growth = initialised, dict.fromkeys(self.gpus, growth_before)
+
+    def list_physical_devices(self, kind=None):
+        return self.gpus if kind == "GPU" else ["CPU:0", *self.gpus]
+
+    def set_memory_growth(self, gpu, enable):
+        if self.initialised and self.growth[gpu] != enable:
+            raise RuntimeError("Physical devices cannot be modified after being initialized")
+        self.growth[gpu] = enable
+
+    def get_memory_growth(self, gpu):
+        return self.growth[gpu]
+
+
+@pytest.mark.parametrize(("initialised", "growth_before", "environ", "expected"), [
+    (False, False, {}, "memory growth on"),
+    (True, True, {}, "memory growth on"),
+    (True, False, {"TF_FORCE_GPU_ALLOW_GROWTH": "true"}, "memory growth on"),
+    (True, False, {}, "memory growth off (TensorFlow used the GPU before setup_book"),
+])
+def test_configure_gpus_turns_memory_growth_on_for_every_gpu(monkeypatch, initialised, growth_before, environ,
+                                                             expected):
+    import tensorflow as tf
+
+    fake = FakeGpuConfig(initialised, growth_before)
+    monkeypatch.setattr(tf.config, "list_physical_devices", fake.list_physical_devices)
+    monkeypatch.setattr(tf.config.experimental, "set_memory_growth", fake.set_memory_growth)
+    monkeypatch.setattr(tf.config.experimental, "get_memory_growth", fake.get_memory_growth)
+    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    report = book.configure_gpus()
+    assert report.startswith("TF32 off | ") and expected in report
+    if not initialised:
+        assert all(fake.growth.values())
+
+
 def test_cpu_threads_follows_tensorflows_rule():
     assert book.cpu_threads({"TF_NUM_INTRAOP_THREADS": "3"}) == 3
     assert book.cpu_threads({"TF_NUM_INTRAOP_THREADS": "0"}) >= 1  # 0 means "one per core"

@@ -1,4 +1,4 @@
-"""Chapter setup: one seed for everything, versions and the device in one line."""
+"""Chapter setup: one seed for everything, the GPU's numerics, versions and the device in one line."""
 
 import os
 import time
@@ -53,22 +53,52 @@ def device_summary():
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         details = tf.config.experimental.get_device_details(gpus[0])
-        return f"GPU ({details.get('device_name', gpus[0].name)})"
+        name = details.get("device_name", gpus[0].name)
+        return f"GPU ({name}{f' x{len(gpus)}' if len(gpus) > 1 else ''})"
     threads = cpu_threads()
     return f"CPU ({os.cpu_count()} cores, TensorFlow uses {threads} thread{'s' if threads > 1 else ''})"
 
 
+def configure_gpus():
+    """Full float32 precision everywhere, and GPU memory taken as needed; return a short report.
+
+    TensorFlow runs float32 matrix products and convolutions in TensorFloat-32 by default on NVIDIA
+    GPUs from the Ampere generation on (A100, L4, H100...): their inputs keep 10 of float32's 23
+    mantissa bits, a relative error of about 5e-4, which is fine for training and breaks the book's
+    1e-5 checks of NumPy against Keras. We turn it off (it changes nothing on a CPU). And TensorFlow
+    reserves nearly all of a GPU's memory for the first process that touches it, so two notebooks
+    cannot share one GPU; memory growth makes each take only what it uses. Growth can only be set
+    before TensorFlow first uses the GPU; when it is too late, the report says how to get it.
+    """
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "TF32 off"
+    try:
+        for gpu in gpus:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        growth = "on"
+    except RuntimeError:  # TensorFlow already uses the GPU in this process: growth is what it was then
+        already = os.environ.get("TF_FORCE_GPU_ALLOW_GROWTH") == "true" or all(  # TF reads exactly "true"
+            tf.config.experimental.get_memory_growth(gpu) for gpu in gpus)
+        growth = "on" if already else ("off (TensorFlow used the GPU before setup_book: restart the kernel, "
+                                       "or set TF_FORCE_GPU_ALLOW_GROWTH=true)")
+    return f"TF32 off | memory growth {growth}"
+
+
 def setup_book(seed=None):
-    """Seed Python, NumPy and TensorFlow, apply the figure style and print what runs where.
+    """Seed Python, NumPy and TensorFlow, configure the GPU, apply the figure style, print what runs where.
 
     The seed comes from the argument, else from BOOK_SEED, else 42. Returns it.
     """
     seed = seed_from_environment() if seed is None else seed
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    numerics = configure_gpus()
     keras.utils.set_random_seed(seed)
     use_book_style()
-    print(f"TensorFlow {tf.__version__} | Keras {keras.__version__} | {device_summary()} | BOOK_SEED={seed}")
+    print(f"TensorFlow {tf.__version__} | Keras {keras.__version__} | {device_summary()} | {numerics} "
+          f"| BOOK_SEED={seed}")
     return seed
 
 
