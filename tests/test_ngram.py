@@ -139,3 +139,20 @@ def test_rejects_bad_positions():
 def test_a_model_prints_briefly():
     assert repr(ngram.kneser_ney("abracadabra", 2)) == (
         "KneserNeyModel(order=2, discounts=(0.75, 0.75), 5 characters, 12 strings counted)")
+
+
+def test_numpy_integer_positions_are_accepted():
+    import numpy as np
+
+    model = ngram.kneser_ney("abracadabra", 3)
+    assert ngram.bits_per_char(model, "abracadabra", positions=np.array([3, 5])) == \
+        ngram.bits_per_char(model, "abracadabra", positions=[3, 5])
+
+
+def test_per_position_bits_average_to_the_mean():
+    text = "abracadabra arbadacarba"
+    means = ngram.kneser_ney_bits(text, text, orders=(2, 3))
+    each = ngram.kneser_ney_bits(text, text, orders=(2, 3), per_position=True)
+    for order in (2, 3):
+        assert len(each[order]) == len(text) - 2
+        assert math.isclose(sum(each[order]) / len(each[order]), means[order], rel_tol=1e-12)

@@ -23,6 +23,7 @@ Kneser-Ney with one discount per order).
 """
 
 import math
+import numbers
 from collections import Counter
 from typing import NamedTuple
 
@@ -160,10 +161,10 @@ def _check_positions(positions, text, default_start):
         raise ValueError(f"no position to score: the text has {len(text)} characters and the first one scored "
                          f"is position {default_start}; give a longer text or explicit positions")
     for position in positions:
-        if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position < len(text):
+        if isinstance(position, bool) or not isinstance(position, numbers.Integral) or not 0 <= position < len(text):
             raise ValueError(f"positions must be whole numbers from 0 to {len(text) - 1} (the text has "
                              f"{len(text)} characters); got {position!r}")
-    return positions
+    return [int(position) for position in positions]
 
 
 def bits_per_char(model, text, positions=None):
@@ -178,11 +179,13 @@ def bits_per_char(model, text, positions=None):
     return total_bits / len(positions)
 
 
-def kneser_ney_bits(train_text, test_text, orders=(2, 3, 4, 5, 6, 7), discount=0.75, positions=None):
+def kneser_ney_bits(train_text, test_text, orders=(2, 3, 4, 5, 6, 7), discount=0.75, positions=None,
+                    per_position=False):
     """Bits per character of interpolated Kneser-Ney models of several orders on `test_text`:
     {order: bits}. All orders score the same `positions` (default: every i >= max(orders) - 1). The
     counts are made once, and the levels below the top, which every order shares, are evaluated once
-    per character."""
+    per character. With per_position=True the values are lists with the bits of each position, in the
+    order of `positions`, instead of their mean."""
     if not isinstance(orders, tuple | list | range) or not orders:
         raise ValueError(f"orders must be a non-empty tuple of orders, e.g. (2, 3, 4); got {orders!r}")
     for order in orders:
@@ -196,7 +199,7 @@ def kneser_ney_bits(train_text, test_text, orders=(2, 3, 4, 5, 6, 7), discount=0
     positions = _check_positions(positions, test_text, highest - 1)
     continuation, top = _build_levels(train_text, orders)
 
-    total_bits = dict.fromkeys(orders, 0.0)
+    bits = {order: [] for order in orders}
     for position in positions:
         char = test_text[position]
         # lower[k]: the probability the continuation levels 1..k give, lower[0] the uniform one.
@@ -210,5 +213,7 @@ def kneser_ney_bits(train_text, test_text, orders=(2, 3, 4, 5, 6, 7), discount=0
             else:
                 context = test_text[position - order + 1:position]
                 char_probability = interpolate(top[order], context, char, lower[order - 1], discounts[order - 1])
-            total_bits[order] -= math.log2(char_probability)
-    return {order: bits / len(positions) for order, bits in total_bits.items()}
+            bits[order].append(-math.log2(char_probability))
+    if per_position:
+        return bits
+    return {order: math.fsum(values) / len(values) for order, values in bits.items()}
