@@ -36,6 +36,7 @@
 # - say when a bidirectional model cannot be used (streaming, real-time prediction, generation);
 # - pad variable-length sequences at the end, mask the padding with `mask_zero=True`, and test that
 #   the padding does not change a prediction;
+# - keep an LSTM or GRU on the fast cuDNN path of a GPU;
 # - stack recurrent layers with `return_sequences=True`;
 # - build a `TextVectorization` + `tf.data` pipeline for sentence classification and judge the result
 #   against a [bag-of-words](glossary.md#bag-of-words) baseline.
@@ -81,6 +82,7 @@ import tensorflow as tf
 from utils.book import EpochLogger, gpu_available, setup_book
 from utils.data import load_movie_sentences, load_shakespeare
 from utils.diagrams import draw_bidirectional
+from utils.measure import interleaved_seconds, paired_ratio
 
 seed = setup_book()
 rng = np.random.default_rng(seed)
@@ -518,9 +520,10 @@ assert padding_sensitivity(masked_model, sentence, padding="pre") < 1e-5
 # (`_assert_valid_mask` in `keras/src/backend/tensorflow/rnn.py`): inside `fit` or `predict`, which
 # run as a graph, a left-padded batch stops with an `InvalidArgumentError` instead of falling back to
 # the generic loop; only an eager call (`model(x)`, as above) catches the error and falls back
-# (chapter 3, section 9). The CPU has no cuDNN and runs the generic loop, which accepts any mask. The
-# next cell checks both in graph mode, with `predict`: on the CPU, pre-padding and a row of padding
-# only give the answers of post-padding; on a GPU (run only where there is one), both raise.
+# (the full list of cuDNN's conditions follows below). The CPU has no cuDNN and runs the generic
+# loop, which accepts any mask. The next cell checks both in graph mode, with `predict`: on the CPU,
+# pre-padding and a row of padding only give the answers of post-padding; on a GPU (run only where
+# there is one), both raise.
 
 # %%
 all_padding_row = np.zeros_like(post_ids)
@@ -545,6 +548,55 @@ else:
 # So the rule is: pad at the end (`padding="post"`), mask with `mask_zero=True`, and never send a
 # sequence of padding only. `TextVectorization` already pads at the end.
 #
+# ### The cuDNN path, in full
+#
+# The mask is one of several conditions. Keras runs an `LSTM` or `GRU` layer with cuDNN's fused
+# kernels, usually much faster than the generic loop, only when the layer is exactly what cuDNN
+# computes:
+#
+# - `activation="tanh"` and `recurrent_activation="sigmoid"` (the defaults);
+# - `recurrent_dropout=0` (plain `dropout` on the inputs is fine);
+# - `unroll=False` and `use_bias=True`;
+# - for the GRU, `reset_after=True` (the Keras 3 default; `reset_after=False` is the older form);
+# - with a mask, sequences padded at the end only, and no row of padding only (above).
+#
+# With the default `use_cudnn="auto"`, breaking one of the layer's own conditions (activation,
+# dropout, unrolling, bias, GRU form) silently falls back to the slow path: the model trains, just
+# slower. Passing `use_cudnn=True` turns the silent fallback into an error, a cheap way to make sure
+# a GPU model really is on the fast path; on a CPU, which has no cuDNN, it always raises. The next
+# cell checks that error on a CPU. On a GPU it times both paths on an `LSTM(256)` with 128 sequences
+# of 200 steps (Keras compiles the generic loop with XLA there, and the cuDNN model without it) and
+# asserts that the cuDNN path is faster by more than a fifth; no GPU has run that assert yet.
+
+# %%
+def lstm_training_step(use_cudnn):
+    """One forward and backward pass of LSTM(256) on a batch of 128 sequences of 200 steps, as a function."""
+    lstm = keras.layers.LSTM(256, use_cudnn=use_cudnn)
+    model = keras.Sequential([keras.Input((200, 32)), lstm, keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    batch = np.ones((128, 200, 32), dtype="float32"), np.zeros((128, 1), dtype="float32")
+    return lambda: model.train_on_batch(*batch)
+
+
+# %% tags=["nbval-ignore-output"]
+if gpu_available():
+    lstm_times = interleaved_seconds({"cuDNN": lstm_training_step(True), "generic": lstm_training_step(False)},
+                                     rounds=5)
+    speed_up = paired_ratio(lstm_times, "generic", "cuDNN")
+    print(f"cuDNN {1000 * np.median(lstm_times['cuDNN']):.1f} ms per batch, generic "
+          f"{1000 * np.median(lstm_times['generic']):.1f} ms per batch, speed-up x{speed_up:.1f}")
+    assert speed_up > 1.2, "the cuDNN path should be clearly faster"
+else:
+    print("No GPU: the cuDNN timing is skipped.")
+    try:
+        keras.layers.LSTM(8, use_cudnn=True)(np.zeros((1, 5, 2), dtype="float32"))
+        cudnn_error = None
+    except ValueError as error:
+        cudnn_error = error
+    print("LSTM(use_cudnn=True) on the CPU raises ValueError:", cudnn_error is not None)
+    assert cudnn_error is not None and "cuDNN is not supported" in str(cudnn_error)
+
+# %% [markdown]
 # ### A masked loss for tagging
 #
 # In a tagger every step has a target, and the padded steps have targets too (whatever the array holds
@@ -818,6 +870,8 @@ assert trained_change < 1e-5
 #   the prediction depends on the batch a sentence lands in. The padding-invariance check finds it.
 # - **Id 0 is padding.** With `mask_zero=True`, no real token may use id 0; `TextVectorization`
 #   reserves it, a hand-made vocabulary must too (our letters start at 1).
+# - **Silent slow path on a GPU.** One `recurrent_dropout=0.2` or `activation="relu"` and an LSTM or GRU
+#   falls back to the generic loop without a word. Use `use_cudnn=True` while developing on a GPU.
 # - **Pre-padding on a GPU.** Masks must be right-padded for cuDNN, and no row may be all padding:
 #   inside `fit` and `predict` anything else raises `InvalidArgumentError` on a GPU (it runs on the
 #   CPU). `pad_sequences` pads at the start unless you pass `padding="post"`.
