@@ -40,7 +40,7 @@
 #   can and cannot learn;
 # - measure how the time of BPTT grows with the sequence length, and say why its memory grows too.
 #
-# **Prerequisites.** Chapter 1 (the recurrence $h_t = \tanh(x_t W_{xh} + h_{t-1} W_{hh} + b)$ and
+# **Prerequisites.** Chapter 1 (the recurrence $h_t = \tanh(x_t W_{xh} + h_{t-1} W_{hh} + b_h)$ and
 # Keras's `SimpleRNN`), the chain rule, and matrix products.
 #
 # **Run time.** Under a minute on a 2-core CPU (the README's table has the measured time). GPU: not
@@ -92,11 +92,11 @@ seed = setup_book()
 # A simple RNN reads a sequence $x_1, \dots, x_T$ and updates a hidden state, starting from
 # $h_0 = 0$; a linear read-out predicts a target at every step:
 #
-# $$a_t = x_t W_{xh} + h_{t-1} W_{hh} + b, \qquad h_t = \tanh(a_t), \qquad y_t = h_t W_{hy} + c.$$
+# $$a_t = x_t W_{xh} + h_{t-1} W_{hh} + b_h, \qquad h_t = \tanh(a_t), \qquad y_t = h_t W_{hy} + b_y.$$
 #
 # Write the loop out for $T$ steps and it becomes a feedforward network with $T$ hidden layers. Two
 # things are unusual about this deep network: every layer uses the **same** weights
-# $W_{xh}, W_{hh}, b$, and every layer receives an input and produces an output. The loss is the
+# $W_{xh}, W_{hh}, b_h$, and every layer receives an input and produces an output. The loss is the
 # mean of the per-step losses, here the squared error against a target $y^*_t$:
 #
 # $$L = \frac{1}{T}\sum_{t=1}^{T} \ell_t, \qquad \ell_t = \operatorname{mean}\,(y_t - y^*_t)^2
@@ -163,7 +163,7 @@ plt.show()
 # **Output.** With $N$ the number of entries of $y$ (batch × time × outputs), the mean squared error
 # gives $\delta y_t = \tfrac{2}{N}(y_t - y^*_t)$, and the read-out layer collects
 #
-# $$\delta W_{hy} = \sum_t h_t^\top \delta y_t, \qquad \delta c = \sum_t \mathbf 1^\top \delta y_t.$$
+# $$\delta W_{hy} = \sum_t h_t^\top \delta y_t, \qquad \delta b_y = \sum_t \mathbf 1^\top \delta y_t.$$
 #
 # **The state, the heart of BPTT.** $h_t$ influences the loss along two paths: through its own output
 # $y_t$, and through the next state $h_{t+1}$ (which carries it to all later losses). So
@@ -174,12 +174,12 @@ plt.show()
 # The second equation is the derivative of $\tanh$. Computing $\delta h_t$ needs $\delta a_{t+1}$, so the
 # loop must run **backwards**, from $t = T$ down to $t = 1$: that is the "through time" in the name.
 #
-# **Shared weights.** Each time step holds a copy of $W_{xh}, W_{hh}, b$; the gradient of a shared
+# **Shared weights.** Each time step holds a copy of $W_{xh}, W_{hh}, b_h$; the gradient of a shared
 # weight is the sum of the gradients of its copies:
 #
 # $$\delta W_{xh} = \sum_{t=1}^{T} x_t^\top \delta a_t, \qquad
 # \delta W_{hh} = \sum_{t=1}^{T} h_{t-1}^\top \delta a_t, \qquad
-# \delta b = \sum_{t=1}^{T} \mathbf 1^\top \delta a_t.$$
+# \delta b_h = \sum_{t=1}^{T} \mathbf 1^\top \delta a_t.$$
 #
 # The forward pass must therefore keep every $h_t$ (and $x_t$): memory grows with $T$.
 #
@@ -194,9 +194,9 @@ def init_params(rng, input_size, hidden_size, output_size):
     return {
         "W_xh": rng.normal(0, 0.5, (input_size, hidden_size)),
         "W_hh": rng.normal(0, 0.5 / np.sqrt(hidden_size), (hidden_size, hidden_size)),
-        "b": np.zeros(hidden_size),
+        "b_h": np.zeros(hidden_size),
         "W_hy": rng.normal(0, 0.5, (hidden_size, output_size)),
-        "c": np.zeros(output_size),
+        "b_y": np.zeros(output_size),
     }
 
 
@@ -205,9 +205,9 @@ def rnn_forward(params, x, targets):
     h = np.zeros((x.shape[0], params["W_hh"].shape[0]))
     states, outputs = [h], []
     for t in range(x.shape[1]):
-        h = np.tanh(x[:, t] @ params["W_xh"] + h @ params["W_hh"] + params["b"])
+        h = np.tanh(x[:, t] @ params["W_xh"] + h @ params["W_hh"] + params["b_h"])
         states.append(h)  # states[t + 1] is h_t; states[0] is h_0 = 0
-        outputs.append(h @ params["W_hy"] + params["c"])
+        outputs.append(h @ params["W_hy"] + params["b_y"])
     y = np.stack(outputs, axis=1)
     return np.mean((y - targets) ** 2), {"x": x, "states": states, "y": y, "targets": targets}
 
@@ -225,12 +225,12 @@ def rnn_backward(params, cache):
     for t in reversed(range(x.shape[1])):
         h, h_prev = states[t + 1], states[t]
         grads["W_hy"] += h.T @ dy[:, t]
-        grads["c"] += dy[:, t].sum(axis=0)
+        grads["b_y"] += dy[:, t].sum(axis=0)
         dh = dy[:, t] @ params["W_hy"].T + da_next @ params["W_hh"].T  # two paths out of h_t
         da = dh * (1 - h**2)  # through tanh
         grads["W_xh"] += x[:, t].T @ da
         grads["W_hh"] += h_prev.T @ da
-        grads["b"] += da.sum(axis=0)
+        grads["b_h"] += da.sum(axis=0)
         da_next = da
     return grads
 
@@ -256,7 +256,7 @@ for name in params:
 #
 # Now the same network in Keras: a `SimpleRNN` that returns the whole sequence, followed by a `Dense`
 # read-out. Keras stores the `SimpleRNN` weights as `[kernel, recurrent_kernel, bias]`, which are our
-# $W_{xh}, W_{hh}, b$, and the `Dense` weights as $W_{hy}, c$. We build it in float64 so that the
+# $W_{xh}, W_{hh}, b_h$, and the `Dense` weights as $W_{hy}, b_y$. We build it in float64 so that the
 # comparison is limited by nothing but rounding in the last digits (in float32 they still agree to a
 # few times $10^{-7}$, the float32 precision).
 
@@ -265,7 +265,7 @@ inputs = keras.Input((seq_len, input_size), dtype="float64")
 hidden = keras.layers.SimpleRNN(hidden_size, return_sequences=True, dtype="float64")(inputs)
 outputs = keras.layers.Dense(output_size, dtype="float64")(hidden)
 keras_rnn = keras.Model(inputs, outputs)
-keras_rnn.set_weights([params[name] for name in ("W_xh", "W_hh", "b", "W_hy", "c")])
+keras_rnn.set_weights([params[name] for name in ("W_xh", "W_hh", "b_h", "W_hy", "b_y")])
 
 with tf.GradientTape() as tape:
     keras_loss = keras.ops.mean((keras_rnn(x_small) - targets_small) ** 2)
@@ -278,7 +278,7 @@ print("same loss:", np.isclose(float(keras_loss), loss, rtol=1e-12, atol=0))
 
 # %%
 relative_errors = {}
-names = ("W_xh", "W_hh", "b", "W_hy", "c")
+names = ("W_xh", "W_hh", "b_h", "W_hy", "b_y")
 for name, weight, tape_grad in zip(names, keras_rnn.trainable_weights, tape_grads, strict=True):
     tape_grad = tape_grad.numpy()
     relative_errors[name] = np.max(np.abs(tape_grad - grads[name])) / np.max(np.abs(tape_grad))
@@ -302,7 +302,7 @@ def finite_difference(params, name, index, x, targets, eps=1e-6):
     return (loss_plus - loss_minus) / (2 * eps)
 
 
-checks = [("W_xh", (2, 5)), ("W_hh", (0, 1)), ("W_hh", (7, 3)), ("b", (4,)), ("W_hy", (6, 1))]
+checks = [("W_xh", (2, 5)), ("W_hh", (0, 1)), ("W_hh", (7, 3)), ("b_h", (4,)), ("W_hy", (6, 1))]
 for name, index in checks:
     numeric = finite_difference(params, name, index, x_small, targets_small)
     agree = np.isclose(numeric, grads[name][index], rtol=1e-6, atol=1e-9)
@@ -378,9 +378,10 @@ plt.legend()
 plt.show()
 
 # %% [markdown]
-# On the log scale each curve is close to a straight line: the gradient changes by a constant factor
-# per step. We fit that slope (natural log per step) and compare it with the linear-regime prediction
-# $\ln\rho$.
+# On the log scale each curve is close to a straight line: the gradient changes by a roughly constant
+# factor per step. (The curves for $\rho = 1.5$ and 3 bend at the largest lags, the first steps of the
+# sequence, where the state is still small and tanh not yet saturated.) We fit the slope (natural log
+# per step) and compare it with the linear-regime prediction $\ln\rho$.
 
 # %% tags=["nbval-ignore-output"]
 for rho in radii:
@@ -388,13 +389,15 @@ for rho in radii:
           f"factor over 60 steps {np.exp(slopes[rho] * seq_len):.1e}")
 assert slopes[0.5] < -0.5 and abs(slopes[0.5] - np.log(0.5)) < 0.15  # exponential decay, at the predicted rate
 assert -0.15 < slopes[1.0] < 0 and slopes[1.0] > slopes[0.5] / 4  # at 1: a slow decay, not preservation
+assert slopes[1.5] < np.log(1.5) / 2  # saturation eats most of the growth
 assert slopes[3.0] > 0.05  # well above 1: exponential growth
 assert slopes[0.5] < slopes[1.0] < slopes[3.0]
 
 # %% [markdown]
 # With $\rho = 0.5$ the fitted slope is close to $\ln 0.5 \approx -0.69$: the gradient halves at every
 # step and is negligible after twenty. At $\rho = 1$ it still decays, slowly (by the factor printed
-# above), because $1 - h^2 < 1$: a radius of 1 is the border between the two regimes, not a guarantee
+# above), mostly because $1 - h^2 < 1$ (part of it is the early transient of a non-normal matrix, which
+# exercise 2 isolates): a radius of 1 is the border between the two regimes, not a guarantee
 # that the gradient survives. Above 1 the state grows until tanh saturates, and saturation eats most
 # of the growth: at $\rho = 1.5$ the slope is far below $\ln 1.5 \approx 0.41$, and only the strongly
 # amplifying $\rho = 3$ explodes clearly. Unbounded activations such as ReLU have no such brake, which
@@ -423,42 +426,66 @@ plt.legend()
 plt.show()
 
 # %% [markdown]
-# Transient growth of this kind is why Pascanu et al. state the condition for explosion with the
-# largest singular value: $\sigma_{\max} > 1$ is necessary for explosion, $\rho > 1$ is what makes it
-# last.
+# So the two numbers answer different questions. The largest singular value bounds what any single
+# step can do to a gradient, which is why Pascanu et al. state their conditions with it ($\sigma_{\max}
+# > 1$ is necessary for explosion); in the linear regime the radius sets the long-run rate. With tanh,
+# saturation can stop the growth even when $\rho > 1$, as the $\rho = 1.5$ curve above shows.
 #
 # ## 6. What vanishing gradients do to learning
 #
-# A task that needs memory at a controllable distance: the input is a sequence of 60 random signs
-# $\pm 1$; the label is whether the sign at position $T - \text{lag}$ was positive. Everything after that
-# position is distraction. Both versions have the same length, so they cost the same to train; only
-# the lag differs.
+# A task that needs one bit of memory at a controllable distance. Each step of the input has two
+# channels. The first is zero everywhere except at step $T - \text{lag}$, where it holds a random sign
+# $\pm 1$: the bit to remember. The second holds a random sign at every step: noise the network must
+# learn to ignore. The label says whether the bit was $+1$. The bit marks its own position, so the
+# network only has to notice it, keep one number and ignore the noise; nothing has to count steps.
+# Both versions have the same length, $T = 90$, and cost the same to train; only the lag differs.
 
 # %%
-def make_lag_task(rng, num_sequences, seq_len, lag):
-    """Random ±1 sequences; label 1 when the input `lag` steps before the end was +1."""
-    x = rng.choice([-1.0, 1.0], size=(num_sequences, seq_len, 1)).astype("float32")
-    y = (x[:, seq_len - lag, 0] > 0).astype("float32")
-    return x, y
+def make_recall_task(rng, num_sequences, seq_len, lag):
+    """Channel 0: a sign ±1 at step seq_len - lag, 0 elsewhere; channel 1: ±1 noise at every step.
+    The label is 1 when the sign was +1."""
+    bits = rng.choice([-1.0, 1.0], size=num_sequences)
+    x = np.zeros((num_sequences, seq_len, 2), dtype="float32")
+    x[:, seq_len - lag, 0] = bits
+    x[:, :, 1] = rng.choice([-1.0, 1.0], size=(num_sequences, seq_len))
+    return x, (bits > 0).astype("float32")
 
 
 def build_lag_model(seq_len, hidden_size=32):
     model = keras.Sequential(
-        [keras.Input((seq_len, 1)), keras.layers.SimpleRNN(hidden_size), keras.layers.Dense(1, activation="sigmoid")]
+        [keras.Input((seq_len, 2)), keras.layers.SimpleRNN(hidden_size), keras.layers.Dense(1, activation="sigmoid")]
     )
     model.compile(keras.optimizers.Adam(3e-3), loss="binary_crossentropy", metrics=["accuracy"])
     return model
 
 
 # %% [markdown]
-# Before training anything, section 5 predicts the outcome. We take an untrained model and measure
-# how strongly the loss gradient reaches each input position: $\lVert \partial L / \partial x_t \rVert$
+# First, is one bit over 80 steps within the reach of a `SimpleRNN(32)` at all? We set its weights by
+# hand: unit 0 reads the bit channel with weight 2 and feeds itself back with weight 2, so a $+1$ puts
+# it at $\tanh 2 \approx 0.96$, where $\tanh(2 \cdot 0.96)$ is again about 0.96 (a $-1$ likewise at
+# $-0.96$); every other weight is zero, and the readout looks at unit 0 alone.
+
+# %%
+seq_len, short_lag, long_lag = 90, 5, 80
+rng = np.random.default_rng(seed)
+x_check, y_check = make_recall_task(rng, 1000, seq_len, long_lag)
+by_hand = build_lag_model(seq_len)
+kernel, recurrent_kernel, bias = (np.zeros_like(w) for w in by_hand.layers[0].get_weights())
+kernel[0, 0], recurrent_kernel[0, 0] = 2.0, 2.0  # write the bit into unit 0, and keep it there
+by_hand.layers[0].set_weights([kernel, recurrent_kernel, bias])
+by_hand.layers[1].set_weights([np.eye(32, 1, dtype="float32") * 10, np.zeros(1, "float32")])
+hand_accuracy = float(by_hand.evaluate(x_check, y_check, verbose=0)[1])
+print(f"hand-set SimpleRNN(32), lag {long_lag}: accuracy {hand_accuracy:.3f}")
+assert hand_accuracy == 1.0
+
+# %% [markdown]
+# So the capacity is there: one unit, two weights. Whether training *finds* such weights is another
+# matter, and section 5 predicts the answer. We take an untrained model and measure how strongly the
+# loss gradient reaches the bit channel at each position, $\lVert \partial L / \partial x_t \rVert$
 # (root mean square over 256 sequences).
 
 # %%
-seq_len, short_lag, long_lag = 60, 5, 50
-rng = np.random.default_rng(seed)
-x_probe, y_probe = (tf.constant(array) for array in make_lag_task(rng, 256, seq_len, long_lag))
+x_probe, y_probe = (tf.constant(array) for array in make_recall_task(rng, 256, seq_len, long_lag))
 untrained = build_lag_model(seq_len)
 with tf.GradientTape() as tape:
     tape.watch(x_probe)
@@ -468,9 +495,9 @@ input_grad = np.sqrt(np.mean(tape.gradient(probe_loss, x_probe).numpy()[:, :, 0]
 # %%
 plt.semilogy(np.arange(seq_len), input_grad, label="untrained SimpleRNN(32)")
 for lag, color in ((short_lag, "C2"), (long_lag, "C3")):
-    plt.axvline(seq_len - lag, color=color, linestyle="--", label=f"the input that matters, lag {lag}")
+    plt.axvline(seq_len - lag, color=color, linestyle="--", label=f"where the bit is, lag {lag}")
 plt.xlabel("input position t (time step)")
-plt.ylabel("RMS of dL/dx_t")
+plt.ylabel("RMS of dL/dx_t (bit channel)")
 plt.title("How much gradient reaches each input")
 plt.legend()
 plt.show()
@@ -478,45 +505,48 @@ plt.show()
 # %% tags=["nbval-ignore-output"]
 reach = input_grad[seq_len - long_lag] / input_grad[seq_len - short_lag]
 print(f"gradient at lag {long_lag} / gradient at lag {short_lag}: {reach:.1e}")
-assert reach < 0.05
+assert reach < 1e-3
 
 # %% [markdown]
-# The gradient that reaches the input 50 steps back is orders of magnitude smaller than the one that
+# The gradient that reaches the input 80 steps back is thousands of times smaller than the one that
 # reaches 5 steps back (the ratio is printed above). Now we train the two models, 6 epochs each on
 # 4,000 sequences.
 
 # %% tags=["nbval-ignore-output"]
-rng = np.random.default_rng(seed)
 lag_histories = {}
 for lag in (short_lag, long_lag):
-    x_train, y_train = make_lag_task(rng, 4000, seq_len, lag)
-    x_valid, y_valid = make_lag_task(rng, 1000, seq_len, lag)
+    x_train, y_train = make_recall_task(rng, 4000, seq_len, lag)
+    x_valid, y_valid = make_recall_task(rng, 1000, seq_len, lag)
     logger = EpochLogger(every=3, name=f"lag {lag}")
     lag_histories[f"lag {lag}"] = build_lag_model(seq_len).fit(
         x_train, y_train, validation_data=(x_valid, y_valid), epochs=6, batch_size=64, verbose=0, callbacks=[logger])
 
 # %% tags=["nbval-ignore-output"]
-plot_learning_curves(lag_histories, metric="accuracy", title="SimpleRNN(32): recall a sign 5 or 50 steps back")
+plot_learning_curves(lag_histories, metric="accuracy", title="SimpleRNN(32): recall a bit 5 or 80 steps back")
 plt.ylabel("accuracy (chance = 0.5)")
 plt.show()
-short_acc = lag_histories[f"lag {short_lag}"].history["val_accuracy"][-1]
-long_acc = lag_histories[f"lag {long_lag}"].history["val_accuracy"][-1]
-print(f"validation accuracy: lag {short_lag} {short_acc:.3f}, lag {long_lag} {long_acc:.3f}")
-assert short_acc > 0.95 and long_acc < 0.65 and short_acc - long_acc > 0.3
+short_accuracy = np.array(lag_histories[f"lag {short_lag}"].history["val_accuracy"])
+long_accuracy = np.array(lag_histories[f"lag {long_lag}"].history["val_accuracy"])
+print(f"validation accuracy per epoch: lag {short_lag} {np.round(short_accuracy, 3)}, "
+      f"lag {long_lag} {np.round(long_accuracy, 3)}")
+assert short_accuracy[0] > 0.95 and short_accuracy[-1] > 0.95  # lag 5: learned in the first epoch
+assert long_accuracy[:2].max() < 0.6  # lag 80: still at chance after two epochs
 
 # %% [markdown]
-# The short lag is solved within the first epoch; the long lag stays at chance for the whole run,
-# although the information is in the input and the network has enough units to carry one bit. The
-# failure is not capacity but credit assignment: the gradient that would teach the network to store
-# that sign for 50 steps arrives hundreds to thousands of times weaker (the ratio printed above) and
-# drowns in the gradients of the recent, irrelevant inputs. Gated cells (LSTM and GRU, next chapter)
-# add an additive path through time whose [Jacobian](glossary.md#jacobian) can stay close to the
-# identity; chapter 3 tests them on a dependency across 100 steps that a `SimpleRNN` does not learn.
+# The short lag is solved within the first epoch. At lag 80 the model sits at chance for at least the
+# first two epochs, and in most runs for all six; now and then a run finds the latch late, in a sudden
+# jump, and that unpredictability is itself the symptom. Same task, same network, same data size; the
+# hand-set weights show that one unit can hold the bit. What differs is the gradient: the signal that
+# would teach the network to keep the bit for 80 steps arrives thousands of times weaker than at 5
+# steps and drowns in the gradients of the noise. Vanishing gradients make long dependencies slow and
+# unreliable to learn, not impossible to represent. Gated cells (LSTM and GRU, next chapter) add an
+# additive path through time whose [Jacobian](glossary.md#jacobian) can stay close to the identity;
+# chapter 3 also shows that this path too has to be learned.
 #
 # ## 7. Exploding gradients and gradient clipping
 #
 # The opposite failure is loud. Take a ReLU RNN whose recurrent matrix starts as the identity (the
-# "IRNN" of Le et al., 2015): $h_t = \max(0,\, h_{t-1} + x_t W_{xh} + b)$ simply adds up its inputs, a
+# "IRNN" of Le et al., 2015): $h_t = \max(0,\, h_{t-1} + x_t W_{xh} + b_h)$ simply adds up its inputs, a
 # natural counter. The task: count the ones in a stream of 100 random bits, each 1 with probability
 # 0.1. The count averages 10 with a variance of about 9, which is the MSE of the trivial model that
 # always answers the average. Nothing saturates in a ReLU network: if a training step makes the
@@ -605,23 +635,28 @@ num_weights = build_irnn().count_params()
 print(f"P = {num_weights:,} weights: clipvalue=1 allows a step up to sqrt(P) = {np.sqrt(num_weights):.1f} times longer")
 
 # %% [markdown]
-# To separate the direction from the length, we add a fifth run: `clipvalue` at $1/\sqrt{P}$, whose
-# steps can be no longer than those of `global_clipnorm=1`. Five runs of 200 steps from the same
-# initial weights with the same learning rate, $10^{-3}$: without clipping, and with each kind of
-# clipping.
+# To separate the direction from the length, we add two runs. `clipvalue` at $1/\sqrt{P}$ bends the
+# direction like `clipvalue=1`, but its steps can be no longer than those of `global_clipnorm=1`.
+# `global_clipnorm` with a threshold chosen so that its median step is as long as `clipvalue=1`'s keeps
+# the direction exactly but takes long steps. Six runs of 200 steps from the same initial weights with
+# the same learning rate, $10^{-3}$: without clipping, and with each kind of clipping.
 
 # %% tags=["nbval-ignore-output"]
 matched_value = 1 / np.sqrt(num_weights)
 clip_options = {"no clipping": {}, "clipvalue=1": {"clipvalue": 1.0},
                 "clipvalue=1/sqrt(P)": {"clipvalue": matched_value}, "clipnorm=1": {"clipnorm": 1.0},
                 "global_clipnorm=1": {"global_clipnorm": 1.0}}
+long_label = "global_clipnorm, long steps"
+clip_options[long_label] = None  # its threshold is set from the clipvalue=1 run below
 irnn_runs = {}
 for label, option in clip_options.items():
+    if label == long_label:  # a step length as long as clipvalue=1's median, in the gradient's direction
+        option = {"global_clipnorm": float(np.median(irnn_runs["clipvalue=1"][2])) / 1e-3}
     model = build_irnn()
     model.set_weights(initial_weights)
     irnn_runs[label] = train_and_record(model, keras.optimizers.SGD(1e-3, **option), x_count, y_count)
     losses, grad_norms, step_lengths = irnn_runs[label]
-    print(f"{label:19s} {len(losses):3d} steps  loss first {losses[0]:7.3g} largest {np.nanmax(losses):8.3g} "
+    print(f"{label:26s} {len(losses):3d} steps  loss first {losses[0]:7.3g} largest {np.nanmax(losses):8.3g} "
           f"last {losses[-1]:8.3g}  first gradient norm {grad_norms[0]:.3g}  "
           f"median step {np.median(step_lengths):.2g}")
 print(f"baseline (always answer the average): MSE {baseline_mse:.2f}")
@@ -629,19 +664,21 @@ print(f"baseline (always answer the average): MSE {baseline_mse:.2f}")
 # %% tags=["nbval-ignore-output"]
 fig, (ax_loss, ax_grad) = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
 for label, (losses, grad_norms, _) in irnn_runs.items():
-    style = {"marker": "o", "markersize": 8} if len(losses) < 10 else {"alpha": 0.5 if "value" in label else 0.9}
+    faint = "value" in label or "long" in label  # the two long-step runs overlap: draw them see-through
+    style = {"marker": "o", "markersize": 8} if len(losses) < 10 else {"alpha": 0.5 if faint else 0.9}
     ax_loss.semilogy(np.where(np.isfinite(losses), losses, np.nan), label=label, **style)
     ax_grad.semilogy(grad_norms, **style)
 ax_loss.axhline(baseline_mse, color="gray", linestyle=":", label="always answer the average")
 ax_grad.axhline(1.0, color="k", linestyle=":")
 ax_loss.set(xlabel="training step", ylabel="MSE on the batch (count²)", title="Loss (a run that stops: NaN)")
-ax_grad.set(xlabel="training step", ylabel="gradient norm before clipping", title="Gradient norm (dotted: threshold)")
-fig.legend(loc="outside lower center", ncol=6)
+ax_grad.set(xlabel="training step", ylabel="gradient norm before clipping", title="Gradient norm (dotted: threshold 1)")
+fig.legend(loc="outside lower center", ncol=4)
 plt.show()
 
 # %% tags=["nbval-ignore-output"]
-def final_loss(label):
-    return float(np.mean(irnn_runs[label][0][-20:]))
+def late_loss(label):
+    """The median loss of the last 50 steps: robust to the spikes of a run that never settles."""
+    return float(np.median(irnn_runs[label][0][-50:]))
 
 
 def median_step(label):
@@ -651,24 +688,32 @@ def median_step(label):
 assert not np.all(np.isfinite(irnn_runs["no clipping"][0]))  # diverged
 for label in ("clipvalue=1/sqrt(P)", "clipnorm=1", "global_clipnorm=1"):
     assert len(irnn_runs[label][0]) == 200 and np.all(np.isfinite(irnn_runs[label][0]))
-    assert final_loss(label) < 0.3 * baseline_mse  # learned to count, far better than the average
+    assert late_loss(label) < 0.3 * baseline_mse  # learned to count, far better than the average
 assert median_step("clipvalue=1") > 5 * median_step("global_clipnorm=1")  # same threshold, much longer steps
-assert final_loss("clipvalue=1") > baseline_mse  # ... and it ends worse than always answering the average
 assert median_step("clipvalue=1/sqrt(P)") <= 1.0001 * median_step("global_clipnorm=1")  # matched: no longer
-print({label: (round(final_loss(label), 3), f"{median_step(label):.1e}") for label in list(clip_options)[1:]})
+for label in ("clipvalue=1", long_label):  # long steps, bent or exact: neither learns to count
+    assert len(irnn_runs[label][0]) == 200 and late_loss(label) > 0.5 * baseline_mse
+print({label: (round(late_loss(label), 3), f"{median_step(label):.1e}") for label in list(clip_options)[1:]})
 
 # %% [markdown]
 # Without clipping, the run is over after a step or two (the loss becomes NaN). With `clipnorm` or
 # `global_clipnorm` every step is short (at most learning rate × threshold $= 10^{-3}$, per weight
-# tensor for `clipnorm`), the run survives, and the final MSE is a small fraction of the baseline: the
-# network counts, off by about one. `clipvalue=1` survives too, but it ends *worse than always
-# answering the average*. The reason is the length of its steps, not their direction: with gradients in
-# the thousands nearly every entry hits the cap, and its median step is many times longer than
-# `global_clipnorm`'s (printed above). At $1/\sqrt{P}$, with steps no longer than those of
-# `global_clipnorm`, the same per-entry clipping learns to count as well, although it still bends the
-# direction of every step. Note also the right panel: the gradient norm stays far above the threshold
-# for the whole run, so clipping is active on every step and the learning rate alone sets the step
-# length. Exercise 4 asks whether a smaller learning rate would have done the same job.
+# tensor for `clipnorm`), the run survives, and the loss of its last steps is a small fraction of the
+# baseline: the network counts, off by about one. `clipvalue=1` survives too, but it never settles: its
+# loss keeps jumping, often above what always answering the average costs, and the median of its
+# last 50 losses stays near or above the baseline. With gradients in the thousands nearly every entry
+# hits the cap, and its median step is many times longer than `global_clipnorm`'s (printed above).
+# The two extra runs complete the picture, a two-by-two design of direction against length:
+#
+# | | short steps | long steps |
+# |---|---|---|
+# | direction bent | `clipvalue=1/sqrt(P)`: learns | `clipvalue=1`: does not |
+# | direction kept | `global_clipnorm=1`: learns | `global_clipnorm`, long steps: does not |
+#
+# It is the length of the steps, not their direction, that decides. Note also the right panel: the
+# gradient norm stays far above the threshold for the whole run, so clipping is active on every step
+# and the learning rate alone sets the step length. Exercise 4 asks whether a smaller learning rate
+# would have done the same job.
 #
 # **Where the huge first gradient comes from.** It is not the exponential growth of section 5: at the
 # start $W_{hh} = I$, which neither grows nor shrinks a vector. The gradient is large because the problem
@@ -700,9 +745,9 @@ assert 2 < power < 4 and growth_per_doubling.max() < 3 * growth_per_doubling.min
 # %% [markdown]
 # Each doubling of $T$ multiplies the gradient by about the same factor, between $2^2$ and $2^4$
 # (printed above): a power law, the scale of the task. Exponential growth would square the factor at
-# every doubling. The exponential arrives one step later. Taken at face value, that first gradient
-# makes a step of length learning
-# rate × gradient norm, in a network whose weights are of order 1, and the loss of the very next
+# every doubling. The exponential arrives one step later (measured below). Taken at face value, that
+# first gradient makes a step of length learning rate × gradient norm, in a network whose weights are
+# of order 1, and the loss of the very next
 # forward pass is no longer a number:
 
 # %% tags=["nbval-ignore-output"]
@@ -712,6 +757,30 @@ print(f"first unclipped step: length {1e-3 * unclipped_norms[0]:.2g}; loss befor
 assert not np.isfinite(unclipped_losses[1]), "one unclipped step throws the weights into overflow"
 
 # %% [markdown]
+# Where does the overflow come from? We take that one step ourselves and run the ReLU recurrence with
+# the new weights in float64, which has room for much larger numbers than float32's $3 \times 10^{38}$,
+# and watch the norm of the state.
+
+# %% tags=["nbval-ignore-output"]
+jumped = build_irnn()
+jumped.set_weights(initial_weights)
+with tf.GradientTape() as tape:
+    first_loss = keras.ops.mean((jumped(x_count[:32]) - y_count[:32]) ** 2)
+keras.optimizers.SGD(1e-3).apply(tape.gradient(first_loss, jumped.trainable_variables), jumped.trainable_variables)
+jumped_kernel, jumped_recurrent, jumped_bias = (w.astype("float64") for w in jumped.layers[0].get_weights())
+state, log10_norms = np.zeros((32, jumped_recurrent.shape[0])), []
+for t in range(100):
+    state = np.maximum(0, x_count[:32, t] @ jumped_kernel + state @ jumped_recurrent + jumped_bias)
+    log10_norms.append(np.log10(np.linalg.norm(state, axis=1).max()))
+growth_per_25 = np.diff(np.array(log10_norms)[[24, 49, 74, 99]])
+print("log10 of the largest state norm at t = 25, 50, 75, 100:", np.round(np.array(log10_norms)[[24, 49, 74, 99]], 1))
+assert growth_per_25.min() > 10 and growth_per_25.max() < 1.5 * growth_per_25.min(), "exponential: equal factors"
+
+# %% [markdown]
+# After that single step the state's norm grows by about the same enormous factor every 25 steps: a
+# straight line on a log scale, the exponential growth of section 5, now real. In float32 it passes
+# $10^{38}$ long before step 100, and the loss overflows.
+#
 # That is the picture Pascanu et al. draw: a loss surface with a cliff. Near it the gradient is huge;
 # one full step jumps off the edge into weights for which the ReLU state grows without bound over 100
 # steps, and the forward pass overflows. Clipping does not remove the cliff; it refuses to jump.
@@ -727,7 +796,7 @@ assert not np.isfinite(unclipped_losses[1]), "one unclipped step throws the weig
 #   can only reach inputs in its own chunk, at most $k - 1$ steps back.
 #
 # The trade-off: memory and time per update are proportional to $k$ instead of $T$, and there are
-# $T/k$ updates per pass instead of one; the price is that the network can not *learn* to keep
+# $T/k$ updates per pass instead of one; the price is that no gradient asks the network to keep
 # information longer than $k$ steps.
 #
 # The task: 32 streams of 2,048 random bits, and the target at every step is the bit seen 12 steps
@@ -805,7 +874,6 @@ print("chunk  stored floats  updates/pass  gradient sees  test accuracy  trainin
 for chunk_len, result in chunk_results.items():
     print(f"{chunk_len:5d}  {chunk_len * 32 * hidden_size:13,d}  {2048 // chunk_len:12d}  "
           f"{chunk_len - 1:>8d} steps  {result['accuracy']:13.3f}  {result['seconds']:10.1f} s")
-assert chunk_results[4]["accuracy"] < 0.75  # chunks much shorter than the lag: usually near chance
 assert chunk_results[16]["accuracy"] > 0.95 and chunk_results[24]["accuracy"] > 0.95  # longer: learned
 assert chunk_results[16]["accuracy"] - chunk_results[4]["accuracy"] > 0.25
 
@@ -822,8 +890,8 @@ plt.legend()
 plt.show()
 
 # %% [markdown]
-# With chunks of 4 steps the network stays far below the longer chunks, usually near chance (in one
-# seed of ten we tried, about 0.7), although its state runs through the whole stream: the gradient
+# With chunks of 4 steps the network stays far below the longer chunks, often not far above chance,
+# although its state runs through the whole stream: the gradient
 # never connects a target to the input 12 steps back, so nothing teaches the network to write that bit
 # into its state and keep it. With chunks of 16 or 24 it
 # learns the echo almost perfectly, and it then works at *every* position, including the first steps
@@ -832,7 +900,9 @@ plt.show()
 # with its bit, but the gradient can still teach the network to *preserve* whatever the random input
 # weights happened to write into the carried state. Choose $k$ comfortably longer than the
 # dependencies you need to learn. In the table, shorter chunks store fewer activations but need more
-# updates, each with a fixed overhead, so they are not faster per pass.
+# updates, each with a fixed overhead, so they are not faster per pass. The comparison is not of equal
+# work in one respect: with the same two passes, chunks of 4 make six times as many updates as chunks of
+# 24. That favours the short chunks, and they still lose.
 #
 # **Keras's stateful layers.** The same carrying of the state is built into Keras: a layer created
 # with `stateful=True` under `keras.Input(batch_shape=(batch, chunk_len, features))` starts each batch
@@ -867,6 +937,7 @@ def training_step(batch_size, seq_len, hidden_size=64, input_size=8):
 lengths = np.array([25, 50, 100, 200, 400])
 steps = {(32, int(n)): training_step(32, int(n)) for n in lengths}
 steps[512, 25] = training_step(512, 25)  # 16 times more sequences: used below
+tf.get_logger().setLevel("ERROR")  # six models trace one function each: not a retracing problem
 step_times = interleaved_seconds(steps, rounds=9)
 batch_seconds = np.array([np.median(step_times[32, int(n)]) for n in lengths])
 for n, sec in zip(lengths, batch_seconds, strict=True):
@@ -916,7 +987,7 @@ assert paired_ratio(step_times, (512, 25), (32, 400)) < 0.9, "the same arithmeti
 #
 # ## 10. Pitfalls
 #
-# - **Vanishing gradients are silent.** Nothing crashes: the loss just stops at the level of a model
+# - **Vanishing gradients are silent.** Nothing crashes: the loss just stays at the level of a model
 #   that ignores the distant input (section 6). To diagnose, measure $\lVert\partial L/\partial x_t\rVert$
 #   or $\lVert\delta h_t\rVert$ against the lag, as we did.
 # - **Clipping can hide problems.** When the gradient norm is above the threshold on every step (as in
@@ -928,7 +999,8 @@ assert paired_ratio(step_times, (512, 25), (32, 400)) < 0.9, "the same arithmeti
 #   and it bends the direction; `clipnorm` acts per tensor. Prefer `global_clipnorm`, which every later
 #   chapter uses.
 # - **Sum or mean over time.** Summing the per-step losses instead of averaging multiplies every
-#   gradient by $T$: a learning rate tuned for $T = 20$ can diverge at $T = 500$.
+#   gradient by $T$: with SGD, a learning rate tuned for $T = 20$ can diverge at $T = 500$. (Adam divides
+#   by a running scale of the gradient and barely notices.)
 # - **Stateful training needs ordered, unshuffled batches** and a state reset between independent
 #   streams and between epochs. A shuffled stateful model silently carries the state of one stream into
 #   another.
@@ -949,7 +1021,8 @@ assert paired_ratio(step_times, (512, 25), (32, 400)) < 0.9, "the same arithmeti
 # - The gradient reaching a lag of $n$ steps is a product of $n$ Jacobians
 #   $\operatorname{diag}(1 - h^2) W_{hh}^\top$: it shrinks or grows exponentially, with slope $\ln\rho$
 #   in the linear regime, pulled down by saturation.
-# - Vanishing gradients make long dependencies unlearnable for a SimpleRNN; exploding gradients make
+# - Vanishing gradients make long dependencies slow and unreliable to learn for a SimpleRNN, even
+#   when one unit could hold them; exploding gradients make
 #   the loss jump to NaN, and `global_clipnorm` fixes them without changing the gradient's direction.
 # - Truncated BPTT bounds memory by the chunk length and carries the state forward, but learns only
 #   dependencies shorter than a chunk.
@@ -1067,15 +1140,16 @@ for learning_rate in (1e-5, 1e-6):
 for learning_rate, losses in small_lr_runs.items():
     print(f"lr {learning_rate:.0e}, no clipping: loss first {losses[0]:.3g} largest {np.nanmax(losses):.3g} "
           f"final {np.mean(losses[-20:]):.3g}")
-print(f"lr 1e-03, global_clipnorm=1: final {final_loss('global_clipnorm=1'):.3g}; baseline {baseline_mse:.2f}")
+print(f"lr 1e-03, global_clipnorm=1: final {late_loss('global_clipnorm=1'):.3g}; baseline {baseline_mse:.2f}")
 assert np.nanmax(small_lr_runs[1e-5]) > 3 * small_lr_runs[1e-5][0]  # 100 times smaller, still jumps up
-assert np.all(np.isfinite(small_lr_runs[1e-6])) and np.mean(small_lr_runs[1e-6][-20:]) < 0.3 * baseline_mse
+assert np.all(np.isfinite(small_lr_runs[1e-6])) and np.mean(small_lr_runs[1e-6][-20:]) < 0.5 * baseline_mse
 
 # %% [markdown]
 # At $10^{-5}$, a hundred times below the learning rate of the clipped runs, the loss still jumps
 # several-fold above where it started, for most seeds by orders of magnitude.
-# At $10^{-6}$ the run survives and, on this problem, learns about as well as the
-# clipped one. So a small enough learning rate can work, but you find it only by trial, it must leave
-# room for the largest gradient of the whole run, and a single spike later in training (when the
+# At $10^{-6}$ the run survives and learns to count, to well below the baseline (compare its final
+# loss with the clipped run's, printed above). So a small enough learning rate can work, but you find
+# it only by trial, it must leave room for the largest gradient of the whole run, and a single spike
+# later in training (when the
 # weights reach a steeper region) still throws it off. Clipping bounds every step, whatever the
 # gradient does, which is why recurrent models are almost always trained with it.
