@@ -208,3 +208,106 @@ def test_sequence_diagram_rejects_bad_input(kwargs):
     with pytest.raises(ValueError):
         draw_sequence_diagram(ax, **arguments)
     plt.close(fig)
+
+
+def text_at(ax, label):
+    """The position of the one plain text of `ax` that reads `label`."""
+    (position,) = [text.get_position() for text in plain_texts(ax) if text.get_text() == label]
+    return position
+
+
+@pytest.mark.parametrize("steps", [1, 4])
+def test_draw_rolled_and_unrolled(ax, steps):
+    assert diagrams.draw_rolled_and_unrolled(ax, steps=steps) is ax
+    assert ax.get_title() == "A recurrent network rolled (a loop) and unrolled (one copy per step)"
+    assert not ax.axison
+    texts = [text.get_text() for text in plain_texts(ax)]
+    for name in ("x", "h", "y"):  # the rolled cell (index t) and one copy per step
+        assert all(f"${name}_{{{index}}}$" in texts for index in ["t", *range(1, steps + 1)])
+    assert "$h_0$" in texts
+    for weight in ("$W_{xh}$", "$W_{hh}$", "$W_{hy}$"):  # the same three matrices on the loop and every copy
+        assert texts.count(weight) == steps + 1
+    # arrows: x -> h -> y in the rolled cell and in every copy, the loop's head, "unroll", h_{t-1} -> h_t
+    assert len(annotations(ax)) == 2 + 1 + 1 + 3 * steps
+
+
+def test_draw_rolled_and_unrolled_labels_every_recurrent_arrow(ax):
+    """Each horizontal arrow between two states carries W_hh at its middle; the loop carries one too."""
+    diagrams.draw_rolled_and_unrolled(ax, steps=3)
+    recurrent = [arrow for arrow in annotations(ax) if arrow.xyann[1] == arrow.xy[1] == 0
+                 and arrow.arrowprops["lw"] != 2.0]  # not the thick "unroll" arrow
+    w_hh = [text.get_position() for text in plain_texts(ax) if text.get_text() == "$W_{hh}$"]
+    assert len(recurrent) == 3
+    for arrow in recurrent:
+        middle = (arrow.xyann[0] + arrow.xy[0]) / 2
+        assert any(x == pytest.approx(middle) and 0 < y < 0.3 for x, y in w_hh)
+    (loop,) = [line for line in ax.lines if len(line.get_xdata()) > 10]  # the rolled cell's self-loop
+    delays = [patch for patch in ax.patches if isinstance(patch, Rectangle) and patch.get_width() < 0.2]
+    assert len(delays) == 1  # the delay mark sits on the loop, at its rightmost point
+    delay_x = delays[0].get_x() + delays[0].get_width() / 2
+    assert max(loop.get_xdata()) == pytest.approx(delay_x)
+    assert min(loop.get_xdata()) >= 0.35 - 1e-9  # the loop starts and ends at the right edge of h_t
+
+
+@pytest.mark.parametrize("steps", [0, 2.5, True])
+def test_draw_rolled_and_unrolled_rejects_bad_steps(ax, steps):
+    with pytest.raises(ValueError, match="steps must be a whole number of at least 1"):
+        diagrams.draw_rolled_and_unrolled(ax, steps=steps)
+
+
+def test_draw_gru_cell(ax):
+    assert diagrams.draw_gru_cell(ax) is ax
+    assert ax.get_title().startswith("One GRU step") and not ax.axison
+    texts = [text.get_text() for text in plain_texts(ax)]
+    for label in ["$h_{t-1}$", "$h_t$", "$x_t$", "$z_t$", "$r_t$", r"$\tilde h_t$", "tanh", "1 −",
+                  r"$h_{t-1}U_{\tilde h}+b^h$", r"$x_tW_{\tilde h}+b^x$"]:
+        assert label in texts
+    assert texts.count("σ") == 2  # two gates
+    assert any(r"(1 - z_t) \odot \tilde h_t" in text for text in texts)  # the update, "1 −" included
+    circles = [patch for patch in ax.patches if isinstance(patch, Circle)]
+    boxes = [patch for patch in ax.patches if isinstance(patch, Rectangle)]
+    assert len(circles) == 5  # × z_t and + on the state line, × r_t, + x_t W, × (1 - z_t)
+    assert len(boxes) == 1 + 2 + 2 + 1 + 1  # the cell, two gates, the two products, tanh, "1 −"
+
+
+def test_draw_gru_cell_wiring(ax):
+    """The state line runs h_{t-1} -> × -> + -> h_t; the reset gate and the recurrent product meet in
+    one ×, which feeds the + that x_t W joins; z_t reaches both × on the state line and "1 −"."""
+    diagrams.draw_gru_cell(ax)
+    symbol_at = {text.get_position(): text.get_text() for text in plain_texts(ax) if text.get_text() in "×+"}
+    operators = {center: symbol_at[center] for center in (circle.center for circle in ax.patches
+                                                          if isinstance(circle, Circle))}
+
+    def into(point):
+        """The operator whose circle an arrow ends on (or None)."""
+        hits = [center for center in operators if abs(point[0] - center[0]) ** 2 + abs(point[1] - center[1]) ** 2
+                <= 0.23 ** 2]
+        return hits[0] if hits else None
+
+    top = text_at(ax, "$h_{t-1}$")[1]
+    on_state_line = sorted(center for center in operators if center[1] == top)
+    assert [operators[center] for center in on_state_line] == ["×", "+"]
+    state_arrows = sorted((arrow.xyann, arrow.xy) for arrow in annotations(ax) if arrow.xyann[1] == arrow.xy[1] == top)
+    assert len(state_arrows) == 3 and state_arrows[-1][1][0] < text_at(ax, "$h_t$")[0]
+    # the reset gate's output and the recurrent product go into the same ×
+    r_gate_x = text_at(ax, "$r_t$")[0] - 0.45
+    recurrent_box = text_at(ax, r"$h_{t-1}U_{\tilde h}+b^h$")
+    from_r = [into(arrow.xy) for arrow in annotations(ax) if arrow.xyann[0] == pytest.approx(r_gate_x)
+              and arrow.xyann[1] > 0.6]
+    from_product = [into(arrow.xy) for arrow in annotations(ax) if arrow.xyann[0] == recurrent_box[0]
+                    and arrow.xyann[1] < recurrent_box[1]]
+    assert from_r == from_product and from_r[0] is not None and operators[from_r[0]] == "×"
+    # x_t W goes into the + after that ×, not into the × itself
+    input_box = text_at(ax, r"$x_tW_{\tilde h}+b^x$")
+    (from_input,) = [into(arrow.xy) for arrow in annotations(ax) if arrow.xyann[0] == input_box[0]
+                     and input_box[1] < arrow.xyann[1] < input_box[1] + 0.3]  # the arrow out of the box's top
+    assert operators[from_input] == "+" and from_input[1] == from_r[0][1]
+    # z_t's wire leaves the top of its gate and ends on top of the "1 −" box
+    z_gate_x = text_at(ax, "$z_t$")[0] - 0.45
+    one_minus = text_at(ax, "1 −")
+    (z_wire,) = [line for line in ax.lines if line.get_xdata()[0] == z_gate_x]
+    assert z_wire.get_ydata()[0] > 0.6 and (z_wire.get_xdata()[-1], z_wire.get_ydata()[-1]) == pytest.approx(
+        (one_minus[0], one_minus[1] + 0.18))
+    keep = on_state_line[0]
+    assert any(arrow.xyann[0] == keep[0] and into(arrow.xy) == keep and arrow.xyann[1] in z_wire.get_ydata()
+               for arrow in annotations(ax))  # z_t scales h_{t-1} on the state line

@@ -5,6 +5,8 @@ Each function draws on the Axes it is given, sets the title and returns the Axes
 utils.plots (draw_box, draw_node, draw_operator, draw_arrow, draw_line, frame_diagram).
 """
 
+import math
+
 from utils.plots import draw_arrow, draw_box, draw_line, draw_node, draw_operator, frame_diagram
 
 
@@ -144,3 +146,119 @@ def draw_sequence_diagram(ax, num_steps, input_steps, output_steps, title, label
             if feedback and t + 1 < num_steps:
                 draw_arrow(ax, (t + 0.25, 1.1), (t + 0.8, -0.3), color="C3", curve=-0.3)  # into the next cell
     return frame_diagram(ax, (-0.8, num_steps - 0.2), (-1.9, 1.6), title)
+
+
+def draw_rolled_and_unrolled(ax, steps=4):
+    """Chapter 1: one recurrent cell drawn two ways. Left, rolled: the state h_t feeds itself back
+    through W_hh with a one-step delay (the black square); x_t comes in through W_xh and y_t goes out
+    through W_hy. Right, the same cell unrolled over `steps` steps from h_0: one copy per step, with
+    the same three matrices written on every copy.
+    """
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"steps must be a whole number of at least 1, got {steps!r}")
+    colors = {"x": "C2", "h": "C0", "y": "C1"}
+    weight = {"fontsize": 10, "va": "center"}
+
+    def cell(x, index):
+        """The state box at column x with its input below and its output above, and their weights."""
+        draw_box(ax, (x, 0), f"$h_{{{index}}}$", colors["h"], width=0.7, height=0.6, fontsize=12)
+        draw_box(ax, (x, -1.5), f"$x_{{{index}}}$", colors["x"], width=0.6, height=0.5, text_color="black")
+        draw_box(ax, (x, 1.5), f"$y_{{{index}}}$", colors["y"], width=0.6, height=0.5, text_color="black")
+        draw_arrow(ax, (x, -1.25), (x, -0.3))
+        draw_arrow(ax, (x, 0.3), (x, 1.25))
+        ax.text(x + 0.08, -0.78, "$W_{xh}$", color=colors["x"], ha="left", **weight)
+        ax.text(x + 0.08, 0.78, "$W_{hy}$", color=colors["y"], ha="left", **weight)
+
+    # rolled: the loop leaves the right edge of h_t and comes back into it one step later
+    cell(0, "t")
+    loop_x, radius = 0.62, 0.3  # a circle through the right edge of the box, clockwise from its top
+    arc = [(loop_x + radius * math.cos(math.radians(angle)), radius * math.sin(math.radians(angle)))
+           for angle in range(150, -131, -10)]
+    draw_line(ax, arc, color=colors["h"], lw=1.4)
+    draw_arrow(ax, arc[-1], (0.36, -0.14), color=colors["h"], lw=1.4, shrinkA=0, shrinkB=0)
+    draw_box(ax, (loop_x + radius, 0), "", "black", width=0.14, height=0.14, alpha=1.0)  # the delay
+    ax.text(loop_x + radius + 0.15, 0, "$W_{hh}$", color=colors["h"], ha="left", **weight)
+    ax.text(0.35, -2.25, "rolled: one cell, a loop\n■ = one-step delay ($h_{t-1}$ → step $t$)",
+            ha="center", va="top", fontsize=10)
+    # unroll
+    draw_arrow(ax, (2.0, 0), (2.9, 0), lw=2.0)
+    ax.text(2.45, 0.2, "unroll", ha="center", fontsize=10)
+    # unrolled: h_0, then one copy of the cell per step
+    spacing, left = 1.75, 3.6
+    draw_box(ax, (left, 0), "$h_0$", "0.55", width=0.6, height=0.6, fontsize=12)
+    for t in range(1, steps + 1):
+        x = left + spacing * t
+        cell(x, t)
+        draw_arrow(ax, (x - spacing + 0.35, 0), (x - 0.35, 0))
+        ax.text(x - spacing / 2, 0.17, "$W_{hh}$", color=colors["h"], ha="center", **weight)
+    right = left + spacing * steps
+    ax.text((left + right) / 2, -2.25, f"unrolled over T = {steps} steps: the same $W_{{xh}}$, $W_{{hh}}$ and "
+            "$W_{hy}$ in every copy\n($h_0 = 0$ unless given)", ha="center", va="top", fontsize=10)
+    ax.set_aspect("equal")
+    return frame_diagram(ax, (-1.0, right + 0.7), (-2.9, 2.0),
+                         "A recurrent network rolled (a loop) and unrolled (one copy per step)")
+
+
+def draw_gru_cell(ax):
+    """Chapter 3: one GRU step in Keras's reset_after form. The state runs along the top, where
+    h_t = z_t ⊙ h_{t-1} + (1 - z_t) ⊙ h̃_t; h_{t-1} and x_t meet at the bottom left and feed the gates
+    z_t and r_t; the reset gate scales the recurrent product h_{t-1} U_h̃ + b^h before x_t W_h̃ + b^x is
+    added and tanh gives the candidate h̃_t (Keras keeps two biases per block in this form).
+    """
+    wire = {"color": "0.3", "lw": 1.3}
+    dot = {"color": "0.3", "markersize": 4}
+    top, z_wire_y, bus_y, x_branch_y = 3.5, 3.0, -0.25, -0.8
+    down_x, join_x, z_x, r_x = 0.25, 0.7, 1.3, 2.4
+    recurrent_x, input_x, keep_x, one_minus_x, mix_x = 3.45, 4.8, 5.9, 6.45, 7.0
+    draw_box(ax, (3.65, 1.375), "", "0.95", width=7.6, height=4.95, alpha=1.0, edgecolor="0.6")  # the cell
+    # the state line: h_{t-1} -> × z_t -> + -> h_t
+    draw_arrow(ax, (-0.6, top), (keep_x - 0.22, top), **wire)
+    draw_arrow(ax, (keep_x + 0.22, top), (mix_x - 0.22, top), **wire)
+    draw_arrow(ax, (mix_x + 0.22, top), (8.1, top), **wire)
+    draw_operator(ax, (keep_x, top), "×")
+    draw_operator(ax, (mix_x, top), "+")
+    ax.text(-0.7, top, "$h_{t-1}$", ha="right", va="center", fontsize=12)
+    ax.text(8.2, top, "$h_t$", ha="left", va="center", fontsize=12)
+    # the gates read h_{t-1} (down the left) and x_t (from below), joined on one wire
+    draw_line(ax, [(down_x, top), (down_x, bus_y), (r_x, bus_y)], **wire)
+    ax.plot([down_x, join_x, join_x], [top, bus_y, x_branch_y], "o", **dot)
+    draw_arrow(ax, (join_x, -1.55), (join_x, bus_y), **wire)
+    ax.text(join_x, -1.75, "$x_t$", ha="center", va="top", fontsize=12)
+    for x, name in ((z_x, "$z_t$"), (r_x, "$r_t$")):
+        draw_box(ax, (x, 0.6), "σ", "C0")
+        ax.text(x + 0.45, 0.15, name, fontsize=11)
+        draw_arrow(ax, (x, bus_y), (x, 0.35), **wire)
+    # the candidate: tanh(x_t W + b^x + r_t ⊙ (h_{t-1} U + b^h)); the reset gate scales the recurrent product
+    ax.plot(recurrent_x, top, "o", **dot)
+    draw_line(ax, [(recurrent_x, top), (recurrent_x, z_wire_y + 0.12)], **wire)  # a gap where z_t's wire passes
+    draw_arrow(ax, (recurrent_x, z_wire_y - 0.12), (recurrent_x, 2.23), **wire)
+    draw_box(ax, (recurrent_x, 2.0), r"$h_{t-1}U_{\tilde h}+b^h$", "C4", width=1.5, height=0.45, fontsize=11)
+    draw_arrow(ax, (recurrent_x, 1.77), (recurrent_x, 1.47), **wire)
+    draw_operator(ax, (recurrent_x, 1.25), "×")
+    draw_arrow(ax, (r_x, 0.85), (recurrent_x - 0.19, 1.14), **wire)
+    draw_line(ax, [(join_x, x_branch_y), (input_x, x_branch_y)], **wire)
+    draw_arrow(ax, (input_x, x_branch_y), (input_x, 0.22), **wire)
+    draw_box(ax, (input_x, 0.45), r"$x_tW_{\tilde h}+b^x$", "C4", width=1.4, height=0.45, fontsize=11)
+    draw_arrow(ax, (input_x, 0.68), (input_x, 1.03), **wire)
+    draw_operator(ax, (input_x, 1.25), "+")
+    draw_arrow(ax, (recurrent_x + 0.22, 1.25), (input_x - 0.22, 1.25), **wire)
+    draw_arrow(ax, (input_x, 1.47), (input_x, 1.8), **wire)
+    draw_box(ax, (input_x, 2.0), "tanh", "C2", width=0.7, height=0.4)
+    # (1 - z_t) ⊙ h̃_t joins the state from below
+    draw_arrow(ax, (input_x + 0.35, 2.0), (mix_x - 0.22, 2.0), **wire)
+    ax.text(5.55, 2.08, r"$\tilde h_t$", fontsize=12, ha="center", va="bottom")
+    draw_operator(ax, (mix_x, 2.0), "×")
+    draw_arrow(ax, (mix_x, 2.22), (mix_x, top - 0.22), **wire)
+    # z_t: up, over the wire from h_{t-1} to the recurrent product, to × on the state line and through
+    # "1 −" to × with h̃_t
+    draw_line(ax, [(z_x, 0.85), (z_x, z_wire_y), (one_minus_x, z_wire_y), (one_minus_x, 2.73)], **wire)
+    ax.plot(keep_x, z_wire_y, "o", **dot)
+    draw_arrow(ax, (keep_x, z_wire_y), (keep_x, top - 0.22), **wire)
+    draw_box(ax, (one_minus_x, 2.55), "1 −", "C1", width=0.5, height=0.36)
+    draw_arrow(ax, (one_minus_x + 0.1, 2.37), (mix_x - 0.16, 2.16), **wire)
+    ax.text(1.5, -1.75, r"$h_t = z_t \odot h_{t-1} + (1 - z_t) \odot \tilde h_t$   (Keras: reset_after=True)",
+            fontsize=11, va="top")
+    ax.set_aspect("equal")
+    return frame_diagram(ax, (-1.6, 8.8), (-2.2, 4.0),
+                         "One GRU step: the state (top line) keeps a share $z_t$ of $h_{t-1}$, "
+                         r"$1 - z_t$ of the candidate $\tilde h_t$")
