@@ -33,7 +33,7 @@
 # - derive BPTT for a simple RNN and implement it by hand, checked against `tf.GradientTape` and
 #   finite differences;
 # - predict from the recurrent matrix whether gradients vanish or explode, and measure it;
-# - recognise vanishing gradients (a task that never gets learned) and
+# - recognise vanishing gradients (a task that stays at chance) and
 #   [exploding gradients](glossary.md#exploding-gradient) (a loss that jumps to NaN), and fix the
 #   latter with `clipnorm` / `global_clipnorm`;
 # - train on long streams with truncated BPTT while carrying the state, and say which dependencies it
@@ -396,8 +396,8 @@ assert slopes[0.5] < slopes[1.0] < slopes[3.0]
 # %% [markdown]
 # With $\rho = 0.5$ the fitted slope is close to $\ln 0.5 \approx -0.69$: the gradient halves at every
 # step and is negligible after twenty. At $\rho = 1$ it still decays, slowly (by the factor printed
-# above), mostly because $1 - h^2 < 1$ (part of it is the early transient of a non-normal matrix, which
-# exercise 2 isolates): a radius of 1 is the border between the two regimes, not a guarantee
+# above), partly because $1 - h^2 < 1$ and partly through the early transient of a non-normal matrix
+# (exercise 2 isolates the second): a radius of 1 is the border between the two regimes, not a guarantee
 # that the gradient survives. Above 1 the state grows until tanh saturates, and saturation eats most
 # of the growth: at $\rho = 1.5$ the slope is far below $\ln 1.5 \approx 0.41$, and only the strongly
 # amplifying $\rho = 3$ explodes clearly. Unbounded activations such as ReLU have no such brake, which
@@ -443,17 +443,17 @@ plt.show()
 # %%
 def make_recall_task(rng, num_sequences, seq_len, lag):
     """Channel 0: a sign ±1 at step seq_len - lag, 0 elsewhere; channel 1: ±1 noise at every step.
-    The label is 1 when the sign was +1."""
+    The label is 1 when the sign was +1. `lag` is one number, or one per sequence."""
     bits = rng.choice([-1.0, 1.0], size=num_sequences)
     x = np.zeros((num_sequences, seq_len, 2), dtype="float32")
-    x[:, seq_len - lag, 0] = bits
+    x[np.arange(num_sequences), seq_len - np.asarray(lag), 0] = bits
     x[:, :, 1] = rng.choice([-1.0, 1.0], size=(num_sequences, seq_len))
     return x, (bits > 0).astype("float32")
 
 
-def build_lag_model(seq_len, hidden_size=32):
+def build_lag_model(seq_len, hidden_size=32, layer_type=keras.layers.SimpleRNN):
     model = keras.Sequential(
-        [keras.Input((seq_len, 2)), keras.layers.SimpleRNN(hidden_size), keras.layers.Dense(1, activation="sigmoid")]
+        [keras.Input((seq_len, 2)), layer_type(hidden_size), keras.layers.Dense(1, activation="sigmoid")]
     )
     model.compile(keras.optimizers.Adam(3e-3), loss="binary_crossentropy", metrics=["accuracy"])
     return model
@@ -465,7 +465,7 @@ def build_lag_model(seq_len, hidden_size=32):
 # it at $\tanh 2 \approx 0.96$, where $\tanh(2 \cdot 0.96)$ is again about 0.96 (a $-1$ likewise at
 # $-0.96$); every other weight is zero, and the readout looks at unit 0 alone.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 seq_len, short_lag, long_lag = 90, 5, 80
 rng = np.random.default_rng(seed)
 x_check, y_check = make_recall_task(rng, 1000, seq_len, long_lag)
@@ -538,10 +538,38 @@ assert long_accuracy[:2].max() < 0.6  # lag 80: still at chance after two epochs
 # jump, and that unpredictability is itself the symptom. Same task, same network, same data size; the
 # hand-set weights show that one unit can hold the bit. What differs is the gradient: the signal that
 # would teach the network to keep the bit for 80 steps arrives thousands of times weaker than at 5
-# steps and drowns in the gradients of the noise. Vanishing gradients make long dependencies slow and
-# unreliable to learn, not impossible to represent. Gated cells (LSTM and GRU, next chapter) add an
-# additive path through time whose [Jacobian](glossary.md#jacobian) can stay close to the identity;
-# chapter 3 also shows that this path too has to be learned.
+# steps.
+#
+# Two more runs show what this does and does not mean. First, the same `SimpleRNN` trained on a mix:
+# every training sequence has its bit at a random lag from 1 to 80, and we measure it at lag 80 only.
+# Second, an LSTM, the gated cell of chapter 3 (for now a drop-in replacement for `SimpleRNN` with a
+# memory designed to last), trained on lag 80 alone.
+
+# %% tags=["nbval-ignore-output"]
+x_mixed, y_mixed = make_recall_task(rng, 4000, seq_len, lag=rng.integers(1, long_lag + 1, size=4000))
+x_valid, y_valid = make_recall_task(rng, 1000, seq_len, long_lag)
+mixed_history = build_lag_model(seq_len).fit(x_mixed, y_mixed, validation_data=(x_valid, y_valid), epochs=6,
+                                             batch_size=64, verbose=0, callbacks=[EpochLogger(3, "lags 1-80")])
+x_train, y_train = make_recall_task(rng, 4000, seq_len, long_lag)
+lstm_history = build_lag_model(seq_len, layer_type=keras.layers.LSTM).fit(
+    x_train, y_train, validation_data=(x_valid, y_valid), epochs=6, batch_size=64, verbose=0,
+    callbacks=[EpochLogger(3, "LSTM, lag 80")])
+mixed_accuracy = np.array(mixed_history.history["val_accuracy"])
+lstm_accuracy = np.array(lstm_history.history["val_accuracy"])
+print(f"accuracy at lag {long_lag} per epoch: SimpleRNN trained on lags 1-80 {np.round(mixed_accuracy, 3)}, "
+      f"LSTM trained on lag 80 {np.round(lstm_accuracy, 3)}")
+assert mixed_accuracy.max() > 0.9, "with short lags to start from, the SimpleRNN learns lag 80"
+assert lstm_accuracy.max() < 0.6, "trained on lag 80 alone, the LSTM stays at chance too"
+
+# %% [markdown]
+# With short lags in the data the `SimpleRNN` does learn to keep the bit for 80 steps: the short
+# examples give a gradient that arrives, it teaches the network to write the bit and hold it, and
+# holding then works at any distance. Trained on lag 80 alone, the LSTM stays at chance like the
+# `SimpleRNN` did. So what vanishing gradients forbid is learning a dependency *from scratch* when it
+# only ever appears far away; no cell escapes that in this budget. Gated cells (next chapter) add an
+# additive path through time whose [Jacobian](glossary.md#jacobian) can stay close to the identity
+# once the gates have learned to hold, and chapter 3 measures how that path starts weak and is opened
+# by training.
 #
 # ## 7. Exploding gradients and gradient clipping
 #
@@ -688,9 +716,9 @@ def median_step(label):
 assert not np.all(np.isfinite(irnn_runs["no clipping"][0]))  # diverged
 for label in ("clipvalue=1/sqrt(P)", "clipnorm=1", "global_clipnorm=1"):
     assert len(irnn_runs[label][0]) == 200 and np.all(np.isfinite(irnn_runs[label][0]))
-    assert late_loss(label) < 0.3 * baseline_mse  # learned to count, far better than the average
+    assert late_loss(label) < 0.5 * baseline_mse  # learned to count: well below the average
 assert median_step("clipvalue=1") > 5 * median_step("global_clipnorm=1")  # same threshold, much longer steps
-assert median_step("clipvalue=1/sqrt(P)") <= 1.0001 * median_step("global_clipnorm=1")  # matched: no longer
+assert irnn_runs["global_clipnorm=1"][1].min() > 1  # the gradient norm exceeds the threshold at every step
 for label in ("clipvalue=1", long_label):  # long steps, bent or exact: neither learns to count
     assert len(irnn_runs[label][0]) == 200 and late_loss(label) > 0.5 * baseline_mse
 print({label: (round(late_loss(label), 3), f"{median_step(label):.1e}") for label in list(clip_options)[1:]})
@@ -698,11 +726,11 @@ print({label: (round(late_loss(label), 3), f"{median_step(label):.1e}") for labe
 # %% [markdown]
 # Without clipping, the run is over after a step or two (the loss becomes NaN). With `clipnorm` or
 # `global_clipnorm` every step is short (at most learning rate × threshold $= 10^{-3}$, per weight
-# tensor for `clipnorm`), the run survives, and the loss of its last steps is a small fraction of the
-# baseline: the network counts, off by about one. `clipvalue=1` survives too, but it never settles: its
+# tensor for `clipnorm`), the run survives, and the loss of its last steps is well below the
+# baseline: the network counts, off by a count or two. `clipvalue=1` survives too, but it never settles: its
 # loss keeps jumping, often above what always answering the average costs, and the median of its
-# last 50 losses stays near or above the baseline. With gradients in the thousands nearly every entry
-# hits the cap, and its median step is many times longer than `global_clipnorm`'s (printed above).
+# last 50 losses stays above half the baseline. With gradients in the thousands, enough entries hit
+# the cap that its median step is many times longer than `global_clipnorm`'s (printed above).
 # The two extra runs complete the picture, a two-by-two design of direction against length:
 #
 # | | short steps | long steps |
@@ -900,9 +928,8 @@ plt.show()
 # with its bit, but the gradient can still teach the network to *preserve* whatever the random input
 # weights happened to write into the carried state. Choose $k$ comfortably longer than the
 # dependencies you need to learn. In the table, shorter chunks store fewer activations but need more
-# updates, each with a fixed overhead, so they are not faster per pass. The comparison is not of equal
-# work in one respect: with the same two passes, chunks of 4 make six times as many updates as chunks of
-# 24. That favours the short chunks, and they still lose.
+# updates. The comparison is not of equal work in one respect: with the same two passes, chunks of 4
+# make six times as many updates as chunks of 24. That favours the short chunks, and they still lose.
 #
 # **Keras's stateful layers.** The same carrying of the state is built into Keras: a layer created
 # with `stateful=True` under `keras.Input(batch_shape=(batch, chunk_len, features))` starts each batch
@@ -1149,7 +1176,6 @@ assert np.all(np.isfinite(small_lr_runs[1e-6])) and np.mean(small_lr_runs[1e-6][
 # several-fold above where it started, for most seeds by orders of magnitude.
 # At $10^{-6}$ the run survives and learns to count, to well below the baseline (compare its final
 # loss with the clipped run's, printed above). So a small enough learning rate can work, but you find
-# it only by trial, it must leave room for the largest gradient of the whole run, and a single spike
-# later in training (when the
-# weights reach a steeper region) still throws it off. Clipping bounds every step, whatever the
+# it only by trial, and it must leave room for the largest gradient of the whole run: a spike later in
+# training, when the weights reach a steeper region, can still throw it off. Clipping bounds every step, whatever the
 # gradient does, which is why recurrent models are almost always trained with it.
