@@ -388,8 +388,8 @@ for rho in radii:
     print(f"rho {rho:3.1f}: fitted slope {slopes[rho]:+.3f} per step, ln(rho) = {np.log(rho):+.3f}, "
           f"factor over 60 steps {np.exp(slopes[rho] * seq_len):.1e}")
 assert slopes[0.5] < -0.5 and abs(slopes[0.5] - np.log(0.5)) < 0.15  # exponential decay, at the predicted rate
-assert -0.15 < slopes[1.0] < 0 and slopes[1.0] > slopes[0.5] / 4  # at 1: a slow decay, not preservation
-assert slopes[1.5] < np.log(1.5) / 2  # saturation eats most of the growth
+assert -0.15 < slopes[1.0] < 0  # at 1: a slow decay, not preservation
+assert slopes[1.5] < np.log(1.5) / 4  # saturation eats most of the growth
 assert slopes[3.0] > 0.05  # well above 1: exponential growth
 assert slopes[0.5] < slopes[1.0] < slopes[3.0]
 
@@ -964,8 +964,10 @@ def training_step(batch_size, seq_len, hidden_size=64, input_size=8):
 lengths = np.array([25, 50, 100, 200, 400])
 steps = {(32, int(n)): training_step(32, int(n)) for n in lengths}
 steps[512, 25] = training_step(512, 25)  # 16 times more sequences: used below
+tf_log_level = tf.get_logger().level
 tf.get_logger().setLevel("ERROR")  # six models trace one function each: not a retracing problem
 step_times = interleaved_seconds(steps, rounds=9)
+tf.get_logger().setLevel(tf_log_level)
 batch_seconds = np.array([np.median(step_times[32, int(n)]) for n in lengths])
 for n, sec in zip(lengths, batch_seconds, strict=True):
     print(f"T = {n:3d}: {1000 * sec:6.1f} ms per training step")
