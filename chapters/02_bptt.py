@@ -558,15 +558,17 @@ mixed_accuracy = np.array(mixed_history.history["val_accuracy"])
 lstm_accuracy = np.array(lstm_history.history["val_accuracy"])
 print(f"accuracy at lag {long_lag} per epoch: SimpleRNN trained on lags 1-80 {np.round(mixed_accuracy, 3)}, "
       f"LSTM trained on lag 80 {np.round(lstm_accuracy, 3)}")
-assert mixed_accuracy.max() > 0.9, "with short lags to start from, the SimpleRNN learns lag 80"
-assert lstm_accuracy.max() < 0.6, "trained on lag 80 alone, the LSTM stays at chance too"
+assert mixed_accuracy[:3].max() > 0.9, "with short lags to start from, the SimpleRNN learns lag 80 early"
+assert lstm_accuracy[:3].max() < 0.6, "trained on lag 80 alone, the LSTM sits at chance for three epochs too"
 
 # %% [markdown]
-# With short lags in the data the `SimpleRNN` does learn to keep the bit for 80 steps: the short
+# With short lags in the data the `SimpleRNN` learns to keep the bit for 80 steps within the first
+# epochs (its accuracy can still jump about later: nothing here clips its gradient): the short
 # examples give a gradient that arrives, it teaches the network to write the bit and hold it, and
-# holding then works at any distance. Trained on lag 80 alone, the LSTM stays at chance like the
-# `SimpleRNN` did. So what vanishing gradients forbid is learning a dependency *from scratch* when it
-# only ever appears far away; no cell escapes that in this budget. Gated cells (next chapter) add an
+# holding then works at any distance. Trained on lag 80 alone, the LSTM sits at chance for the first
+# epochs like the `SimpleRNN` did; either of them may find the bit late, in a sudden jump, or never.
+# So what vanishing gradients make slow and unreliable is learning a dependency *from scratch* when it
+# only ever appears far away, and the gated cell does not escape that. Gated cells (next chapter) add an
 # additive path through time whose [Jacobian](glossary.md#jacobian) can stay close to the identity
 # once the gates have learned to hold, and chapter 3 measures how that path starts weak and is opened
 # by training.
