@@ -733,7 +733,8 @@ plt.show()
 #    accepts a prediction within 0.1 of each.
 # 4. **Forecast horizon.** Forecast the mean temperature three days ahead instead of one, with the same
 #    windows, model and training as in section 7 (one run is enough). Does persistence get worse? (That
-#    is arithmetic on the data: no training needed.) Does the RNN still beat it?
+#    is arithmetic on the data: no training needed.) Does the RNN still beat it? Name the new model
+#    `model`, the scale of its target `scale_3` and its test forecast `forecast_3`; the check uses them.
 
 # %% tags=["solution", "nbval-ignore-output"]
 # Exercise 1: write your answer where the solution markers are.
@@ -814,5 +815,9 @@ print(f"3 days ahead, test MAE: persistence {persistence_mae_3:.3f} °C, SimpleR
       f"(1 day ahead: persistence {test_mae['persistence']:.3f} °C)")
 # arithmetic on the data, the same for every seed: persistence is further off three days ahead
 assert persistence_mae_3 > test_mae["persistence"] + 0.3, "persistence gets worse with the horizon"
+# a model of its own for three days ahead, not a one-day forecaster reused, and its forecast as computed here
+assert all(model is not forecaster for forecaster in forecasters), "train a new model for three days ahead"
+assert np.isclose(scale_3, (targets_3 - today_3)[split_3["train"]].std()), "scale by the 3-day changes"
+assert np.allclose(forecast_3, today_3[test_3] + scale_3 * model.predict(windows_3[test_3], verbose=0)[:, 0], atol=1e-4)
 # the check of what was learned: the RNN's forecast
 assert rnn_mae_3 < persistence_mae_3, "the RNN still beats persistence three days ahead"
