@@ -36,7 +36,8 @@
 # - show on the adding problem that gated cells learn long dependencies that a `SimpleRNN` does not
 #   learn in the same budget;
 # - read gate activations, measure a language model in
-#   [bits per character](glossary.md#bits-per-character) against a Kneser–Ney n-gram, and sample
+#   [bits per character](glossary.md#bits-per-character) against a
+#   [Kneser–Ney](glossary.md#kneser-ney-smoothing) n-gram, and sample
 #   from it.
 #
 # **Prerequisites**: chapter 1 (the recurrence $h_t = \tanh(x_t W_{xh} + h_{t-1} W_{hh} + b_h)$) and
@@ -628,7 +629,7 @@ print(f"uniform baseline: {uniform_bits:.3f} bits/char; unigram baseline on the 
 # The real test of a neural language model is **counting**. An $n$-gram model predicts a character
 # from the $n - 1$ before it with a table of counts from the training plays. The counts need
 # *smoothing*, since most long contexts are rare and many combinations never occur in training. The
-# method a specialist uses is interpolated [Kneser–Ney](glossary.md#kneser-ney-smoothing) (Kneser &
+# method a specialist uses is interpolated Kneser–Ney (Kneser &
 # Ney, 1995; Chen & Goodman, 1998): subtract a small discount $D$ from every count and give the freed
 # probability to the prediction of the context one character shorter, recursively down to the uniform
 # distribution; below the top order it counts in how many *different* contexts a string occurs rather
