@@ -6,6 +6,7 @@ from fractions import Fraction
 import pytest
 
 from utils import ngram
+from utils.data import load_shakespeare
 
 TEXT = ("To be, or not to be, that is the question:\n"
         "Whether 'tis nobler in the mind to suffer\n"
@@ -17,6 +18,9 @@ TEXT = ("To be, or not to be, that is the question:\n"
         "That flesh is heir to: 'tis a consummation\n"
         "Devoutly to be wish'd.\n")
 HELD_OUT = "To sleep, perchance to dream - ay, there's the rub:\n"
+# Long enough for strings seen 1, 2, 3 and 4 times at the levels above the first, so that the modified
+# discounts are estimated there rather than the fallback.
+PLAY_START = load_shakespeare("valid")[:5000]
 
 
 @pytest.mark.parametrize("order", range(1, 8))
@@ -28,10 +32,11 @@ HELD_OUT = "To sleep, perchance to dream - ay, there's the rub:\n"
     "e, o",
     "Wq:D;W",  # unseen strings in a row
 ])
-def test_distribution_sums_to_one(order, context):
-    model = ngram.kneser_ney(TEXT, order)
+@pytest.mark.parametrize(("text", "discount"), [(TEXT, "modified"), (TEXT, 0.75), (PLAY_START + TEXT, "modified")])
+def test_distribution_sums_to_one(order, context, text, discount):
+    model = ngram.kneser_ney(text, order, discount=discount)
     probabilities = ngram.distribution(model, context)
-    assert set(probabilities) == set(TEXT)
+    assert set(probabilities) == set(text)
     assert all(p > 0 for p in probabilities.values())
     assert math.isclose(sum(probabilities.values()), 1.0, abs_tol=1e-9)
 
@@ -43,7 +48,7 @@ def test_per_level_discounts_still_give_a_distribution():
 
 def test_order_one_is_the_relative_frequency():
     # Every character of the alphabet is seen, so the discount taken and handed back cancel out.
-    model = ngram.kneser_ney(TEXT, 1)
+    model = ngram.kneser_ney(TEXT, 1, discount=0.75)
     probabilities = ngram.distribution(model, "anything")
     assert math.isclose(probabilities["e"], TEXT.count("e") / len(TEXT))
 
@@ -52,7 +57,7 @@ def test_bigram_and_trigram_match_a_hand_computation():
     # "abracadabra", D = 3/4, alphabet {a, b, c, d, r}. The bigram types ab br ra ac ca ad da give the
     # continuation counts a: 3 (after r, c, d), b: 1, c: 1, d: 1, r: 1, so 7 in all, 5 different:
     # P1(a) = (3 - 3/4)/7 + (3/4 * 5/7) * 1/5 = 3/7.
-    model = ngram.kneser_ney("abracadabra", 2)
+    model = ngram.kneser_ney("abracadabra", 2, discount=0.75)
     bigram = {char: Fraction(p).limit_denominator(1000) for char, p in ngram.distribution(model, "a").items()}
     # After "a" the training text has b twice, c once, d once: total 4, three different followers.
     backoff = Fraction(3, 4) * 3 / 4
@@ -61,7 +66,7 @@ def test_bigram_and_trigram_match_a_hand_computation():
     assert bigram["r"] == backoff * Fraction(1, 7)
     # The bigram level below a trigram counts continuations: "ra" follows one character (b), so
     # P2(a | r) = (1 - 3/4)/1 + 3/4 * P1(a) = 4/7, where the raw bigram count (2) would give 11/14.
-    trigram = ngram.kneser_ney("abracadabra", 3)
+    trigram = ngram.kneser_ney("abracadabra", 3, discount=0.75)
     assert math.isclose(ngram.distribution(trigram, "br")["a"], (2 - 0.75) / 2 + 0.75 / 2 * 4 / 7)
     assert math.isclose(ngram.distribution(model, "r")["a"], 11 / 14)
     # "cb" never occurs: the trigram backs off completely to the continuation bigram of "b",
@@ -137,8 +142,9 @@ def test_rejects_bad_positions():
 
 
 def test_a_model_prints_briefly():
-    assert repr(ngram.kneser_ney("abracadabra", 2)) == (
-        "KneserNeyModel(order=2, discounts=(0.75, 0.75), 5 characters, 12 strings counted)")
+    assert repr(ngram.kneser_ney("abracadabra", 2, discount=0.75)) == (
+        "KneserNeyModel(order=2, discounts=((0.75, 0.75, 0.75), (0.75, 0.75, 0.75)), 5 characters, "
+        "12 strings counted)")
 
 
 def test_numpy_integer_positions_are_accepted():
@@ -156,3 +162,37 @@ def test_per_position_bits_average_to_the_mean():
     for order in (2, 3):
         assert len(each[order]) == len(text) - 2
         assert math.isclose(sum(each[order]) / len(each[order]), means[order], rel_tol=1e-12)
+
+
+def test_modified_discounts_follow_chen_and_goodman():
+    # n1 = 4, n2 = 2, n3 = 1, n4 = 1 (a count of 7 does not enter): Y = 4 / (4 + 2 * 2) = 1/2,
+    # d1 = 1 - 2 Y n2/n1 = 1/2, d2 = 2 - 3 Y n3/n2 = 5/4, d3 = 3 - 4 Y n4/n3 = 1.
+    grams = {"a": 1, "b": 1, "c": 1, "d": 1, "e": 2, "f": 2, "g": 3, "h": 4, "i": 7}
+    assert ngram.modified_discounts(grams) == pytest.approx((0.5, 1.25, 1.0))
+
+
+@pytest.mark.parametrize("grams", [
+    {"a": 1, "b": 2, "c": 4},  # no string seen three times
+    {"a": 1, "b": 1, "c": 2, "d": 3, "e": 4, **{f"x{i}": 3 for i in range(40)}},  # d2 would be negative
+])
+def test_modified_discounts_fall_back_when_the_counts_are_too_few(grams):
+    assert ngram.modified_discounts(grams) == (0.75, 0.75, 0.75)
+
+
+def test_a_seen_string_loses_the_discount_of_its_count():
+    # Context "x" followed by a once, b twice, c five times: total 8, d = (0.5, 1.25, 1.0) by count.
+    level = ngram.make_level({"xa": 1, "xb": 2, "xc": 5}, 2)._replace(discounts=(0.5, 1.25, 1.0),
+                                                                       backoff={"x": 0.5 + 1.25 + 1.0})
+    lower = {"a": 0.1, "b": 0.2, "c": 0.3, "d": 0.4}
+    probabilities = {char: ngram.interpolate(level, "x", char, p) for char, p in lower.items()}
+    assert probabilities["a"] == pytest.approx((1 - 0.5 + 2.75 * 0.1) / 8)
+    assert probabilities["c"] == pytest.approx((5 - 1.0 + 2.75 * 0.3) / 8)
+    assert probabilities["d"] == pytest.approx(2.75 * 0.4 / 8)
+    assert math.isclose(sum(probabilities.values()), 1.0)
+
+
+def test_a_real_text_has_estimated_discounts_above_the_first_level():
+    model = ngram.kneser_ney(PLAY_START, 6)
+    estimated = [level.discounts for level in model.levels if level.discounts != (0.75, 0.75, 0.75)]
+    assert len(estimated) == 5
+    assert all(0 < d1 < 1 and 0 < d2 < 2 and 0 < d3 < 3 for d1, d2, d3 in estimated)

@@ -2,14 +2,24 @@
 
 A model of order n predicts a character c from the n - 1 characters before it, its context h:
 
-    P_n(c | h) = max(count(h c) - D, 0) / count(h)  +  D * N1+(h .) / count(h) * P_{n-1}(c | h')
+    P_n(c | h) = (count(h c) - d(count(h c))) / count(h)  +  gamma(h) / count(h) * P_{n-1}(c | h')
 
-count(h c) is how often h was followed by c in the training text, count(h) the sum over c, N1+(h .)
-the number of different characters seen after h, and h' is h without its first character. The
-discount D (0.75 here) takes a little probability from every character seen after h and hands it to
-the prediction of the shorter context h'; a context never seen in training hands over everything.
-The recursion ends at the uniform distribution over the alphabet (the characters of the training text),
-so every character keeps some probability.
+count(h c) is how often h was followed by c in the training text, count(h) the sum over c, and h' is
+h without its first character. A discount d is taken from every character seen after h (nothing from
+one never seen) and gamma(h), the sum of what was taken, is handed to the prediction of the shorter
+context h'; a context never seen in training hands over everything. The recursion ends at the uniform
+distribution over the alphabet (the characters of the training text), so every character keeps some
+probability, and at every level the probabilities sum to 1.
+
+The discount. With one number d (0.75 is usual) every count loses the same amount. The default,
+`discount="modified"`, is Chen & Goodman's *modified* Kneser-Ney: three discounts per level, d1 for
+strings seen once, d2 twice, d3 three or more times, estimated from how many strings of the level
+occur exactly 1, 2, 3 and 4 times (n1 .. n4):
+
+    Y = n1 / (n1 + 2 n2),   d1 = 1 - 2 Y n2 / n1,   d2 = 2 - 3 Y n3 / n2,   d3 = 3 - 4 Y n4 / n3
+
+A level whose text is too small for these estimates (some n_k is 0, or a d_k falls outside (0, k))
+uses 0.75 for all three.
 
 Kneser and Ney's idea concerns the shorter contexts. They only matter when the longer one is rare, so
 in every level below the top, count(h c) is replaced by a continuation count N1+(. h c): the number of
@@ -19,7 +29,7 @@ continuation count: after a context the training text never had, it is rarely th
 
 References: Kneser & Ney (1995), "Improved backing-off for M-gram language modeling"; Chen & Goodman
 (1998), "An empirical study of smoothing techniques for language modeling", section 3 (interpolated
-Kneser-Ney with one discount per order).
+Kneser-Ney, and the modified version with three discounts per level, their eq. 26 for the estimates).
 """
 
 import math
@@ -27,29 +37,34 @@ import numbers
 from collections import Counter
 from typing import NamedTuple
 
+MODIFIED = "modified"
+FALLBACK_DISCOUNT = 0.75
+
 
 class Level(NamedTuple):
     """The counts of one level of the recursion, for strings of `length` characters: `grams` maps a
     string to its count (raw counts at the top level, continuation counts below), `totals` maps a context
-    (the string without its last character) to the sum of its counts, and `followers` maps it to the
-    number of different characters that follow it."""
+    (the string without its last character) to the sum of its counts, `discounts` holds the discounts of
+    strings seen once, twice, three or more times, and `backoff` maps a context to gamma(h), the
+    probability mass its discounts hand to the shorter context."""
     length: int
     grams: dict
     totals: dict
-    followers: dict
+    discounts: tuple
+    backoff: dict
 
 
 class KneserNeyModel(NamedTuple):
-    """An interpolated Kneser-Ney model: `levels[k - 1]` holds the counts of strings of k characters,
-    `discounts[k - 1]` their discount; the alphabet is sorted."""
+    """An interpolated Kneser-Ney model: `levels[k - 1]` holds the counts of strings of k characters;
+    the alphabet is sorted."""
     order: int
-    discounts: tuple
     alphabet: tuple
     levels: tuple
 
     def __repr__(self):  # the counts are far too long to print
         strings = sum(len(level.grams) for level in self.levels)
-        return (f"KneserNeyModel(order={self.order}, discounts={self.discounts}, "
+        discounts = tuple(tuple(round(value, 3) for value in level.discounts) for level in self.levels)
+        return (f"KneserNeyModel(order={self.order}, discounts={discounts}, "
                 f"{len(self.alphabet)} characters, {strings} strings counted)")
 
 
@@ -59,14 +74,18 @@ def _check_order(order):
 
 
 def _check_discounts(discount, order):
-    """One discount per level, each strictly between 0 and 1; a single number is used for every level."""
-    discounts = (discount,) * order if isinstance(discount, int | float) else discount
+    """One discount per level: "modified" (three estimated from the counts) or a number strictly between
+    0 and 1; a single value is used for every level."""
+    discounts = (discount,) * order if isinstance(discount, int | float | str) else discount
     if not isinstance(discounts, tuple | list) or len(discounts) != order:
         raise ValueError(f"give one discount, or one per level (order = {order} of them); got {discount!r}")
     for value in discounts:
+        if value == MODIFIED:
+            continue
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
-            raise ValueError(f"a discount must be a number strictly between 0 and 1 (0.75 is usual); got {value!r}")
-    return tuple(float(value) for value in discounts)
+            raise ValueError(f"a discount must be {MODIFIED!r} or a number strictly between 0 and 1 (0.75 is "
+                             f"usual); got {value!r}")
+    return tuple(value if value == MODIFIED else float(value) for value in discounts)
 
 
 def _check_train_text(train_text):
@@ -97,44 +116,61 @@ def continuation_counts(longer_counts):
     return Counter(gram[1:] for gram in longer_counts)
 
 
-def make_level(grams, length):
+def modified_discounts(grams):
+    """Chen & Goodman's discounts (d1, d2, d3) for strings seen once, twice, three or more times, from
+    the count-of-counts n1 .. n4 of `grams`; the fallback (0.75, 0.75, 0.75) when the counts are too few."""
+    n = Counter(count for count in grams.values() if count <= 4)
+    if min(n[1], n[2], n[3], n[4]) > 0:
+        y = n[1] / (n[1] + 2 * n[2])
+        estimates = (1 - 2 * y * n[2] / n[1], 2 - 3 * y * n[3] / n[2], 3 - 4 * y * n[4] / n[3])
+        if all(0 < value < seen for seen, value in enumerate(estimates, start=1)):
+            return estimates
+    return (FALLBACK_DISCOUNT,) * 3
+
+
+def make_level(grams, length, discount=MODIFIED):
     """Group the counts of the strings of `length` characters by context (the string without its last
-    character)."""
-    totals, followers = Counter(), Counter()
+    character), with their discounts and, per context, the probability mass the discounts free."""
+    discounts = modified_discounts(grams) if discount == MODIFIED else (float(discount),) * 3
+    totals, backoff = Counter(), Counter()
     for gram, count in grams.items():
         totals[gram[:-1]] += count
-        followers[gram[:-1]] += 1
-    return Level(length, dict(grams), dict(totals), dict(followers))
+        backoff[gram[:-1]] += discounts[min(count, 3) - 1]
+    return Level(length, dict(grams), dict(totals), discounts, dict(backoff))
 
 
-def _build_levels(train_text, orders):
+def _build_levels(train_text, orders, discounts):
     """The continuation levels 1 .. max(orders) - 1 (shared by every order) and the raw top level of each
-    order, each string count computed once."""
+    order, each string count computed once; `discounts[k - 1]` is the discount of the strings of k
+    characters."""
     highest = max(orders)
     raw = {length: raw_counts(train_text, length) for length in {*range(2, highest + 1), *orders}}
-    continuation = [make_level(continuation_counts(raw[length + 1]), length) for length in range(1, highest)]
-    top = {order: make_level(raw[order], order) for order in orders}
+    continuation = [make_level(continuation_counts(raw[length + 1]), length, discounts[length - 1])
+                    for length in range(1, highest)]
+    top = {order: make_level(raw[order], order, discounts[order - 1]) for order in orders}
     return continuation, top
 
 
-def kneser_ney(train_text, order, discount=0.75):
+def kneser_ney(train_text, order, discount=MODIFIED):
     """Count `train_text` for an interpolated Kneser-Ney model of the given order (2 = bigram: one
-    character of context). `discount` is one number in (0, 1) or one per level (level 1 first)."""
+    character of context). `discount` is "modified" (Chen & Goodman's three estimated discounts per
+    level), one number in (0, 1), or one of those per level (level 1 first)."""
     _check_order(order)
     discounts = _check_discounts(discount, order)
     _check_train_text(train_text)
-    continuation, top = _build_levels(train_text, (order,))
-    return KneserNeyModel(order, discounts, tuple(sorted(set(train_text))), (*continuation, top[order]))
+    continuation, top = _build_levels(train_text, (order,), discounts)
+    return KneserNeyModel(order, tuple(sorted(set(train_text))), (*continuation, top[order]))
 
 
-def interpolate(level, context, char, lower_probability, discount):
+def interpolate(level, context, char, lower_probability):
     """One step of the recursion: P(char | context) from this level's counts and the probability the
     shorter context gives (`lower_probability`). `context` holds exactly level.length - 1 characters."""
     total = level.totals.get(context)
     if not total:  # a context never seen: back off completely to the shorter one
         return lower_probability
     count = level.grams.get(context + char, 0)
-    return (max(count - discount, 0.0) + discount * level.followers[context] * lower_probability) / total
+    taken = level.discounts[min(count, 3) - 1] if count else 0.0
+    return (count - taken + level.backoff[context] * lower_probability) / total
 
 
 def probability(model, context, char):
@@ -142,9 +178,9 @@ def probability(model, context, char):
     uses the levels it has, as if the longer contexts had never been seen."""
     context = context[max(len(context) - model.order + 1, 0):]
     probability_so_far = 1 / len(model.alphabet)
-    for level, discount in zip(model.levels[:len(context) + 1], model.discounts, strict=False):
+    for level in model.levels[:len(context) + 1]:
         start = len(context) - (level.length - 1)
-        probability_so_far = interpolate(level, context[start:], char, probability_so_far, discount)
+        probability_so_far = interpolate(level, context[start:], char, probability_so_far)
     return probability_so_far
 
 
@@ -179,7 +215,7 @@ def bits_per_char(model, text, positions=None):
     return total_bits / len(positions)
 
 
-def kneser_ney_bits(train_text, test_text, orders=(2, 3, 4, 5, 6, 7), discount=0.75, positions=None,
+def kneser_ney_bits(train_text, test_text, orders=(2, 3, 4, 5, 6, 7), discount=MODIFIED, positions=None,
                     per_position=False):
     """Bits per character of interpolated Kneser-Ney models of several orders on `test_text`:
     {order: bits}. All orders score the same `positions` (default: every i >= max(orders) - 1). The
@@ -197,22 +233,22 @@ def kneser_ney_bits(train_text, test_text, orders=(2, 3, 4, 5, 6, 7), discount=0
     alphabet = tuple(sorted(set(train_text)))
     _check_alphabet(test_text, alphabet, "test text")
     positions = _check_positions(positions, test_text, highest - 1)
-    continuation, top = _build_levels(train_text, orders)
+    continuation, top = _build_levels(train_text, orders, discounts)
 
     bits = {order: [] for order in orders}
     for position in positions:
         char = test_text[position]
         # lower[k]: the probability the continuation levels 1..k give, lower[0] the uniform one.
         lower = [1 / len(alphabet)]
-        for level, level_discount in zip(continuation[:position + 1], discounts, strict=False):
+        for level in continuation[:position + 1]:
             context = test_text[position - level.length + 1:position]
-            lower.append(interpolate(level, context, char, lower[-1], level_discount))
+            lower.append(interpolate(level, context, char, lower[-1]))
         for order in orders:
             if position < order - 1:  # too close to the start: the levels that fit, as in probability()
                 char_probability = lower[position + 1]
             else:
                 context = test_text[position - order + 1:position]
-                char_probability = interpolate(top[order], context, char, lower[order - 1], discounts[order - 1])
+                char_probability = interpolate(top[order], context, char, lower[order - 1])
             bits[order].append(-math.log2(char_probability))
     if per_position:
         return bits
