@@ -1,0 +1,34 @@
+"""utils.tasks: the one-bit recall task."""
+
+import numpy as np
+import pytest
+
+from utils.tasks import build_recall_model, make_recall_task
+
+
+def test_the_bit_sits_lag_steps_before_the_end_and_gives_the_label():
+    x, y = make_recall_task(np.random.default_rng(0), 50, 20, 7)
+    assert x.shape == (50, 20, 2) and x.dtype == np.float32
+    nonzero = np.argwhere(x[:, :, 0] != 0)
+    assert (nonzero[:, 1] == 13).all() and len(nonzero) == 50
+    assert np.array_equal(y, (x[:, 13, 0] > 0).astype("float32"))
+    assert set(np.unique(x[:, :, 1])) == {-1.0, 1.0}
+
+
+def test_one_lag_per_sequence():
+    lags = np.array([1, 5, 20])
+    x, _ = make_recall_task(np.random.default_rng(1), 3, 20, lags)
+    assert np.array_equal(np.argmax(np.abs(x[:, :, 0]), axis=1), 20 - lags)
+
+
+@pytest.mark.parametrize("lag", [0, 21, 2.5, [3, 4]])
+def test_rejects_a_bad_lag(lag):
+    with pytest.raises(ValueError, match="lag"):
+        make_recall_task(np.random.default_rng(0), 3, 20, lag)
+
+
+def test_the_model_reads_two_channels_and_answers_a_probability():
+    model = build_recall_model(20)
+    x, _ = make_recall_task(np.random.default_rng(2), 4, 20, 3)
+    out = model.predict(x, verbose=0)
+    assert out.shape == (4, 1) and ((out > 0) & (out < 1)).all()

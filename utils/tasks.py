@@ -1,0 +1,33 @@
+"""The one-bit recall task of chapter 2, which chapter 3 reruns with a gated cell."""
+
+import keras
+import numpy as np
+
+
+def make_recall_task(rng, num_sequences, seq_len, lag):
+    """Inputs (num_sequences, seq_len, 2) and labels for recalling one bit `lag` steps before the end.
+
+    Channel 0 holds a sign ±1 at step seq_len - lag and 0 everywhere else, so the bit marks its own
+    position; channel 1 holds ±1 noise at every step. The label is 1 when the sign was +1. `lag` is one
+    number, or one per sequence, each from 1 to seq_len.
+    """
+    lags = np.asarray(lag)
+    if not np.issubdtype(lags.dtype, np.integer) or lags.ndim > 1 or (lags.ndim == 1 and len(lags) != num_sequences):
+        raise ValueError(f"lag must be a whole number or one per sequence ({num_sequences}); got {lag!r}")
+    if np.any(lags < 1) or np.any(lags > seq_len):
+        raise ValueError(f"every lag must be from 1 to seq_len = {seq_len}; got {lag!r}")
+    bits = rng.choice([-1.0, 1.0], size=num_sequences)
+    x = np.zeros((num_sequences, seq_len, 2), dtype="float32")
+    x[np.arange(num_sequences), seq_len - lags, 0] = bits
+    x[:, :, 1] = rng.choice([-1.0, 1.0], size=(num_sequences, seq_len))
+    return x, (bits > 0).astype("float32")
+
+
+def build_recall_model(seq_len, hidden_size=32, layer_type=keras.layers.SimpleRNN):
+    """A recurrent layer of `hidden_size` units and a sigmoid readout of its last state, compiled with
+    Adam(3e-3) and binary cross-entropy (no clipping): the model both chapters train on the task."""
+    model = keras.Sequential(
+        [keras.Input((seq_len, 2)), layer_type(hidden_size), keras.layers.Dense(1, activation="sigmoid")]
+    )
+    model.compile(keras.optimizers.Adam(3e-3), loss="binary_crossentropy", metrics=["accuracy"])
+    return model
