@@ -186,7 +186,7 @@ def test_sequence_diagram_patterns():
     fig, ax = plt.subplots()
     draw_sequence_diagram(ax, 4, [0], range(4), "autoregressive", feedback=True)
     assert ax.get_title() == "autoregressive"
-    assert len(ax.patches) == 4 + 1 + 4  # states, one input, outputs
+    assert len(ax.patches) == 4 + 1 + 3 + 4  # states, one input, three fed-back inputs, outputs
     feedback = [artist for artist in ax.texts if isinstance(artist, Annotation)
                 and artist.arrowprops.get("connectionstyle", "").startswith("arc3")]
     assert len(feedback) == 3  # each output but the last feeds the next step

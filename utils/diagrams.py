@@ -114,8 +114,8 @@ def draw_sequence_diagram(ax, num_steps, input_steps, output_steps, title, label
                           decoder_start=None):
     """Chapter 1: inputs (green, bottom), recurrent states (blue, middle) and outputs (orange, top).
 
-    feedback: each output is fed back as the next step's input (curved arrows), the autoregressive
-    one-to-many pattern. decoder_start: the first step of a decoder that starts from a zero state and
+    feedback: each output is fed back as the next step's input (red boxes, curved arrows), the
+    autoregressive one-to-many pattern. decoder_start: the first step of a decoder that starts from a zero state and
     reads the encoder's last state as its input at every step (purple boxes "c"), as RepeatVector does.
     """
     if not isinstance(num_steps, int) or num_steps < 1:
@@ -135,6 +135,10 @@ def draw_sequence_diagram(ax, num_steps, input_steps, output_steps, title, label
             draw_box(ax, (t, -1.1), f"$x_{{{t + 1}}}$" if labels else "", "C2", width=0.5, height=0.5,
                      text_color="black")
             draw_arrow(ax, (t, -0.85), (t, -0.3))
+        elif feedback and t > 0 and t - 1 in output_steps:  # the input of this step is the previous output
+            draw_box(ax, (t, -1.1), f"$y_{{{t}}}$" if labels else "", "C3", width=0.5, height=0.5,
+                     text_color="black")
+            draw_arrow(ax, (t, -0.85), (t, -0.3))
         if decoder_start is not None and t >= decoder_start:
             draw_box(ax, (t, -1.1), "c", "C4", width=0.5, height=0.5)
             draw_arrow(ax, (t, -0.85), (t, -0.3))
@@ -143,8 +147,8 @@ def draw_sequence_diagram(ax, num_steps, input_steps, output_steps, title, label
             draw_box(ax, (t, 1.1), f"$y_{{{t + 1}}}$" if labels else "", "C1", width=0.5, height=0.5,
                      text_color="black")
             draw_arrow(ax, (t, 0.3), (t, 0.85))
-            if feedback and t + 1 < num_steps:
-                draw_arrow(ax, (t + 0.25, 1.1), (t + 0.8, -0.3), color="C3", curve=-0.3)  # into the next cell
+            if feedback and t + 1 < num_steps and t + 1 not in input_steps:  # into the next step's input
+                draw_arrow(ax, (t + 0.25, 1.1), (t + 0.75, -1.1), color="C3", curve=-0.3)
     return frame_diagram(ax, (-0.8, num_steps - 0.2), (-1.9, 1.6), title)
 
 
