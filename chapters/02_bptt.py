@@ -563,14 +563,15 @@ mixed_accuracy = np.array(mixed_history.history["val_accuracy"])
 lstm_accuracy = np.array(lstm_history.history["val_accuracy"])
 print(f"accuracy at lag {long_lag} per epoch: SimpleRNN trained on lags 1-80 {np.round(mixed_accuracy, 3)}, "
       f"LSTM trained on lag 80 {np.round(lstm_accuracy, 3)}")
-assert np.median(mixed_accuracy[-3:]) > 0.9, "with short lags to start from, the SimpleRNN learns lag 80"
+assert mixed_accuracy.max() > 0.9, "with short lags to start from, the SimpleRNN finds the bit at lag 80"
 assert lstm_accuracy[:3].max() < 0.6, "trained on lag 80 alone, the LSTM sits at chance for three epochs too"
 
 # %% [markdown]
-# With short lags in the data the `SimpleRNN` learns to keep the bit for 80 steps within the six
-# epochs, and keeps it (the assert takes the median of the last three epochs; in between, the accuracy
-# can jump about: nothing here clips the gradient). The short examples give a gradient that arrives, it
-# teaches the network to write the bit and hold it, and holding then works at any distance. Trained on
+# With short lags in the data the `SimpleRNN` finds the bit at lag 80 within the six epochs (its best
+# epoch is asserted). Nothing here clips the gradient, and its accuracy can jump about from one epoch
+# to the next: a run may lose the bit again after finding it, or find it only in the last epochs. The
+# short examples give a gradient that arrives, it teaches the network to write the bit and hold it,
+# and holding then works at any distance. Trained on
 # lag 80 alone, the LSTM sits at chance for the first epochs like the `SimpleRNN` did; either of them
 # may find the bit late, in a sudden jump, or never. So what vanishing gradients make slow and
 # unreliable is learning a dependency *from scratch* when it only ever appears far away, and an LSTM
@@ -1065,8 +1066,9 @@ assert paired_ratio(step_times, (512, 25), (32, 400)) < 0.9, "the same arithmeti
 # - Vanishing gradients make long dependencies slow and unreliable to learn for a SimpleRNN, even
 #   when one unit could hold them: a state that holds a bit robustly passes almost no gradient
 #   (Bengio, Simard & Frasconi, 1994). An LSTM with its default initialisation fares no better on a lag
-#   that only ever appears far away; short lags in the data let either learn it. Exploding gradients make
-#   the loss jump to NaN, and `global_clipnorm` fixes them without changing the gradient's direction.
+#   that only ever appears far away; with short lags in the data, the `SimpleRNN` finds it.
+# - Exploding gradients make the loss jump to NaN, and `global_clipnorm` fixes them without changing the
+#   gradient's direction.
 # - Truncated BPTT bounds memory by the chunk length and carries the state forward, but learns only
 #   dependencies shorter than a chunk.
 # - BPTT's time grows linearly with $T$ (measured), its memory too (it keeps every state), and the time
