@@ -442,7 +442,8 @@ plt.show()
 # network only has to notice it, keep one number and ignore the noise; nothing has to count steps.
 # Both versions have the same length, $T = 90$, and cost the same to train; only the lag differs.
 # `utils/tasks.py` makes the data (`make_recall_task`) and the model (`build_recall_model`: a recurrent
-# layer of 32 units, a sigmoid readout of its last state, Adam at $3 \cdot 10^{-3}$, no clipping), since
+# layer of 32 units, a sigmoid readout of its last state, Adam at $3 \cdot 10^{-3}$ with the gradient
+# clipped to norm 1, a safeguard against rare huge steps that section 7 explains), since
 # chapter 3 reruns the task.
 
 # %% [markdown]
@@ -478,7 +479,7 @@ for _ in range(long_lag - 1):  # the steps from the bit to the end
     latch_slopes.append(2.0 * (1 - latch_state**2))
 latch_gradient = np.prod(latch_slopes)
 print(f"slope per step at the end {latch_slopes[-1]:.3f}; product over {len(latch_slopes)} steps {latch_gradient:.1e}")
-assert latch_slopes[-1] < 0.2 and latch_gradient < 1e-50
+assert latch_slopes[-1] < 0.2 and latch_gradient < 1e-50  # arithmetic on fixed weights: keeps the prose's bounds true
 
 # %% [markdown]
 # The latch that holds the bit perfectly passes back less than $10^{-50}$ of the gradient (the product
@@ -545,16 +546,17 @@ assert long_accuracy[:2].max() < 0.6  # lag 80: still at chance after two epochs
 # would teach the network to keep the bit for 80 steps arrives thousands of times weaker than at 5
 # steps.
 #
-# Two more runs show what this does and does not mean. First, the same `SimpleRNN` trained on a mix:
-# every training sequence has its bit at a random lag from 1 to 80, and we measure it at lag 80 only.
+# Two more runs show what this does and does not mean. First, the same `SimpleRNN` trained on a mix,
+# for eight epochs: every training sequence has its bit at a random lag from 1 to 80, and we measure it
+# at lag 80 only.
 # Second, an LSTM, the gated cell of chapter 3 (for now a drop-in replacement for `SimpleRNN` with a
 # memory designed to last), trained on lag 80 alone.
 
 # %% tags=["nbval-ignore-output"]
 x_mixed, y_mixed = make_recall_task(rng, 4000, seq_len, lag=rng.integers(1, long_lag + 1, size=4000))
 x_valid, y_valid = make_recall_task(rng, 1000, seq_len, long_lag)
-mixed_history = build_recall_model(seq_len).fit(x_mixed, y_mixed, validation_data=(x_valid, y_valid), epochs=6,
-                                             batch_size=64, verbose=0, callbacks=[EpochLogger(3, "lags 1-80")])
+mixed_history = build_recall_model(seq_len).fit(x_mixed, y_mixed, validation_data=(x_valid, y_valid), epochs=8,
+                                                batch_size=64, verbose=0, callbacks=[EpochLogger(4, "lags 1-80")])
 x_train, y_train = make_recall_task(rng, 4000, seq_len, long_lag)
 lstm_history = build_recall_model(seq_len, layer_type=keras.layers.LSTM).fit(
     x_train, y_train, validation_data=(x_valid, y_valid), epochs=6, batch_size=64, verbose=0,
@@ -563,24 +565,21 @@ mixed_accuracy = np.array(mixed_history.history["val_accuracy"])
 lstm_accuracy = np.array(lstm_history.history["val_accuracy"])
 print(f"accuracy at lag {long_lag} per epoch: SimpleRNN trained on lags 1-80 {np.round(mixed_accuracy, 3)}, "
       f"LSTM trained on lag 80 {np.round(lstm_accuracy, 3)}")
-assert mixed_accuracy.max() > 0.9, "with short lags to start from, the SimpleRNN finds the bit at lag 80"
+assert np.median(mixed_accuracy[-3:]) > 0.9, "with short lags to start from, the SimpleRNN learns lag 80"
 assert lstm_accuracy[:3].max() < 0.6, "trained on lag 80 alone, the LSTM sits at chance for three epochs too"
 
 # %% [markdown]
-# With short lags in the data the `SimpleRNN` finds the bit at lag 80 within the six epochs (its best
-# epoch is asserted). Nothing here clips the gradient, and its accuracy can jump about from one epoch
-# to the next: a run may lose the bit again after finding it, or find it only in the last epochs. The
-# short examples give a gradient that arrives, it teaches the network to write the bit and hold it,
-# and holding then works at any distance. Trained on
-# lag 80 alone, the LSTM sits at chance for the first epochs like the `SimpleRNN` did; either of them
-# may find the bit late, in a sudden jump, or never. So what vanishing gradients make slow and
-# unreliable is learning a dependency *from scratch* when it only ever appears far away, and an LSTM
-# with Keras's default initialisation does not escape that: its forget gates start near
-# $\sigma(1) \approx 0.73$, and 80 such factors leave about $10^{-11}$. Chapter 3 trains the same LSTM
-# with its forget gates started open. Gated cells (next chapter) add an
-# additive path through time whose [Jacobian](glossary.md#jacobian) can stay close to the identity
-# once the gates have learned to hold, and chapter 3 measures how that path starts weak and is opened
-# by training.
+# With short lags in the data the `SimpleRNN` learns to keep the bit for 80 steps within eight epochs
+# and keeps it (the assert takes the median of the last three epochs). The short examples give a
+# gradient that arrives, it teaches the network to write the bit and hold it, and holding then works at
+# any distance. Trained on lag 80 alone, the LSTM sits at chance for the first epochs like the
+# `SimpleRNN` did; either of them may find the bit late, in a sudden jump, or never. So what vanishing
+# gradients make slow and unreliable is learning a dependency *from scratch* when it only ever appears
+# far away, and an LSTM with Keras's default initialisation does not escape that: its forget gates
+# start near $\sigma(1) \approx 0.73$, and 80 such factors leave about $10^{-11}$. Gated cells (next
+# chapter) add an additive path through time whose [Jacobian](glossary.md#jacobian) can stay close to
+# the identity once the gates have learned to hold; chapter 3 measures how that path starts weak and is
+# opened by training, and trains the same LSTM with its forget gates started open.
 #
 # ## 7. Exploding gradients and gradient clipping
 #

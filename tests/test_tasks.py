@@ -32,3 +32,4 @@ def test_the_model_reads_two_channels_and_answers_a_probability():
     x, _ = make_recall_task(np.random.default_rng(2), 4, 20, 3)
     out = model.predict(x, verbose=0)
     assert out.shape == (4, 1) and ((out > 0) & (out < 1)).all()
+    assert model.optimizer.global_clipnorm == 1.0
