@@ -515,7 +515,7 @@ assert reach < 1e-3
 
 # %% [markdown]
 # The gradient that reaches the input 80 steps back is thousands of times smaller than the one that
-# reaches 5 steps back (the ratio is printed above). Now we train the two models, 6 epochs each on
+# reaches 5 steps back (the ratio is printed above). Now we train the two models, 8 epochs each on
 # 4,000 sequences.
 
 # %% tags=["nbval-ignore-output"]
@@ -523,9 +523,9 @@ lag_histories = {}
 for lag in (short_lag, long_lag):
     x_train, y_train = make_recall_task(rng, 4000, seq_len, lag)
     x_valid, y_valid = make_recall_task(rng, 1000, seq_len, lag)
-    logger = EpochLogger(every=3, name=f"lag {lag}")
+    logger = EpochLogger(every=4, name=f"lag {lag}")
     lag_histories[f"lag {lag}"] = build_recall_model(seq_len).fit(
-        x_train, y_train, validation_data=(x_valid, y_valid), epochs=6, batch_size=64, verbose=0, callbacks=[logger])
+        x_train, y_train, validation_data=(x_valid, y_valid), epochs=8, batch_size=64, verbose=0, callbacks=[logger])
 
 # %% tags=["nbval-ignore-output"]
 plot_learning_curves(lag_histories, metric="accuracy", title="SimpleRNN(32): recall a bit 5 or 80 steps back")
@@ -540,7 +540,7 @@ assert long_accuracy[:2].max() < 0.6  # lag 80: still at chance after two epochs
 
 # %% [markdown]
 # The short lag is solved within the first epoch. At lag 80 the model sits at chance for at least the
-# first two epochs, and in most runs for all six; now and then a run finds the latch late, in a sudden
+# first two epochs, and in most runs for all eight; now and then a run finds the latch late, in a sudden
 # jump, and that unpredictability is itself the symptom. Same task, same network, same data size; the
 # hand-set weights show that one unit can hold the bit. What differs is the gradient: the signal that
 # would teach the network to keep the bit for 80 steps arrives thousands of times weaker than at 5
