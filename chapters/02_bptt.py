@@ -536,15 +536,15 @@ long_accuracy = np.array(lag_histories[f"lag {long_lag}"].history["val_accuracy"
 print(f"validation accuracy per epoch: lag {short_lag} {np.round(short_accuracy, 3)}, "
       f"lag {long_lag} {np.round(long_accuracy, 3)}")
 assert short_accuracy[0] > 0.95 and short_accuracy[-1] > 0.95  # lag 5: learned in the first epoch
-assert long_accuracy[:2].max() < 0.6  # lag 80: still at chance after two epochs
+assert long_accuracy[:3].max() < 0.6  # lag 80: still at chance after three epochs
 
 # %% [markdown]
 # The short lag is solved within the first epoch. At lag 80 the model sits at chance for at least the
-# first two epochs, and in most runs for all eight; now and then a run finds the latch late, in a sudden
-# jump, and that unpredictability is itself the symptom. Same task, same network, same data size; the
-# hand-set weights show that one unit can hold the bit. What differs is the gradient: the signal that
-# would teach the network to keep the bit for 80 steps arrives thousands of times weaker than at 5
-# steps.
+# first three epochs (asserted); within eight epochs about half the runs we tried find the latch late,
+# in a sudden jump, and some lose part of it again. That unpredictability is itself the symptom. Same
+# task, same network, same data size; the hand-set weights show that one unit can hold the bit. What
+# differs is the gradient: the signal that would teach the network to keep the bit for 80 steps arrives
+# thousands of times weaker than at 5 steps.
 #
 # Two more runs show what this does and does not mean. First, the same `SimpleRNN` trained on a mix,
 # for eight epochs: every training sequence has its bit at a random lag from 1 to 80, and we measure it
