@@ -525,8 +525,15 @@ print("columns:", [name for name in weather if name != "date"])
 measurements = np.stack([weather["temp_max"], weather["temp_min"], weather["precipitation"], weather["wind"]], axis=1)
 is_train_year = years <= 2013
 standardised = (measurements - measurements[is_train_year].mean(0)) / measurements[is_train_year].std(0)
-day_angle = 2 * np.pi * (dates - dates.astype("datetime64[Y]")).astype(int) / 365.25
-features = np.column_stack([standardised, np.sin(day_angle), np.cos(day_angle)]).astype("float32")
+
+
+def season_features(dates):
+    """The day of the year as a point on a circle: sine and cosine of its angle, one row per date."""
+    angle = 2 * np.pi * (dates - dates.astype("datetime64[Y]")).astype(int) / 365.25
+    return np.column_stack([np.sin(angle), np.cos(angle)])
+
+
+features = np.column_stack([standardised, season_features(dates)]).astype("float32")
 
 window = 7
 
@@ -638,8 +645,7 @@ def least_squares_forecast(train_inputs, train_targets, test_inputs):
 
 
 fit_days = split_of["train"] | split_of["valid"]
-target_angle = 2 * np.pi * (target_dates - target_dates.astype("datetime64[Y]")).astype(int) / 365.25
-season = np.column_stack([np.sin(target_angle), np.cos(target_angle)])
+season = season_features(target_dates)
 today_features = windows[:, -1]  # the six numbers of the window's last day
 test_forecasts["climatology"] = least_squares_forecast(season[fit_days], targets[fit_days], season[test_days])
 test_forecasts["linear, today"] = persistence[test_days] + least_squares_forecast(
@@ -841,8 +847,7 @@ forecast_3 = today_3[test_3] + scale_3 * model.predict(windows_3[test_3], verbos
 
 # %% tags=["check", "nbval-ignore-output"]
 observed_3 = targets_3[test_3]
-angle_3 = 2 * np.pi * (target_dates_3 - target_dates_3.astype("datetime64[Y]")).astype(int) / 365.25
-season_3 = np.column_stack([np.sin(angle_3), np.cos(angle_3)])
+season_3 = season_features(target_dates_3)
 fit_3 = split_3["train"] | split_3["valid"]
 forecasts_3 = {"persistence": today_3[test_3], "RNN": forecast_3,
                "climatology": least_squares_forecast(season_3[fit_3], targets_3[fit_3], season_3[test_3]),
