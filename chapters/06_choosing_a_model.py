@@ -42,7 +42,8 @@
 # **Prerequisites**: chapter 1 (the Seattle data and the persistence baseline), chapter 3 (GRU) and
 # chapter 5 (self-attention and the transformer block).
 #
-# **Run time**: about two minutes on a 2-core CPU (not measured on a GPU; the models are tiny).
+# **Run time**: a few minutes on a 2-core CPU (the README's table has the measured time); not yet
+# measured on a GPU.
 
 # %% tags=["bootstrap"]
 # Finds the book's helpers (utils/) and data/ in the folders above this notebook. A notebook on its own

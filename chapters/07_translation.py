@@ -42,7 +42,8 @@
 # **Prerequisites**: chapter 3 (GRU), chapter 4 (bidirectional RNNs, masking), chapter 5
 # (encoder–decoder, teacher forcing, additive attention).
 #
-# **Run time**: about two and a half minutes on a 2-core CPU (not measured on a GPU).
+# **Run time**: a few minutes on a 2-core CPU (the README's table has the measured time); not yet
+# measured on a GPU.
 
 # %% tags=["bootstrap"]
 # Finds the book's helpers (utils/) and data/ in the folders above this notebook. A notebook on its own

@@ -45,7 +45,8 @@
 # **Prerequisites**: chapter 2 (BPTT and gradient products), chapter 3 (GRU), chapter 5 (sequential
 # steps and self-attention), chapter 6 (receptive fields, the latch task).
 #
-# **Run time**: about two minutes on a 2-core CPU (not measured on a GPU).
+# **Run time**: a few minutes on a 2-core CPU (the README's table has the measured time); not yet
+# measured on a GPU.
 
 # %% tags=["bootstrap"]
 # Finds the book's helpers (utils/) and data/ in the folders above this notebook. A notebook on its own
