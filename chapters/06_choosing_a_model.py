@@ -151,7 +151,8 @@ print(f"mean temperature: training years {mean_temperature[is_train_year].mean()
 
 # %%
 assert baseline_mae["persistence"][0] < baseline_mae["persistence"][-1] - 0.8, "persistence decays with the horizon"
-assert baseline_mae["climatology"].mean() > baseline_mae["persistence"].mean(), "2015 was unusually warm"
+assert baseline_mae["climatology"].mean() > baseline_mae["persistence"].mean(), "on 2015, climatology loses"
+assert mean_temperature[years == 2015].mean() > mean_temperature[is_train_year].mean() + 1, "2015: over 1 °C warmer"
 
 # %% [markdown]
 # Persistence is good for tomorrow (1.55 °C) and poor a week out (2.76 °C). Climatology does not
@@ -359,8 +360,7 @@ if not gpu_available():  # measured on CPUs; a GPU runs these small steps at its
 # means). On the first day no model beats persistence by much (a quarter of a degree at most): most of
 # tomorrow is today. The three are within a few tenths of a degree of one another; before reading an
 # order into them, compare the gaps between their means with the ± column, the spread from seed to
-# seed. With 691 training windows, the data limit the result more than the architecture does. The
-# textbook CNN with pooling is the
+# seed. The textbook CNN with pooling is the
 # exception: it is no better than persistence. Why is the subject of an ablation below. The causal CNN
 # keeps every position and reads the last one, and for most seeds it joins the other three; but not
 # for all: in a sweep of ten seeds it once stopped at the level of persistence, so the book asserts
@@ -382,11 +382,12 @@ if not gpu_available():  # measured on CPUs; a GPU runs these small steps at its
 # ### Why the pooled CNN loses: an ablation
 #
 # The pooled CNN differs from the others in two ways at once: it pools, and its dense layer reads the
-# flattened feature maps (a separate weight for every position and filter) instead of one position.
-# Its outputs are changes from today, so an output of 0 is already persistence: losing the last day
-# cannot by itself make it worse than persistence. To see which change costs what, we train the four
-# combinations of the same two convolutions, with and without pooling, read out by `Flatten` or at the
-# last position, under the same rules (the pooled, flattened one is the contestant above).
+# flattened feature maps (a separate weight for every position and filter) instead of one position. Its
+# outputs are changes from today, so an output of 0 is already persistence: discarding information
+# cannot by itself make it worse than persistence, since it could still learn to output 0. To see which
+# change costs what, we train the four combinations of the same two convolutions, with and without
+# pooling, read out by `Flatten` or at the last position, under the same rules (the pooled, flattened
+# one is the contestant above).
 
 # %% tags=["nbval-ignore-output"]
 def build_plain_cnn(pooling, readout):
@@ -424,16 +425,18 @@ assert mean_ablation[False, "last"] < persistence_mean - 0.15, "without either, 
 assert abs(ablation_mae[True, "flatten"][0] - baseline_mae["persistence"][0]) < 0.15
 
 # %% [markdown]
-# Both changes cost. With the same convolutions, reading the last position instead of flattening
-# lowers the test error with pooling and, by at least 0.1 °C, without it; with the last-position
-# readout, dropping the pooling lowers the error by at least 0.1 °C again, to a CNN that beats
-# persistence clearly. The flattened readout (a weight for each position, filter and day ahead: 3,367
-# of them without pooling, for 691 training windows) also reaches a worse validation loss at its best
-# epoch, in every run: it generalises worse. Whether that is overfitting in the narrow sense, a lower
-# training loss bought with a higher validation loss, the table does not settle: at the best epoch the
-# flattened model's training loss is lower in some runs and higher in others (try other seeds). What
-# the ablation rules out is the first day: the pooled CNN's day-1 error is within 0.15 °C of
-# persistence's, like every model's, and its loss lies in the days further ahead.
+# Both changes cost (one run per arm, with the first contest seed: the margins asserted below are what
+# held in the runs we swept, not means over seeds as in the contest). With the same convolutions,
+# reading the last position instead of flattening lowers the test error with pooling and, by at least
+# 0.1 °C, without it; with the last-position readout, dropping the pooling lowers the error by at least
+# 0.1 °C again, to a CNN that beats persistence clearly. The flattened readout (a weight for each
+# position, filter and day ahead: 3,367 of them without pooling, for 691 training windows) also reaches
+# a worse validation loss at its best epoch, in every run: it generalises worse. Whether that is
+# overfitting in the narrow sense, a lower training loss bought with a higher validation loss, the table
+# does not settle: at the best epoch the flattened model's training loss is lower in some runs and
+# higher in others (try other seeds). What the ablation rules out is the first day: the pooled CNN's
+# day-1 error is within 0.15 °C of persistence's, like every model's, and its loss lies in the days
+# further ahead.
 #
 # ## 2. Receptive field: what a convolution can see
 #
@@ -559,7 +562,8 @@ plt.show()
 # The picture is a step function. Up to a lag of 14 the CNN is as good as the GRU; from lag 15 on,
 # its receptive field contains only silence, its output is the same whatever the last sign was, and
 # its accuracy falls to a coin toss. The GRU does not care how long ago the signal came. Widening the
-# CNN's field (exercise 1) moves the step to the right but does not remove it: a convolution's memory
+# CNN's field (exercise 1) moves the step to the right, until the field covers the whole stream; no
+# finite field covers an unbounded one: a convolution's memory
 # is as long as its architecture, a recurrence's as long as its state can hold the information, and
 # attention's as long as its context window. That is the first question to ask of a new problem:
 # how far back can the answer lie?
@@ -604,7 +608,7 @@ assert np.all(lstm_bias[units:2 * units] == 1) and np.all(np.delete(lstm_bias, r
 size = 64
 candidates = {"orthogonal": keras.initializers.Orthogonal(seed=seed)((size, size)).numpy(),
               "Glorot uniform": keras.initializers.GlorotUniform(seed=seed)((size, size)).numpy()}
-start = rng.normal(size=(5, size))  # five starting vectors
+start = rng.normal(size=(64, size))  # 64 starting vectors; the figure shows five
 norm_ratios = {}
 radius = {}
 for name, matrix in candidates.items():
@@ -623,14 +627,14 @@ for name, matrix in candidates.items():
 assert np.allclose(norm_ratios["orthogonal"], 1, atol=1e-3), "an orthogonal matrix preserves lengths"
 glorot_singular_values = np.linalg.svd(candidates["Glorot uniform"], compute_uv=False)
 assert glorot_singular_values.max() > 1.5 and glorot_singular_values.min() < 0.1
-assert np.abs(np.log(norm_ratios["Glorot uniform"][-1])).max() > np.log(2), "some length changed by over x2"
 glorot_log_growth = np.median(np.log(norm_ratios["Glorot uniform"][-1]))
-assert abs(glorot_log_growth - 100 * np.log(radius["Glorot uniform"])) < 3, "100 steps scale lengths by ~rho^100"
+residual = glorot_log_growth - 100 * np.log(radius["Glorot uniform"])
+assert -4.5 < residual < 2, "100 steps scale lengths by about rho^100"
 
 # %%
 plt.figure(figsize=(8, 3.8))
 for index, (name, ratios) in enumerate(norm_ratios.items()):
-    plt.semilogy(np.arange(1, 101), ratios, color=f"C{index}", alpha=0.8, label=[name] + [None] * 4)
+    plt.semilogy(np.arange(1, 101), ratios[:, :5], color=f"C{index}", alpha=0.8, label=[name] + [None] * 4)
 plt.title("Length of h_t = h_(t-1) U after t steps, five starting vectors")
 plt.xlabel("step t")
 plt.ylabel("|h_t| / |h_0| (log scale)")
@@ -641,7 +645,9 @@ plt.show()
 # The orthogonal recurrence keeps every vector's length exactly. The Glorot matrix, a perfectly
 # reasonable choice for a feedforward layer, does not: in one step it squeezes some directions to almost
 # nothing and stretches others by nearly 2 (its singular values), but after 100 steps the lengths have
-# changed by about $\rho^{100}$ (printed above; the assert checks it within a factor $e^3$), and $\rho$
+# changed by about $\rho^{100}$ (printed above; the assert checks the median over 64 starting vectors
+# between $e^{-4.5}$ and $e^{2}$ times $\rho^{100}$: a random start has only part of its length along
+# the direction that grows at the rate $\rho$, so it ends a little below $\rho^{100}$), and $\rho$
 # is a little above or below 1 depending on the seed: compare `BOOK_SEED` values, for some the growth
 # is orders of magnitude. The singular values alone would allow anything between $\sigma_{\min}^{100}$
 # and $\sigma_{\max}^{100}$. The nonlinearity and the gates change the picture once
@@ -658,12 +664,14 @@ print("rows orthonormal:", np.allclose(gru_recurrent @ gru_recurrent.T, np.eye(u
 for gate, block in zip(["update", "reset", "candidate"], np.split(gru_recurrent, 3, axis=1), strict=True):
     block_singular_values = np.linalg.svd(block, compute_uv=False)
     print(f"{gate:>9} block: singular values {block_singular_values.min():.3f} to {block_singular_values.max():.3f}")
-    assert block_singular_values.min() < 0.5
+    assert block_singular_values.min() < 0.5, "not orthogonal: an orthogonal block has every singular value 1"
+    assert block_singular_values.max() < 1 + 1e-5, "no block stretches: their squares add up to the identity"
 assert np.allclose(gru_recurrent @ gru_recurrent.T, np.eye(units), atol=1e-5)
 
 # %% [markdown]
-# Each gate's block has singular values well below 1. It works well in practice, and it is what
-# Keras does; if you want each gate to start exactly orthogonal, exercise 3 builds such an initialiser.
+# No gate's block is orthogonal: its singular values spread from near 0 to just below 1 (none can
+# exceed 1, since the three blocks' $BB^\top$ add up to the identity). It works well in practice, and
+# it is what Keras does; if you want each gate to start exactly orthogonal, exercise 3 builds such an initialiser.
 #
 # ### 3.2 Layer normalisation inside the recurrence
 #
@@ -787,7 +795,7 @@ if gpu_available():  # on a GPU, recurrent dropout is what stands between the la
         assert "cuDNN is not supported" in str(error)
 
 # %% [markdown]
-# Input dropout is free; recurrent dropout costs a clear fraction of every step even on a CPU, and on a
+# Input dropout costs little here; recurrent dropout costs a clear fraction of every step even on a CPU, and on a
 # GPU it also gives up the cuDNN kernel, usually much faster than the generic loop (chapter 3 times
 # both when it runs on a GPU). It does not get XLA in exchange either: Keras marks a GRU whose
 # activations allow cuDNN as not compilable, whatever its dropout, so the layer runs as a plain loop
@@ -886,11 +894,12 @@ assert abs(mean_mae["GRU"] - dropout_mae) < 0.15, "section 1's small GRU is as g
 # entry says so and cites published work instead. Results on this book's small data sets are evidence
 # for small data sets.
 #
-# - **Barely depends on order** (topic, polarity): a bag of words, as the baseline to beat. *Asserted*:
-#   ch. 4 § 9, a bag of words within 4 points of GRUs trained from scratch on 8,457 sentences.
+# - **Little data, and models that must learn order from it** (sentence polarity with embeddings
+#   trained from scratch): a bag of words, as the baseline to beat. *Asserted*: ch. 4 § 9, neither GRU
+#   beat the bag of words by more than three paired standard errors on 8,457 training sentences.
 # - **Depends on order; short sequences, little data**: a small GRU, a Conv1D → GRU or a small
 #   transformer, with early stopping, over several seeds. *Asserted*: § 1, all three beat both
-#   baselines and lie within 0.35 °C of one another, their order changing with the seed; § 3.5, early
+#   baselines and lie within 0.35 °C of one another (their order is not asserted); § 3.5, early
 #   stopping cures overfitting.
 # - **Has dependencies longer than a fixed window**: a GRU or LSTM (or attention). *Asserted*: § 2, the
 #   CNN at chance beyond its receptive field and the GRU right at every lag; chapter 1, a GRU right on
@@ -945,7 +954,8 @@ assert abs(mean_mae["GRU"] - dropout_mae) < 0.15, "section 1's small GRU is as g
 #   not beat persistence; the ablation put the cost on the
 #   flattened readout first and pooling second.
 # - A stack of convolutions sees $R = 1 + (k-1)\sum_l d_l$ steps, exactly (checked by gradients); on the
-#   latch task, the CNN was perfect within $R$ and at chance beyond it, while a GRU was perfect at every lag.
+#   latch task, the CNN was right on more than 97% within $R$ and at chance beyond it, while a GRU was
+#   right on more than 97% at every lag.
 # - Keras initialises recurrent kernels orthogonally (as a whole, not per gate) and the LSTM's forget
 #   bias to 1; an orthogonal linear recurrence preserves lengths over 100 steps, a Glorot one does not.
 # - Layer normalisation makes a recurrent cell independent of its weights' scale and keeps it out of
