@@ -157,8 +157,8 @@ plt.show()
 # ## 2. Backpropagation through time, derived
 #
 # Since the unrolled RNN is an ordinary feedforward graph, its gradient is ordinary backpropagation:
-# walk the graph backwards from the loss, multiplying local derivatives (Werbos, 1990, gave the
-# algorithm its name). We use row vectors (one row
+# walk the graph backwards from the loss, multiplying local derivatives (Werbos, 1990, is the classic
+# account). We use row vectors (one row
 # per sequence in the batch), as Keras does, and write $\delta z = \partial L / \partial z$ for the
 # gradient of the loss with respect to any intermediate quantity $z$.
 #
@@ -307,14 +307,15 @@ def finite_difference(params, name, index, x, targets, eps=1e-6):
 checks = [("W_xh", (2, 5)), ("W_hh", (0, 1)), ("W_hh", (7, 3)), ("b_h", (4,)), ("W_hy", (6, 1))]
 for name, index in checks:
     numeric = finite_difference(params, name, index, x_small, targets_small)
-    agree = np.isclose(numeric, grads[name][index], rtol=1e-6, atol=1e-9)
+    agree = np.isclose(numeric, grads[name][index], rtol=1e-7, atol=1e-10)
     print(f"d loss / d {name}{list(index)}: BPTT and finite difference agree: {agree}")
     assert agree
 
 # %% [markdown]
-# All five entries agree to six significant digits, the accuracy a central difference can reach in
-# float64. Together with the exact match with `tf.GradientTape`, this is as strong a proof as code
-# can give that the twenty lines of `rnn_backward` compute the gradient.
+# All five entries agree to seven significant digits or better (a central difference in float64 with the
+# best step, about $10^{-5}$, can reach about ten). Together with the exact match with
+# `tf.GradientTape`, this is as strong a proof as code can give that the twenty lines of `rnn_backward`
+# compute the gradient.
 #
 # ## 5. Why gradients vanish or explode
 #
@@ -398,16 +399,17 @@ assert slopes[3.0] > 0.05  # well above 1: exponential growth
 # %% [markdown]
 # With $\rho = 0.5$ the fitted slope is close to $\ln 0.5 \approx -0.69$: the gradient halves at every
 # step and is negligible after twenty. At $\rho = 1$ it still decays, slowly (by the factor printed
-# above), partly because $1 - h^2 < 1$ and partly through the early transient of a non-normal matrix
-# (exercise 2 isolates the second): a radius of 1 is the border between the two regimes, not a guarantee
-# that the gradient survives. Above 1 the state grows until tanh saturates, and saturation eats most
-# of the growth: at $\rho = 1.5$ the slope is far below $\ln 1.5 \approx 0.41$, and only the strongly
-# amplifying $\rho = 3$ explodes clearly. Unbounded activations such as ReLU have no such brake, which
-# is why section 7 uses one to show an explosion.
+# above), partly because $1 - h^2 < 1$ and partly because most of the matrix's eigenvalues lie well
+# inside the unit circle, so the gradient's components along them die out while the largest one takes
+# over (exercise 2 isolates this part, without tanh): a radius of 1 is the border between the two
+# regimes, not a guarantee that the gradient survives. Above 1 the state grows until tanh saturates, and
+# saturation eats most of the growth: at $\rho = 1.5$ the slope is far below $\ln 1.5 \approx 0.41$, and
+# only the strongly amplifying $\rho = 3$ explodes clearly. Unbounded activations such as ReLU have no
+# such brake, which is why section 7 uses one to show an explosion.
 #
 # The radius is the long-run rate only. The same random matrix scaled to $\rho = 0.9$ has a largest
-# singular value above 1, so the norm of its powers, the most that $n$ steps can stretch a gradient,
-# first grows and only then decays like $0.9^n$:
+# singular value above 1, so the norm of its powers, the most that $n$ linear steps can stretch a
+# gradient, first grows and only then decays like $0.9^n$:
 
 # %% tags=["nbval-ignore-output"]
 contracting = 0.9 * direction
@@ -536,15 +538,15 @@ long_accuracy = np.array(lag_histories[f"lag {long_lag}"].history["val_accuracy"
 print(f"validation accuracy per epoch: lag {short_lag} {np.round(short_accuracy, 3)}, "
       f"lag {long_lag} {np.round(long_accuracy, 3)}")
 assert short_accuracy[0] > 0.95 and short_accuracy[-1] > 0.95  # lag 5: learned in the first epoch
-assert long_accuracy[:3].max() < 0.6  # lag 80: still at chance after three epochs
+assert abs(long_accuracy[0] - 0.5) < 0.1  # lag 80: at chance after the first epoch
 
 # %% [markdown]
-# The short lag is solved within the first epoch. At lag 80 the model sits at chance for at least the
-# first three epochs (asserted); within eight epochs about half the runs we tried find the latch late,
-# in a sudden jump, and some lose part of it again. That unpredictability is itself the symptom. Same
-# task, same network, same data size; the hand-set weights show that one unit can hold the bit. What
-# differs is the gradient: the signal that would teach the network to keep the bit for 80 steps arrives
-# thousands of times weaker than at 5 steps.
+# The short lag is solved within the first epoch; after that epoch, lag 80 is at chance (both asserted).
+# Within eight epochs about half the runs we tried find the latch later, in a sudden jump, at an epoch
+# no one can predict (from the second to the seventh), and some lose part of it again. That
+# unpredictability is itself the symptom. Same task, same network, same data size; the hand-set weights
+# show that one unit can hold the bit. What differs is the gradient: the signal that would teach the
+# network to keep the bit for 80 steps arrives thousands of times weaker than at 5 steps.
 #
 # Two more runs show what this does and does not mean. First, the same `SimpleRNN` trained on a mix,
 # for eight epochs: every training sequence has its bit at a random lag from 1 to 80, and we measure it
@@ -559,14 +561,14 @@ mixed_history = build_recall_model(seq_len).fit(x_mixed, y_mixed, validation_dat
                                                 batch_size=64, verbose=0, callbacks=[EpochLogger(4, "lags 1-80")])
 x_train, y_train = make_recall_task(rng, 4000, seq_len, long_lag)
 lstm_history = build_recall_model(seq_len, layer_type=keras.layers.LSTM).fit(
-    x_train, y_train, validation_data=(x_valid, y_valid), epochs=6, batch_size=64, verbose=0,
-    callbacks=[EpochLogger(3, "LSTM, lag 80")])
+    x_train, y_train, validation_data=(x_valid, y_valid), epochs=8, batch_size=64, verbose=0,
+    callbacks=[EpochLogger(4, "LSTM, lag 80")])
 mixed_accuracy = np.array(mixed_history.history["val_accuracy"])
 lstm_accuracy = np.array(lstm_history.history["val_accuracy"])
 print(f"accuracy at lag {long_lag} per epoch: SimpleRNN trained on lags 1-80 {np.round(mixed_accuracy, 3)}, "
       f"LSTM trained on lag 80 {np.round(lstm_accuracy, 3)}")
 assert np.median(mixed_accuracy[-3:]) > 0.9, "with short lags to start from, the SimpleRNN learns lag 80"
-assert lstm_accuracy[:3].max() < 0.6, "trained on lag 80 alone, the LSTM sits at chance for three epochs too"
+assert np.abs(lstm_accuracy[:3] - 0.5).max() < 0.1, "trained on lag 80 alone, the LSTM sits at chance too"
 
 # %% [markdown]
 # With short lags in the data the `SimpleRNN` learns to keep the bit for 80 steps within eight epochs
@@ -812,10 +814,11 @@ for t in range(100):
     log10_norms.append(np.log10(np.linalg.norm(state, axis=1).max()))
 growth_per_25 = np.diff(np.array(log10_norms)[[24, 49, 74, 99]])
 print("log10 of the largest state norm at t = 25, 50, 75, 100:", np.round(np.array(log10_norms)[[24, 49, 74, 99]], 1))
-assert growth_per_25.min() > 10 and growth_per_25.max() < 1.5 * growth_per_25.min(), "exponential: equal factors"
+assert growth_per_25.min() > 3 and growth_per_25.max() < 1.5 * growth_per_25.min(), "exponential: equal factors"
 
 # %% [markdown]
-# After that single step the state's norm grows by about the same enormous factor every 25 steps: a
+# After that single step the state's norm grows by about the same enormous factor every 25 steps (more
+# than a thousandfold, asserted): a
 # straight line on a log scale, the exponential growth of section 5, now real. In float32 it passes
 # $10^{38}$ long before step 100, and the loss overflows.
 #
@@ -914,7 +917,7 @@ for chunk_len, result in chunk_results.items():
     print(f"{chunk_len:5d}  {chunk_len * 32 * hidden_size:13,d}  {2048 // chunk_len:12d}  "
           f"{chunk_len - 1:>8d} steps  {result['accuracy']:13.3f}  {result['seconds']:10.1f} s")
 assert chunk_results[16]["accuracy"] > 0.95 and chunk_results[24]["accuracy"] > 0.95  # longer: learned
-assert chunk_results[16]["accuracy"] - chunk_results[4]["accuracy"] > 0.25
+assert chunk_results[4]["accuracy"] < 0.8, "chunks of 4 stay far below the longer chunks"
 
 # %% tags=["nbval-ignore-output"]
 chunk_lengths = list(chunk_results)
@@ -1021,10 +1024,10 @@ assert paired_ratio(step_times, (512, 25), (32, 400)) < 0.9, "the same arithmeti
 # %% [markdown]
 # Sequences in a batch are independent, so one time step processes all of them with a single, wider
 # matrix product; time steps are not, so 400 steps cost 400 products one after the other, each with its
-# own overhead. Even on a CPU with a thread or two the longer sequences cost more than the
-# wider batch; on hardware that runs wide matrix products in parallel (several cores, a GPU) the
-# extra sequences become almost free while the extra steps do not. This is the cost that convolutional
-# and attention-based sequence models (later chapters) remove.
+# own overhead. Even on a CPU with a thread or two the longer sequences cost more than the wider batch;
+# on hardware that runs wide matrix products in parallel (several cores, a GPU) the extra sequences
+# should become almost free while the extra steps do not (not measured here). This is the cost that
+# convolutional and attention-based sequence models (later chapters) remove.
 #
 # ## 10. Pitfalls
 #
@@ -1068,8 +1071,8 @@ assert paired_ratio(step_times, (512, 25), (32, 400)) < 0.9, "the same arithmeti
 #   that only ever appears far away; with short lags in the data, the `SimpleRNN` finds it.
 # - Exploding gradients make the loss jump to NaN, and `global_clipnorm` fixes them without changing the
 #   gradient's direction.
-# - Truncated BPTT bounds memory by the chunk length and carries the state forward, but learns only
-#   dependencies shorter than a chunk.
+# - Truncated BPTT bounds memory by the chunk length and carries the state forward, but learns reliably
+#   only dependencies shorter than a chunk.
 # - BPTT's time grows linearly with $T$ (measured), its memory too (it keeps every state), and the time
 #   steps must be processed one after the other.
 
@@ -1133,10 +1136,11 @@ assert sorted(linear_slopes) == [0.5, 0.9, 1.0, 1.2]
 assert all(abs(slope - np.log(rho)) < 0.1 for rho, slope in linear_slopes.items())
 
 # %% [markdown]
-# The slopes match $\ln\rho$ to a few hundredths. The small gap comes from the other eigenvalues: the
-# norm is dominated by the largest one only after the smaller ones have died out, and a random matrix
-# is not normal, so its powers can transiently grow or shrink faster than $\rho^n$ (section 5 showed
-# the growth at $\rho = 0.9$).
+# The slopes match $\ln\rho$ to a few hundredths. The small gap comes from the other eigenvalues: most
+# of a random matrix's eigenvalues lie well inside the circle of radius $\rho$, and the norm is
+# dominated by the largest one only after the components along the smaller ones have died out. (A
+# normal matrix with the same eigenvalues shows the same gap; non-normality can bend the early curve
+# either way, as the transient growth at $\rho = 0.9$ in section 5 showed.)
 #
 # **Exercise 3 — a stateful layer equals the explicit state loop.** Build a `SimpleRNN` with
 # `stateful=True` for chunks of 10 steps, give it the weights of a non-stateful layer, feed a sequence of
@@ -1185,12 +1189,12 @@ for learning_rate, losses in small_lr_runs.items():
     print(f"lr {learning_rate:.0e}, no clipping: loss first {losses[0]:.3g} largest {np.nanmax(losses):.3g} "
           f"final {np.mean(losses[-20:]):.3g}")
 print(f"lr 1e-03, global_clipnorm=1: final {late_loss('global_clipnorm=1'):.3g}; baseline {baseline_mse:.2f}")
-assert np.nanmax(small_lr_runs[1e-5]) > 3 * small_lr_runs[1e-5][0]  # 100 times smaller, still jumps up
+assert np.nanmax(small_lr_runs[1e-5]) > 2 * small_lr_runs[1e-5][0]  # 100 times smaller, still jumps up
 assert np.all(np.isfinite(small_lr_runs[1e-6])) and np.mean(small_lr_runs[1e-6][-20:]) < 0.5 * baseline_mse
 
 # %% [markdown]
 # At $10^{-5}$, a hundred times below the learning rate of the clipped runs, the loss still jumps
-# several-fold above where it started, for most seeds by orders of magnitude.
+# at least twofold above where it started, often by orders of magnitude.
 # At $10^{-6}$ the run survives and learns to count, to well below the baseline (compare its final
 # loss with the clipped run's, printed above). So a small enough learning rate can work, but you find
 # it only by trial, and it must leave room for the largest gradient of the whole run: a spike later in
