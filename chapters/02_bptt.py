@@ -382,10 +382,11 @@ plt.legend()
 plt.show()
 
 # %% [markdown]
-# On the log scale each curve is close to a straight line: the gradient changes by a roughly constant
-# factor per step. (The curves for $\rho = 1.5$ and 3 bend at the largest lags, the first steps of the
-# sequence, where the state is still small and tanh not yet saturated.) We fit the slope (natural log
-# per step) and compare it with the linear-regime prediction $\ln\rho$.
+# On the log scale each curve is roughly a straight line: the gradient changes by a roughly constant
+# factor per step (the $\rho = 1$ curve falls faster over the first lags, for the reason given below).
+# (The curves for $\rho = 1.5$ and 3 bend at the largest lags, the first steps of the sequence, where
+# the state is still small and tanh not yet saturated.) We fit the slope (natural log per step) and
+# compare it with the linear-regime prediction $\ln\rho$.
 
 # %% tags=["nbval-ignore-output"]
 for rho in radii:
@@ -829,9 +830,10 @@ assert growth_per_25.min() > 3 and growth_per_25.max() < 1.5 * growth_per_25.min
 # ## 8. Truncated BPTT and stateful RNNs
 #
 # Full BPTT on a stream of a million steps would store a million hidden states and make one update per
-# pass. **Truncated BPTT** (Williams & Peng, 1990) cuts the stream into chunks of $k$ steps and trains
-# on one chunk at a time.
-# Two things cross a chunk boundary differently:
+# pass. **Truncated BPTT** cuts the stream into chunks of $k$ steps and trains on one chunk at a time.
+# (Williams & Peng, 1990, backpropagate $h$ steps every $h' \le h$ steps; the chunked form here is their
+# $h = h'$, the usual one in deep learning, in which a target at the start of a chunk gets no gradient
+# from earlier steps at all.) Two things cross a chunk boundary differently:
 # - the **state** goes forward: the last state of chunk $i$ is the initial state of chunk $i+1$, so at
 #   prediction time the network still sees the whole past;
 # - the **gradient** does not go back: the initial state of a chunk is treated as a constant, so a loss

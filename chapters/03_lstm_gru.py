@@ -528,10 +528,11 @@ assert unit_correlations[best_unit] > 0.7
 #
 # **Is it the additive path?** Section 2 argued that the gradient reaches the first marker through the
 # cell state, multiplied only by the forget gates. For every validation sequence we compute the cell
-# path's factor $\prod_k f_k$ from the first marker to the end (for the most open of the 32 cell paths) and
-# the norm of the `SimpleRNN`'s Jacobian product $\prod_k W_{hh} \operatorname{diag}(1 - h_k^2)$ over
-# the same steps, and take the median over sequences. We do it twice: with the weights the two models
-# had *before* training, and with the trained weights.
+# path's factor $\prod_k f_k$ from the first marker to the end (for the most open of the 32 cell paths:
+# the largest singular value of that diagonal product) and the largest singular value of the
+# `SimpleRNN`'s Jacobian product $\prod_k W_{hh} \operatorname{diag}(1 - h_k^2)$ over the same steps,
+# and take the median over sequences. We do it twice: with the weights the two models had *before*
+# training, and with the trained weights.
 
 # %%
 def lstm_cell_path(forget):
