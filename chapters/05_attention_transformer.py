@@ -459,15 +459,16 @@ assert position_errors.sum() == 0 or day_month_share > 0.5, "the bottleneck's er
 #
 # The attention weights are the model's alignment between output and input. The second model that
 # `build_seq2seq` returned shares the layers of the trained model and outputs the weights
-# $\alpha_{tj}$. We feed it one test date of each language with the model's own output as decoder
-# input (what greedy decoding saw).
+# $\alpha_{tj}$. We feed it every test date with the model's own output as decoder input (what greedy
+# decoding saw), and draw one date of each language.
 
 # %%
+written_all = predictions["LSTM seq2seq + attention"]
+start_symbols = np.full((len(x_test), 1), output_ids["^"], dtype="int32")
+alignment_all = attention_weights_model.predict([x_test, np.concatenate([start_symbols, written_all[:, :-1]], axis=1)],
+                                                batch_size=500, verbose=0)  # every test date; section 5 uses them all
 examples = [test_locales.index(locale) for locale in LOCALES]
-written = predictions["LSTM seq2seq + attention"][examples]
-start_symbols = np.full((len(examples), 1), output_ids["^"], dtype="int32")
-decoder_in_written = np.concatenate([start_symbols, written[:, :-1]], axis=1)
-alignment = attention_weights_model.predict([x_test[examples], decoder_in_written], verbose=0)
+written, alignment = written_all[examples], alignment_all[examples]
 text_lengths = [len(test_texts[example]) for example in examples]
 padding_weight = max(float(weights[:, length:].max()) for weights, length in zip(alignment, text_lengths, strict=True))
 print("attention weights:", alignment.shape, "(examples, output steps, input positions)")
@@ -517,10 +518,6 @@ def year_window(text):
     return slice(max(start - 1, 0), end + 1)
 
 
-written_all = predictions["LSTM seq2seq + attention"]
-decoder_in_all = np.concatenate([np.full((len(x_test), 1), output_ids["^"], dtype="int32"), written_all[:, :-1]],
-                                axis=1)
-alignment_all = attention_weights_model.predict([x_test, decoder_in_all], batch_size=500, verbose=0)
 year_mass = np.array([weights[:4, year_window(text)].sum(axis=1).mean()
                       for weights, text in zip(alignment_all, test_texts, strict=True)])
 even_mass = np.array([(year_window(text).stop - year_window(text).start) / len(text) for text in test_texts])
