@@ -794,7 +794,8 @@ plt.show()
 # 1. **Give the bag a position.** The bag model of section 2 was at exactly 0.5. Explain why that was
 #    certain before it trained (think of the twins). Then give it what it lacks: add a learned
 #    *position embedding*, `keras.layers.Embedding(seq_len, 8)` of the positions 0 to 11, to each
-#    token's embedding, keep the average over the sequence, and make the model, called
+#    token's embedding, keep the average over the sequence (one `GlobalAveragePooling1D`, whose result
+#    alone feeds the output), and make the model, called
 #    `positional_bag`, reach a test accuracy of at least 0.9 on the order task of section 2.
 #    (Averaging a sum of two embeddings gives the sum of their averages: what must happen to each
 #    token's vector before the average?)
@@ -841,10 +842,24 @@ _ = positional_bag.fit(x_train, y_train, epochs=5, batch_size=64, verbose=0)
 positional_bag_accuracy = positional_bag.evaluate(x_test, y_test, verbose=0)[1]
 print(f"bag with positions: test accuracy {positional_bag_accuracy:.3f} "
       f"(the bag of section 2: {order_accuracy['bag of embeddings']:.3f})")
-layer_kinds = {type(layer).__name__ for layer in positional_bag.layers}
-assert "GlobalAveragePooling1D" in layer_kinds, "keep the average over the sequence"
-assert not layer_kinds & {"SimpleRNN", "GRU", "LSTM", "Bidirectional", "Flatten", "Reshape", "Conv1D",
-                          "MultiHeadAttention"}, "no layer that reads the order itself: positions only"
+poolings = [layer for layer in positional_bag.layers if isinstance(layer, layers.GlobalAveragePooling1D)]
+assert len(poolings) == 1, "keep the average over the sequence: one GlobalAveragePooling1D layer"
+try:  # everything after the average must read the average only
+    keras.Model(poolings[0].output, positional_bag.output)
+except ValueError as error:
+    raise AssertionError("the output must be computed from the average alone, with no other path") from error
+# before the average, each position's vector may depend on its own token (and position) only: change one
+# token at a time and see which vectors move
+per_token_vectors = keras.Model(positional_bag.inputs, poolings[0].input)
+probe_tokens = np.repeat(x_test[:32], seq_len, axis=0)
+changed_tokens = probe_tokens.copy()
+changed_positions = np.tile(np.arange(seq_len), 32)
+changed_tokens[np.arange(len(changed_tokens)), changed_positions] = (
+    changed_tokens[np.arange(len(changed_tokens)), changed_positions] + 1) % vocab_size
+moved = np.abs(per_token_vectors.predict(changed_tokens, verbose=0)
+               - per_token_vectors.predict(probe_tokens, verbose=0)).max(axis=-1) > 1e-6
+assert not (moved & (np.arange(seq_len) != changed_positions[:, None])).any(), \
+    "a token changed the vector of another position: the model reads the order before the average"
 assert positional_bag_accuracy >= 0.9, "the average must depend on where A and B are, not only on which tokens"
 
 # %% tags=["solution"]

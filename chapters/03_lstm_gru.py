@@ -445,13 +445,13 @@ short_rnn.compile(optimizer=keras.optimizers.Adam(1e-2, global_clipnorm=1.0), lo
 short_rnn.fit(x_short_train, y_short_train, epochs=simple_rnn_epochs, batch_size=64, verbose=0)
 short_mse = float(short_rnn.evaluate(x_short_valid, y_short_valid, verbose=0))
 print(f"SimpleRNN, T = 10: validation MSE {short_mse:.4f} ({short_mse / (1 / 6):.1%} of the trivial baseline)")
-assert short_mse < 0.2 / 6, "over 10 steps the SimpleRNN learns most of the adding problem"
+assert short_mse < (1 / 6) / 3, "over 10 steps the SimpleRNN learns most of the adding problem"
 
 # %% [markdown]
-# Over 10 steps the `SimpleRNN` learns most of the task: its error ends below a fifth of the baseline
-# (asserted), so it can find the marked values and add them. What it does not learn is to *keep* a
-# value for dozens of steps. (The control changes the length along with the distance; section 7
-# returns to the distance.) A tanh unit can keep a *bit* for long
+# Over 10 steps the `SimpleRNN` learns most of the task: its error ends below a third of the baseline
+# (asserted; in most of our runs below a tenth), so it can find the marked values and add them. What it
+# does not learn is to *keep* a value for dozens of steps. (The control changes the length along with
+# the distance; section 7 varies the distance alone, for the gated models.) A tanh unit can keep a *bit* for long
 # by saturating, as chapter 2's hand-set weights did; keeping a real number asks $W_{hh}$ and the
 # $\tanh$ derivatives to preserve it exactly at every step. The LSTM's cell keeps it with $f \approx 1$
 # and no squashing at all, what Hochreiter & Schmidhuber called the *constant error carousel*.
@@ -532,11 +532,20 @@ plt.title(f"One LSTM unit keeps the first value (|correlation| {unit_correlation
 plt.show()
 assert unit_correlations[best_unit] > 0.7
 
+# %% tags=["nbval-ignore-output"]
+best_unit_cells = cell_before_second[:, best_unit]
+off_the_line = best_unit_cells - np.polyval(np.polyfit(first_values, best_unit_cells, 1), first_values)
+print(f"correlation of the distance from the line with the gap between the markers: "
+      f"{np.corrcoef(off_the_line, marker_gaps)[0, 1]:+.2f}")
+
 # %% [markdown]
 # This unit's cell state at the second marker is close to a straight-line function of the first value:
-# a single unit holds most of it. The colours show that the spread around the line is not random: the
-# cell state also drifts with the time since it was written, so the same value sits at another height
-# after a long gap than after a short one.
+# a single unit holds much of it (the correlation is asserted above 0.7 in size, and is usually far
+# above). The colours show the number
+# of steps between the markers. Whether the spread around the line depends on it, whether the cell
+# state drifts with the time since it was written, varies from run to run: over ten seeds the
+# correlation printed above went from nearly zero to clearly non-zero, with either sign. The book
+# asserts only the straight line.
 #
 # **Is it the additive path?** Section 2 argued that the gradient reaches the first marker through the
 # cell state, multiplied only by the forget gates. For every validation sequence we compute the cell
@@ -638,15 +647,18 @@ far_histories = {
     "GRU": train_adding_model("GRU", epochs=15, target=0.005, data=far_data)[1],
 }
 far_mse = {name: history.history["val_loss"][-1] for name, history in far_histories.items()}
+gru_epochs = len(far_histories["GRU"].history["loss"])
+at_gru_epochs = {name: history.history["val_loss"][gru_epochs - 1] for name, history in far_histories.items()}
+print(f"{'validation MSE':>28}  after {gru_epochs} epochs (the GRU's)  at the end")
 for name, mse in far_mse.items():
-    print(f"{name:>13}: validation MSE {mse:.4f} after {len(far_histories[name].history['loss'])} epochs "
-          f"({mse / far_trivial_mse:.1%} of the trivial baseline)")
+    print(f"{name:>13} ({len(far_histories[name].history['loss'])} epochs)  {at_gru_epochs[name]:25.4f}  "
+          f"{mse:10.4f} ({mse / far_trivial_mse:.1%} of the trivial baseline)")
 
 # %%
+assert far_mse["GRU"] < 0.01 and gru_epochs <= lstm_epochs, "the GRU solves it within the epochs the LSTMs get"
+assert all(at_gru_epochs[name] > 0.9 * far_trivial_mse for name in ("LSTM, b_f = 1", "LSTM, b_f = 5")), \
+    "when the GRU has solved it, both LSTMs are still at the baseline"
 assert far_mse["LSTM, b_f = 1"] > 0.9 * far_trivial_mse, "with every marker far from the end, the LSTM stays put"
-assert far_mse["LSTM, b_f = 5"] > 0.9 * far_trivial_mse, "forget gates born open do not rescue it"
-assert far_mse["GRU"] < 0.01 and len(far_histories["GRU"].history["loss"]) <= lstm_epochs, \
-    "the GRU solves it within the epochs the LSTMs were given"
 
 # %%
 ax = plot_learning_curves(far_histories, title="Adding problem, every marker at least 50 steps from the end",
@@ -657,18 +669,20 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# Both LSTMs stay at the baseline (above 90% of it, asserted) for as many epochs as sufficed with
-# markers anywhere, while the GRU, with Keras's defaults, solves the task within those epochs
-# (asserted). For the LSTM this supports the explanation above: without markers near the end it does
-# not start to learn, and starting its forget gates open does not make up for them here, although it
-# did for one bit. The explanation is about the LSTM, not about gated cells in general: the GRU needs
-# no marker near the end. Why the two cells differ here, this chapter does not test; they differ in
-# several ways at once (one state or two, coupled or separate gates, an output gate and a squashed
-# readout). A larger forget bias, or *chrono initialisation* (Tallec & Ollivier, 2018), which spreads
-# the biases to match the time scales of the task, is worth trying when every dependency is long, but
-# it is not a guarantee, and it is not free: a cell that forgets little also clears its memory slowly
-# when a task needs it to. Trying the other gated cell is as cheap, and here it was the one that
-# worked.
+# When the GRU has solved the task, both LSTMs are still at the baseline (above 90% of it, asserted),
+# and the LSTM with $b_f = 1$ stays there for all the epochs it is given, as many as sufficed with
+# markers anywhere (asserted). For that LSTM this supports the explanation above: without markers near
+# the end it does not start to learn. Forget gates started open do not make up for them in the GRU's
+# time; with all its epochs, the LSTM with $b_f = 5$ escaped in one of the ten seeds of our sweep (in
+# its last epoch) and stayed at the baseline in the others: here the open path helps slowly at best,
+# although for one bit it was enough. The explanation is about the LSTM, not about gated cells in
+# general: the GRU needs no marker near the end. Why the two cells differ here, this chapter does not
+# test; they differ in several ways at once (one state or two, coupled or separate gates, an output
+# gate and a squashed readout). A larger forget bias, or *chrono initialisation* (Tallec & Ollivier,
+# 2018), which spreads the biases to match the time scales of the task, is worth trying when every
+# dependency is long, but it is not a guarantee, and it is not free: a cell that forgets little also
+# clears its memory slowly when a task needs it to. Trying the other gated cell is as cheap, and here
+# it was the one that worked.
 #
 # ## 8. A character-level language model on Shakespeare
 #
@@ -915,9 +929,9 @@ assert real_word_share(samples[0.5]) > real_word_share(samples[1.5]) + 0.1, "rea
 # - **A gated cell is not born with a long memory.** At initialisation its forget gates are near 0.73
 #   and its cell path is weaker than a `SimpleRNN`'s Jacobian (section 7). A task whose dependency is
 #   only ever long, with nothing short to learn from first, can stay at chance for an LSTM too: chapter
-#   2's lag-80 recall task did, and so did the adding problem with every marker far from the end, even
-#   with the forget gates started open (section 7). A larger forget bias is worth trying, and so is the
-#   other gated cell (the GRU solved that adding problem); neither is a guarantee.
+#   2's lag-80 recall task did, and so did the adding problem with every marker far from the end, where
+#   forget gates started open helped slowly at best (section 7). A larger forget bias is worth trying,
+#   and so is the other gated cell (the GRU solved that adding problem); neither is a guarantee.
 # - **Judge against the right baseline.** An adding-problem MSE of 0.16 looks like a small number; it
 #   is the baseline. A language model's bits per character mean something only next to the strongest
 #   cheap baseline, a Kneser–Ney n-gram, not only next to $\log_2 V$ and the unigram model.
@@ -942,8 +956,8 @@ assert real_word_share(samples[0.5]) > real_word_share(samples[1.5]) + 0.1, "rea
 #   from the untrained LSTM or the `SimpleRNN`), and one unit tracks it. Before training the cell path
 #   was *weaker* than the `SimpleRNN`'s Jacobian: the forget gates learn to stay open. Started open
 #   ($b_f = 5$), they let an LSTM learn chapter 2's lag-80 recall task in two epochs. With every marker
-#   of the adding problem far from the end, the LSTM stayed at the baseline with $b_f = 1$ and with
-#   $b_f = 5$, and the GRU solved it.
+#   of the adding problem far from the end, the GRU solved it while the LSTM, with $b_f = 1$ or 5, was
+#   still at the baseline.
 # - A GRU language model trained for two epochs on a CPU (100-character windows) is beaten clearly by
 #   a modified Kneser–Ney n-gram of order 6 or 7, and uses little context beyond six characters; with
 #   far more compute, published character-level LSTMs beat n-grams and track quotes and line lengths.
