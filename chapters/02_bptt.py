@@ -628,11 +628,11 @@ assert abs(clean_accuracy["LSTM"][0] - 0.5) < 0.1, "the default LSTM is still at
 # Without the noise, far more of the gradient reaches the bit 80 steps back (more than ten times the
 # share with noise, asserted, and often a thousand times more), and the same untrained `SimpleRNN`
 # learns lag 80 within its first epoch (asserted). The distractors are what make this long lag hard
-# for it: its orthogonal matrix passes the gradient on, and the tanh derivatives, driven down by the noise, take it away. That is
-# why Hochreiter & Schmidhuber's long-memory tasks fill the gap between cause and effect with
-# distractors. The default LSTM, in contrast, is still at chance after its first epoch on the clean
-# task (asserted): its cell path is shrunk by its forget gates, noise or not, which is the starting
-# point of chapter 3.
+# for it: its orthogonal matrix passes the gradient on, and the tanh derivatives, driven down by the
+# noise, take it away. Hochreiter & Schmidhuber's long-memory tasks, too, fill the gap between
+# cause and effect with distractors. The default LSTM, in contrast, is still at chance after its first
+# epoch on the clean task (asserted): its cell path is shrunk by its forget gates, noise or not, which
+# is the starting point of chapter 3.
 #
 # ## 7. Exploding gradients and gradient clipping
 #
