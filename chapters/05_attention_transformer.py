@@ -382,7 +382,10 @@ assert np.allclose(context_numpy, context_keras, atol=1e-5) and np.allclose(weig
 # The model of section 2 plus one `keras.layers.Attention`: the decoder's states are the queries, the
 # encoder's states are keys and values, and the output layer reads $[s_t; c_t]$, the decoder state
 # next to its context vector. The embedding's padding mask flows into the attention layer, so padding
-# positions get no weight. Same training settings as before.
+# positions get no weight. Same training settings as before. This is Luong et al.'s (2015) arrangement
+# (the query is the decoder's current state, and $[s_t; c_t]$ goes to the output, here without their
+# extra $\tanh$ layer); Bahdanau et al. (2015) query with the previous state, feed the context into the
+# decoder's recurrence and read the input with a bidirectional encoder (chapter 4).
 
 # %%
 attention_model, attention_weights_model = build_seq2seq(with_attention=True)
@@ -944,7 +947,8 @@ print(f"gradient from the last output to the first input: RNN {rnn_sensitivity:.
 # (the vanishing gradient of chapter 2, printed above); the attention's path is a single step.
 # Neither count depends on the hardware. What the hardware decides is whether the attention's
 # independent work actually runs at the same time: a GPU's thousands of cores can compute all $T^2$
-# scores at once, while nothing can run an RNN's $T$ steps at once.
+# scores at once, while nothing can run a nonlinear RNN's $T$ steps at once (chapter 8 shows that a
+# *linear* recurrence can be computed with a parallel scan).
 #
 # A clock on this machine shows the other side, the amount of work. We time one training step
 # (forward and backward) of an `LSTM(64)` and of a self-attention block of the same width for
@@ -1019,7 +1023,9 @@ for n, lstm_time, attention_time in zip(timed_lengths, lstm_seconds, attention_s
 # From $T = 200$ on, attention does more work than the LSTM, twice as much at $T = 400$, and yet on this
 # machine it does not take twice the LSTM's time: each of its MACs costs less. The LSTM's work comes as
 # $2T$ small matrix products (8 rows times a $64 \times 256$ matrix, for the input and the state), one
-# after another; attention's comes as a few large products over all positions at once, which a CPU runs
+# after another (only the state's product must wait for the previous step; Keras's generic loop runs the
+# input's step by step too, where cuDNN batches it over all steps); attention's comes as a few large
+# products over all positions at once, which a CPU runs
 # more efficiently (vector units and caches stay busy). So the clock does not simply measure work: the
 # cost of sequential steps already shows on a CPU, as a higher cost per MAC. The CPU assert below checks
 # it at $T = 400$: the LSTM's time per MAC is higher than the attention block's.
@@ -1100,7 +1106,8 @@ plt.show()
 #   the character it must predict; what it learns that way is useless at decoding time, when that
 #   character is not there yet. Exercise 3 checks that our transformer's mask works.
 # - **No positions.** Self-attention without positional information is permutation-equivariant; a
-#   transformer that forgets the positional encoding cannot tell "7.3." from "3.7.".
+#   transformer encoder that forgets the positional encoding cannot tell "7.3." from "3.7.". (A decoder
+#   with a causal mask can infer positions from the mask itself: Haviv et al., 2022.)
 # - **Unscaled dot products.** Without $1/\sqrt{d_k}$ the softmax saturates at large widths and the
 #   gradient through it all but vanishes (section 6 measured both).
 # - **Argument order.** Keras's `Attention` and `AdditiveAttention` take `[query, value, key]`, with the
