@@ -381,6 +381,17 @@ class StopBelow(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def set_lstm_gate_biases(layer, forget_bias=None, input_bias=None):
+    """Set an LSTM layer's forget-gate and input-gate biases (Keras's blocks are [i, f, c, o])."""
+    kernel, recurrent_kernel, bias = layer.get_weights()
+    units = recurrent_kernel.shape[0]
+    if forget_bias is not None:
+        bias[units:2 * units] = forget_bias
+    if input_bias is not None:
+        bias[:units] = input_bias
+    layer.set_weights([kernel, recurrent_kernel, bias])
+
+
 def train_adding_model(name, epochs, target=0.0, data=None, forget_bias=None, input_bias=None):
     """Train a 32-unit layer of type `name` with a Dense(1) readout on `data` (x_train, y_train, x_valid,
     y_valid; by default this section's) and return the model, its history and the recurrent layer's
@@ -388,11 +399,7 @@ def train_adding_model(name, epochs, target=0.0, data=None, forget_bias=None, in
     b_f and b_i."""
     x_train, y_train, x_valid, y_valid = data or (x_adding_train, y_adding_train, x_adding_valid, y_adding_valid)
     model = keras.Sequential([keras.Input((adding_steps, 2)), layer_types[name](32), keras.layers.Dense(1)], name=name)
-    if forget_bias is not None or input_bias is not None:
-        kernel, recurrent_kernel, bias = model.layers[0].get_weights()
-        bias[32:64] = bias[32:64] if forget_bias is None else forget_bias  # blocks [i, f, c, o]
-        bias[:32] = bias[:32] if input_bias is None else input_bias
-        model.layers[0].set_weights([kernel, recurrent_kernel, bias])
+    set_lstm_gate_biases(model.layers[0], forget_bias, input_bias)
     model.compile(optimizer=keras.optimizers.Adam(1e-2, global_clipnorm=1.0), loss="mse")
     initial_weights = model.layers[0].get_weights()
     label = name + (f", b_f = {forget_bias:g}" if forget_bias is not None else "") + (
@@ -612,9 +619,7 @@ recall_length, recall_lag = 90, 80
 x_recall_train, y_recall_train = make_recall_task(rng, 4000, recall_length, recall_lag)
 x_recall_valid, y_recall_valid = make_recall_task(rng, 1000, recall_length, recall_lag)
 open_lstm = build_recall_model(recall_length, layer_type=keras.layers.LSTM)
-kernel, recurrent_kernel, bias = open_lstm.layers[0].get_weights()
-bias[32:64] = 5.0  # the forget block of [i, f, c, o]
-open_lstm.layers[0].set_weights([kernel, recurrent_kernel, bias])
+set_lstm_gate_biases(open_lstm.layers[0], forget_bias=5.0)
 open_history = open_lstm.fit(x_recall_train, y_recall_train, validation_data=(x_recall_valid, y_recall_valid),
                              epochs=2, batch_size=64, verbose=0, callbacks=[EpochLogger(1, "LSTM, b_f = 5")])
 open_accuracy = np.array(open_history.history["val_accuracy"])

@@ -271,8 +271,13 @@ class EpochSeconds(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self.start)
 
 
-def fit_forecaster(model, patience=8, epochs=100):
+def compile_forecaster(model):
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mae")
+    return model
+
+
+def fit_forecaster(model, patience=8, epochs=100):
+    compile_forecaster(model)
     timer = EpochSeconds()
     history = model.fit(
         windows[split_of["train"]], scaled_change[split_of["train"]],
@@ -314,9 +319,7 @@ model_mae = {name: np.mean(runs, axis=0) for name, runs in mae_by_seed.items()} 
 
 # %% tags=["nbval-ignore-output"]
 step_batch = (windows[:256], scaled_change[:256])
-timed_copies = {name: keras.models.clone_model(model) for name, model in contestants.items()}
-for copy in timed_copies.values():
-    copy.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mae")
+timed_copies = {name: compile_forecaster(keras.models.clone_model(model)) for name, model in contestants.items()}
 step_times = interleaved_seconds(
     {name: lambda model=model: model.train_on_batch(*step_batch) for name, model in timed_copies.items()})
 step_seconds = {name: float(np.median(times)) for name, times in step_times.items()}
@@ -889,7 +892,7 @@ class BestEpochWeights(keras.callbacks.Callback):
 
 # %% tags=["nbval-ignore-output"]
 big_gru = sequential("big_gru", layers.GRU(64))
-big_gru.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mae")
+compile_forecaster(big_gru)
 best_epoch_weights = BestEpochWeights()
 big_history = big_gru.fit(
     windows[split_of["train"]], scaled_change[split_of["train"]],
