@@ -404,7 +404,6 @@ for name, correct in exact.items():
 plain_curve = np.array(exact_curves["LSTM seq2seq"])
 attention_curve = np.array(exact_curves["LSTM seq2seq + attention"])
 assert exact["LSTM seq2seq + attention"].mean() >= 0.95, "attention should write at least 95% of the dates exactly"
-assert exact["LSTM seq2seq"].mean() < exact["LSTM seq2seq + attention"].mean(), "the bottleneck should cost accuracy"
 assert attention_curve.mean() > plain_curve.mean() + 0.15, "attention should learn clearly faster"
 assert attention_curve[0] > plain_curve[0] + 0.2, "and be far ahead after the first epoch"
 
@@ -419,12 +418,12 @@ plt.show()
 
 # %% [markdown]
 # With 768 more parameters (the output layer reads 64 more numbers) and the same three epochs, the
-# attention model writes at least 95% of the held-out dates exactly (usually all of them), and the model
-# without attention ends behind it. The curves show where the difference really is: after a single epoch
-# the attention model is already at least 20 points ahead, and the model without attention catches up
-# only slowly (the asserts: 20 points after the first epoch, 15 points on the mean of the three). Where
-# does the model without attention fail? The table splits the test dates by language and by input
-# length.
+# attention model writes at least 95% of the held-out dates exactly (usually all of them). The curves
+# show where the difference is: after a single epoch the attention model is already at least 20 points
+# ahead, and the model without attention catches up only over the following epochs (the asserts: 20
+# points after the first epoch, 15 points on the mean of the three; section 4's last cell trains it
+# on). Where does the model without attention fail after three epochs? The table splits the test dates
+# by language and by input length.
 
 # %% tags=["nbval-ignore-output"]
 test_lengths = np.array([len(text) for text in test_texts])
@@ -457,6 +456,17 @@ assert position_errors.sum() == 0 or day_month_share > 0.5, "the bottleneck's er
 # are digits of the month and the day (asserted), facts that must survive in the final state exactly.
 # On this task the cost of the bottleneck is *slower learning*: the model must learn to pack every
 # fact into one vector and to unpack it again, while the attention model reads each fact where it is.
+# To check that it is slower and not unable, the model without attention trains for two more epochs,
+# with the same optimiser, and is scored after each on the validation dates.
+
+# %% tags=["nbval-ignore-output"]
+more_epochs = ValidationExactMatch()
+plain_model.fit([x_train, decoder_in_train], y_train, initial_epoch=3, epochs=5, batch_size=256, verbose=0,
+                callbacks=[more_epochs, EpochLogger(1, "no attention, trained on")])
+print("no attention, validation exact match after epochs 4 and 5:", np.round(more_epochs.history, 3))
+
+# %%
+assert more_epochs.history[-1] >= 0.9, "given two more epochs, the bottleneck model writes most dates exactly"
 #
 # ## 5. What the model looks at
 #
@@ -701,7 +711,8 @@ assert not lstm_equivariant
 #
 # waves whose wavelengths grow geometrically from $2\pi$ to $10000 \cdot 2\pi$, so that each position
 # gets a unique pattern, and $P_{p+k}$ is a fixed linear function (a rotation in each pair) of $P_p$,
-# which makes relative offsets easy to read. Learned position embeddings work as well on most tasks.
+# which makes relative offsets easy to read. Learned position embeddings did as well on translation
+# (Vaswani et al., 2017, Table 3, row E).
 
 # %%
 def positional_encoding(num_positions, depth):
@@ -834,7 +845,9 @@ print("attention layers:", [layer.name for layer in transformer.layers
 
 # %% tags=["nbval-ignore-output"]
 transformer_steps = 3 * int(np.ceil(len(x_train) / 128))
-schedule = keras.optimizers.schedules.CosineDecay(0.0, transformer_steps, warmup_target=4e-3, warmup_steps=100)
+warmup_steps = 100  # Keras's CosineDecay decays over decay_steps *after* the warm-up
+schedule = keras.optimizers.schedules.CosineDecay(0.0, transformer_steps - warmup_steps, warmup_target=4e-3,
+                                                  warmup_steps=warmup_steps)
 train_seconds["transformer"], _ = compile_and_fit(transformer, "transformer", batch_size=128, learning_rate=schedule,
                                                  check_each_epoch=False)
 predictions["transformer"] = greedy_decode(transformer, x_test)
@@ -941,6 +954,7 @@ assert rnn_sensitivity > 0 and attention_sensitivity > 0 and cnn_short == 0 and 
 # %% tags=["nbval-ignore-output"]
 print(f"gradient from the last output to the first input: RNN {rnn_sensitivity:.1e}, "
       f"self-attention {attention_sensitivity:.1e}")
+assert rnn_sensitivity < 1e-6 < attention_sensitivity, "the RNN's 63-step path carries almost no gradient"
 
 # %% [markdown]
 # The RNN's path exists, but it runs through 63 cell applications, and the gradient along it is tiny
