@@ -727,17 +727,16 @@ assert gain_over_linear.mean() < linear_standard_error, "the RNNs are no better 
 
 # %% [markdown]
 # The recurrent networks' average forecast beats persistence on the held-out year by more than two
-# standard errors of the daily gains, so not by luck of the days; but the margin is modest, and on three
-# days in ten or more persistence is the closer of the two. The ladder of baselines puts that gain in
-# its place. The seasonal average alone is far worse than persistence: in this maritime climate most of
-# tomorrow is today. And a linear regression on today's six numbers is no worse than the RNNs: their
-# paired gain over it is below one standard error (printed above; on some seeds the regression is
-# ahead by two standard errors or more). The RNNs differ from it in several ways at once, a week of
-# history, a nonlinearity, another loss, early stopping; together they earn nothing we can measure on
-# this year, and weather
-# systems arriving from the Pacific are not in these four columns. A network has to beat the strongest
-# cheap baseline, not the weakest; chapter 6 compares many kinds of forecaster on this data. The first
-# quarter of 2015:
+# standard errors of the daily gains, so not by luck of the days; but the margin is modest, and on
+# three days in ten or more persistence is the closer of the two. The ladder of baselines puts that
+# gain in its place. The seasonal average alone is far worse than persistence: in this maritime climate
+# most of tomorrow is today. And a linear regression on today's six numbers is no worse than the RNNs:
+# their paired gain over it is below one standard error (printed above; on some seeds the regression is
+# ahead by more than one standard error, and three days ahead, exercise 4, by two or more). The RNNs
+# differ from it in several ways at once, a week of history, a nonlinearity, another loss, early
+# stopping; together they earn nothing we can measure on this year, and weather systems arriving from
+# the Pacific are not in these four columns. A network has to beat the strongest cheap baseline, not
+# the weakest; chapter 6 compares many kinds of forecaster on this data. The first quarter of 2015:
 
 # %%
 quarter = slice(0, 90)
@@ -803,13 +802,13 @@ plt.show()
 #    `positional_bag`, reach a test accuracy of at least 0.9 on the order task of section 2.
 #    (Averaging a sum of two embeddings gives the sum of their averages: what must happen to each
 #    token's vector before the average?)
-# 2. **An LSTM carries two states.** A `keras.layers.LSTM` (chapter 3) passes two vectors from step to
-#    step: its output $h$ and a *cell state* $c$; with `return_state=True` it returns both after the
-#    output. Write `continue_lstm(lstm, states, rest)`: it runs `lstm` over the steps `rest`, starting
-#    where an earlier call stopped (`states` is the list of states that call returned after its output),
-#    and returns the final `(h, c)`. The check runs the LSTM below over the first 3 steps of the 7-step
-#    `sequences` of section 4, continues with your function over the last 4, and compares the result
-#    with one call over all 7 steps.
+# 2. **An LSTM carries two states.** A [`keras.layers.LSTM`](glossary.md#long-short-term-memory)
+#    (chapter 3) passes two vectors from step to step: its output $h$ and a *cell state* $c$; with
+#    `return_state=True` it returns both after the output. Write `continue_lstm(lstm, states, rest)`:
+#    it runs `lstm` over the steps `rest`, starting where an earlier call stopped (`states` is the list
+#    of states that call returned after its output), and returns the final `(h, c)`. The check runs the
+#    LSTM below over the first 3 steps of the 7-step `sequences` of section 4, continues with your
+#    function over the last 4, and compares the result with one call over all 7 steps.
 # 3. **Reversed sequences.** Reverse every test sequence of section 2 and keep the labels. Before you
 #    run anything, predict the test accuracy of each of the three trained models of section 2, say why,
 #    and write your predictions into `predicted_accuracy`. The check measures the three accuracies and
