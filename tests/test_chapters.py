@@ -69,3 +69,12 @@ def test_compared_cells_neither_train_nor_time(notebook):
 def test_ignored_outputs_use_the_cell_tag(source):
     assert "NBVAL_IGNORE_OUTPUT" not in source.read_text(), (
         "use the cell tag instead of the comment: # %% tags=[\"nbval-ignore-output\"]")
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_headings_are_in_markdown_cells(notebook):
+    """A section heading written as a comment in a code cell is lost from the notebook's outline."""
+    cells = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+    sources = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells]
+    stray = [s.splitlines()[0] for s in sources if re.search(r"^# #{1,4} ", s, flags=re.M)]
+    assert not stray, f"code cells holding a markdown heading (add '# %% [markdown]' before it): {stray}"
