@@ -434,17 +434,23 @@ print(f"{'group':>12} {'pairs':>6} {'no attention':>13} {'attention':>10}")
 for group, selected in groups.items():
     print(f"{group:>12} {selected.sum():>6} {exact['LSTM seq2seq'][selected].mean():>13.1%} "
           f"{exact['LSTM seq2seq + attention'][selected].mean():>10.1%}")
-position_errors = (predictions["LSTM seq2seq"] != y_test).mean(axis=0)
-print("error rate of the model without attention at each output position:",
-      " ".join(f"{value:.2f}" for value in position_errors))
+wrong_characters = predictions["LSTM seq2seq"] != y_test
+field_positions = {"year": slice(0, 4), "month": slice(5, 7), "day": slice(8, 10)}  # in yyyy-mm-dd
+field_error = {group: {field: float(wrong_characters[selected][:, where].any(axis=1).mean())
+                       for field, where in field_positions.items()} for group, selected in groups.items()}
+print("no attention, share of the test dates with the field wrong:")
+for group in LOCALES:
+    print(f"{group:>12}", "  ".join(f"{field} {rate:.3f}" for field, rate in field_error[group].items()))
 
 # %%
 exact_by_locale = {locale: exact["LSTM seq2seq + attention"][groups[locale]].mean() for locale in LOCALES}
-day_month_share = position_errors[[5, 6, 8, 9]].sum() / max(position_errors.sum(), 1e-12)
+all_dates = {field: float(wrong_characters[:, where].any(axis=1).mean()) for field, where in field_positions.items()}
 print("attention, exact match in the worst language at least 90%:", min(exact_by_locale.values()) >= 0.9)
-print("no attention, most wrong characters in the month and the day:", day_month_share > 0.5)
+print("no attention, fields wrong in the order they are written (year < month < day):",
+      all_dates["year"] < all_dates["month"] < all_dates["day"])
 assert min(exact_by_locale.values()) >= 0.9, "attention should write nearly every date in every language"
-assert position_errors.sum() == 0 or day_month_share > 0.5, "the bottleneck's errors: mostly month and day"
+assert all_dates["year"] < 0.5 * all_dates["month"] and all_dates["month"] < all_dates["day"], "later, more wrong"
+assert all(field_error[locale]["year"] < field_error[locale]["month"] for locale in LOCALES), "in every language"
 
 # %% [markdown]
 # Read the table with the inputs in mind. On dates this short the errors of the model without
@@ -452,8 +458,13 @@ assert position_errors.sum() == 0 or day_month_share > 0.5, "the bottleneck's er
 # weekday adds characters but no new facts, and even 30 characters fit comfortably in 128 numbers.
 # (Bahdanau et al. saw the bottleneck hurt most on sentences of 30 words and more; our inputs are
 # much shorter.) The attention model writes at least 90% of the dates exactly in each of the four
-# languages. The last line tells more about the model without attention: most of its wrong characters
-# are digits of the month and the day (asserted), facts that must survive in the final state exactly.
+# languages. The last lines tell more about the model without attention: the later a field is
+# written, the more often it is wrong. The year, written first, is wrong on fewer dates than half the
+# month's share, and the month on fewer than the day, written last (asserted); the year is the least
+# wrong in every language (asserted), also in Chinese, whose input starts with the year, so it is not
+# the part of the input read last that survives best. A likely reading, not tested further here: the
+# decoder starts from the encoder's final state, and what it has not written yet must survive every
+# step it has already taken.
 # On this task the cost of the bottleneck is *slower learning*: the model must learn to pack every
 # fact into one vector and to unpack it again, while the attention model reads each fact where it is.
 # To check that it is slower and not unable, the model without attention trains for two more epochs,
@@ -467,7 +478,8 @@ print("no attention, validation exact match after epochs 4 and 5:", np.round(mor
 
 # %%
 assert more_epochs.history[-1] >= 0.9, "given two more epochs, the bottleneck model writes most dates exactly"
-#
+
+# %% [markdown]
 # ## 5. What the model looks at
 #
 # The attention weights are the model's alignment between output and input. The second model that
@@ -514,7 +526,8 @@ plt.show()
 # exactly no weight, which the assert above checks. Look for the alignment in each panel: the rows of
 # the year digits put their weight on the four digits of the year in the input, wherever the language
 # writes them (at the end in English, German and French, at the start in Chinese); in these panels
-# the month rows look at the month name or its digits, the day rows at the day. The weights are often
+# the month's second digit looks at the month name or its digits (its first digit, 0 or 1, is often
+# read elsewhere), the day rows at the day. The weights are often
 # shifted by a character or spread over two neighbours, because each encoder state has read the
 # characters before it, so "the state after the 9" already knows the 9. The rows of the two dashes are
 # the least sharp: the dash is the same in every date and needs no input.
@@ -569,12 +582,15 @@ print(" ".join(f"{locale}: {year_mass_by_locale[locale]:.2f} (even spread {even_
 # variance back to 1. The cell measures all three for one query against 16 random keys, 2,000 times: the
 # spread of the scores, the entropy of the softmax (at most $\ln 16 \approx 2.77$ for uniform weights, 0
 # for one-hot ones), and the size of the softmax's Jacobian $\partial \alpha_i / \partial e_j =
-# \alpha_i(\delta_{ij} - \alpha_j)$, through which every gradient to the queries and keys must pass.
+# \alpha_i(\delta_{ij} - \alpha_j)$, through which every gradient to the queries and keys must pass
+# (its Frobenius norm, the median over the 2,000 draws: a mean would be carried by the few draws whose
+# largest scores happen to be close). The asserts: unscaled at $d_k = 1024$ the softmax is nearly
+# one-hot and its Jacobian a thousand times smaller than scaled; scaled, both are the same at any $d_k$.
 
 # %% tags=["nbval-ignore-output"]
 num_keys, softmax_stats = 16, {}
 print(f"{'d_k':>5} {'std of q.k':>11} {'entropy: unscaled':>18} {'scaled':>7} "
-      f"{'Jacobian norm: unscaled':>24} {'scaled':>7}")
+      f"{'Jacobian norm (median): unscaled':>33} {'scaled':>7}")
 for key_dim in (4, 64, 1024):
     q, k = rng.normal(size=(2_000, 1, key_dim)), rng.normal(size=(2_000, num_keys, key_dim))
     dots = (q * k).sum(axis=-1)
@@ -582,10 +598,10 @@ for key_dim in (4, 64, 1024):
         weights = softmax(dots / np.sqrt(key_dim) if scaled else dots)
         entropy = -(weights * np.log(np.maximum(weights, 1e-300))).sum(axis=-1).mean()
         jacobian = weights[:, :, None] * (np.eye(num_keys) - weights[:, None, :])
-        softmax_stats[key_dim, scaled] = entropy, np.linalg.norm(jacobian, axis=(1, 2)).mean()
+        softmax_stats[key_dim, scaled] = entropy, np.median(np.linalg.norm(jacobian, axis=(1, 2)))
     entropy_raw, jacobian_raw = softmax_stats[key_dim, False]
     entropy_scaled, jacobian_scaled = softmax_stats[key_dim, True]
-    print(f"{key_dim:>5} {dots.std():>11.2f} {entropy_raw:>18.2f} {entropy_scaled:>7.2f} {jacobian_raw:>24.3f} "
+    print(f"{key_dim:>5} {dots.std():>11.2f} {entropy_raw:>18.2f} {entropy_scaled:>7.2f} {jacobian_raw:>33.1e} "
           f"{jacobian_scaled:>7.3f}")
     assert abs(dots.std() / np.sqrt(key_dim) - 1) < 0.05
 
@@ -593,7 +609,7 @@ for key_dim in (4, 64, 1024):
 entropy_at = {key: stats[0] for key, stats in softmax_stats.items()}
 jacobian_at = {key: stats[1] for key, stats in softmax_stats.items()}
 assert entropy_at[1024, False] < 0.1 * np.log(num_keys), "unscaled, the softmax is nearly one-hot at d_k = 1024"
-assert jacobian_at[1024, False] < 0.3 * jacobian_at[1024, True], "and the gradient through it nearly vanishes"
+assert jacobian_at[1024, False] < 1e-3 * jacobian_at[1024, True], "and the gradient through it all but vanishes"
 assert max(abs(entropy_at[d, True] - entropy_at[4, True]) for d in (64, 1024)) < 0.1, "scaled: the same at any d_k"
 assert max(abs(jacobian_at[d, True] - jacobian_at[4, True]) for d in (64, 1024)) < 0.05
 
@@ -1070,14 +1086,16 @@ if gpu_available():
 else:
     assert r_squared > 0.9, "the LSTM's step time should grow linearly with the length"
     assert slope * 400 > 2 * intercept, "at T = 400 the length-proportional part should dominate"
-    assert attention_growth > 5, "the attention's quadratic term should show at long lengths"
+    assert attention_growth > 4, "more than a linear cost: the attention's quadratic term shows at long lengths"
     lstm_over_attention = paired_ratio(step_times, ("LSTM", 400), ("attention", 400))
     assert lstm_over_attention > lstm_macs(400) / attention_block_macs(400), "the LSTM's MACs cost more each"
 
 # %%
 fig, ax = plt.subplots()
 ax.plot(timed_lengths, lstm_seconds * 1000, "o-", label="LSTM(64): T sequential steps")
-ax.plot(timed_lengths, attention_seconds * 1000, "s-", label="self-attention (4 heads x 16): T² scores")
+attention_lengths = np.append(timed_lengths, 800)  # attention alone was also timed at T = 800
+attention_all_seconds = np.append(attention_seconds, np.median(step_times["attention", 800]))
+ax.plot(attention_lengths, attention_all_seconds * 1000, "s-", label="self-attention (4 heads x 16): T² scores")
 ax.plot(timed_lengths, (slope * timed_lengths + intercept) * 1000, ":", color="C0", label="linear fit (LSTM)")
 ax.set(xlabel="sequence length T (steps)", ylabel="time per training step (ms)",
        title=f"One training step, batch of 8, {'GPU' if gpu_available() else f'CPU, {cpu_threads()} thread(s)'}")
@@ -1085,13 +1103,14 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# On the CPU the LSTM's time grows along a straight line, and the attention block's time bends
-# upwards as the $T^2$ scores take over: at long lengths its work grows faster than linearly, and its
-# weights need $O(T^2)$ memory per head. Self-attention costs $O(T^2 d)$ operations in $O(1)$
-# sequential steps, a recurrent layer $O(T d^2)$ operations in $O(T)$ sequential steps. Even a CPU with
-# one thread runs the large products faster per operation, as measured above; a GPU's thousands of
-# cores widen that gap, and on parallel hardware the sequential steps are what limit training. That
-# measurement needs a GPU, and this book asserts it only there.
+# On the CPU the LSTM's time grows along a straight line, and the attention block's time grows by more
+# than a linear cost would from $T = 200$ to 800 (asserted) as the $T^2$ scores take over: at long
+# lengths its work grows faster than linearly, and its weights need $O(T^2)$ memory per head.
+# Self-attention costs $O(T^2 d)$ operations in $O(1)$ sequential steps, a recurrent layer $O(T d^2)$
+# operations in $O(T)$ sequential steps. Even a CPU with one thread runs the large products faster per
+# operation, as measured above; a GPU's thousands of cores widen that gap, and on parallel hardware the
+# sequential steps are what limit training. That measurement needs a GPU, and this book asserts it only
+# there.
 #
 # **Where RNNs keep an edge**, by the same counts:
 # - **Streaming.** An RNN consumes one input and updates a fixed-size state; attention must look back
@@ -1162,9 +1181,12 @@ plt.show()
 #    copy of their decoder inputs with every position after 4 changed, and compute the transformer's
 #    logits on the true inputs (`logits_true`) and on `scrambled` (`logits_scrambled`). Positions 0-4
 #    should not change.
-# 4. **The bottleneck by field.** For the model without attention, compute `field_error_rates`, a
-#    dictionary from "year", "month" and "day" to the share of test dates whose field was written
-#    wrong (any of its digits), and name the field most often wrong, `worst_field`.
+# 4. **Do errors chain?** The model without attention writes the date from left to right, each
+#    character it wrote fed back as the next input. Among the test dates whose month it wrote right,
+#    what share has a wrong day, and among those whose month it wrote wrong? Compute
+#    `day_wrong_given_month`, a dictionary from "month right" and "month wrong" to the two shares.
+#    Does a wrong month make a wrong day more likely, and what would that say about section 4's
+#    reading?
 
 # %% tags=["solution"]
 # Exercise 1: write your answer where the solution markers are.
@@ -1216,21 +1238,19 @@ assert np.allclose(logits_true[:, :5], logits_scrambled[:, :5], atol=1e-4)
 # %% tags=["solution"]
 # Exercise 4: write your answer where the solution markers are.
 ### BEGIN SOLUTION
-# ISO dates: the year is characters 0-3, the month 5-6, the day 8-9; a field is wrong if any digit is.
-wrong_characters = predictions["LSTM seq2seq"] != y_test
-field_error_rates = {field: float(wrong_characters[:, columns].any(axis=1).mean())
-                     for field, columns in (("year", slice(0, 4)), ("month", slice(5, 7)), ("day", slice(8, 10)))}
-worst_field = max(field_error_rates, key=field_error_rates.get)
+# ISO dates: the month is characters 5-6, the day 8-9; a field is wrong if any of its digits is.
+month_wrong = wrong_characters[:, 5:7].any(axis=1)
+day_wrong = wrong_characters[:, 8:10].any(axis=1)
+day_wrong_given_month = {"month right": float(day_wrong[~month_wrong].mean()),
+                         "month wrong": float(day_wrong[month_wrong].mean())}
 ### END SOLUTION
 
 # %% tags=["check", "nbval-ignore-output"]
-print("share of test dates with the field wrong:", {field: f"{rate:.1%}" for field, rate in field_error_rates.items()})
-print("most often wrong:", worst_field)
+print("share of the test dates with a wrong day:",
+      {given: f"{rate:.1%}" for given, rate in day_wrong_given_month.items()})
 written_texts = [to_text(ids) for ids in predictions["LSTM seq2seq"]]
-expected_rates = {field: np.mean([written[columns] != target[columns]
-                                  for written, target in zip(written_texts, test_targets, strict=True)])
-                  for field, columns in (("year", slice(0, 4)), ("month", slice(5, 7)), ("day", slice(8, 10)))}
-assert set(field_error_rates) == {"year", "month", "day"}, "one rate for each of year, month and day"
-assert all(np.isclose(field_error_rates[field], rate) for field, rate in expected_rates.items()), "per date and field"
-assert field_error_rates[worst_field] == max(expected_rates.values())
-
+month_ok = np.array([written[5:7] == target[5:7] for written, target in zip(written_texts, test_targets, strict=True)])
+day_bad = np.array([written[8:10] != target[8:10] for written, target in zip(written_texts, test_targets, strict=True)])
+assert set(day_wrong_given_month) == {"month right", "month wrong"}
+assert np.isclose(day_wrong_given_month["month right"], day_bad[month_ok].mean()), "among those with the month right"
+assert np.isclose(day_wrong_given_month["month wrong"], day_bad[~month_ok].mean()), "among those with it wrong"
