@@ -449,7 +449,7 @@ plt.show()
 # Both versions have the same length, $T = 90$, and cost the same to train; only the lag differs.
 # `utils/tasks.py` makes the data (`make_recall_task`) and the model (`build_recall_model`: a recurrent
 # layer of 32 units, a sigmoid readout of its last state, Adam at $3 \cdot 10^{-3}$ with the gradient
-# clipped to norm 1, a safeguard against rare huge steps that section 7 explains, for Adam too), since
+# clipped to norm 1, a safeguard against gradient spikes that section 7 explains, for Adam too), since
 # chapter 3 reruns the task.
 
 # %% [markdown]
@@ -604,19 +604,27 @@ W_xh_untrained, W_hh_untrained, _ = untrained.layers[0].get_weights()  # the bia
 readout_row = untrained.layers[1].get_weights()[0].T  # δh_T of the loss, up to a factor per sequence
 x_clean_probe = x_probe.numpy().copy()
 x_clean_probe[:, :, 1] = 0  # no noise: only the bit
-state_reach, slope_after_bit = {}, {}
+def untrained_states(inputs):
+    """The untrained SimpleRNN's states (batch, time, units), computed in NumPy with its weights."""
+    states, h = [], np.zeros((len(inputs), W_hh_untrained.shape[0]))
+    for t in range(inputs.shape[1]):
+        h = np.tanh(inputs[:, t] @ W_xh_untrained + h @ W_hh_untrained)
+        states.append(h)
+    return np.stack(states, axis=1)
+
+
+state_reach, slope_after_bit, bit_trace = {}, {}, {}
 for name, inputs in (("with noise", x_probe.numpy()), ("without noise", x_clean_probe)):
     norms = gradient_norm_by_lag(W_hh_untrained, W_xh_untrained, inputs, np.repeat(readout_row, len(inputs), 0))
-    state_reach[name] = float(np.median(norms[long_lag - 1] / norms[short_lag - 1]))
-    states = np.zeros((len(inputs), W_hh_untrained.shape[0]))
-    slopes = []
-    for t in range(seq_len):
-        states = np.tanh(inputs[:, t] @ W_xh_untrained + states @ W_hh_untrained)
-        if t >= seq_len - long_lag:
-            slopes.append(1 - states**2)
-    slope_after_bit[name] = float(np.mean(slopes))
+    state_reach[name] = float(np.median(norms[long_lag - 1] / norms[short_lag - 1]))  # [k]: the state k steps back
+    states = untrained_states(inputs)
+    slope_after_bit[name] = float(np.mean(1 - states[:, seq_len - long_lag:] ** 2))
+    flipped = inputs.copy()
+    flipped[:, :, 0] *= -1  # the other bit, the same noise
+    bit_trace[name] = float(np.linalg.norm(states[:, -1] - untrained_states(flipped)[:, -1], axis=1).mean())
     print(f"{name:>13}: ||δh|| at lag {long_lag} / at lag {short_lag} {state_reach[name]:.1e} (median), "
-          f"mean tanh' after the bit {slope_after_bit[name]:.3f}")
+          f"mean tanh' after the bit {slope_after_bit[name]:.3f}, "
+          f"the bit's trace in the last state ||h_T(+1) - h_T(-1)|| {bit_trace[name]:.1e}")
 recurrent_singular_values = np.linalg.svd(W_hh_untrained, compute_uv=False)
 print(f"untrained W_hh: singular values from {recurrent_singular_values.min():.4f} to "
       f"{recurrent_singular_values.max():.4f}")
@@ -626,6 +634,7 @@ assert np.allclose(recurrent_singular_values, 1, atol=1e-4), "Keras starts W_hh 
 assert state_reach["without noise"] > 0.1, "without the noise, a good share of the gradient reaches lag 80"
 assert state_reach["without noise"] > 100 * state_reach["with noise"], "the noise takes it away"
 assert slope_after_bit["without noise"] > slope_after_bit["with noise"] + 0.05, "through the tanh derivatives"
+assert bit_trace["with noise"] < 1e-3 * bit_trace["without noise"], "and the bit's trace in the state with it"
 
 # %% [markdown]
 # Without the noise the tanh derivatives after the bit stay near 1, and a good share of the gradient on
@@ -635,10 +644,12 @@ assert slope_after_bit["without noise"] > slope_after_bit["with noise"] + 0.05, 
 # takes it away.
 #
 # The same product of Jacobians appears in the forward pass: $\partial h_T / \partial x_t$, how much of
-# the bit is still in the last state, is that product times $W_{xh}$. So the noise should also bury the
-# bit in the untrained state. We test it by training only the readout, with the recurrent layer frozen
-# at its initial weights, on the task with and without noise (one epoch each), and the default LSTM,
-# fully trained, on the clean task.
+# the bit is still in the last state, is that product times $W_{xh}$. So the noise also buries the bit
+# in the untrained state: the last states for the bit $+1$ and for $-1$, with the same noise, differ by
+# less than a thousandth of what they differ without it (printed above as the bit's trace, asserted).
+# Does that decide learning? We train only the readout, with the recurrent layer frozen at its initial
+# weights, on the task with and without noise (one epoch each), and the default LSTM, fully trained, on
+# the clean task.
 
 # %% tags=["nbval-ignore-output"]
 x_clean_train, y_clean_train = make_recall_task(rng, 4000, seq_len, long_lag)
@@ -922,36 +933,46 @@ assert growth_per_25.min() > 3 and growth_per_25.max() < 1.5 * growth_per_25.min
 # **With Adam.** The other chapters train with Adam, which divides each weight's step by a running
 # root mean square of its past gradients, so that its steps are about as long as the learning rate
 # whatever the gradient's size (Kingma & Ba, 2015): the step of length learning rate × gradient norm
-# above does not carry over. Does clipping still matter? Two runs of the same counting IRNN with Adam at
-# a large learning rate, $10^{-2}$, from the same initial weights, without and with
-# `global_clipnorm=1`.
+# above does not carry over. Does clipping still matter? The same counting IRNN with Adam at a large
+# learning rate, $10^{-2}$, from five starting points, each without and with `global_clipnorm=1`. At
+# this rate the loss usually jumps early (on some starts it does not); we read the starts where it did.
 
 # %% tags=["nbval-ignore-output"]
-adam_runs = {}
-for label, option in (("Adam(1e-2)", {}), ("Adam(1e-2), global_clipnorm=1", {"global_clipnorm": 1.0})):
-    model = build_irnn()
-    model.set_weights(initial_weights)
-    adam_runs[label], *_ = train_and_record(model, keras.optimizers.Adam(1e-2, **option), x_count, y_count)
-    print(f"{label:30s} {len(adam_runs[label])} steps  largest loss {np.nanmax(adam_runs[label]):8.3g}  "
-          f"median of the last 50 {np.median(adam_runs[label][-50:]):7.3g}")
 answer_zero_mse = float(np.mean(y_count**2))
+adam_runs = []
+for start in range(5):
+    keras.utils.set_random_seed(seed + start)
+    start_weights, pair = build_irnn().get_weights(), {}
+    for clipped in (False, True):
+        model = build_irnn()
+        model.set_weights(start_weights)
+        optimizer = keras.optimizers.Adam(1e-2, **({"global_clipnorm": 1.0} if clipped else {}))
+        pair[clipped], *_ = train_and_record(model, optimizer, x_count, y_count)
+    adam_runs.append(pair)
+    print(f"start {start}: largest loss {np.nanmax(pair[False]):8.3g} unclipped, {np.nanmax(pair[True]):8.3g} "
+          f"clipped; median of the last 50 steps {np.median(pair[False][-50:]):7.3g} unclipped, "
+          f"{np.median(pair[True][-50:]):7.3g} clipped")
 print(f"the loss of answering 0 (the mean squared count): {answer_zero_mse:.1f}; baseline {baseline_mse:.2f}")
 
 # %%
-unclipped_adam, clipped_adam = adam_runs.values()
-assert min(np.nanmax(unclipped_adam), np.nanmax(clipped_adam)) > 1000 * answer_zero_mse, "both runs jump"
-assert len(unclipped_adam) == 200 and np.median(unclipped_adam[-50:]) > 0.5 * answer_zero_mse, "ends answering 0"
-assert len(clipped_adam) == 200 and np.median(clipped_adam[-50:]) < 0.5 * baseline_mse, "clipped, it recovers"
+jumped = [pair for pair in adam_runs if np.nanmax(pair[False]) > 100 * answer_zero_mse]
+assert len(jumped) >= 2, "at this learning rate the loss jumps on most starts"
+for pair in jumped:
+    assert len(pair[False]) == len(pair[True]) == 200, "no NaN"
+    assert np.nanmax(pair[True]) > 0.1 * np.nanmax(pair[False]), "clipping does not stop Adam's jump"
+    assert np.median(pair[False][-50:]) > 0.5 * answer_zero_mse, "unclipped, the run ends answering about 0"
+    assert np.median(pair[True][-50:]) < 0.75 * baseline_mse, "clipped, it recovers and counts"
 
 # %% [markdown]
-# Clipping does not stop Adam's jump: both runs reach a loss more than a thousand times the cost of
-# answering 0 (asserted), since Adam's step is about the learning rate whatever the gradient's size,
-# and rescaling the gradient barely shortens it. What clipping changes is what comes after. Unclipped,
-# the spike's huge gradients inflate Adam's running mean square, the steps after it shrink to almost
-# nothing, and the run ends answering about 0 (the late loss is near the mean squared count,
-# asserted). Clipped, the spike never enters the running mean square at full size, and the run
-# recovers and learns to count (below half the baseline, asserted). That is why the book's models
-# clip with Adam too.
+# Where the loss jumped (more than a hundred times the cost of answering 0), clipping did not stop the
+# jump: the clipped run's largest loss is of the same order (asserted within a factor 10), since
+# Adam's step is about the learning rate whatever the gradient's size, and rescaling the gradient
+# barely shortens it. What clipping changes is what comes after. Unclipped, the spike's huge gradients
+# inflate Adam's running mean square, the steps after it shrink to almost nothing, and the run ends
+# answering about 0 (the late loss is near the mean squared count, asserted). Clipped, the spike never
+# enters the running mean square at full size, and the run recovers and learns to count (below three
+# quarters of the baseline, asserted). That is why the book's models clip with Adam too: not to shorten the jump,
+# but to keep it from stalling the run.
 #
 # ## 8. Truncated BPTT and stateful RNNs
 #
@@ -1204,8 +1225,9 @@ assert paired_ratio(step_times, (512, 25), (32, 400)) < 0.9, "the same arithmeti
 #   the distractors in between, the untrained `SimpleRNN` (orthogonal $W_{hh}$) keeps the bit in its
 #   state, so its readout alone learns lag 80: the noise, through the tanh derivatives, shrinks both
 #   that trace and the gradient; the default LSTM, with its forget gates near 0.73, does neither.
-# - Exploding gradients make the loss jump to NaN, and `global_clipnorm` fixes them without changing the
-#   gradient's direction.
+# - Exploding gradients make the loss jump to NaN, and with SGD `global_clipnorm` fixes them without
+#   changing the gradient's direction; with Adam it does not shorten the jump, but it keeps the spike
+#   out of Adam's running mean square, so that the run recovers instead of stalling.
 # - Truncated BPTT bounds memory by the chunk length and carries the state forward, but learns reliably
 #   only dependencies shorter than a chunk.
 # - BPTT's time grows linearly with $T$ (measured), its memory too (it keeps every state), and the time
@@ -1354,5 +1376,6 @@ assert np.all(np.isfinite(small_lr_runs[1e-6])) and np.mean(small_lr_runs[1e-6][
 # At $10^{-6}$ the run survives and learns to count, to well below the baseline (compare its final
 # loss with the clipped run's, printed above). So a small enough learning rate can work, but you find
 # it only by trial, and it must leave room for the largest gradient of the whole run: a spike later in
-# training, when the weights reach a steeper region, can still throw it off. Clipping bounds every
-# step, whatever the gradient does, which is why recurrent models are almost always trained with it.
+# training, when the weights reach a steeper region, can still throw it off. With SGD, clipping bounds
+# every step, whatever the gradient does (with Adam it keeps a spike out of the running averages,
+# section 7), which is why recurrent models are almost always trained with it.

@@ -696,27 +696,29 @@ plt.show()
 
 # %% [markdown]
 # When the GRU has solved the task, the LSTMs with $b_f = 1$ and $b_f = 5$ are still at the baseline
-# (above 90% of it, asserted), and the one with $b_f = 1$ never leaves it in all its epochs
-# (asserted): without markers near the end, the default LSTM does not start to learn, as the
-# explanation above predicts for it (the GRU learns without such markers; we come back to it below).
-# Opening the LSTM's forget gates alone does not fix that in the GRU's time (asserted); given more
-# epochs it may escape late, or not at all. The printout shows one thing that goes wrong: with
-# $b_f = 5$ the cell keeps almost everything it writes, and with its input gates half open
-# ($\sigma(0) = 0.5$) it writes every one of the 100 values. Before training, a large share of the
-# cells already end deep in tanh's flat tails (asserted above 30%), and every value reaches the cell
-# about equally; the two marked ones are lost in the sum. (Saturation is not the whole story: the
-# lag-80 LSTM above started with $b_f = 5$ too, and learned. Its bit arrives on a channel that is zero
-# elsewhere, while here value and marker arrive together, and only an input gate that opens at the
-# markers keeps the other values out.) Started with its input gates closed as well ($b_i = -5$), no cell
-# is saturated (asserted below 5%) and the LSTM solves the task (asserted below a tenth of the
-# baseline), in about the GRU's time. Hochreiter & Schmidhuber warned of this *internal state drift*
-# and, in this very experiment, started their input gates at −3 and −6.
+# (above 90% of it, asserted), and the one with $b_f = 1$ never leaves it in all its epochs (asserted):
+# without markers near the end, the default LSTM does not start to learn, as the explanation above
+# predicts for it (the GRU learns without such markers; we come back to it below). Opening the LSTM's
+# forget gates alone does not fix that in the GRU's time (asserted); given more epochs it may escape
+# late, or not at all. The printout shows one thing that goes wrong: with $b_f = 5$ the cell keeps
+# almost everything it writes, and with its input gates half open ($\sigma(0) = 0.5$) it writes every
+# one of the 100 values. Before training, a large share of the cells already end deep in tanh's flat
+# tails (asserted above 30%), and every value reaches the cell about equally; the two marked ones are
+# lost in the sum. (Saturation is not the whole story: the lag-80 LSTM above started with $b_f = 5$
+# too, and learned. Its bit arrives on a channel that is zero elsewhere, while here value and marker
+# arrive together; likely, only an input gate that opens at the markers can keep the other values out,
+# which we have not tested.) Started with its input gates closed as well ($b_i = -5$), no cell is
+# saturated (asserted below 5%) and the LSTM solves the task (asserted below a tenth of the baseline),
+# in about the GRU's time. Hochreiter & Schmidhuber warned of this *internal state drift* and, in this
+# very experiment, started their input gates at −3 and −6.
 #
 # For the LSTM here, opening the forget gates helped only together with closing the input gates. The
 # GRU starts with neither: its biases start at zero, so its update gates start near $\sigma(0) = 0.5$,
 # keeping half and writing half at every step. But one gate does both jobs: writing less ($z \to 1$)
 # is keeping more. The next cell computes the GRU's update gates on the validation sequences, before
-# and after training, at the two marked steps and at the others.
+# and after training: their mean at the two marked steps and at the others, and, like the LSTM's in
+# section 7's first experiment, the most open path: the product of one unit's $z$ from the first marker
+# to the end, for the unit that keeps the most (median over sequences).
 
 # %% tags=["nbval-ignore-output"]
 def gru_update_gates(inputs, kernel, recurrent_kernel, bias):
@@ -729,26 +731,31 @@ def gru_update_gates(inputs, kernel, recurrent_kernel, bias):
 
 
 is_marked = x_far_valid[..., 1] == 1
+after_first_marker = np.arange(adding_steps) > np.argmax(is_marked, axis=1)[:, None]  # (sequences, steps)
 gru_model, _, gru_initial_weights = far_runs["GRU"]
-update_gate_means = {}
+update_gate_stats = {}
 for label, weights in (("before training", gru_initial_weights), ("after training", gru_model.layers[0].get_weights())):
-    update_gates = gru_update_gates(x_far_valid, *weights).mean(axis=-1)  # mean over the 32 units
-    update_gate_means[label] = {"unmarked": update_gates[~is_marked].mean(), "marked": update_gates[is_marked].mean()}
-    print(f"GRU {label:>15}: mean update gate z at the unmarked steps {update_gate_means[label]['unmarked']:.2f}, "
-          f"at the two marked steps {update_gate_means[label]['marked']:.2f}")
+    update_gates = gru_update_gates(x_far_valid, *weights)
+    kept = np.where(after_first_marker[..., None], update_gates, 1.0).prod(axis=1)  # (sequences, units)
+    update_gate_stats[label] = {"unmarked": update_gates[~is_marked].mean(), "marked": update_gates[is_marked].mean(),
+                                "most open path": float(np.median(kept.max(axis=1)))}
+    print(f"GRU {label:>15}: mean z at the unmarked steps {update_gate_stats[label]['unmarked']:.2f}, at the "
+          f"marked ones {update_gate_stats[label]['marked']:.2f}; most open path from the first marker "
+          f"{update_gate_stats[label]['most open path']:.1e}")
 
 # %%
-before, after = update_gate_means["before training"], update_gate_means["after training"]
-assert abs(before["unmarked"] - 0.5) < 0.1 and abs(before["marked"] - 0.5) < 0.1, "born keeping half, writing half"
+before, after = update_gate_stats["before training"], update_gate_stats["after training"]
 assert after["unmarked"] > before["unmarked"] + 0.2, "trained, it keeps more at the unmarked steps"
-assert 1 - after["marked"] > 1.5 * (1 - after["unmarked"]), "and writes more at the markers"
+assert after["unmarked"] > after["marked"] + 0.04, "than at the markers, where it writes"
+assert before["most open path"] < 1e-10 and after["most open path"] > 0.05, "it has opened its memory path"
 
 # %% [markdown]
-# Before training the GRU keeps about half at every step, marked or not (asserted within 0.1 of 0.5).
-# Trained, it keeps much more at the unmarked steps (asserted: z up by more than 0.2), and at the
-# marked ones it writes more than one and a half times as much, $1 - z$, as at the others (asserted):
-# it has learned by itself what the LSTM had to be started with, an open memory and a door that opens
-# at the markers, because for the GRU keeping and writing are one number. Chrono initialisation (Tallec
+# Before training the GRU keeps about half at every step, marked or not (printed), and its most open
+# path keeps less than $10^{-10}$ from the first marker to the end. Trained, it keeps much more at the
+# unmarked steps (asserted: $z$ up by more than 0.2) than at the marked ones, where it writes
+# (asserted: $z$ lower there), and its most open path keeps more than a twentieth (asserted): it has
+# learned by itself what the LSTM had to be started with, an open memory and a door that opens at the
+# markers, because for the GRU keeping and writing are one number. Chrono initialisation (Tallec
 # & Ollivier, 2018) imitates this coupling in the LSTM at initialisation, $b_f = \log u$ with $u$
 # uniform in $[1, T_{\max} - 1]$ and $b_i = -b_f$; training then moves the two gates independently.
 # Neither is free: a cell that forgets little also clears its memory slowly when a task needs it to.
@@ -994,7 +1001,8 @@ assert real_word_share(samples[0.5]) > real_word_share(samples[1.5]) + 0.1, "rea
 #   as $h_t = z_t \odot h_{t-1} + (1 - z_t) \odot \tilde h_t$; some papers and libraries swap the roles
 #   of $z_t$ and $1 - z_t$. Test the copy with a forward pass, as we did.
 # - **Clip anyway.** Gates address the vanishing gradient, not the exploding one. Clipping costs
-#   nothing and bounds every step (chapter 2), so every optimiser in this chapter has `global_clipnorm=1`.
+#   nothing, and with Adam it keeps a gradient spike out of the running averages so that the run
+#   recovers (chapter 2, section 7), so every optimiser in this chapter has `global_clipnorm=1`.
 # - **An LSTM with Keras's defaults is not born with a long memory.** At initialisation its forget
 #   gates are near 0.73 and its cell path is weaker than a `SimpleRNN`'s Jacobian (section 7). A task
 #   whose dependency is only ever long, with nothing short to learn from first, can stay at chance for
