@@ -163,9 +163,10 @@ assert mean_temperature[years == 2015].mean() > mean_temperature[is_train_year].
 # The simplest model that does is **linear**: ridge regression (least squares with a penalty
 # $\lambda \lVert w \rVert^2$ on the weights) of the 7 changes from today's temperature on the 168
 # numbers of the flattened `(28, 6)` window, with an intercept and $\lambda$ chosen on the 2014
-# validation year. It is chapter 1's linear regression with a longer window and a penalty, the first
-# model a forecasting textbook fits (Hyndman & Athanasopoulos, *Forecasting: Principles and Practice*),
-# and it has a closed-form solution: no seed, no training noise, milliseconds.
+# validation year. It is chapter 1's linear regression with a longer window and a penalty, a linear
+# regression on lagged values and other inputs in the sense of Hyndman & Athanasopoulos's *Forecasting:
+# Principles and Practice* (whose first benchmarks, naïve and seasonal naïve, are our persistence and,
+# roughly, climatology), and it has a closed-form solution: no seed, no training noise, milliseconds.
 
 # %%
 change = targets - persistence  # every learned model forecasts the change from today
@@ -451,7 +452,8 @@ for name in contestants:
 single_days = bootstrap_interval(window_errors["CNN with pooling"], ridge_errors, block=1)
 assert np.ptp(paired_interval["CNN with pooling"]) > np.ptp(single_days), "correlated days: blocks widen it"
 assert paired_interval["CNN with pooling"][0] > 0, "the pooled CNN loses to the ridge beyond the noise"
-assert all(interval[1] > 0 for interval in paired_interval.values()), "no family beats the ridge beyond the noise"
+assert all(interval[1] > 0 for name, interval in paired_interval.items() if name != "transformer"), "none beats it"
+assert paired_interval["transformer"][0] > -0.2, "the transformer's gain over the ridge, if any, is under 0.2 °C"
 
 # %% [markdown]
 # Read the table from the baselines down. The GRU, the Conv1D → GRU and the transformer beat
@@ -460,16 +462,18 @@ assert all(interval[1] > 0 for interval in paired_interval.values()), "no family
 # at most): most of tomorrow is today. The three are within a few tenths of a degree of one another
 # (asserted); with parameter counts that differ, the book reads no order into them.
 #
-# Then the linear model. No family beats it by more than three seeds and one test year can resolve:
-# every paired interval reaches above zero (asserted), and the intervals are wide because one year of
-# test days is little data. Some lie entirely above zero: those families lose to the linear model
-# (which ones, apart from the pooled CNN, varies with the seeds). On this data set, a few thousand
-# parameters and a minute of training buy nothing measurable that least squares on the same window did
-# not already find. The textbook CNN with pooling is worse: it is no better than persistence, and its
-# interval against the ridge lies above zero (asserted). Why is the subject of an ablation below. The
-# causal CNN keeps every position and reads the last one, and for most seeds it joins the other three;
-# but not for all: on some seeds it stops at the level of persistence, so the book asserts nothing
-# about its error.
+# Then the linear model. The GRU, the CNNs and the Conv1D → GRU do not beat it by more than three seeds
+# and one test year can resolve: their paired intervals reach above zero (asserted); the intervals are
+# wide because one year of test days is little data, and some lie entirely above zero, families that
+# lose to the linear model in this run. The transformer comes out level with it: its mean can be a
+# little ahead and its interval lie mostly below zero, but its gain is under 0.2 °C (asserted: the
+# interval's lower end), and the book asserts no order between the two. On this data set, a few
+# thousand parameters and a minute of training buy at most a fifth of a degree over least squares on
+# the same window (the transformer), and for the other families nothing measurable. The textbook CNN
+# with pooling is worse: it is no better than persistence, and its interval against the ridge lies
+# above zero (asserted). Why is the subject of an ablation below. The causal CNN keeps every position
+# and reads the last one, and for most seeds it joins the other three; but not for all: on some seeds
+# it stops at the level of persistence, so the book asserts nothing about its error.
 #
 # On cost, the table's ms/step column is this run's measurement, and how the small models compare
 # depends on the machine and on what else it runs at the same time. The pooled CNN does the least
@@ -527,8 +531,9 @@ assert mean_ablation[False, "flatten"] > mean_ablation[False, "last"] + 0.1
 assert all(val_loss[pooling, "flatten"] > val_loss[pooling, "last"] + 0.02 for pooling in (True, False))
 assert mean_ablation[True, "last"] > mean_ablation[False, "last"] + 0.1, "pooling costs as well"
 assert mean_ablation[False, "last"] < persistence_mean - 0.15, "without either, the CNN beats persistence clearly"
-# and the pooled CNN does not lose on the first day, where persistence is strongest
-assert abs(ablation_mae[True, "flatten"][0] - baseline_mae["persistence"][0]) < 0.15
+# and the pooled CNN's loss to the unpooled last-position CNN is smallest on the first day
+pooled_cost_by_day = ablation_mae[True, "flatten"] - ablation_mae[False, "last"]
+assert np.argmin(pooled_cost_by_day) == 0, "the first day, where persistence is strongest, costs the least"
 
 # %% [markdown]
 # Both changes cost (one run per arm, the pooled and flattened one being the contest's first run, the
@@ -542,9 +547,9 @@ assert abs(ablation_mae[True, "flatten"][0] - baseline_mae["persistence"][0]) < 
 # a worse validation loss at its best epoch, in every run: it generalises worse. Whether that is
 # overfitting in the narrow sense, a lower training loss bought with a higher validation loss, the table
 # does not settle: at the best epoch the flattened model's training loss is lower in some runs and
-# higher in others (try other seeds). What the ablation rules out is the first day: the pooled CNN's
-# day-1 error is within 0.15 °C of persistence's, like every model's, and its loss lies in the days
-# further ahead.
+# higher in others (try other seeds). Where the pooled CNN loses, by day ahead: its loss to the
+# unpooled last-position CNN is smallest on the first day (asserted), where most of tomorrow is today
+# and every model stays close to persistence, and lies in the days further ahead (exercise 4).
 #
 # ## 2. Receptive field: what a convolution can see
 #
@@ -710,7 +715,8 @@ plt.show()
 # Keras initialises the input kernels of recurrent layers with Glorot's uniform distribution but the
 # **recurrent** kernels with a random [orthogonal matrix](glossary.md#orthogonal-initialisation)
 # ($Q^\top Q = I$). An orthogonal matrix rotates a vector without changing its length, in every
-# direction, so a linear recurrence started with it neither explodes nor vanishes. The LSTM also starts
+# direction, so a linear recurrence started with it neither explodes nor vanishes (Saxe et al., 2014,
+# analysed such orthogonal starts for deep linear networks). The LSTM also starts
 # its forget-gate bias at 1 (`unit_forget_bias=True`), so that $f_t = \sigma(\cdot) \approx 0.73$ at
 # first: the cell remembers by default and learns to forget (Jozefowicz et al., 2015).
 
@@ -867,32 +873,33 @@ print("largest difference of the normalised states between scales 1 and 6:",
       f"{np.abs(normalised_states[1.0] - normalised_states[6.0]).max():.1e}")
 assert saturation[1.0][0] < 0.05 and saturation[6.0][0] > 0.4, "large weights saturate the plain cell"
 assert max(plain_and_normalised[1] for plain_and_normalised in saturation.values()) < 0.05
-assert np.allclose(normalised_states[1.0], normalised_states[6.0], atol=1e-3), "LN removes the weights' scale"
+assert np.allclose(normalised_states[1.0], normalised_states[6.0], atol=1e-3), "LN removes a common scale"
 
 # %% [markdown]
-# At initialisation nothing saturates. With weights six times larger, a large share of the plain
-# cell's states sit in the flat tails; the normalised cell is unaffected, and not approximately:
-# $\mathrm{LN}(a z) = \mathrm{LN}(z)$ for any $a > 0$, so its states are the same at every scale (up
-# to the small $\epsilon$ that LN adds to the variance). The price is one normalisation per step, and
-# no cuDNN kernel.
-# Transformers use layer normalisation in every block (chapter 5, and section 1's encoder). For
-# recurrent networks Ba et al. (2016) report faster training with it; this chapter measures only the
-# scale invariance above, not any gain in training. In Keras it is most often used *between* recurrent
-# layers (`LayerNormalization()` after a `return_sequences=True` layer), which keeps the cuDNN path.
+# At initialisation nothing saturates. With weights six times larger, a large share of the plain cell's
+# states sit in the flat tails; the normalised cell is unaffected, and not approximately:
+# $\mathrm{LN}(a z) = \mathrm{LN}(z)$ for any $a > 0$, so its states are the same at every scale (up to
+# the small $\epsilon$ that LN adds to the variance). That holds for a scale common to both kernels, as
+# here; training can grow them by different factors, and LN does not undo their ratio. The price is one
+# normalisation per step, and no cuDNN kernel. Transformers use layer normalisation in every block
+# (chapter 5, and section 1's encoder). For recurrent networks Ba et al. (2016) report faster training
+# with it; this chapter measures only the scale invariance above, not any gain in training. In Keras it
+# is most often used *between* recurrent layers (`LayerNormalization()` after a `return_sequences=True`
+# layer), which keeps the cuDNN path.
 
 # %% [markdown]
 # ### 3.3 Dropout, and what `recurrent_dropout` costs
 #
 # Dropout zeroes a random fraction of a layer's inputs at each training step, so that no unit can rely
-# on any other. Recurrent layers in Keras offer two kinds. `dropout` acts on the inputs $x_t$.
-# [Recurrent dropout](glossary.md#recurrent-dropout) acts on the state $h_{t-1}$ entering each step,
-# with the *same* mask at every step of a sequence (Gal and Ghahramani, 2016, who derive it as
+# on any other. Recurrent layers in Keras offer two kinds, each with one mask per sequence, the same at
+# every step. `dropout` acts on the inputs $x_t$. [Recurrent dropout](glossary.md#recurrent-dropout)
+# acts on the state $h_{t-1}$ entering each step (Gal and Ghahramani, 2016, who derive it as
 # approximate Bayesian inference: one random draw of the weights per sequence, not per step; in Keras
-# the mask applies where $h_{t-1}$ enters the recurrent products, not to the state carried on). Recurrent dropout
-# regularises the recurrence itself, but it changes the computation inside the loop, and that has a
-# price: on a GPU it disqualifies the layer from the cuDNN kernel (chapter 3), and on a CPU Keras
-# switches to the implementation that multiplies each gate separately. We time one training step of a
-# `GRU(64)` on 64 sequences of 50 steps, with each kind, the models again taking turns.
+# the mask applies where $h_{t-1}$ enters the recurrent products, not to the state carried on).
+# Recurrent dropout regularises the recurrence itself, but it changes the computation inside the loop,
+# and that has a price: on a GPU it disqualifies the layer from the cuDNN kernel (chapter 3), and on a
+# CPU Keras switches to the implementation that multiplies each gate separately. We time one training
+# step of a `GRU(64)` on 64 sequences of 50 steps, with each kind, the models again taking turns.
 
 # %% tags=["nbval-ignore-output"]
 def gru_training_step(**gru_options):
@@ -937,13 +944,14 @@ if gpu_available():  # on a GPU, recurrent dropout is what stands between the la
 #
 # ### 3.4 The learning rate first, and where to clip
 #
-# Greff et al. (2017) trained thousands of LSTM variants and found the learning rate by far the most
-# important hyperparameter, with a best value that hardly depends on the network's size, so it can be
-# tuned on a small network first. Section 1 used $3 \cdot 10^{-3}$ for every model. Three runs of its
-# `GRU(32)` at $3 \cdot 10^{-4}$, $3 \cdot 10^{-3}$ and $3 \cdot 10^{-2}$, each for the same 12 epochs and
-# without early stopping, so that we see whole curves. The models also log the global norm of their
-# gradient at every step, before any clipping: a `train_step` that returns it next to the loss (Keras's
-# pattern for customising what `fit` does), read by a callback after each batch.
+# Greff et al. (2017) compared eight LSTM variants in 5,400 runs and found the learning rate by far the
+# most important hyperparameter, with a best value that hardly depended on the network's size (with
+# their SGD with momentum), so it can be tuned on a small network first. Section 1 used $3 \cdot
+# 10^{-3}$ for every model. Three runs of its `GRU(32)` at $3 \cdot 10^{-4}$, $3 \cdot 10^{-3}$ and $3
+# \cdot 10^{-2}$, each for the same 12 epochs and without early stopping, so that we see whole curves.
+# The models also log the global norm of their gradient at every step, before any clipping: a
+# `train_step` that returns it next to the loss (Keras's pattern for customising what `fit` does), read
+# by a callback after each batch.
 
 # %%
 class GradientNormSequential(keras.Sequential):
@@ -1000,7 +1008,7 @@ last_valid = {rate: history["val_loss"][-1] for rate, history in rate_histories.
 best_valid = {rate: min(history["val_loss"]) for rate, history in rate_histories.items()}
 assert last_valid[3e-4] > best_valid[3e-3] + 0.05, "ten times too small: the budget runs out first"
 assert rate_histories[3e-2]["loss"][-1] < rate_histories[3e-3]["loss"][-1] - 0.05, "ten times too large: fits fastest"
-assert last_valid[3e-2] > best_valid[3e-2] + 0.03, "and overfits after its best epoch"
+assert last_valid[3e-2] > best_valid[3e-2] + 0.02, "and overfits after its best epoch"
 assert abs(best_valid[3e-2] - best_valid[3e-3]) < 0.06, "whose error is about that of 3e-3's best"
 assert np.percentile(rate_norms[3e-3], 99) < 1, "clipping at norm 1 would hardly ever act here"
 
@@ -1019,11 +1027,12 @@ assert np.percentile(rate_norms[3e-3], 99) < 1, "clipping at norm 1 would hardly
 # whole gradient and keeps its direction, the clipping of Pascanu et al. (2013). With SGD it bounds
 # every step; with Adam, whose step is about the learning rate whatever the gradient's size, it keeps a
 # spike out of Adam's running averages, so that the run recovers (chapter 2, section 7, measured both).
-# The threshold is a number on the gradient's scale, which depends on the loss and the units of the
-# targets. The logged norms show it: here, with MAE on scaled targets, 99% of the steps have a norm
-# below 1 (asserted), so `global_clipnorm=1.0`, the book's default for its recurrent models, would
-# hardly ever act. Log the norm for a few hundred steps and put the threshold at a high percentile (the
-# 99th, say): it then acts on the rare spikes only, and the log tells how often it does.
+# The threshold is a number on the gradient's scale, which depends on the model and the loss (with a
+# squared error, also on the units of the targets). The logged norms show it: here, with MAE, 99% of
+# the steps have a norm below 1 (asserted), so `global_clipnorm=1.0`, the book's default for its
+# recurrent models, would hardly ever act. Pascanu et al. set the threshold from the average norm over
+# many updates; a high percentile of a few hundred logged steps (the 99th, say) is a variant that acts
+# on the rare spikes only. Norms drift as training goes on, so look at the log again after a long run.
 #
 # ### 3.5 Overfitting, and two cures
 #
@@ -1045,6 +1054,7 @@ class BestEpochWeights(keras.callbacks.Callback):
 
 
 # %% tags=["nbval-ignore-output"]
+keras.utils.set_random_seed(seed)  # this section does not depend on what ran before it
 big_gru = sequential("big_gru", layers.GRU(64))
 compile_forecaster(big_gru)
 best_epoch_weights = BestEpochWeights()
@@ -1060,18 +1070,24 @@ print(f"best validation epoch: {best_epoch_weights.best_epoch}")
 print(f"test MAE after 30 epochs {overfit_mae:.3f} °C, at the best validation epoch {early_stopped_mae:.3f} °C")
 
 # %% [markdown]
-# The second cure is dropout: the same `GRU(64)` with input dropout of 0.3 inside the layer and a
-# `Dropout(0.3)` before the output layer, trained with section 1's rules (early stopping included).
+# The second cure is dropout, on its own: the same `GRU(64)` with input dropout of 0.3 inside the layer
+# and a `Dropout(0.3)` before the output layer, trained the same fixed 30 epochs without early
+# stopping, and scored after its last epoch.
 
 # %% tags=["nbval-ignore-output"]
 dropout_gru = sequential("dropout_gru", layers.GRU(64, dropout=0.3), layers.Dropout(0.3))
-dropout_history, _ = fit_forecaster(dropout_gru)
+compile_forecaster(dropout_gru)
+dropout_history = dropout_gru.fit(
+    windows[split_of["train"]], scaled_change[split_of["train"]],
+    validation_data=(windows[split_of["valid"]], scaled_change[split_of["valid"]]),
+    epochs=30, batch_size=64, verbose=0, callbacks=[EpochLogger(10, "dropout GRU")],
+)
 dropout_mae = mae_by_day(forecast(dropout_gru)).mean()
-print(f"test MAE with dropout and early stopping {dropout_mae:.3f} °C (persistence {persistence_mean:.3f} °C, "
+print(f"test MAE with dropout after 30 epochs {dropout_mae:.3f} °C (persistence {persistence_mean:.3f} °C, "
       f"ridge {baseline_mae['linear (ridge)'].mean():.3f} °C)")
 
 # %%
-plot_learning_curves({"GRU(64), no regularisation": big_history, "GRU(64), dropout + early stopping": dropout_history},
+plot_learning_curves({"GRU(64), no regularisation": big_history, "GRU(64), dropout": dropout_history},
                      title="Overfitting and its cure: a week-ahead forecast, 691 training windows")
 plt.axvline(best_epoch_weights.best_epoch, color="C0", ls=":", label="best validation epoch")
 plt.ylabel("MAE (scaled change from today)")
@@ -1089,13 +1105,13 @@ assert abs(early_stopped_mae - dropout_mae) < 0.15, "here the two cures are abou
 assert abs(mean_mae["GRU"] - dropout_mae) < 0.15, "section 1's small GRU is as good as the regularised big one"
 
 # %% [markdown]
-# (One run each, for the big GRU and the dropout GRU: the margins below are what held in the runs we
-# swept.) The unregularised model's training error keeps falling while its validation error stops
-# improving within fifteen epochs (asserted) and wanders: it is learning the particular weather of
-# 2012–2013. After 30 epochs its test error is more than 0.15 °C worse than the linear model's
-# (asserted). Both cures work, and here they work about equally well: taking the weights of the best
-# validation epoch (early stopping) and adding dropout (with early stopping too) both bring the test
-# error down by more than 0.1 °C (asserted). Early stopping is the cheapest regulariser there is and
+# (One run each, for the big GRU and the dropout GRU, both 30 epochs from the book's seed.) The
+# unregularised model's training error keeps falling while its validation error stops improving
+# within fifteen epochs (asserted) and wanders: it is learning the particular weather of 2012–2013.
+# After 30 epochs its test error is more than 0.15 °C worse than the linear model's (asserted). Each
+# cure works on its own, and here about equally well: taking the weights of the best validation epoch
+# (early stopping), or training the same 30 epochs with dropout, brings the test error down by more
+# than 0.1 °C (asserted). Early stopping is the cheapest regulariser there is and
 # should be on by default; dropout earns its place when even the best epoch's validation curve sits far
 # above the training curve. The other cure was already in section 1: a smaller model (the `GRU(32)`,
 # with about 4,000 parameters, is within 0.15 °C of this one).
@@ -1146,7 +1162,8 @@ assert one_batch_loss < 0.1 * zero_output_loss, "one batch can be learned by hea
 # ## 4. A decision guide
 #
 # No family wins everywhere. On section 1's small data set no network beat a linear model on the same
-# window, the three good families lay within a few tenths of a degree of one another, and a CNN's
+# window by more than a fifth of a degree (only the transformer came level), the three good families
+# lay within a few tenths of a degree of one another, and a CNN's
 # pooling and readout decided whether it beat persistence at all (the ablation): the baseline and the
 # readout mattered as much as the family. The table
 # gives what the experiments of this book support, each with the asserted result it rests on and what
@@ -1156,7 +1173,7 @@ assert one_batch_loss < 0.1 * zero_output_loss, "one batch can be learned by hea
 # | The sequence… | Try first | Evidence (asserted) | Measured on |
 # |---|---|---|---|
 # | may not need order, little data | a bag of words (baseline) | ch. 4 § 9: no GRU beat it by 3 SE | 8,457 sentences |
-# | is short, little data | a linear model on the window | § 1: no network beat the ridge | 691 windows, 3 seeds |
+# | is short, little data | a linear model on the window | § 1: only a tie (transformer) | 691 windows, 3 seeds |
 # | reaches past any window | GRU or LSTM (or attention) | § 2, ch. 1 § 5: CNN at chance past it | synthetic |
 # | uses a CNN | read it at the last position | § 1's ablation: flatten, pool cost | 691 windows, 1 run |
 # | must train cheaply | time one step on your machine | § 1: causal CNN ≤ 2.5× cheaper | 28 steps, CPU |
@@ -1201,20 +1218,20 @@ assert one_batch_loss < 0.1 * zero_output_loss, "one batch can be learned by hea
 # ## 6. Summary
 #
 # - On a week-ahead forecast of real weather, a GRU, a Conv1D → GRU hybrid and a small transformer all
-#   beat persistence and climatology by a clear margin and are close to one another, but none beat a
-#   ridge regression on the same window by more than one test year resolves; a causal dilated CNN
-#   usually does as well as they do, but not for every seed; a 1D CNN with pooling and a flattened
-#   readout did not beat persistence, and the ablation put the cost on the flattened readout first and
-#   pooling second.
+#   beat persistence and climatology by a clear margin and are close to one another, but only the
+#   transformer came level with a ridge regression on the same window (a gain under 0.2 °C at most); a
+#   causal dilated CNN usually does as well as they do, but not for every seed; a 1D CNN with pooling
+#   and a flattened readout did not beat persistence, and the ablation put the cost on the flattened
+#   readout first and pooling second.
 # - A stack of convolutions sees $R = 1 + (k-1)\sum_l d_l$ steps, exactly (checked by gradients); on the
 #   latch task, the CNN was right on more than 97% within $R$ and at chance beyond it, while a GRU was
 #   right on more than 97% at every lag.
 # - Keras initialises recurrent kernels orthogonally (as a whole, not per gate) and the LSTM's forget
 #   bias to 1; an orthogonal linear recurrence preserves lengths over 100 steps, a Glorot one does not.
-# - Layer normalisation makes a recurrent cell independent of its weights' scale and keeps it out of
-#   tanh's flat tails; recurrent dropout slowed a GRU's training step by more than 15%, even on a CPU,
-#   and on a GPU it costs the cuDNN kernel.
-# - An oversized GRU overfitted two years of weather; early stopping and dropout each cured it.
+# - Layer normalisation makes a recurrent cell independent of a common scale of its weights and keeps
+#   it out of tanh's flat tails; recurrent dropout slowed a GRU's training step by more than 15%, even
+#   on a CPU, and on a GPU it costs the cuDNN kernel.
+# - An oversized GRU overfitted two years of weather; early stopping and dropout, each on its own, cured it.
 # - Compare models paired over the same test days, with a bootstrap over seeds and blocks of days; before
 #   a long run, check the loss at initialisation and that one batch can be learned by heart.
 
@@ -1244,7 +1261,7 @@ wide_history = wide_cnn.fit(latch_x_train, latch_y_train, epochs=6, batch_size=6
 wide_correct = correct_predictions(wide_cnn)
 print(f"receptive field {receptive_field(3, (1, 2, 4, 8, 16, 32))}: accuracy for lag < 15 "
       f"{wide_correct[latch_lag_test < 15].mean():.3f}, lag ≥ 15 {wide_correct[latch_lag_test >= 15].mean():.3f}")
-assert receptive_field(3, (1, 2, 4, 8, 16, 32)) > latch_x_train.shape[1]
+assert inputs_seen_by_last_output(wide_cnn, 200) > latch_x_train.shape[1], "it sees the whole stream"
 assert wide_correct[latch_lag_test >= 15].mean() > 0.95, "within its receptive field, every lag is solved"
 
 # %% tags=["solution"]
