@@ -956,7 +956,7 @@ print(f"the loss of answering 0 (the mean squared count): {answer_zero_mse:.1f};
 
 # %%
 jumped = [pair for pair in adam_runs if np.nanmax(pair[False]) > 100 * answer_zero_mse]
-assert len(jumped) >= 2, "at this learning rate the loss jumps on most starts"
+assert len(jumped) >= 2, "at this learning rate the loss jumps on at least two starts of five"
 for pair in jumped:
     assert len(pair[False]) == len(pair[True]) == 200, "no NaN"
     assert np.nanmax(pair[True]) > 0.1 * np.nanmax(pair[False]), "clipping does not stop Adam's jump"
@@ -1377,5 +1377,5 @@ assert np.all(np.isfinite(small_lr_runs[1e-6])) and np.mean(small_lr_runs[1e-6][
 # loss with the clipped run's, printed above). So a small enough learning rate can work, but you find
 # it only by trial, and it must leave room for the largest gradient of the whole run: a spike later in
 # training, when the weights reach a steeper region, can still throw it off. With SGD, clipping bounds
-# every step, whatever the gradient does (with Adam it keeps a spike out of the running averages,
-# section 7), which is why recurrent models are almost always trained with it.
+# every step, whatever the gradient does (with Adam it keeps a spike's full size out of the running
+# averages, section 7), which is why recurrent models are almost always trained with it.
