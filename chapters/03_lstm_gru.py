@@ -746,7 +746,7 @@ for label, weights in (("before training", gru_initial_weights), ("after trainin
 # %%
 before, after = update_gate_stats["before training"], update_gate_stats["after training"]
 assert after["unmarked"] > before["unmarked"] + 0.2, "trained, it keeps more at the unmarked steps"
-assert after["unmarked"] > after["marked"] + 0.04, "than at the markers, where it writes"
+assert after["unmarked"] > after["marked"] + 0.02, "than at the markers, where it writes"
 assert before["most open path"] < 1e-10 and after["most open path"] > 0.05, "it has opened its memory path"
 
 # %% [markdown]
