@@ -1094,8 +1094,8 @@ else:
 # %%
 fig, ax = plt.subplots()
 ax.plot(timed_lengths, lstm_seconds * 1000, "o-", label="LSTM(64): T sequential steps")
-attention_lengths = np.append(timed_lengths, 800)  # attention alone was also timed at T = 800
-attention_all_seconds = np.append(attention_seconds, np.median(step_times["attention", 800]))
+attention_lengths = np.concatenate([timed_lengths, [800]])  # attention alone was also timed at T = 800
+attention_all_seconds = np.concatenate([attention_seconds, [np.median(step_times["attention", 800])]])
 ax.plot(attention_lengths, attention_all_seconds * 1000, "s-", label="self-attention (4 heads x 16): T² scores")
 ax.plot(timed_lengths, (slope * timed_lengths + intercept) * 1000, ":", color="C0", label="linear fit (LSTM)")
 ax.set(xlabel="sequence length T (steps)", ylabel="time per training step (ms)",
