@@ -320,15 +320,15 @@ def compile_forecaster(model):
     return model
 
 
-def fit_forecaster(model, patience=8, epochs=100):
+def fit_forecaster(model, patience=8, epochs=100, early_stopping=True, callbacks=()):
     compile_forecaster(model)
     timer = EpochSeconds()
+    stopping = [keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)] if early_stopping else []
     history = model.fit(
         windows[split_of["train"]], scaled_change[split_of["train"]],
         validation_data=(windows[split_of["valid"]], scaled_change[split_of["valid"]]),
         epochs=epochs, batch_size=64, verbose=0,
-        callbacks=[keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True), timer,
-                   EpochLogger(every=25, name=model.name)],
+        callbacks=[*stopping, *callbacks, timer, EpochLogger(every=25, name=model.name)],
     )
     return history, timer.seconds
 
@@ -1057,13 +1057,8 @@ class BestEpochWeights(keras.callbacks.Callback):
 # %% tags=["nbval-ignore-output"]
 keras.utils.set_random_seed(seed)  # this section does not depend on what ran before it
 big_gru = sequential("big_gru", layers.GRU(64))
-compile_forecaster(big_gru)
 best_epoch_weights = BestEpochWeights()
-big_history = big_gru.fit(
-    windows[split_of["train"]], scaled_change[split_of["train"]],
-    validation_data=(windows[split_of["valid"]], scaled_change[split_of["valid"]]),
-    epochs=30, batch_size=64, verbose=0, callbacks=[best_epoch_weights, EpochLogger(10, "big GRU")],
-)
+big_history, _ = fit_forecaster(big_gru, epochs=30, early_stopping=False, callbacks=[best_epoch_weights])
 overfit_mae = mae_by_day(forecast(big_gru)).mean()
 big_gru.set_weights(best_epoch_weights.weights)
 early_stopped_mae = mae_by_day(forecast(big_gru)).mean()
@@ -1077,12 +1072,7 @@ print(f"test MAE after 30 epochs {overfit_mae:.3f} °C, at the best validation e
 
 # %% tags=["nbval-ignore-output"]
 dropout_gru = sequential("dropout_gru", layers.GRU(64, dropout=0.3), layers.Dropout(0.3))
-compile_forecaster(dropout_gru)
-dropout_history = dropout_gru.fit(
-    windows[split_of["train"]], scaled_change[split_of["train"]],
-    validation_data=(windows[split_of["valid"]], scaled_change[split_of["valid"]]),
-    epochs=30, batch_size=64, verbose=0, callbacks=[EpochLogger(10, "dropout GRU")],
-)
+dropout_history, _ = fit_forecaster(dropout_gru, epochs=30, early_stopping=False)
 dropout_mae = mae_by_day(forecast(dropout_gru)).mean()
 print(f"test MAE with dropout after 30 epochs {dropout_mae:.3f} °C (persistence {persistence_mean:.3f} °C, "
       f"ridge {baseline_mae['linear (ridge)'].mean():.3f} °C)")
