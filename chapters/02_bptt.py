@@ -660,11 +660,7 @@ for name, layer_type, frozen, inputs, valid_inputs in (
         ("SimpleRNN frozen, no noise", keras.layers.SimpleRNN, True, x_clean_train, x_clean_valid),
         ("SimpleRNN frozen, noise", keras.layers.SimpleRNN, True, x_noisy_train, x_valid),
         ("LSTM, no noise", keras.layers.LSTM, False, x_clean_train, x_clean_valid)):
-    model = build_recall_model(seq_len, layer_type=layer_type)
-    if frozen:  # train the readout only: recompile after freezing the recurrent layer
-        model.layers[0].trainable = False
-        model.compile(keras.optimizers.Adam(3e-3, global_clipnorm=1.0), loss="binary_crossentropy",
-                      metrics=["accuracy"])
+    model = build_recall_model(seq_len, layer_type=layer_type, train_recurrence=not frozen)  # frozen: readout only
     history = model.fit(inputs, y_clean_train, validation_data=(valid_inputs, y_valid), epochs=1, batch_size=64,
                         verbose=0, callbacks=[EpochLogger(1, name)])
     control_accuracy[name] = history.history["val_accuracy"][0]

@@ -33,3 +33,13 @@ def test_the_model_reads_two_channels_and_answers_a_probability():
     out = model.predict(x, verbose=0)
     assert out.shape == (4, 1) and ((out > 0) & (out < 1)).all()
     assert model.optimizer.global_clipnorm == 1.0
+
+
+def test_a_frozen_recurrence_keeps_its_weights():
+    model = build_recall_model(20, hidden_size=4, train_recurrence=False)
+    x, y = make_recall_task(np.random.default_rng(0), 64, 20, 5)
+    before = [w.copy() for w in model.layers[0].get_weights()]
+    readout_before = model.layers[1].get_weights()[0].copy()
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.layers[0].get_weights(), strict=True))
+    assert not np.array_equal(readout_before, model.layers[1].get_weights()[0]), "the readout still learns"

@@ -23,12 +23,14 @@ def make_recall_task(rng, num_sequences, seq_len, lag):
     return x, (bits > 0).astype("float32")
 
 
-def build_recall_model(seq_len, hidden_size=32, layer_type=keras.layers.SimpleRNN):
+def build_recall_model(seq_len, hidden_size=32, layer_type=keras.layers.SimpleRNN, train_recurrence=True):
     """A recurrent layer of `hidden_size` units and a sigmoid readout of its last state, compiled with
     Adam(3e-3), the gradient clipped to global norm 1, and binary cross-entropy: the model both chapters
-    train on the task."""
+    train on the task. With `train_recurrence=False` the recurrent layer stays at its initial weights and
+    only the readout learns."""
     model = keras.Sequential(
         [keras.Input((seq_len, 2)), layer_type(hidden_size), keras.layers.Dense(1, activation="sigmoid")]
     )
+    model.layers[0].trainable = train_recurrence
     model.compile(keras.optimizers.Adam(3e-3, global_clipnorm=1.0), loss="binary_crossentropy", metrics=["accuracy"])
     return model
