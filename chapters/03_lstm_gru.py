@@ -593,13 +593,15 @@ assert lstm_after > 0.2 and lstm_after > 1e4 * lstm_before, "training opens the 
 assert rnn_after < rnn_before, "the SimpleRNN's product shrinks further"
 
 # %% [markdown]
-# Before training the order is the *reverse* of what the equations might suggest: the forget gates sit
-# near $\sigma(1) \approx 0.73$, and seventy factors of 0.73 leave almost nothing, far less than the
-# `SimpleRNN`'s Jacobian product. After training the LSTM's most open cell path keeps a large fraction
-# of its gradient over the whole distance (more than a fifth, asserted). (The `SimpleRNN`'s product
-# shrank further: having failed, it learned to answer the mean and to ignore its past.) The additive
-# path does not carry long-range gradient by itself; it carries it once the forget gates have learned to
-# stay open.
+# Before training the order is the *reverse* of what the equations might suggest: the forget gates
+# sit near $\sigma(1) \approx 0.73$, and seventy factors of 0.73 leave almost nothing, far less than
+# the `SimpleRNN`'s Jacobian product. (The cell path is only one of the LSTM's paths through time;
+# the paths through its gates keep more, but chapter 2 found the untrained LSTM's whole trace of a
+# bit below a thousandth of the untrained `SimpleRNN`'s. The table compares the cell path alone.)
+# After training the LSTM's most open cell path keeps a large fraction of its gradient over the whole
+# distance (more than a fifth, asserted). (The `SimpleRNN`'s product shrank further: having failed,
+# it learned to answer the mean and to ignore its past.) The additive path does not carry long-range
+# gradient by itself; it carries it once the forget gates have learned to stay open.
 #
 # **What lets them learn?** A likely explanation is that our markers can be anywhere: in sequences with
 # a marker close to the end, where the loss is read, the gradient does arrive, it teaches the gates to
@@ -612,7 +614,8 @@ assert rnn_after < rnn_before, "the SimpleRNN's product shrinks further"
 # short lag helps and the LSTM with Keras's default $b_f = 1$ sat at chance for at least three epochs.
 # We train the same model on the same task (`utils/tasks.py`: 4,000 sequences of 90 steps, `LSTM(32)`,
 # Adam at $3 \cdot 10^{-3}$, batches of 64) with one change: its forget-gate biases start at 5, so
-# $f \approx \sigma(5) \approx 0.993$ and 80 such factors leave about 0.58 instead of $10^{-11}$.
+# $f \approx \sigma(5) \approx 0.993$ and 80 such factors on the cell path leave about 0.58 instead of
+# $10^{-11}$.
 
 # %% tags=["nbval-ignore-output"]
 recall_length, recall_lag = 90, 80
@@ -861,9 +864,11 @@ assert valid_bits < unigram_bits - 0.5, "the GRU should use context, not only ch
 # 100 characters in), but give it only the last 4, 6, 16 or 100 characters before each target (100
 # is the length of its training windows), starting from a zero state. Four characters are what the
 # 5-gram sees, six what the 7-gram sees. If the state used nothing beyond six characters, the last
-# three scores would be equal. The Kneser–Ney models are scored on the same positions, which also
-# makes the verdict fair: every position has a full context for both models. (The validation loss
-# above starts each window from a zero state, so its first characters have little context.)
+# three scores would be about equal (up to the effect of starting from a zero state a few characters
+# before the target, which a longer window warms up: cutting the context changes both). The
+# Kneser–Ney models are scored on the same positions, which also makes the verdict fair: every
+# position has a full context for both models. (The validation loss above starts each window from a
+# zero state, so its first characters have little context.)
 
 # %%
 valid_ids = np.array([char_to_id[char] for char in valid_text])
@@ -910,18 +915,19 @@ plt.show()
 # The two curves tell the story. Counting improves up to five or six characters of context and then
 # levels off: longer contexts are too rare to count. With its full window, the GRU spends more than a
 # tenth of a bit per character *more* than the best Kneser–Ney table: after two epochs on a CPU, a
-# well-smoothed count of six- or seven-grams is the better language model. That is the honest result at
-# this budget. Given only four characters, the GRU is clearly worse than the 5-gram that sees the same
-# four: its estimates of short-range statistics are still rough. Like the n-grams, it gains from the
-# fifth and sixth characters back; beyond six its curve is nearly flat: the characters further back
-# change the score by less than half of what the fifth and sixth bring (asserted), in either direction;
-# the printed change from 6 to 100 characters, with its standard error, tells which in this run. At this budget the GRU
-# is, in effect, a worse-estimated n-gram model; its state has the *capacity* to carry more (the adding
-# problem showed it), but this recipe (two epochs, windows of 100 characters from a zero state) does not
-# teach it to. With more data and compute the order reverses: Karpathy, Johnson & Fei-Fei (2015) report
-# a test cross-entropy of 1.077 nats per character (1.55 bits) for their best LSTM on *War and Peace*
-# (3.3 million characters), against 1.195 nats (1.72 bits) for a 20-gram model, and they found single
-# cells that keep track of line lengths, quotes and brackets.
+# well-smoothed count of six- or seven-grams is the better language model. That is the honest result
+# at this budget. Given only four characters, the GRU is clearly worse than the 5-gram that sees the
+# same four: its estimates of short-range statistics are still rough. Like the n-grams, it gains from
+# the fifth and sixth characters back; beyond six its curve is nearly flat: the characters further
+# back change the score by less than half of what the fifth and sixth bring (asserted), in either
+# direction; the printed change from 6 to 100 characters, with its standard error, tells which in
+# this run. At this budget the GRU is, in effect, a worse-estimated n-gram model; its state has the
+# *capacity* to carry more (the adding problem showed it), but this recipe (two epochs, windows of
+# 100 characters from a zero state) does not teach it to. With more data and compute the order
+# reverses: Karpathy, Johnson & Fei-Fei (2015) report a test cross-entropy of 1.077 nats per
+# character (1.55 bits) for their best LSTM on *War and Peace* (3.3 million characters), against
+# 1.195 nats (1.72 bits) for a 20-gram model, and they found single cells that keep track of line
+# lengths, quotes and brackets.
 #
 # ### Sampling with temperature
 #
