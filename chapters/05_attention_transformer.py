@@ -441,15 +441,26 @@ field_error = {group: {field: float(wrong_characters[selected][:, where].any(axi
 print("no attention, share of the test dates with the field wrong:")
 for group in LOCALES:
     print(f"{group:>12}", "  ".join(f"{field} {rate:.3f}" for field, rate in field_error[group].items()))
+# the same model fed the true date as its decoder input (teacher forcing) instead of its own characters
+true_prefix_predictions = plain_model.predict([x_test, decoder_in_test], batch_size=500, verbose=0).argmax(axis=-1)
+true_prefix_wrong = true_prefix_predictions != y_test
+field_error_by_input = {
+    decoder_input: {field: float(wrong[:, where].any(axis=1).mean()) for field, where in field_positions.items()}
+    for decoder_input, wrong in (("own characters", wrong_characters), ("true prefix", true_prefix_wrong))}
+for decoder_input, rates in field_error_by_input.items():
+    print(f"all dates, {decoder_input:>14} fed back:", "  ".join(f"{f} {rate:.3f}" for f, rate in rates.items()))
 
 # %%
 exact_by_locale = {locale: exact["LSTM seq2seq + attention"][groups[locale]].mean() for locale in LOCALES}
-all_dates = {field: float(wrong_characters[:, where].any(axis=1).mean()) for field, where in field_positions.items()}
+all_dates, true_prefix = field_error_by_input["own characters"], field_error_by_input["true prefix"]
 print("attention, exact match in the worst language at least 90%:", min(exact_by_locale.values()) >= 0.9)
 print("no attention, fields wrong in the order they are written (year < month < day):",
       all_dates["year"] < all_dates["month"] < all_dates["day"])
 assert min(exact_by_locale.values()) >= 0.9, "attention should write nearly every date in every language"
 assert all_dates["year"] < 0.5 * all_dates["month"] and all_dates["month"] < all_dates["day"], "later, more wrong"
+assert true_prefix["day"] < all_dates["day"], "fed its own wrong month, the model gets more days wrong: errors chain"
+assert true_prefix["year"] < 0.5 * true_prefix["month"] and true_prefix["month"] < true_prefix["day"], \
+    "with the true prefix, no chaining, and still: later, more wrong"
 assert all(field_error[locale]["year"] <= field_error[locale]["month"] and field_error[locale]["year"]
            < field_error[locale]["day"] for locale in LOCALES), "the year is the least wrong in every language"
 
@@ -463,13 +474,19 @@ assert all(field_error[locale]["year"] <= field_error[locale]["month"] and field
 # written, the more often it is wrong. The year, written first, is wrong on fewer dates than half the
 # month's share, and the month on fewer than the day, written last (asserted); the year is the least
 # wrong in every language (asserted), also in Chinese, whose input starts with the year, so it is not
-# the part of the input read last that survives best. A likely reading, not tested further here: the
-# decoder starts from the encoder's final state, and what it has not written yet must survive every
-# step it has already taken.
-# On this task the cost of the bottleneck is *slower learning*: the model must learn to pack every
-# fact into one vector and to unpack it again, while the attention model reads each fact where it is.
-# To check that it is slower and not unable, the model without attention trains for two more epochs,
-# with the same optimiser, and is scored after each on the validation dates.
+# the part of the input read last that survives best. Two mechanisms could produce that order. The
+# state decays: the decoder starts from the encoder's final state, and what it has not written yet
+# must survive every step it has already taken. And errors chain: a wrong month, fed back as the next
+# input, can derail the day (the [exposure bias](glossary.md#exposure-bias) of chapter 7). The last
+# two lines separate them: the same model fed the *true* date as its decoder input (teacher forcing,
+# one `predict`), so that no error of its own is fed back. With the true prefix the day is wrong on
+# fewer dates than when the model writes on its own (asserted): part of the greedy day errors are
+# chained. But the order remains, year below half the month and month below the day (asserted), and
+# that part the decay reading explains, not chaining. Exercise 4 looks at the chained errors more
+# closely. On this task the cost of the bottleneck is *slower learning*: the model must learn to pack
+# every fact into one vector and to unpack it again, while the attention model reads each fact where
+# it is. To check that it is slower and not unable, the model without attention trains for two more
+# epochs, with the same optimiser, and is scored after each on the validation dates.
 
 # %% tags=["nbval-ignore-output"]
 more_epochs = ValidationExactMatch()
@@ -1182,12 +1199,13 @@ plt.show()
 #    copy of their decoder inputs with every position after 4 changed, and compute the transformer's
 #    logits on the true inputs (`logits_true`) and on `scrambled` (`logits_scrambled`). Positions 0-4
 #    should not change.
-# 4. **Do errors chain?** The model without attention writes the date from left to right, each
-#    character it wrote fed back as the next input. Among the test dates whose month it wrote right,
-#    what share has a wrong day, and among those whose month it wrote wrong? Compute
-#    `day_wrong_given_month`, a dictionary from "month right" and "month wrong" to the two shares.
-#    Does a wrong month make a wrong day more likely, and what would that say about section 4's
-#    reading?
+# 4. **Where do chained errors come from?** Take the test dates whose month the model without
+#    attention wrote wrong when writing on its own (section 4's `wrong_characters`). On those dates,
+#    what share has a wrong day when it writes on its own, and what share when it is fed the true
+#    prefix (section 4's `true_prefix_wrong`)? Compute `day_wrong_after_wrong_month`, a dictionary
+#    from "own characters" and "true prefix" to the two shares. How much of the day's trouble on these
+#    dates comes from the wrong month fed back, and how much from the dates themselves (compare with
+#    the day's error rate on all dates with the true prefix)?
 
 # %% tags=["solution"]
 # Exercise 1: write your answer where the solution markers are.
@@ -1240,18 +1258,18 @@ assert np.allclose(logits_true[:, :5], logits_scrambled[:, :5], atol=1e-4)
 # Exercise 4: write your answer where the solution markers are.
 ### BEGIN SOLUTION
 # ISO dates: the month is characters 5-6, the day 8-9; a field is wrong if any of its digits is.
-month_wrong = wrong_characters[:, 5:7].any(axis=1)
-day_wrong = wrong_characters[:, 8:10].any(axis=1)
-day_wrong_given_month = {"month right": float(day_wrong[~month_wrong].mean()),
-                         "month wrong": float(day_wrong[month_wrong].mean())}
+month_wrong = wrong_characters[:, 5:7].any(axis=1)  # written on its own
+day_wrong_after_wrong_month = {"own characters": float(wrong_characters[month_wrong, 8:10].any(axis=1).mean()),
+                               "true prefix": float(true_prefix_wrong[month_wrong, 8:10].any(axis=1).mean())}
 ### END SOLUTION
 
 # %% tags=["check", "nbval-ignore-output"]
-print("share of the test dates with a wrong day:",
-      {given: f"{rate:.1%}" for given, rate in day_wrong_given_month.items()})
-written_texts = [to_text(ids) for ids in predictions["LSTM seq2seq"]]
-month_ok = np.array([written[5:7] == target[5:7] for written, target in zip(written_texts, test_targets, strict=True)])
-day_bad = np.array([written[8:10] != target[8:10] for written, target in zip(written_texts, test_targets, strict=True)])
-assert set(day_wrong_given_month) == {"month right", "month wrong"}
-assert np.isclose(day_wrong_given_month["month right"], day_bad[month_ok].mean()), "among those with the month right"
-assert np.isclose(day_wrong_given_month["month wrong"], day_bad[~month_ok].mean()), "among those with it wrong"
+print("dates whose month was written wrong, share with a wrong day:",
+      {fed: f"{rate:.1%}" for fed, rate in day_wrong_after_wrong_month.items()},
+      f"| all dates, true prefix: {true_prefix['day']:.1%}")
+own_texts = [to_text(ids) for ids in predictions["LSTM seq2seq"]]
+true_prefix_texts = [to_text(ids) for ids in true_prefix_predictions]
+month_bad = np.array([own[5:7] != target[5:7] for own, target in zip(own_texts, test_targets, strict=True)])
+for fed, texts in (("own characters", own_texts), ("true prefix", true_prefix_texts)):
+    day_bad = np.array([text[8:10] != target[8:10] for text, target in zip(texts, test_targets, strict=True)])
+    assert np.isclose(day_wrong_after_wrong_month[fed], day_bad[month_bad].mean()), f"{fed}: on the wrong-month dates"
