@@ -596,12 +596,13 @@ assert rnn_after < rnn_before, "the SimpleRNN's product shrinks further"
 # Before training the order is the *reverse* of what the equations might suggest: the forget gates
 # sit near $\sigma(1) \approx 0.73$, and seventy factors of 0.73 leave almost nothing, far less than
 # the `SimpleRNN`'s Jacobian product. (The cell path is only one of the LSTM's paths through time;
-# the paths through its gates keep more, but chapter 2 found the untrained LSTM's whole trace of a
-# bit below a thousandth of the untrained `SimpleRNN`'s. The table compares the cell path alone.)
-# After training the LSTM's most open cell path keeps a large fraction of its gradient over the whole
-# distance (more than a fifth, asserted). (The `SimpleRNN`'s product shrank further: having failed,
-# it learned to answer the mean and to ignore its past.) The additive path does not carry long-range
-# gradient by itself; it carries it once the forget gates have learned to stay open.
+# the paths through its gates keep more. Chapter 2 measured the whole trace of a bit on a clean
+# input, without distractors: the untrained LSTM's was below a thousandth of the untrained
+# `SimpleRNN`'s. The table here compares the cell path alone, on the adding problem.) After training
+# the LSTM's most open cell path keeps a large fraction of its gradient over the whole distance (more
+# than a fifth, asserted). (The `SimpleRNN`'s product shrank further: having failed, it learned to
+# answer the mean and to ignore its past.) The additive path does not carry long-range gradient by
+# itself; it carries it once the forget gates have learned to stay open.
 #
 # **What lets them learn?** A likely explanation is that our markers can be anywhere: in sequences with
 # a marker close to the end, where the loss is read, the gradient does arrive, it teaches the gates to
