@@ -416,13 +416,14 @@ for text in [line, "Be not afeard; the isle is full of noises, sounds and sweet 
 # this many errors some pairs are neighbours by chance. For the chance level the cell scatters each
 # window's spurious ends, as many as the tagger made there, at random over the letters of the same
 # window where a spurious end can sit (those that end no word), keeps the missed ends where they are,
-# and counts the pairs again, averaged over five draws.
+# and counts the pairs again, averaged over five draws; then the same with the missed ends scattered
+# over the word ends and the spurious ones kept; the larger of the two is the chance level.
 
 # %% tags=["nbval-ignore-output"]
-def shifted_boundary_share(tags, targets, reach=2, spurious=None):
+def shifted_boundary_share(tags, targets, reach=2, missed=None, spurious=None):
     """Share of a tagger's errors 1 to `reach` letters from an error of the other kind (a missed word end next to
-    a spurious one) in the same window. `spurious` replaces the tagger's own spurious ends (for the chance level)."""
-    missed = (~tags) & (targets == 1)
+    a spurious one) in the same window. `missed` or `spurious` replace the tagger's own (for the chance level)."""
+    missed = (~tags) & (targets == 1) if missed is None else missed
     spurious = tags & (targets == 0) if spurious is None else spurious
 
     def near(errors):
@@ -433,19 +434,27 @@ def shifted_boundary_share(tags, targets, reach=2, spurious=None):
     return paired.sum() / max(int(missed.sum() + spurious.sum()), 1)
 
 
-def scattered_spurious_ends(tags, targets, rng):
-    """As many spurious ends per window as the tagger made, at random letters of the window that end no word."""
-    per_window = (tags & (targets == 0)).sum(axis=1)
-    random_keys = np.where(targets == 0, rng.random(targets.shape), np.inf)  # word ends last: never chosen
+def scattered(errors, eligible, rng):
+    """As many errors per window as given, at random eligible letters of the same window."""
+    random_keys = np.where(eligible, rng.random(eligible.shape), np.inf)  # letters not eligible last: never chosen
     ranks = np.argsort(np.argsort(random_keys, axis=1), axis=1)
-    return ranks < per_window[:, None]
+    return ranks < errors.sum(axis=1)[:, None]
+
+
+def chance_boundary_share(tags, targets, rng, draws=5):
+    """The larger of two chance levels: the spurious ends scattered over the letters that end no word, or the
+    missed ends scattered over the word ends, the other errors kept; each averaged over `draws` draws."""
+    missed, spurious = (~tags) & (targets == 1), tags & (targets == 0)
+    by_spurious = [shifted_boundary_share(tags, targets, spurious=scattered(spurious, targets == 0, rng))
+                   for _ in range(draws)]
+    by_missed = [shifted_boundary_share(tags, targets, missed=scattered(missed, targets == 1, rng))
+                 for _ in range(draws)]
+    return max(np.mean(by_spurious), np.mean(by_missed))
 
 
 chance_rng = np.random.default_rng(seed)
 shifted_share = {name: shifted_boundary_share(tags, y_words_test) for name, tags in tagger_tags.items()}
-chance_share = {name: np.mean([shifted_boundary_share(tags, y_words_test,
-                                                      spurious=scattered_spurious_ends(tags, y_words_test, chance_rng))
-                               for _ in range(5)]) for name, tags in tagger_tags.items()}
+chance_share = {name: chance_boundary_share(tags, y_words_test, chance_rng) for name, tags in tagger_tags.items()}
 for name in taggers:
     print(f"{name}: share of errors next to an error of the other kind {shifted_share[name]:.3f}, "
           f"by chance {chance_share[name]:.3f}")

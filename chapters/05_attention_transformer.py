@@ -458,9 +458,8 @@ print("no attention, fields wrong in the order they are written (year < month < 
       all_dates["year"] < all_dates["month"] < all_dates["day"])
 assert min(exact_by_locale.values()) >= 0.9, "attention should write nearly every date in every language"
 assert all_dates["year"] < 0.5 * all_dates["month"] and all_dates["month"] < all_dates["day"], "later, more wrong"
-assert true_prefix["day"] < all_dates["day"], "fed its own wrong month, the model gets more days wrong: errors chain"
-assert true_prefix["year"] < 0.5 * true_prefix["month"] and true_prefix["month"] < true_prefix["day"], \
-    "with the true prefix, no chaining, and still: later, more wrong"
+assert true_prefix["day"] < 0.8 * all_dates["day"], "fed its own wrong months, the model gets more days wrong"
+assert true_prefix["year"] < 0.5 * true_prefix["month"], "with the true prefix, no chaining: the year still least"
 assert all(field_error[locale]["year"] <= field_error[locale]["month"] and field_error[locale]["year"]
            < field_error[locale]["day"] for locale in LOCALES), "the year is the least wrong in every language"
 
@@ -480,10 +479,13 @@ assert all(field_error[locale]["year"] <= field_error[locale]["month"] and field
 # input, can derail the day (the [exposure bias](glossary.md#exposure-bias) of chapter 7). The last
 # two lines separate them: the same model fed the *true* date as its decoder input (teacher forcing,
 # one `predict`), so that no error of its own is fed back. With the true prefix the day is wrong on
-# fewer dates than when the model writes on its own (asserted): part of the greedy day errors are
-# chained. But the order remains, year below half the month and month below the day (asserted), and
-# that part the decay reading explains, not chaining. Exercise 4 looks at the chained errors more
-# closely. On this task the cost of the bottleneck is *slower learning*: the model must learn to pack
+# fewer dates, by more than a fifth (asserted): a good part of the greedy day errors are chained, and
+# the month and the day then come out close (printed; no order is asserted). What remains without
+# chaining is the year below half the month (asserted): that is what the decay reading predicts,
+# though it does not prove it (the month may simply be harder to read than the year). Exercise 4 looks
+# at the chained errors more closely.
+#
+# On this task the cost of the bottleneck is *slower learning*: the model must learn to pack
 # every fact into one vector and to unpack it again, while the attention model reads each fact where
 # it is. To check that it is slower and not unable, the model without attention trains for two more
 # epochs, with the same optimiser, and is scored after each on the validation dates.

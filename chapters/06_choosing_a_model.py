@@ -1009,7 +1009,7 @@ print("gradient norm at 3e-3, percentiles 50, 90, 99 and the largest:",
 last_valid = {rate: history["val_loss"][-1] for rate, history in rate_histories.items()}
 best_valid = {rate: min(history["val_loss"]) for rate, history in rate_histories.items()}
 gap_between_good_rates = abs(best_valid[3e-2] - best_valid[3e-3])
-assert last_valid[3e-4] > best_valid[3e-3] + 2 * gap_between_good_rates, "ten times too small: the budget runs out"
+assert last_valid[3e-4] > best_valid[3e-3] + max(0.05, 2 * gap_between_good_rates), "too small: the budget runs out"
 assert rate_histories[3e-2]["loss"][-1] < rate_histories[3e-3]["loss"][-1] - 0.05, "ten times too large: fits fastest"
 assert last_valid[3e-2] > best_valid[3e-2] + 0.02, "and overfits after its best epoch"
 assert abs(best_valid[3e-2] - best_valid[3e-3]) < 0.06, "whose error is about that of 3e-3's best"
@@ -1017,12 +1017,12 @@ assert np.percentile(rate_norms[3e-3], 99) < 1, "clipping at norm 1 would hardly
 
 # %% [markdown]
 # At an equal budget, ten times too small a rate has not got where the others did (its last
-# validation error is above 3e-3's best by more than twice the gap between the two larger rates' best
-# epochs, asserted). Ten times too large fits the training years fastest (asserted) and reaches a
-# best epoch about as good as 3e-3's (within 0.06, asserted) early, then overfits and wanders (its
-# last epoch is worse than its best, asserted): with early stopping it would have been fine, without
-# it, it is not. A sweep over factors of 3 or 10 on a small model, with early stopping, is the
-# cheapest tuning there is. Schedules change the rate during training:
+# validation error is above 3e-3's best by more than 0.05 and by more than twice the gap between the
+# two larger rates' best epochs, asserted). Ten times too large fits the training years fastest
+# (asserted) and reaches a best epoch about as good as 3e-3's (within 0.06, asserted) early, then
+# overfits and wanders (its last epoch is worse than its best, asserted): with early stopping it
+# would have been fine, without it, it is not. A sweep over factors of 3 or 10 on a small model, with
+# early stopping, is the cheapest tuning there is. Schedules change the rate during training:
 # `keras.callbacks.ReduceLROnPlateau` divides it when the validation loss stalls, and a warm-up
 # followed by a cosine decay (chapter 5's transformer) is the usual choice for transformers; neither
 # is measured here.
@@ -1202,9 +1202,9 @@ assert one_batch_loss < 0.1 * zero_output_loss, "one batch can be learned by hea
 # - **Trusting one seed.** With a few hundred training windows the ranking of close models changes from
 #   seed to seed. Run several seeds before you claim that one family beats another.
 # - **Pooling and flattening before a forecast.** In section 1's ablation, a dense layer on the
-#   flattened feature maps generalised worse than one reading the last position (on the validation
-#   year, with and without pooling), and pooling alone cost as much on the test year: each change
-#   cost more than 0.1 °C on its own.
+#   flattened feature maps reached a worse validation loss than one reading the last position, with
+#   and without pooling; on the test year, flattening without pooling and pooling with the
+#   last-position readout each cost more than 0.1 °C.
 # - **A receptive field shorter than the dependency.** A CNN cannot learn what it cannot see, however
 #   long you train; compute $R$ before training.
 # - **Non-causal convolutions in a forecaster.** `padding="same"` lets position $t$ see $t+1$; in a
