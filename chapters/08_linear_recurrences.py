@@ -23,15 +23,16 @@
 # the state, $h_t = a_t \odot h_{t-1} + b_t$ with $a_t$ and $b_t$ computed from the inputs alone, and
 # all $T$ states can be computed at once by a **[parallel scan](glossary.md#parallel-scan)** in about
 # $\log_2 T$ levels. The model then trains like a transformer and still generates like an RNN, one
-# step at a time with a state of fixed size. This is the idea behind the recurrent models of the
-# 2020s: S4 and S5, the LRU, Mamba, RWKV, xLSTM, Griffin and [minGRU](glossary.md#mingru). This
+# step at a time with a state of fixed size. The idea goes back to QRNN and SRU (2017–2018), and it
+# is behind the recurrent models of the 2020s: S4 and S5, the LRU, Mamba, RWKV, Griffin, xLSTM's mLSTM
+# and [minGRU](glossary.md#mingru). This
 # chapter builds the scan from scratch, a minimal gated linear RNN (minGRU) that runs in both modes, and a diagonal
 # **[state-space model](glossary.md#state-space-model)** that is at the same time a recurrence and a
 # convolution; then it measures what they cost and what they can learn.
 #
 # **You will learn to**
 # - write the linear recurrence with an [associative operator](glossary.md#associative-operator) on pairs,
-#   prove associativity in a cell,
+#   check associativity in a cell,
 #   and compute the recurrence by a loop, by a scan from scratch and by `keras.ops.associative_scan`;
 # - count the depth of a scan ($\lceil \log_2 T \rceil$ levels) against the $T$ steps of a loop;
 # - build minGRU, a GRU whose gates read only the input, as a Keras layer with a parallel mode for
@@ -100,9 +101,14 @@ layers = keras.layers
 # $$(a_1, b_1) \circ (a_2, b_2) = (a_1 a_2,\; a_2 b_1 + b_2):$$
 #
 # composing the first $t$ pairs gives $(a_1 \cdots a_t,\; h_t)$, the state itself in the second slot.
-# Composition of maps is **associative**, $(x \circ y) \circ z =
-# x \circ (y \circ z)$, and that is all a parallel algorithm needs: the steps can be grouped in any
-# order, so disjoint groups can be combined at the same time. The cell checks it on random pairs.
+# Composition of maps is **associative**, $(x \circ y) \circ z = x \circ (y \circ z)$: the steps can
+# be grouped in any order, so disjoint groups can be combined at the same time. But the composition of
+# *any* functions is associative, the GRU's nonlinear steps included. What linearity buys is that two
+# steps compose into a step of the same form, a pair $(a, b)$ of the same size, at the cost of one
+# step. Two GRU steps composed are no longer a GRU step, nor anything of fixed size one could store;
+# and a dense linear recurrence $h_t = A_t h_{t-1} + b_t$ does compose, but each combination is then
+# a $d \times d$ matrix product. Hence *diagonal* (element-wise) linear recurrences. The cell checks
+# associativity on random pairs (the algebra above is the proof).
 
 # %%
 def combine(first, second):
@@ -274,7 +280,7 @@ assert min_gru.count_params() == 2 * (5 * 8 + 8) and gru_parameters == 3 * 8 * (
 
 # %% [markdown]
 # minGRU has no recurrent matrix at all: at equal width it has far fewer parameters than a GRU, and
-# none of them sits on the path from $h_{t-1}$ to $h_t$ except the gate values themselves.
+# no weight multiplies $h_{t-1}$; only the gate value $1 - z_t$ does.
 #
 # ### Numerical care on long sequences
 #
@@ -283,7 +289,7 @@ assert min_gru.count_params() == 2 * (5 * 8 + 8) and gru_parameters == 3 * 8 * (
 # sequence: nothing can blow up. And the scan only multiplies and adds. A tempting shortcut does not:
 # with $A_t = a_1 \cdots a_t$ the solution is $h_t = A_t \sum_{s \le t} b_s / A_s$, a cumulative
 # product and a cumulative sum, but $A_t$ underflows to 0 within a few hundred steps and $b_s / A_s$
-# overflows. (Feng et al. compute in log space for the same reason.) On a sequence of 4,000 steps:
+# overflows. On a sequence of 4,000 steps:
 
 # %%
 long_inputs = rng.normal(size=(2, 4000, 5)).astype("float32")
@@ -302,19 +308,57 @@ assert np.all(np.abs(scan_long) <= np.abs(candidates).max(axis=1, keepdims=True)
 assert not np.isfinite(shortcut).all()
 
 # %% [markdown]
+# Feng et al. use this very shortcut, made safe by working with logarithms (Heinsen, 2023): with
+# $a^*_t = \sum_{s \le t} \log a_s$, $\log h_t = a^*_t + \log \sum_{s \le t} \exp(\log b_s - a^*_s)$, a
+# cumulative sum and a cumulative log-sum-exp, neither of which overflows. Logarithms need positive
+# values, so their log-space minGRU passes the candidate through $g(x) = x + 0.5$ for $x \ge 0$ and
+# $\sigma(x)$ below, and its states are positive: a slightly different model from ours, whose
+# candidates are real. The form is exact in real arithmetic, but in float32 its two terms grow to
+# thousands over a long sequence and cancel, and digits are lost; the scan only multiplies numbers in
+# $[0, 1]$ and adds. The same recurrence with positive candidates, computed both ways in float32,
+# against a float64 loop:
+
+# %% tags=["nbval-ignore-output"]
+def positive_candidate(x):
+    """Feng et al.'s g: x + 0.5 for x >= 0, sigmoid(x) below (computed without overflow)."""
+    negative_part = np.exp(np.minimum(x, 0))
+    return np.where(x >= 0, x + 0.5, negative_part / (1 + negative_part))
+
+
+b_positive = ((1 - a_long) * positive_candidate(candidates)).astype("float32")  # z_t g(h~_t)
+positive_reference = loop_recurrence(a_long.astype("float64"), b_positive.astype("float64"))
+_, positive_by_scan = keras.ops.associative_scan(combine, (a_long, b_positive), axis=1)
+log_a_star = np.cumsum(np.log(a_long), axis=1)  # float32 throughout
+positive_by_logs = np.exp(log_a_star + np.logaddexp.accumulate(np.log(b_positive) - log_a_star, axis=1))
+scan_error = float(np.abs(keras.ops.convert_to_numpy(positive_by_scan) - positive_reference).max())
+log_space_error = float(np.abs(positive_by_logs - positive_reference).max())
+print(f"after 4,000 steps, a* reaches {log_a_star.min():,.0f}; largest error against float64: "
+      f"scan {scan_error:.1e}, log space {log_space_error:.1e}")
+assert np.isfinite(positive_by_logs).all(), "in log space the shortcut stays finite"
+assert log_space_error > 10 * scan_error, "but in float32 the scan keeps more digits"
+
+# %% [markdown]
 # ## 4. A diagonal state-space model: a recurrence that is also a convolution
 #
-# The state-space models S4 (Gu et al., 2022), S4D and the LRU (Orvieto et al., 2023) use a linear
-# recurrence whose coefficients do *not* depend on the input. In the diagonal, real form with $N$
-# state dimensions:
+# State-space models use a linear recurrence whose coefficients do *not* depend on the input. S4 (Gu
+# et al., 2022) has a structured state matrix (diagonal plus low rank) and trains through the
+# convolution kernel it implies; S4D and S5 (Smith et al., 2023) make the matrix diagonal, and the LRU
+# (Orvieto et al., 2023) starts from a linear RNN and diagonalises it. The simplest member is diagonal
+# and real (S4D-Real; Mamba's state matrix is of that kind), with $N$ state dimensions:
 #
 # $$h_t = \lambda \odot h_{t-1} + B\, x_t, \qquad y_t = C \cdot h_t, \qquad \lambda_n = \exp(-\exp(\nu_n)).$$
 #
-# The parametrisation makes every $\lambda_n$ lie in $(0, 1)$ whatever value training gives the free
-# parameter $\nu_n$, so the recurrence can never become unstable (the spectral radius of chapter 2 is
-# $\max_n \lambda_n < 1$). It also sets the memory: $\lambda^k = 1/2$ after $k = \ln 2 / \exp(\nu)$
-# steps, so initialising $\nu_n = -\ln \tau_n$ with $\tau_n$ spread from 1 to 1,000 gives half-lives
-# from under a step to about 700 steps.
+# The parametrisation of $\lambda$ is the LRU's (for the modulus of its complex $\lambda$; S4D and
+# Mamba write the same decay as $e^{\Delta A}$, with a learned step $\Delta$ and $A < 0$). It makes
+# every $\lambda_n$ lie in $(0, 1)$ for any real $\nu_n$ (in float32, down to $\nu_n \approx -17$,
+# below which $\lambda_n$ rounds to 1), so the recurrence cannot become unstable (the spectral radius
+# of chapter 2 is $\max_n \lambda_n < 1$). It also sets the memory: $\lambda^k = 1/2$ after
+# $k = \ln 2 / \exp(\nu)$ steps, so initialising $\nu_n = -\ln \tau_n$ with $\tau_n$ spread from 1 to
+# 1,000 gives half-lives from under a step to about 700 steps. A long memory has a price the LRU
+# pays for: a state that sums inputs for $\tau$ steps grows, a unit-variance input giving it a
+# variance of $1 / (1 - \lambda^2) \approx \tau / 2$, so the LRU scales the input by
+# $\gamma_n = \sqrt{1 - \lambda_n^2}$ (and adds a direct term $D x_t$ and a phase to $\lambda$). Our
+# layer below has none of the three.
 #
 # Because $\lambda$ is fixed, unrolling the recurrence gives $y_t = \sum_{k \ge 0} K_k\, x_{t-k}$ with
 # the **impulse response** $K_k = \sum_n C_n \lambda_n^k B_n$: the same
@@ -340,9 +384,13 @@ print("recurrence == causal convolution with the impulse response (1e-10):",
       np.allclose(y_recurrent, y_convolution, atol=1e-10))
 print("half-lives = tau ln 2:", np.allclose(half_lives, memory_lengths * np.log(2)))
 print("every lambda in (0, 1) for nu from -6 to 3:", bool(np.all((any_nu > 0) & (any_nu < 1))))
+longest_state_variance = 1 / (1 - decays[-1] ** 2)  # tau = 1,000, unit-variance input, no gamma
+print(f"state variance for tau = 1,000: {longest_state_variance:.0f}; in float32, nu = -20 gives lambda = "
+      f"{np.exp(-np.exp(np.float32(-20)))}")
 assert np.allclose(y_recurrent, y_convolution, atol=1e-10)
 assert np.allclose(half_lives, memory_lengths * np.log(2), rtol=1e-6)
 assert np.all((any_nu > 0) & (any_nu < 1))
+assert 400 < longest_state_variance < 600 and np.exp(-np.exp(np.float32(-20))) == np.float32(1.0)
 
 # %%
 fig, (ax_kernel, ax_half) = plt.subplots(1, 2, figsize=(12, 3.8))
@@ -358,17 +406,35 @@ plt.show()
 # ### Selectivity: when the input must decide what to keep
 #
 # A time-invariant model treats every input alike: it cannot decide to *forget* its state when a new
-# signal arrives and to *hold* it through silence. Mamba (Gu & Dao, 2023) makes the decay depend on
-# the input, a **[selective](glossary.md#selective-state-space-model)** state-space model; minGRU's
-# gate is the same idea. Chapter 6's latch task asks exactly for that: at every step output the sign
-# of the most recent signal, which may be any number of steps back. In chapter 6 the stream was silent
-# between the signals; here it carries noise there (standard deviation 0.3), and a second input flags
-# the signals. A model that can choose when to write ignores the noise; a time-invariant one adds every
+# signal arrives and to *hold* it through silence. Mamba (Gu & Dao, 2023) keeps its state matrix $A$
+# fixed but computes the step size $\Delta_t$, the input matrix $B_t$ and the output matrix $C_t$ from
+# the input, so its decay $e^{\Delta_t A}$ depends on the input through $\Delta_t$: a
+# **[selective](glossary.md#selective-state-space-model)** state-space model. minGRU is one exactly:
+# its decay is $1 - \sigma(k_t) = e^{-\operatorname{softplus}(k_t)}$, Mamba's decay with $A = -1$ and
+# $\Delta_t = \operatorname{softplus}(k_t)$ (Mamba computes $\Delta$ with a softplus too), and the
+# zero-order hold that Mamba's paper uses for the input gives the coefficient
+# $1 - e^{-\Delta_t} = \sigma(k_t) = z_t$: minGRU is a selective SSM with one state per channel and
+# $A = -1$ (the cell below checks both identities).
+
+# %%
+gate_logits = np.linspace(-30, 30, 601)  # k_t
+softplus = np.logaddexp(0, gate_logits)
+sigmoid = 1 / (1 + np.exp(-gate_logits))
+print("1 - sigmoid(k) == exp(-softplus(k)):", np.allclose(1 - sigmoid, np.exp(-softplus), rtol=1e-9, atol=1e-15))
+print("1 - exp(-softplus(k)) == sigmoid(k):", np.allclose(1 - np.exp(-softplus), sigmoid, rtol=1e-9, atol=1e-15))
+assert np.allclose(1 - sigmoid, np.exp(-softplus), rtol=1e-9, atol=1e-15)
+assert np.allclose(1 - np.exp(-softplus), sigmoid, rtol=1e-9, atol=1e-15)
+
+# %% [markdown]
+# Chapter 6's latch task asks for exactly that choice: at every step output the sign of the most
+# recent signal, which may be any number of steps back. In chapter 6 the stream was silent between
+# the signals; here it carries noise there (standard deviation 0.3), and a second input flags the
+# signals. A model that can choose when to write ignores the noise; a time-invariant one adds every
 # input into its state with the same weights, noise included, and the noise piles up as the last
 # signal fades. We train four models with about the same number of parameters to predict at every
-# step: a diagonal SSM with trained but fixed decays (time-invariant), a minGRU (input-dependent decay),
-# a Keras GRU (nonlinear) and one causal self-attention layer that also reads the position of each step
-# ($t / T$, as an extra input), and score them by the lag since the last signal.
+# step: a diagonal SSM with trained but fixed decays (time-invariant), a minGRU (input-dependent
+# decay), a Keras GRU (nonlinear) and one causal self-attention layer that also reads the position of
+# each step ($t / T$, as an extra input), and score them by the lag since the last signal.
 
 # %%
 class DiagonalSSM(layers.Layer):
@@ -692,15 +758,26 @@ plt.show()
 # The linear recurrences of this chapter are the core of a family of recent models, each with its own
 # choice of $a_t$ and $b_t$ and its own published results (none measured here):
 #
-# - **S4** (Gu et al., 2022) and its diagonal forms **S4D**/**S5** (Gu et al., 2022; Smith et al.,
-#   2023): time-invariant state-space layers, trained as convolutions or scans, strong on the Long
-#   Range Arena benchmark of sequences up to 16,000 steps;
-# - **LRU** (Orvieto et al., 2023): a linear recurrence with complex diagonal decays and a careful
-#   initialisation, matching S4 with a plain RNN;
-# - **Mamba** (Gu & Dao, 2023): a selective state-space model with input-dependent decays and a
-#   hardware-aware scan, competitive with transformers of the same size on language modelling;
-# - **RWKV** (Peng et al., 2023), **xLSTM** (Beck et al., 2024), **Griffin and Hawk** (De et al., 2024):
-#   gated linear recurrences, some mixed with local attention, trained at billions of parameters;
+# - **QRNN** (Bradbury et al., 2017) and **SRU** (Lei et al., 2018): gates computed from the input
+#   alone and an element-wise recurrence, the minGRU idea already (QRNN's "f-pooling" with a filter
+#   of width 1 is a minGRU); Martin & Cundy (2018) trained such linear recurrences with parallel scans;
+# - **S4** (Gu et al., 2022), with a structured (diagonal plus low-rank) state matrix, and its diagonal
+#   forms **S4D**/**S5** (Gu et al., 2022; Smith et al., 2023): time-invariant state-space layers,
+#   trained as convolutions or scans, strong on the Long Range Arena benchmark of sequences up to
+#   16,000 steps;
+# - **LRU** (Orvieto et al., 2023): a deep *linear* RNN (no nonlinearity in the recurrence, an MLP
+#   between layers) with complex diagonal decays in the exponential parametrisation of section 4, the
+#   $\gamma$ normalisation and a careful initialisation, matching S4;
+# - **Mamba** (Gu & Dao, 2023): a selective state-space model (fixed $A$; $\Delta$, $B$ and $C$ from the
+#   input) with a hardware-aware scan, competitive with transformers of the same size on language
+#   modelling;
+# - **linear attention** (Katharopoulos et al., 2020): attention without the softmax is a linear
+#   recurrence whose state is a *matrix*, $S_t = S_{t-1} + k_t^\top v_t$, read as $y_t = q_t S_t$; RetNet,
+#   gated linear attention, xLSTM's mLSTM and Mamba-2 add a decay to it;
+# - **RWKV** (Peng et al., 2023), **Griffin and Hawk** (De et al., 2024): gated linear recurrences,
+#   some mixed with local attention, trained at billions of parameters; **xLSTM** (Beck et al., 2024)
+#   combines the parallelisable mLSTM with the sLSTM, whose recurrence mixes its hidden states and runs
+#   step by step;
 # - **minGRU and minLSTM** (Feng et al., 2024): the minimal gated forms built in section 3.
 #
 # What remains hard: a fixed-size state must compress the past, and tasks that need exact recall of
@@ -718,7 +795,8 @@ plt.show()
 #   above 1, lets the state grow without bound over long sequences; parametrise it
 #   ($\sigma(\cdot)$, $\exp(-\exp(\nu))$) so that it cannot.
 # - **Dividing by cumulative products.** The closed form with $A_t = a_1 \cdots a_t$ underflows and
-#   overflows within a few hundred steps (section 3); use the scan, or log space.
+#   overflows within a few hundred steps (section 3); use the scan, or log space (which needs positive
+#   values and, in float32, keeps fewer digits than the scan over thousands of steps).
 # - **Expecting the scan to be fast on a CPU.** It does several times the work of a loop; on a few
 #   cores that extra work is not hidden. Measure on the hardware you will train on.
 # - **Unknown lengths in a graph.** `keras.ops.associative_scan` needs the sequence length when the
