@@ -698,12 +698,12 @@ plt.show()
 # %% [markdown]
 # The picture is a step function. Up to a lag of 14 the CNN is as good as the GRU; from lag 15 on,
 # its receptive field contains only silence, its output is the same whatever the last sign was, and
-# its accuracy falls to a coin toss. The GRU does not care how long ago the signal came. Widening the
-# CNN's field (exercise 1) moves the step to the right, until the field covers the whole stream; no
-# finite field covers an unbounded one: a convolution's memory
-# is as long as its architecture, a recurrence's as long as its state can hold the information, and
-# attention's as long as its context window. That is the first question to ask of a new problem:
-# how far back can the answer lie?
+# its accuracy falls to a coin toss. The GRU stays right beyond the field too (more than 97% of those
+# steps, asserted; the figure shows lags up to 59, where most steps are). Widening the CNN's field
+# (exercise 1) moves the step to the right, until the field covers the whole stream; no finite field
+# covers an unbounded one: a convolution's memory is as long as its architecture, a recurrence's as
+# long as its state can hold the information, and attention's as long as its context window. That is
+# the first question to ask of a new problem: how far back can the answer lie?
 
 # %% [markdown]
 # ## 3. Training recurrent networks well
@@ -1224,8 +1224,8 @@ assert one_batch_loss < 0.1 * zero_output_loss, "one batch can be learned by hea
 #   not beat persistence, and in the ablation each of the two changes alone cost more than 0.1 °C
 #   (one run per arm; the book asserts no order between them).
 # - A stack of convolutions sees $R = 1 + (k-1)\sum_l d_l$ steps, exactly (checked by gradients); on the
-#   latch task, the CNN was right on more than 97% within $R$ and at chance beyond it, while a GRU was
-#   right on more than 97% at every lag.
+#   latch task, the CNN was right on more than 97% of the steps within $R$ and at chance beyond it,
+#   while a GRU was right on more than 97% of the steps within $R$ and beyond it.
 # - Keras initialises recurrent kernels orthogonally (as a whole, not per gate) and the LSTM's forget
 #   bias to 1; an orthogonal linear recurrence preserves lengths over 100 steps, a Glorot one does not.
 # - Layer normalisation makes a recurrent cell independent of a common scale of its weights and keeps
@@ -1239,7 +1239,8 @@ assert one_batch_loss < 0.1 * zero_output_loss, "one batch can be learned by hea
 # ## 7. Exercises
 #
 # 1. **A wider field.** Rebuild the latch CNN with dilations 1, 2, 4, 8, 16, 32 (receptive field 127,
-#    more than the 96 steps). Does it now solve the task at every lag?
+#    more than the 96 steps). Does it now solve the task at the lags the streams show often? What
+#    happens at the longest lag, 95, which only the last step of a stream with a single signal has?
 # 2. **Receptive field by hand.** What is the receptive field of three causal layers of kernel width 5
 #    with dilations 1, 3 and 9? Check your answer with `inputs_seen_by_last_output`.
 # 3. **Orthogonal per gate.** Write an initialiser for a GRU's recurrent kernel that makes each gate's
@@ -1269,12 +1270,14 @@ print(f"receptive field {receptive_field(3, (1, 2, 4, 8, 16, 32))}: accuracy for
 lag_bins = [(low, low + 10) for low in range(15, int(latch_lag_test.max()) + 1, 10)  # bins of at least 200 steps
             if np.sum((latch_lag_test >= low) & (latch_lag_test < low + 10)) >= 200]
 accuracy_by_lag_bin = [wide_correct[(latch_lag_test >= low) & (latch_lag_test < high)].mean() for low, high in lag_bins]
-print(f"worst accuracy over lag bins of 10 from 15 to {lag_bins[-1][1] - 1}:", round(min(accuracy_by_lag_bin), 3))
+longest = latch_lag_test == latch_lag_test.max()
+print(f"worst accuracy over lag bins of 10 from 15 to {lag_bins[-1][1] - 1}:", round(min(accuracy_by_lag_bin), 3),
+      f"| at lag {latch_lag_test.max()} ({longest.sum()} steps): {wide_correct[longest].mean():.2f}")
 assert any(isinstance(layer, layers.Conv1D) and layer.dilation_rate == (32,) for layer in wide_cnn.layers), \
     "a CNN with dilations up to 32"
 assert not any(isinstance(layer, layers.RNN) for layer in wide_cnn.layers), "no recurrent layer"
 assert inputs_seen_by_last_output(wide_cnn, 200) > latch_x_train.shape[1], "it sees the whole stream"
-assert min(accuracy_by_lag_bin) > 0.9, "within its receptive field, every lag is solved"
+assert min(accuracy_by_lag_bin) > 0.9, "every lag that the streams show often is solved"
 
 # %% tags=["solution"]
 # Exercise 2: write your answer where the solution markers are.
