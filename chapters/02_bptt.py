@@ -985,7 +985,7 @@ for pair, rms in ((adam_runs[k], readout_rms[k]) for k in jumped):
     assert 0.1 < np.nanmax(pair[True]) / np.nanmax(pair[False]) < 10, "clipping does not stop Adam's jump"
     assert abs(np.median(pair[False][-50:]) - answer_zero_mse) < 0.25 * answer_zero_mse, "unclipped: answers ~0"
     assert np.median(pair[True][-50:]) < baseline_mse, "clipped, it recovers, below the baseline"
-    assert rms[False] > 3 * steady_rms, "unclipped, the spike stays in Adam's running mean square"
+    assert rms[False] > steady_rms, "unclipped, the spike stays in Adam's running mean square"
 
 # %% [markdown]
 # Where the loss jumped (more than a hundred times the cost of answering 0), clipping did not stop
@@ -993,16 +993,16 @@ for pair, rms in ((adam_runs[k], readout_rms[k]) for k in jumped):
 # asserted), since Adam's step is about the learning rate whatever the gradient's size, and rescaling
 # the gradient barely shortens it. What clipping changes is what comes after. Unclipped, the spike's
 # huge gradients inflate Adam's running mean square, and it forgets slowly ($\beta_2 = 0.999$): at
-# the end of the run, the readout bias's running root mean square is still more than three times what
-# a run answering 0 throughout, without a spike, would carry (printed, asserted). Each of Adam's
-# steps is the learning rate times the running mean of the gradient divided by that root mean square,
-# which keeps the readout's steps small; and the run ends answering about 0 (its late loss within a
-# quarter of the mean squared count, asserted). That the one causes the other is the likely reading,
-# not a test: a run can also end near 0 without a large jump (look for a start whose largest loss
-# stayed small), and the asserts read only the starts that jumped. Clipped, the spike never enters
-# the running mean square at full size, and the run recovers: its late loss ends below the baseline
-# of always answering the average count (asserted). That is why the book's models clip with Adam too:
-# not to shorten the jump, but to keep it from stalling the run.
+# the end of the run, the readout bias's running root mean square is still above what a run answering
+# 0 throughout, without a spike, would carry (printed, asserted; by how much depends on the size of
+# the jump). Each of Adam's steps is the learning rate times the running mean of the gradient divided
+# by that root mean square, which keeps the readout's steps small; and the run ends answering about 0
+# (its late loss within a quarter of the mean squared count, asserted). That the one causes the other
+# is the likely reading, not a test: a run can also end near 0 without a large jump (look for a start
+# whose largest loss stayed small), and the asserts read only the starts that jumped. Clipped, the
+# spike never enters the running mean square at full size, and the run recovers: its late loss ends
+# below the baseline of always answering the average count (asserted). That is why the book's models
+# clip with Adam too: not to shorten the jump, but to keep it from stalling the run.
 #
 # ## 8. Truncated BPTT and stateful RNNs
 #
