@@ -998,11 +998,11 @@ for pair, rms in ((adam_runs[k], readout_rms[k]) for k in jumped):
 # the jump). Each of Adam's steps is the learning rate times the running mean of the gradient divided
 # by that root mean square, which keeps the readout's steps small; and the run ends answering about 0
 # (its late loss within a quarter of the mean squared count, asserted). That the one causes the other
-# is the likely reading, not a test: a run can also end near 0 without a large jump (look for a start
-# whose largest loss stayed small), and the asserts read only the starts that jumped. Clipped, the
-# spike never enters the running mean square at full size, and the run recovers: its late loss ends
-# below the baseline of always answering the average count (asserted). That is why the book's models
-# clip with Adam too: not to shorten the jump, but to keep it from stalling the run.
+# is the likely reading, not a test: a run can also end near 0 after a rise below the hundredfold
+# mark, and the asserts read only the starts that jumped. Clipped, the spike never enters the running
+# mean square at full size, and the run recovers: its late loss ends below the baseline of always
+# answering the average count (asserted). That is why the book's models clip with Adam too: not to
+# shorten the jump, but to keep it from stalling the run.
 #
 # ## 8. Truncated BPTT and stateful RNNs
 #

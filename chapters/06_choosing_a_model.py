@@ -1240,7 +1240,7 @@ assert one_batch_loss < 0.1 * zero_output_loss, "one batch can be learned by hea
 #
 # 1. **A wider field.** Rebuild the latch CNN with dilations 1, 2, 4, 8, 16, 32 (receptive field 127,
 #    more than the 96 steps). Does it now solve the task at the lags the streams show often? What
-#    happens at the longest lag, 95, which only the last step of a stream with a single signal has?
+#    happens at the longest lags, which only streams with one or two early signals reach?
 # 2. **Receptive field by hand.** What is the receptive field of three causal layers of kernel width 5
 #    with dilations 1, 3 and 9? Check your answer with `inputs_seen_by_last_output`.
 # 3. **Orthogonal per gate.** Write an initialiser for a GRU's recurrent kernel that makes each gate's
@@ -1257,7 +1257,8 @@ assert one_batch_loss < 0.1 * zero_output_loss, "one batch can be learned by hea
 # %% tags=["solution", "nbval-ignore-output"]
 # Exercise 1: write your answer where the solution markers are.
 ### BEGIN SOLUTION
-# dilations up to 32 give a receptive field of 127 > 96 steps, so every lag is within sight.
+# dilations up to 32 give a receptive field of 127 > 96 steps, so every lag is within sight; within sight is
+# not learned, though: the longest lags are rare in the training streams, and there the CNN can still fail.
 wide_cnn = build_latch_cnn((1, 2, 4, 8, 16, 32))
 wide_cnn.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", metrics=["accuracy"])
 wide_history = wide_cnn.fit(latch_x_train, latch_y_train, epochs=6, batch_size=64, verbose=0)
@@ -1277,7 +1278,7 @@ assert any(isinstance(layer, layers.Conv1D) and layer.dilation_rate == (32,) for
     "a CNN with dilations up to 32"
 assert not any(isinstance(layer, layers.RNN) for layer in wide_cnn.layers), "no recurrent layer"
 assert inputs_seen_by_last_output(wide_cnn, 200) > latch_x_train.shape[1], "it sees the whole stream"
-assert min(accuracy_by_lag_bin) > 0.9, "every lag that the streams show often is solved"
+assert min(accuracy_by_lag_bin) > 0.9, "every bin of ten lags with at least 200 test steps is solved"
 
 # %% tags=["solution"]
 # Exercise 2: write your answer where the solution markers are.
