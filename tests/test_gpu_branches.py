@@ -32,6 +32,12 @@ DEVICE_INDEPENDENT = {
                    "'the same arithmetic costs more as steps than as sequences'"):
         "a wider batch is one wider product per step, more steps are more products one after another; a GPU "
         "runs the wide product at least as well as a CPU",
+    ("08_linear_recurrences.py",
+     "assert scan_over_loop['narrow'] < 0.5, \"little work per step: the scan's depth wins, even on a CPU\""):
+        "NumPy: runs on the CPU whatever device TensorFlow has",
+    ("08_linear_recurrences.py",
+     "assert scan_over_loop['wide'] > 1, \"much work per step: the scan's extra work loses\""):
+        "NumPy: runs on the CPU whatever device TensorFlow has",
 }
 # Where the GPU-only code is: run on the CPU by the dry run, or (needing cuDNN) checked statically only.
 DRY_RUN_CHAPTERS = {"02_bptt.py", "05_attention_transformer.py", "06_choosing_a_model.py",
