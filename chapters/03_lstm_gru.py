@@ -1008,9 +1008,9 @@ assert real_word_share(samples[0.5]) > real_word_share(samples[1.5]) + 0.1, "rea
 #   as $h_t = z_t \odot h_{t-1} + (1 - z_t) \odot \tilde h_t$; some papers and libraries swap the roles
 #   of $z_t$ and $1 - z_t$. Test the copy with a forward pass, as we did.
 # - **Clip anyway.** Gates address the vanishing gradient, not the exploding one. Clipping costs
-#   nothing, and with Adam it keeps a gradient spike's full size out of the running averages so that
-#   the run recovers (chapter 2, section 7), so every optimiser in this chapter has
-#   `global_clipnorm=1`.
+#   nothing, and with Adam a clipped run recovered from a gradient spike where the unclipped one
+#   stalled (chapter 2, section 7; most likely because the spike's full size stays out of Adam's
+#   running averages), so every optimiser in this chapter has `global_clipnorm=1`.
 # - **An LSTM with Keras's defaults is not born with a long memory.** At initialisation its forget
 #   gates are near 0.73 and its cell path is weaker than a `SimpleRNN`'s Jacobian (section 7). A task
 #   whose dependency is only ever long, with nothing short to learn from first, can stay at chance for
