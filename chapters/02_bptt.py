@@ -982,14 +982,14 @@ jumped = [k for k, pair in enumerate(adam_runs) if np.nanmax(pair[False]) > 1000
 assert len(jumped) >= 2, "at this learning rate the loss jumps on at least two starts of five"
 for pair, rms in ((adam_runs[k], readout_rms[k]) for k in jumped):
     assert len(pair[False]) == len(pair[True]) == 200, "no NaN"
-    assert 0.1 < np.nanmax(pair[True]) / np.nanmax(pair[False]) < 10, "clipping does not stop Adam's jump"
+    assert 0.5 < np.nanmax(pair[True]) / np.nanmax(pair[False]) < 2, "clipping does not stop Adam's jump"
     assert abs(np.median(pair[False][-50:]) - answer_zero_mse) < 0.25 * answer_zero_mse, "unclipped: answers ~0"
     assert np.median(pair[True][-50:]) < baseline_mse, "clipped, it recovers, below the baseline"
     assert rms[False] > 1.5 * steady_rms, "unclipped, the spike stays in Adam's running mean square"
 
 # %% [markdown]
 # Where the loss jumped (more than a thousand times the cost of answering 0), clipping did not stop
-# the jump: the clipped run's largest loss is of the same order (within a factor 10 either way,
+# the jump: the clipped run's largest loss is about as large (within a factor 2 either way,
 # asserted), since Adam's step is about the learning rate whatever the gradient's size, and rescaling
 # the gradient barely shortens it. What clipping changes is what comes after. Unclipped, the spike's
 # huge gradients inflate Adam's running mean square, and it forgets slowly ($\beta_2 = 0.999$): at
@@ -1258,9 +1258,9 @@ assert paired_ratio(step_times, (512, 25), (32, 400)) < 0.9, "the same arithmeti
 #   tanh derivatives, shrinks both that trace and the gradient; the default LSTM, with its forget gates
 #   near 0.73, keeps less than a thousandth of the trace even without noise.
 # - Exploding gradients make the loss jump to NaN, and with SGD `global_clipnorm` fixes them without
-#   changing the gradient's direction; with Adam it does not shorten the jump, but the clipped run
-#   recovers where the unclipped one stalls (most likely because the spike's full size stays out of
-#   Adam's running mean square).
+#   changing the gradient's direction; with Adam the jump stays about as high (within a factor 2),
+#   but the clipped run recovers where the unclipped one stalls (most likely because the spike's full
+#   size stays out of Adam's running mean square).
 # - Truncated BPTT bounds memory by the chunk length and carries the state forward, but learns reliably
 #   only dependencies shorter than a chunk.
 # - BPTT's time grows linearly with $T$ (measured), its memory too (it keeps every state), and the time
