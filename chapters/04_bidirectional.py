@@ -420,7 +420,7 @@ for text in [line, "Be not afeard; the isle is full of noises, sounds and sweet 
 # over the word ends and the spurious ones kept; the larger of the two is the chance level.
 
 # %% tags=["nbval-ignore-output"]
-def shifted_boundary_share(tags, targets, reach=2, missed=None, spurious=None):
+def moved_boundary_share(tags, targets, reach=2, missed=None, spurious=None):
     """Share of a tagger's errors 1 to `reach` letters from an error of the other kind (a missed word end next to
     a spurious one) in the same window. `missed` or `spurious` replace the tagger's own (for the chance level)."""
     missed = (~tags) & (targets == 1) if missed is None else missed
@@ -445,22 +445,22 @@ def chance_boundary_share(tags, targets, rng, draws=5):
     """The larger of two chance levels: the spurious ends scattered over the letters that end no word, or the
     missed ends scattered over the word ends, the other errors kept; each averaged over `draws` draws."""
     missed, spurious = (~tags) & (targets == 1), tags & (targets == 0)
-    by_spurious = [shifted_boundary_share(tags, targets, spurious=scattered(spurious, targets == 0, rng))
+    by_spurious = [moved_boundary_share(tags, targets, spurious=scattered(spurious, targets == 0, rng))
                    for _ in range(draws)]
-    by_missed = [shifted_boundary_share(tags, targets, missed=scattered(missed, targets == 1, rng))
+    by_missed = [moved_boundary_share(tags, targets, missed=scattered(missed, targets == 1, rng))
                  for _ in range(draws)]
     return max(np.mean(by_spurious), np.mean(by_missed))
 
 
 chance_rng = np.random.default_rng(seed)
-shifted_share = {name: shifted_boundary_share(tags, y_words_test) for name, tags in tagger_tags.items()}
+moved_share = {name: moved_boundary_share(tags, y_words_test) for name, tags in tagger_tags.items()}
 chance_share = {name: chance_boundary_share(tags, y_words_test, chance_rng) for name, tags in tagger_tags.items()}
 for name in taggers:
-    print(f"{name}: share of errors next to an error of the other kind {shifted_share[name]:.3f}, "
+    print(f"{name}: share of errors next to an error of the other kind {moved_share[name]:.3f}, "
           f"by chance {chance_share[name]:.3f}")
 
 # %%
-assert all(shifted_share[name] > 1.2 * chance_share[name] for name in taggers), "moved boundaries, beyond chance"
+assert all(moved_share[name] > 1.2 * chance_share[name] for name in taggers), "moved boundaries, beyond chance"
 
 # %% [markdown]
 # For both models the share is more than 1.2 times the chance level (asserted): moved boundaries are
