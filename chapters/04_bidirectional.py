@@ -207,8 +207,8 @@ assert forward_change == 0 and backward_change > 1e-4
 # `the|m...` versus `them|`, `the|re...` versus `there|`. A left-to-right model has to decide at the
 # `e` before it sees them; a bidirectional one sees both sides.
 #
-# We train on the first 200,000 letters of the six tragedies of the book's training split and test
-# on *The Tempest*, a play the models never saw.
+# We train on the first 200,000 letters of the book's training split of six tragedies (all of
+# *Hamlet* and most of *Julius Caesar*) and test on *The Tempest*, a play the models never saw.
 
 # %%
 def letters_and_word_ends(text):
@@ -353,18 +353,56 @@ one_sided_count, two_sided_count = count_f1[0], count_f1[3]
 assert two_sided_count > one_sided_count + 0.05, "the next letters are worth something to counting too"
 assert count_f1[1] - count_f1[0] > 0.5 * (count_f1[3] - count_f1[0]), "the first letter ahead brings most of it"
 assert tagger_scores["unidirectional"]["F1"] < one_sided_count, "six epochs: the GRU has not caught up with counting"
-assert abs(tagger_scores["bidirectional"]["F1"] - two_sided_count) < 0.05
+assert tagger_scores["bidirectional"]["F1"] > two_sided_count - 0.05, "the bidirectional GRU comes close"
+assert tagger_scores["bidirectional"]["F1"] < two_sided_count + 0.02, "but does not beat the two-sided table"
 
 # %% [markdown]
 # Counting is deterministic, and it gives the cleaner measure of what the future is worth here: with
 # the same 7 letters of context, reading 3 of them after the letter is worth about ten F1 points to
 # the count table (asserted: more than 5), and the first letter ahead brings most of that (asserted:
 # more than half). So a table allowed to answer one letter late gets most of what the future offers.
-# The GRUs' gap is larger, and it mixes two things: seeing the future, and learning faster. After six
-# short epochs the unidirectional GRU is still below the one-sided table (asserted), while the
-# bidirectional GRU is within 5 points of the two-sided one (asserted). A table is the right first
-# baseline for a task whose evidence is a few neighbouring letters, and a recurrent model has to beat
-# it to earn its cost; after six epochs the unidirectional GRU has not.
+# After six short epochs neither GRU beats its table: the unidirectional GRU is below the one-sided
+# table (asserted), and the bidirectional GRU comes within 5 points of the two-sided one without
+# beating it (asserted, with a tolerance of 0.02). A table is the right first baseline for a task
+# whose evidence is a few neighbouring letters, and a recurrent model has to beat it to earn its cost;
+# at this budget neither does.
+#
+# The GRUs' gap is larger than the tables', and it mixes two things: seeing the future, and the
+# bidirectional model learning faster. A unidirectional GRU that answers *late* separates them. Its
+# input gets `delay` steps of the padding id 0 at the end of each window, and its output at step
+# $t + \text{delay}$ is the tag of letter $t$: by then it has read `delay` letters past it, still
+# strictly left to right, so it could tag a stream with that latency. Same width, same parameters,
+# same six epochs; its first `delay` outputs have no letter to tag and get a sample weight of 0.
+
+# %% tags=["nbval-ignore-output"]
+def delayed_tagger_f1(delay):
+    """Train a unidirectional tagger whose output at step t + delay tags letter t; its F1 on the test play."""
+    model = word_end_tagger(keras.layers.GRU(unidirectional_width, return_sequences=True), f"delay_{delay}")
+    inputs = np.pad(x_words_train, ((0, 0), (0, delay)))  # id 0 past the window's end, as in the count tables
+    targets = np.pad(y_words_train, ((0, 0), (delay, 0)))[..., None]  # (windows, steps, 1), as the outputs
+    weights = np.pad(np.ones(y_words_train.shape, dtype="float32"), ((0, 0), (delay, 0)))  # 0: nothing to tag
+    model.fit(inputs, targets, sample_weight=weights, epochs=6, batch_size=64, verbose=0,
+              callbacks=[EpochLogger(6, model.name)])
+    probabilities = keras.ops.convert_to_numpy(model(np.pad(x_words_test, ((0, 0), (0, delay))), training=False))
+    return word_end_scores(probabilities[:, delay:, 0] > 0.5, y_words_test)["F1"]
+
+
+delayed_f1 = {0: tagger_scores["unidirectional"]["F1"]} | {delay: delayed_tagger_f1(delay) for delay in (1, 3)}
+for delay, f1 in delayed_f1.items():
+    print(f"unidirectional GRU answering {delay} letter(s) late: F1 {f1:.3f}")
+print(f"bidirectional GRU: F1 {tagger_scores['bidirectional']['F1']:.3f}")
+
+# %%
+assert delayed_f1[3] > delayed_f1[0] + 0.1, "three letters of latency are worth more than ten F1 points"
+assert delayed_f1[3] > tagger_scores["bidirectional"]["F1"] - 0.05, "and bring the GRU close to the bidirectional one"
+assert delayed_f1[1] > delayed_f1[0] + 0.05, "one letter late already helps"
+
+# %% [markdown]
+# Answering three letters late, the unidirectional GRU gains more than ten F1 points (asserted) and
+# comes within 5 points of the bidirectional GRU (asserted); one letter of delay already brings more
+# than five (asserted). So most of the bidirectional model's lead on this task is the few letters it
+# sees ahead, which a causal model can buy with latency. What remains of the gap (the bidirectional
+# model also sees further ahead, and it may learn faster) one run of each does not settle.
 #
 # The figure shows the two GRUs' probabilities of "word end" along a line of *The Tempest* (Prospero,
 # act 4), with the true word ends marked.
@@ -406,18 +444,19 @@ for text in [line, "Be not afeard; the isle is full of noises, sounds and sweet 
     print()
 
 # %% [markdown]
-# Neither model is perfect after a few seconds of training on 200,000 letters, but the bidirectional
-# output is much closer to the original. The unidirectional model's typical mistakes are the ones the
-# task predicts: a space after a prefix that could end a word (its probability hovers in the middle
-# at such letters, as the figure shows), or a missing space before a word that could continue the
-# previous one, because the letters that would settle the question have not arrived yet. Often the two
-# come together and a boundary moves (`wear e`). Over the whole test play, we count the errors that
-# sit at most two letters from an error of the other kind: a missed end next to a spurious one. With
-# this many errors some pairs are neighbours by chance. For the chance level the cell scatters each
-# window's spurious ends, as many as the tagger made there, at random over the letters of the same
-# window where a spurious end can sit (those that end no word), keeps the missed ends where they are,
-# and counts the pairs again, averaged over five draws; then the same with the missed ends scattered
-# over the word ends and the spurious ones kept; the larger of the two is the chance level.
+# Neither model is perfect after a few seconds of training on 200,000 letters, but the
+# bidirectional output is much closer to the original. The unidirectional model's typical mistakes
+# are the ones the task predicts: a space after a prefix that could end a word (its probability
+# hovers in the middle at such letters, as the figure shows), or a missing space before a word that
+# could continue the previous one, because the letters that would settle the question have not
+# arrived yet. Often the two come together and a boundary moves (`we are` written `wear e`, say).
+# Over the whole test play, we count the errors that sit at most two letters from an error of the
+# other kind: a missed end next to a spurious one. With this many errors some pairs are neighbours
+# by chance. For the chance level the cell scatters each window's spurious ends, as many as the
+# tagger made there, at random over the letters of the same window where a spurious end can sit
+# (those that end no word), keeps the missed ends where they are, and counts the pairs again,
+# averaged over five draws; then the same with the missed ends scattered over the word ends and the
+# spurious ones kept; the larger of the two is the chance level.
 
 # %% tags=["nbval-ignore-output"]
 def moved_boundary_share(tags, targets, reach=2, missed=None, spurious=None):
@@ -466,7 +505,7 @@ assert all(moved_share[name] > 1.2 * chance_share[name] for name in taggers), "m
 # For both models the share is more than 1.2 times the chance level (asserted): moved boundaries are
 # real, beyond errors that merely happen to be neighbours. The bidirectional model makes far fewer
 # errors, but moved boundaries remain among them: it has seen the next letters and still put the
-# boundary a letter off (`stuf f`).
+# boundary a letter off.
 #
 # ## 5. When not to use a bidirectional RNN
 #
@@ -499,8 +538,9 @@ assert prefix_changes["unidirectional"] < 1e-5 and prefix_changes["bidirectional
 # %% [markdown]
 # The unidirectional model is **causal**: what it said about the first 20 letters stays true when more
 # letters arrive, so it can run on a stream. The bidirectional model revises its early predictions
-# when the rest of the line comes in. (A common compromise for streams is a short look-ahead: delay
-# the output by a few steps, so that a unidirectional model sees a little of the future.)
+# when the rest of the line comes in. The compromise for streams is section 4's delayed tagger: a
+# unidirectional model that answers a few steps late sees a little of the future, and on word
+# boundaries three letters of latency bought most of what the bidirectional model offers.
 #
 # ## 6. Real sentences: a text pipeline with `TextVectorization`
 #
@@ -918,10 +958,11 @@ for name in ("unidirectional GRU", "bidirectional GRU"):  # paired: the same sen
           f"{difference.mean() < 3 * paired_se}")
     assert difference.mean() < 3 * paired_se, f"{name} should not beat the bag of words beyond the test noise"
 for name in ("unidirectional GRU", "bidirectional GRU"):  # overfitting: training accuracy runs ahead
-    assert sentiment_histories[name]["accuracy"][-1] > sentiment_histories[name]["val_accuracy"][-1] + 0.03
+    assert sentiment_histories[name]["accuracy"][-1] > sentiment_histories[name]["val_accuracy"][-1] + 0.06
 
 # %% [markdown]
-# All three models reach about three quarters of the test sentences (at least 73.5%, asserted), and
+# All three models reach roughly three quarters to four fifths of the test sentences (at least
+# 73.5%, asserted), and
 # neither recurrent model beats the bag of words by more than the test sample can resolve: compared
 # sentence by sentence on the same 1,054 test sentences, each one's gain is below three paired standard
 # errors (a paired comparison: only the sentences one model gets right and the other wrong count). The
@@ -968,7 +1009,8 @@ assert abs(accuracy_drop) < flipped_share / 3, "the flips largely cancel"
 # sentences' favour). Accuracy can hide changes that cancel, so the cell also counts the sentences
 # whose predicted label the shuffle flips: some do, so the model reads order a little, but for at least
 # four in five (asserted) the order of the words does not matter, and the flips largely cancel: the
-# accuracy moves by less than a third of the share flipped (asserted). It has learned mostly which
+# accuracy moves by less than a third of the share flipped (asserted), so the flips to the wrong label
+# outnumber those to the right one by at most two to one. It has learned mostly which
 # words occur. That is a statement about these models on this much data, not about the task: models
 # trained with phrase-level labels (Socher et al., 2013, built their sentiment treebank for this) or
 # pretrained on far more text learn negation and contrast. For a task like this one, a strong baseline
@@ -1053,8 +1095,10 @@ assert trained_change < 1e-5
 # - On restoring word boundaries in Shakespeare, where the next letters decide, the bidirectional GRU
 #   beat a unidirectional GRU of the same parameter count by a wide F1 margin on an unseen play. A count
 #   table with 7 letters of context gains more than 5 F1 points when 3 of them come from after the
-#   letter, most of it from the first; after six short epochs the unidirectional GRU does not beat its
-#   one-sided table.
+#   letter, most of it from the first; after six short epochs neither GRU beats its table (the
+#   bidirectional one comes within 5 points of the two-sided table). A unidirectional GRU answering
+#   three letters late comes within 5 points of the bidirectional one: most of its lead is the letters
+#   it sees ahead, which a stream can buy with latency.
 # - It cannot run on streams or generate text: its early outputs change when later input arrives,
 #   while a unidirectional model is causal.
 # - Pad at the end and mask (`mask_zero=True`); then the prediction does not depend on the padding,
@@ -1064,39 +1108,48 @@ assert trained_change < 1e-5
 # - Stack recurrent layers with `return_sequences=True` below the top; whether depth pays is a
 #   question for the validation set (not measured here).
 # - On 10,568 movie-review sentences, a bag of words, a GRU and a bidirectional GRU trained from
-#   scratch for two epochs all reach about three quarters, and the GRUs do not beat the bag of words by
-#   more than the 1,054 test sentences can resolve: these models barely use word order.
+#   scratch for two epochs all reach roughly three quarters to four fifths, and the GRUs do not
+#   beat the bag of words by more than the 1,054 test sentences can resolve: these models barely
+#   use word order.
 
 # %% [markdown]
 # ## 12. Exercises
 #
-# 1. **Merge by hand.** Extend `bidirectional` with the merge modes `"sum"`, `"ave"` and `"mul"` and
-#    check each against `keras.layers.Bidirectional(..., merge_mode=...)` with copied weights.
+# 1. **Merge by hand.** Write `merged_bidirectional(inputs, forward_layer, backward_layer, merge_mode)`:
+#    `bidirectional` of section 3 with Keras's four merge modes, `"concat"`, `"sum"`, `"ave"` and
+#    `"mul"`. The check compares it, mode by mode, with `keras.layers.Bidirectional(...,
+#    merge_mode=...)` whose weights it copies into `forward_gru` and `backward_gru`.
 # 2. **Count a stack by hand.** How many parameters has `deep_tagger` of section 8? Write the count as
 #    a formula in the embedding size $E = 16$ and the width $H = 32$ (recall that a Keras GRU reading
-#    $D$ features has $3H(D + H + 2)$ parameters) and check it with `count_params`.
-# 3. **Masking float sequences.** Sequences of real-valued features cannot use `mask_zero`. Pad two
-#    sequences of 3 features with zeros at the end, put a `keras.layers.Masking(0.0)` layer before an
-#    LSTM, and check that the output for a sequence does not depend on the padding.
+#    $D$ features has $3H(D + H + 2)$ parameters) as `by_hand`; the check compares it with
+#    `count_params`.
+# 3. **Masking float sequences.** Sequences of real-valued features cannot use `mask_zero`. Build
+#    `float_model`: a `keras.layers.Masking(0.0)` layer before an LSTM, reading 3 features. Pad
+#    `float_sequence` with zeros at the end by two different lengths and set `padding_gap` to the
+#    largest difference between the two outputs; the check pads it by lengths of its own.
 
 # %% tags=["solution"]
 # Exercise 1: write your answer where the solution markers are.
 ### BEGIN SOLUTION
-# the other merge modes, checked against Keras with the same copied weights.
-merge_functions = {"sum": np.add, "ave": lambda a, b: (a + b) / 2, "mul": np.multiply}
+def merged_bidirectional(inputs, forward_layer, backward_layer, merge_mode="concat"):
+    """`bidirectional` with the merge modes of keras.layers.Bidirectional."""
+    forward_outputs = forward_layer(inputs)
+    backward_outputs = backward_layer(inputs[:, ::-1])[:, ::-1]
+    merges = {"concat": lambda a, b: np.concatenate([a, b], axis=-1), "sum": np.add,
+              "ave": lambda a, b: (a + b) / 2, "mul": np.multiply}
+    return merges[merge_mode](forward_outputs, backward_outputs)
 ### END SOLUTION
 
 # %% tags=["check"]
-assert sorted(merge_functions) == ["ave", "mul", "sum"]
-for merge_mode, merge in merge_functions.items():
+for merge_mode in ("concat", "sum", "ave", "mul"):
     keras_layer = keras.layers.Bidirectional(keras.layers.GRU(hidden_size, return_sequences=True),
                                              merge_mode=merge_mode)
     expected = keras_layer(sequences)
     forward_gru.set_weights(keras_layer.forward_layer.get_weights())
     backward_gru.set_weights(keras_layer.backward_layer.get_weights())
-    ours = merge(forward_gru(sequences), backward_gru(sequences[:, ::-1])[:, ::-1])
+    ours = merged_bidirectional(sequences, forward_gru, backward_gru, merge_mode)
     print(merge_mode, "agrees:", np.allclose(ours, expected, rtol=1e-5, atol=1e-6))
-    assert np.allclose(ours, expected, rtol=1e-5, atol=1e-6)
+    assert np.allclose(ours, expected, rtol=1e-5, atol=1e-6), f"merge mode {merge_mode!r}"
 
 # %% tags=["solution"]
 # Exercise 2: write your answer where the solution markers are.

@@ -96,9 +96,12 @@ def draw_bidirectional(ax, words=("Apple", "trees", "are", "tall")):
             draw_box(ax, (x, y), label, color, width=0.9, height=0.6, fontsize=12)
         ax.text(x, 4.0, f"$y_{{{t + 1}}}$", ha="center", va="center", fontsize=12)
         draw_arrow(ax, (x, 0.35), (x, 1.0), color="C0", lw=1.0)
-        draw_arrow(ax, (x - 0.25, 0.35), (x - 0.25, 2.3), color="C1", lw=1.0)
+        # the input to the backward state and the forward state's output pass beside the other state's box
+        draw_line(ax, [(x - 0.2, 0.35), (x - 0.62, 0.65), (x - 0.62, 2.0)], color="C1", lw=1.0)
+        draw_arrow(ax, (x - 0.62, 2.0), (x - 0.3, 2.3), color="C1", lw=1.0)
         draw_arrow(ax, (x, 2.9), (x, 3.75), color="0.3", lw=1.0)
-        draw_arrow(ax, (x + 0.3, 1.6), (x + 0.3, 3.75), color="0.3", lw=1.0)
+        draw_line(ax, [(x + 0.3, 1.6), (x + 0.62, 1.9), (x + 0.62, 3.3)], color="0.3", lw=1.0)
+        draw_arrow(ax, (x + 0.62, 3.3), (x + 0.25, 3.75), color="0.3", lw=1.0)
         if t < len(words) - 1:
             draw_arrow(ax, (x + 0.45, 1.3), (x + 1.75, 1.3), color="C0", lw=2)
             draw_arrow(ax, (x + 1.75, 2.6), (x + 0.45, 2.6), color="C1", lw=2)
