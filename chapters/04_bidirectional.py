@@ -368,11 +368,14 @@ assert tagger_scores["bidirectional"]["F1"] < two_sided_count + 0.02, "but does 
 # at this budget neither does.
 #
 # The GRUs' gap is larger than the tables', and it mixes two things: seeing the future, and the
-# bidirectional model learning faster. A unidirectional GRU that answers *late* separates them. Its
+# bidirectional model learning faster. A unidirectional GRU that answers *late* measures the first of
+# them. Its
 # input gets `delay` steps of the padding id 0 at the end of each window, and its output at step
 # $t + \text{delay}$ is the tag of letter $t$: by then it has read `delay` letters past it, still
 # strictly left to right, so it could tag a stream with that latency. Same width, same parameters,
-# same six epochs; its first `delay` outputs have no letter to tag and get a sample weight of 0.
+# same six epochs; its first `delay` outputs have no letter to tag and get a sample weight of 0 (Keras
+# multiplies each step's loss by its weight; the targets get a trailing axis so that the loss keeps
+# one value per step, the trap of section 7).
 
 # %% tags=["nbval-ignore-output"]
 def delayed_tagger_f1(delay):
@@ -397,13 +400,16 @@ assert delayed_f1[3] > delayed_f1[0] + 0.1, "three letters of latency are worth 
 bidirectional_lead = tagger_scores["bidirectional"]["F1"] - delayed_f1[0]
 assert delayed_f1[3] - delayed_f1[0] > 2 / 3 * bidirectional_lead, "most of the bidirectional model's lead"
 assert delayed_f1[1] > delayed_f1[0] + 0.05, "one letter late already helps"
+assert delayed_f1[1] < count_f1[1] and delayed_f1[3] < count_f1[3], "below the count table that answers as late"
 
 # %% [markdown]
-# Answering three letters late, the unidirectional GRU gains more than ten F1 points (asserted), more
-# than two thirds of the bidirectional GRU's lead over it (asserted); one letter of delay already
-# brings more than five (asserted). So most of the bidirectional model's lead on this task is the few letters it
-# sees ahead, which a causal model can buy with latency. What remains of the gap (the bidirectional
-# model also sees further ahead, and it may learn faster) one run of each does not settle.
+# Answering three letters late, the unidirectional GRU gains more than ten F1 points (asserted),
+# more than two thirds of the bidirectional GRU's lead over it (asserted); one letter of delay
+# already brings more than five (asserted). Like the GRU that answers at once, it stays below the
+# count table that answers as late (asserted, for one and for three letters). So most of the
+# bidirectional model's lead on this task is the few letters it sees ahead, which a causal model
+# can buy with latency. What remains of the gap (the bidirectional model also sees further ahead,
+# and it may learn faster) one run of each does not settle.
 #
 # The figure shows the two GRUs' probabilities of "word end" along a line of *The Tempest* (Prospero,
 # act 4), with the true word ends marked.
@@ -1002,21 +1008,21 @@ print(f"test sentences whose predicted label the shuffle flips: {flipped_share:.
 accuracy_drop = sentiment_accuracy["bidirectional GRU"] - shuffled_accuracy
 assert accuracy_drop < 0.05
 assert flipped_share < 0.2, "for at least four sentences in five, the order of the words does not change the label"
-assert abs(accuracy_drop) < flipped_share / 3, "the flips largely cancel"
+assert abs(accuracy_drop) < flipped_share / 2, "the flips largely cancel"
 
 # %% [markdown]
 # Shuffling the words costs the bidirectional model little or nothing in accuracy (less than five
-# points is what the assert demands; the change is usually much smaller, sometimes even in the shuffled
-# sentences' favour). Accuracy can hide changes that cancel, so the cell also counts the sentences
-# whose predicted label the shuffle flips: some do, so the model reads order a little, but for at least
-# four in five (asserted) the order of the words does not matter, and the flips largely cancel: the
-# accuracy moves by less than a third of the share flipped (asserted), so the flips to the wrong label
-# outnumber those to the right one by at most two to one. It has learned mostly which
-# words occur. That is a statement about these models on this much data, not about the task: models
-# trained with phrase-level labels (Socher et al., 2013, built their sentiment treebank for this) or
-# pretrained on far more text learn negation and contrast. For a task like this one, a strong baseline
-# without word order is the first thing to build, and a recurrent model has to beat it to earn its
-# cost.
+# points is what the assert demands; the change is usually much smaller, sometimes even in the
+# shuffled sentences' favour). Accuracy can hide changes that cancel, so the cell also counts the
+# sentences whose predicted label the shuffle flips: some do, so the model reads order a little,
+# but for at least four in five (asserted) the order of the words does not matter, and the flips
+# largely cancel: the accuracy moves by less than half the share flipped (asserted), so the flips
+# to the wrong label outnumber those to the right one by at most three to one (or the other way
+# round). It has learned mostly which words occur. That is a statement about these models on this
+# much data, not about the task: models trained with phrase-level labels (Socher et al., 2013,
+# built their sentiment treebank for this) or pretrained on far more text learn negation and
+# contrast. For a task like this one, a strong baseline without word order is the first thing to
+# build, and a recurrent model has to beat it to earn its cost.
 #
 # ### Errors
 #

@@ -230,8 +230,9 @@ assert np.all(baseline_mae["linear (ridge)"] < baseline_mae["persistence"]), "on
 # - **Transformer encoder**: a dense projection to width 24, a learned vector per position, one block
 #   of 4-head self-attention and a feed-forward layer, each with a residual connection and layer
 #   normalisation (chapter 5's Post-LN block), and a dense layer on the last position. Chapter 5 warmed
-#   its transformer up; one block is shallow enough to train at the others' constant rate (Xiong et
-#   al.'s trouble grows with depth), and it beats both baselines (asserted below).
+#   its transformer up; one block is shallow enough to train at the others' constant rate (the
+#   instability that Liu et al., 2020, trace in Post-LN grows with depth), and it beats both baselines
+#   (asserted below).
 
 # %%
 layers = keras.layers
@@ -936,7 +937,9 @@ if gpu_available():  # cuDNN's fused kernel against a loop of small steps: only 
     assert recurrent_dropout_cost > 1, "on a GPU, recurrent dropout gives up the cuDNN kernel"
 else:
     assert recurrent_dropout_cost > 1.15, "on a CPU, recurrent dropout costs a clear fraction of a step"
-    assert paired_ratio(dropout_times, "implementation=1", "no dropout") > 1.05, "the per-gate products cost too"
+    per_gate_cost = paired_ratio(dropout_times, "implementation=1", "no dropout") - 1
+    assert per_gate_cost > 0.25 * (paired_ratio(dropout_times, "recurrent_dropout=0.2", "no dropout") - 1), \
+        "the per-gate implementation alone is a good part of recurrent dropout's extra cost"
 
 # %%
 if gpu_available():  # on a GPU, recurrent dropout is what stands between the layer and cuDNN
@@ -949,16 +952,17 @@ if gpu_available():  # on a GPU, recurrent dropout is what stands between the la
 
 # %% [markdown]
 # Input dropout costs little here; recurrent dropout costs a clear fraction of every step even on a
-# CPU (more than 15%, asserted). On the CPU, much of that is not the masks: the per-gate
-# implementation Keras switches to is slower on its own, without any dropout (by more than 5%,
-# asserted; compare the printed ratios). On a GPU recurrent dropout also gives up the cuDNN kernel,
-# usually much faster than the generic loop (chapter 4, section 7, times both when it runs on a
-# GPU). It does not get XLA in exchange either: Keras marks a GRU whose activations allow cuDNN as
-# not compilable, whatever its dropout, so the layer runs as a plain loop of small steps. On a GPU,
-# try input dropout (and dropout between layers and before the output) first, and pay for recurrent
-# dropout only if the validation curves show it helps. On a GPU the asserts above check only that
-# recurrent dropout is the slower (not measured here), and the cell above checks that
-# `use_cudnn=True` accepts input dropout and refuses recurrent dropout.
+# CPU (more than 15%, asserted). On the CPU, a good part of that is not the masks: the per-gate
+# implementation Keras switches to is slower on its own, without any dropout, by more than a
+# quarter of recurrent dropout's extra cost (asserted; compare the printed ratios). On a GPU
+# recurrent dropout also gives up the cuDNN kernel, usually much faster than the generic loop
+# (chapter 4, section 7, times both when it runs on a GPU). It does not get XLA in exchange either:
+# Keras marks a GRU whose activations allow cuDNN as not compilable, whatever its dropout, so the
+# layer runs as a plain loop of small steps. On a GPU, try input dropout (and dropout between
+# layers and before the output) first, and pay for recurrent dropout only if the validation curves
+# show it helps. On a GPU the asserts above check only that recurrent dropout is the slower (not
+# measured here), and the cell above checks that `use_cudnn=True` accepts input dropout and refuses
+# recurrent dropout.
 #
 # ### 3.4 The learning rate first, and where to clip
 #
@@ -1029,6 +1033,7 @@ assert last_valid[3e-4] > best_valid[3e-3] + max(0.05, 2 * gap_between_good_rate
 assert rate_histories[3e-2]["loss"][-1] < rate_histories[3e-3]["loss"][-1] - 0.05, "ten times too large: fits fastest"
 valid_after_best = np.array(rate_histories[3e-2]["val_loss"])[np.argmin(rate_histories[3e-2]["val_loss"]):]
 assert valid_after_best.max() > best_valid[3e-2] + 0.02, "and overfits after its best epoch"
+assert last_valid[3e-2] > best_valid[3e-2], "its last epoch is not its best"
 assert abs(best_valid[3e-2] - best_valid[3e-3]) < 0.06, "whose error is about that of 3e-3's best"
 assert np.percentile(rate_norms[3e-3], 99) < 1, "clipping at norm 1 would hardly ever act here"
 
@@ -1038,8 +1043,8 @@ assert np.percentile(rate_norms[3e-3], 99) < 1, "clipping at norm 1 would hardly
 # two larger rates' best epochs, asserted). Ten times too large fits the training years fastest
 # (asserted) and reaches a best epoch about as good as 3e-3's (within 0.06, asserted) early, then
 # overfits and wanders (after its best epoch its validation error climbs more than 0.02 above the best,
-# asserted): with early stopping it
-# would have been fine, without it, it is not. A sweep over factors of 3 or 10 on a small model, with
+# asserted), and its last epoch is worse than its best (asserted): with early stopping it would have
+# been fine, without it, it is not. A sweep over factors of 3 or 10 on a small model, with
 # early stopping, is the cheapest tuning there is. Schedules change the rate during training:
 # `keras.callbacks.ReduceLROnPlateau` divides it when the validation loss stalls, and a warm-up
 # followed by a cosine decay (chapter 5's transformer) is the usual choice for transformers; neither
@@ -1115,21 +1120,21 @@ assert overfit_train_loss < 0.7 * overfit_valid_loss, "the unregularised model f
 assert overfit_mae > baseline_mae["linear (ridge)"].mean() + 0.15, "after 30 epochs: clearly worse than the ridge"
 assert best_epoch_weights.best_epoch <= 15, "validation error stops improving early"
 assert early_stopped_mae < overfit_mae - 0.1 and dropout_mae < overfit_mae - 0.1, "both cures generalise better"
-assert abs(early_stopped_mae - dropout_mae) < 0.15, "the two cures' test errors within 0.15 °C of each other"
-assert abs(mean_mae["GRU"] - dropout_mae) < 0.15, "section 1's small GRU is as good as the regularised big one"
+assert abs(early_stopped_mae - dropout_mae) < 0.25, "the two cures' test errors within 0.25 °C of each other"
+assert abs(mean_mae["GRU"] - dropout_mae) < 0.25, "section 1's small GRU is as good as the regularised big one"
 
 # %% [markdown]
 # (One run each, for the big GRU and the dropout GRU, both 30 epochs from the book's seed.) The
 # unregularised model's training error keeps falling while its validation error stops improving
 # within fifteen epochs (asserted) and wanders: it is learning the particular weather of 2012–2013.
-# After 30 epochs its test error is more than 0.15 °C worse than the linear model's (asserted). Each
-# cure works on its own: taking the weights of the best validation epoch (early stopping), or
+# After 30 epochs its test error is more than 0.15 °C worse than the linear model's (asserted).
+# Each cure works on its own: taking the weights of the best validation epoch (early stopping), or
 # training the same 30 epochs with dropout, brings the test error down by more than 0.1 °C
-# (asserted), and the two cured errors lie within 0.15 °C of each other (asserted; a single run
-# cannot rank them). Early stopping is the cheapest regulariser there is and should be on by default;
-# dropout earns its place when even the best epoch's validation curve sits far above the training
-# curve. The other cure was already in section 1: a smaller model (the `GRU(32)`, with about 4,000
-# parameters, is within 0.15 °C of this one).
+# (asserted), and the two cured errors lie within a quarter of a degree of each other (asserted; a
+# single run cannot rank them). Early stopping is the cheapest regulariser there is and should be
+# on by default; dropout earns its place when even the best epoch's validation curve sits far above
+# the training curve. The other cure was already in section 1: a smaller model (the `GRU(32)`, with
+# about 4,000 parameters, is within a quarter of a degree of this one, asserted).
 #
 # ### 3.6 Before a long run: a debugging checklist
 #
@@ -1192,7 +1197,7 @@ assert one_batch_loss < 0.1 * zero_output_loss, "one batch can be learned by hea
 # | reaches past any window | GRU or LSTM (or attention) | § 2, ch. 1 § 5: CNN at chance past it | synthetic |
 # | uses a CNN | read it at the last position | § 1's ablation: flatten, pool cost | 691 windows, 1 run |
 # | must train cheaply | time one step on your machine | § 1: causal CNN > 0.4 of a GRU step | 28 steps, CPU |
-# | is streamed | one-way RNN or causal CNN, a few steps late | ch. 4 § 4-5; § 2: causal sees the past | exact checks |
+# | is streamed | delayed counts, one-way RNN or causal CNN, 1-3 steps late | ch. 4 § 4-5, § 2 | word ends, exact |
 # | is whole, context both sides | two-sided counts, a BiRNN | ch. 4 § 4: BiGRU within .05 F1, below | word boundaries |
 # | maps to a sequence | encoder-decoder + attention | ch. 5: most dates exact | synthetic dates |
 # | is long, much data, a GPU | transformer | not measured; Vaswani et al. (2017) | — |
