@@ -678,7 +678,7 @@ gap_closed = (gated_ssm_accuracy["lag ≥ 15"] - ssm_accuracy["lag ≥ 15"]) / (
     min_gru_accuracy["lag ≥ 15"] - ssm_accuracy["lag ≥ 15"])
 assert gap_closed > 0.5, "a gated input map closes most of the gap to the minGRU"
 deficit = {lags: min_gru_accuracy[lags] - gated_ssm_accuracy[lags] for lags in ("lag < 15", "lag ≥ 30")}
-assert deficit["lag ≥ 30"] > 2 * max(deficit["lag < 15"], 0.005), "a fixed decay costs most at the longest lags"
+assert deficit["lag ≥ 30"] > 1.5 * max(deficit["lag < 15"], 0.005), "a fixed decay costs most at the longest lags"
 
 # %%
 plt.figure(figsize=(8, 3.8))
@@ -710,21 +710,21 @@ print(f"readout-weighted update gate: at the signals {weighted_update[at_signals
 assert weighted_update[at_signals].mean() > 3 * weighted_update[~at_signals].mean(), "it opens at the signals"
 
 # %% [markdown]
-# The time-invariant SSM, with as many parameters, does
-# much worse beyond 15 steps (asserted). But two things keep it from refusing the noise, and only one
-# is its fixed decay: our SSM writes $B x_t$, linear in the input, so it writes noise and signal with
-# the same weights. S4 and LRU blocks put a position-wise nonlinearity around each SSM layer; with
-# one in front, a gated linear unit of four channels (and an SSM three outputs narrower, so that the
-# parameter counts match), the same time-invariant SSM closes most of the gap to the minGRU beyond 15
-# steps (more than half of it, asserted). What remains grows with the lag: beyond 30 steps the
-# minGRU's lead over it is more than twice its lead within 15 steps of a signal (asserted; the figure
-# shows the gated SSM's accuracy sinking with the lag): a fixed decay cannot hold forever and forget
-# on command. So gating what is *written* needs a nonlinear, input-dependent input map, which stacking
-# layers gives even to S4; gating what is *kept* needs an input-dependent decay, and that is the case
-# Mamba makes for selectivity, at the price of giving up the convolution view, which needs fixed
-# coefficients (the scan still works: it never assumed them). Self-attention holds the sign too, by
-# another route: it keeps every step and looks the most recent signal up (its scores can grow with
-# the flag and the position), at a cost that grows with $T^2$ (section 5).
+# The time-invariant SSM, with as many parameters, does much worse beyond 15 steps (asserted). But
+# two things keep it from refusing the noise, and only one is its fixed decay: our SSM writes
+# $B x_t$, linear in the input, so it writes noise and signal with the same weights. S4 and LRU
+# blocks put a position-wise nonlinearity around each SSM layer; with one in front, a gated linear
+# unit of four channels (and an SSM three outputs narrower, so that the parameter counts match),
+# the same time-invariant SSM closes most of the gap to the minGRU beyond 15 steps (more than half
+# of it, asserted). What remains grows with the lag: beyond 30 steps the minGRU's lead over it is
+# more than one and a half times its lead within 15 steps of a signal (asserted; the figure shows
+# the gated SSM's accuracy sinking with the lag): a fixed decay cannot hold forever and forget on
+# command. So gating what is *written* needs a nonlinear, input-dependent input map, which stacking
+# layers gives even to S4; gating what is *kept* needs an input-dependent decay, and that is the
+# case Mamba makes for selectivity, at the price of giving up the convolution view, which needs
+# fixed coefficients (the scan still works: it never assumed them). Self-attention holds the sign
+# too, by another route: it keeps every step and looks the most recent signal up (its scores can
+# grow with the flag and the position), at a cost that grows with $T^2$ (section 5).
 #
 # ### Real text: Shakespeare's characters at equal parameters
 #
@@ -820,20 +820,22 @@ print(f"counting: unigram {unigram_bits:.3f}, Kneser-Ney bigram {table_bits[2]:.
 # %%
 assert all(bits < unigram_bits - 0.5 for bits in char_bits.values()), "every model learned more than frequencies"
 assert char_bits["GRU"] < table_bits[2] and char_bits["minGRU ×2"] < table_bits[2], "the recurrences beat bigrams"
-assert char_bits["minGRU ×2"] < char_bits["GRU"] + 0.12, "two minGRU layers: about as good as the GRU"
-assert char_bits["GRU"] < char_bits["minGRU ×2"] + 0.02, "but, in the same block, not better"
-assert char_bits["minGRU ×1"] > char_bits["minGRU ×2"] + 0.08, "one layer, linear in time all the way, is worse"
+assert char_bits["minGRU ×2"] < char_bits["GRU"] + 0.12, "two minGRU layers come within 0.12 bits of the GRU"
+assert char_bits["GRU"] < char_bits["minGRU ×2"] + 0.02, "but, in the same block, do not beat it"
+one_layer_gap = char_bits["minGRU ×1"] - char_bits["GRU"]
+assert char_bits["minGRU ×1"] - char_bits["minGRU ×2"] > 0.5 * one_layer_gap, "the second layer closes most of the gap"
 assert char_bits["transformer"] > min(char_bits["GRU"], char_bits["minGRU ×2"]) + 0.2, "attention lags here"
 assert char_bits["transformer"] > table_bits[2] - 0.05, "and does not beat the pair table"
 
 # %% [markdown]
-# On real text, at equal parameters and equal updates, the two linear recurrences stacked are about
-# as good as a GRU of the same size in the same block, with its nonlinear recurrence, without
-# beating it: the GRU is ahead (asserted, with a tolerance of 0.02 bits), by less than 0.12 bits
-# (asserted). That is the claim of Feng et al. (2024), that the minimal forms come close to their
-# nonlinear parents, at a small scale. Depth is what makes them so: one minGRU layer in one block
-# with the same parameters, linear in time from the embedding to the per-step normalisation and the
-# output layer, is worse by more than 0.08 bits (asserted). The GRU and the stacked minGRU beat a
+# On real text, at equal parameters and equal updates, the two linear recurrences stacked come close
+# to a GRU of the same size in the same block, with its nonlinear recurrence, without reaching it:
+# the GRU stays ahead (asserted, with a tolerance of 0.02 bits), by less than 0.12 bits (asserted).
+# Depth is what brings them close: one minGRU layer in one block with the same parameters, linear in
+# time from the embedding to the per-step normalisation and the output layer, is further behind,
+# and the second layer closes more than half of its gap to the GRU (asserted). (Feng et al., 2024,
+# report their minimal forms rivalling recent sequence models such as Mamba on their benchmarks; this
+# is a much smaller test, against the GRU they simplify.) The GRU and the stacked minGRU beat a
 # Kneser–Ney table of character pairs (asserted); the trigram table shows how far one short epoch
 # is from what counting reaches on the same characters (printed). So this compares how fast the
 # models learn, not what they can learn. The transformer is clearly behind *at this budget*
@@ -944,10 +946,11 @@ plt.show()
 # larger batches or widths the loop's fixed price weighs less (section 2's wide case). The training
 # cells of section 4 show the other side: there, with about 100 steps and batches of 32 and 64, the
 # minGRU models can take longer than the GRU and the attention models (compare the times they print
-# on your machine): at those sizes the scan's many small operations can cost more than the loop
-# saves. Measure at the sizes you will train. (`keras.ops.scan` runs its loop one iteration at a
-# time and Keras's GRU runs its own loop, so the looped minGRU's order against the GRU says little;
-# Keras's GRU also multiplies its *input* by its kernel inside the loop, at every step.)
+# on your machine). Those times include building each model's graph once, which the scan makes
+# large, and at about 100 steps the scan has little to win back. Measure at the sizes you will
+# train. (`keras.ops.scan` runs its loop one iteration at a time and Keras's GRU runs its own loop,
+# so the looped minGRU's order against the GRU says little; Keras's GRU also multiplies its *input*
+# by its kernel inside the loop, at every step.)
 #
 # These are CPU measurements, and the asserts run on CPUs only. On a GPU, Keras compiles the attention
 # model with XLA but neither the GRU's (its cuDNN kernel cannot be compiled) nor the minGRU's (XLA
@@ -1204,12 +1207,12 @@ print(f"4d pairs: relative error of the best d x d state {recall_error:.2f}")
 #   overflows within a few hundred steps (section 3); use the scan, or log space (which needs positive
 #   values and, in float32, keeps fewer digits than the scan over thousands of steps of quickly
 #   forgetting gates).
-# - **Expecting the same speed everywhere.** Whether the scan beats a loop depends on the fixed price
-#   of a step against its work, and on how much extra work the scan does (Hillis–Steele's about
-#   $\log_2 T$ times the loop's, Keras's about 2 times): NumPy's cheap steps make the wide scan lose
-#   (section 2), TensorFlow's dearer steps make it win at the same width (section 5), and at
-#   section 4's training sizes the minGRU models were not the fast ones. Measure at the sizes and on
-#   the hardware you will train on.
+# - **Expecting the same speed everywhere.** Whether the scan beats a loop depends on the fixed
+#   price of a step against its work, and on how much extra work the scan does (Hillis–Steele's
+#   about $\log_2 T$ times the loop's, Keras's about 2 times): NumPy's cheap steps make the wide
+#   scan lose (section 2), TensorFlow's dearer steps make it win at the same width (section 5), and
+#   at section 4's training sizes, tracing included, the minGRU models were not the fast ones.
+#   Measure at the sizes and on the hardware you will train on.
 # - **Unknown lengths in a graph.** `keras.ops.associative_scan` needs the sequence length when the
 #   model is traced: give the `Input` a length, and restore the static shape after the scan.
 # - **XLA on a GPU.** When a GPU is present, Keras compiles a model with XLA unless one of its layers
@@ -1245,10 +1248,10 @@ assert xla_error is not None, "this TensorFlow compiles the scan: the layers cou
 #   SSM closed most of the gap, and the minGRU stayed ahead beyond 30 steps: gating what is written
 #   needs a nonlinear input map, gating what is kept an input-dependent decay (or, for attention,
 #   keeping everything).
-# - On Shakespeare, at equal parameters and one short epoch, two stacked minGRU layers were about
-#   as good as a GRU of the same size and block on the unseen play (within 0.12 bits, behind it),
-#   one minGRU layer was clearly worse, and a small transformer was behind them and no better than
-#   a table of character pairs at that budget.
+# - On Shakespeare, at equal parameters and one short epoch, two stacked minGRU layers came within
+#   0.12 bits of a GRU of the same size and block on the unseen play, behind it; the second layer
+#   closed more than half of one layer's gap to the GRU; a small transformer was behind them all and
+#   no better than a table of character pairs at that budget.
 # - The trained minGRU generated in step mode with two states of fixed size, giving its scan's
 #   logits; the trained transformer's decoder gave its full model's logits by keeping a key and a value
 #   per token, a cache that grows with every token. Not every recurrent state is small: a Mamba layer
