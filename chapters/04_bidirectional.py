@@ -545,9 +545,10 @@ assert prefix_changes["unidirectional"] < 1e-5 and prefix_changes["bidirectional
 # %% [markdown]
 # The unidirectional model is **causal**: what it said about the first 20 letters stays true when more
 # letters arrive, so it can run on a stream. The bidirectional model revises its early predictions
-# when the rest of the line comes in. The compromise for streams is section 4's delayed tagger: a
-# unidirectional model that answers a few steps late sees a little of the future, and on word
-# boundaries three letters of latency bought most of what the bidirectional model offers.
+# when the rest of the line comes in. The compromise for streams is to answer late, as section 4's
+# count tables and delayed GRU did: a causal tagger that answers a few steps late sees a little of
+# the future. On word boundaries the count table answering one letter late was the best of them, and
+# three letters of latency bought the GRU most of what the bidirectional model offers.
 #
 # ## 6. Real sentences: a text pipeline with `TextVectorization`
 #
@@ -1008,7 +1009,7 @@ print(f"test sentences whose predicted label the shuffle flips: {flipped_share:.
 accuracy_drop = sentiment_accuracy["bidirectional GRU"] - shuffled_accuracy
 assert accuracy_drop < 0.05
 assert flipped_share < 0.2, "for at least four sentences in five, the order of the words does not change the label"
-assert abs(accuracy_drop) < flipped_share / 2, "the flips largely cancel"
+assert abs(accuracy_drop) < flipped_share / 2, "the flips partly cancel"
 
 # %% [markdown]
 # Shuffling the words costs the bidirectional model little or nothing in accuracy (less than five
@@ -1016,7 +1017,7 @@ assert abs(accuracy_drop) < flipped_share / 2, "the flips largely cancel"
 # shuffled sentences' favour). Accuracy can hide changes that cancel, so the cell also counts the
 # sentences whose predicted label the shuffle flips: some do, so the model reads order a little,
 # but for at least four in five (asserted) the order of the words does not matter, and the flips
-# largely cancel: the accuracy moves by less than half the share flipped (asserted), so the flips
+# partly cancel: the accuracy moves by less than half the share flipped (asserted), so the flips
 # to the wrong label outnumber those to the right one by at most three to one (or the other way
 # round). It has learned mostly which words occur. That is a statement about these models on this
 # much data, not about the task: models trained with phrase-level labels (Socher et al., 2013,

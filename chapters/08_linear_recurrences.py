@@ -678,7 +678,7 @@ gap_closed = (gated_ssm_accuracy["lag ≥ 15"] - ssm_accuracy["lag ≥ 15"]) / (
     min_gru_accuracy["lag ≥ 15"] - ssm_accuracy["lag ≥ 15"])
 assert gap_closed > 0.5, "a gated input map closes most of the gap to the minGRU"
 deficit = {lags: min_gru_accuracy[lags] - gated_ssm_accuracy[lags] for lags in ("lag < 15", "lag ≥ 30")}
-assert deficit["lag ≥ 30"] > 1.5 * max(deficit["lag < 15"], 0.005), "a fixed decay costs most at the longest lags"
+assert deficit["lag ≥ 30"] > 1.2 * max(deficit["lag < 15"], 0.005), "a fixed decay costs most at the longest lags"
 
 # %%
 plt.figure(figsize=(8, 3.8))
@@ -717,7 +717,7 @@ assert weighted_update[at_signals].mean() > 3 * weighted_update[~at_signals].mea
 # unit of four channels (and an SSM three outputs narrower, so that the parameter counts match),
 # the same time-invariant SSM closes most of the gap to the minGRU beyond 15 steps (more than half
 # of it, asserted). What remains grows with the lag: beyond 30 steps the minGRU's lead over it is
-# more than one and a half times its lead within 15 steps of a signal (asserted; the figure shows
+# larger than its lead within 15 steps of a signal, by more than a fifth (asserted; the figure shows
 # the gated SSM's accuracy sinking with the lag): a fixed decay cannot hold forever and forget on
 # command. So gating what is *written* needs a nonlinear, input-dependent input map, which stacking
 # layers gives even to S4; gating what is *kept* needs an input-dependent decay, and that is the
@@ -823,27 +823,28 @@ assert char_bits["GRU"] < table_bits[2] and char_bits["minGRU ×2"] < table_bits
 assert char_bits["minGRU ×2"] < char_bits["GRU"] + 0.12, "two minGRU layers come within 0.12 bits of the GRU"
 assert char_bits["GRU"] < char_bits["minGRU ×2"] + 0.02, "but, in the same block, do not beat it"
 one_layer_gap = char_bits["minGRU ×1"] - char_bits["GRU"]
+assert one_layer_gap > 0.1, "one minGRU layer is further behind the GRU"
 assert char_bits["minGRU ×1"] - char_bits["minGRU ×2"] > 0.5 * one_layer_gap, "the second layer closes most of the gap"
 assert char_bits["transformer"] > min(char_bits["GRU"], char_bits["minGRU ×2"]) + 0.2, "attention lags here"
 assert char_bits["transformer"] > table_bits[2] - 0.05, "and does not beat the pair table"
 
 # %% [markdown]
-# On real text, at equal parameters and equal updates, the two linear recurrences stacked come close
-# to a GRU of the same size in the same block, with its nonlinear recurrence, without reaching it:
-# the GRU stays ahead (asserted, with a tolerance of 0.02 bits), by less than 0.12 bits (asserted).
-# Depth is what brings them close: one minGRU layer in one block with the same parameters, linear in
-# time from the embedding to the per-step normalisation and the output layer, is further behind,
-# and the second layer closes more than half of its gap to the GRU (asserted). (Feng et al., 2024,
-# report their minimal forms rivalling recent sequence models such as Mamba on their benchmarks; this
-# is a much smaller test, against the GRU they simplify.) The GRU and the stacked minGRU beat a
-# Kneser–Ney table of character pairs (asserted); the trigram table shows how far one short epoch
-# is from what counting reaches on the same characters (printed). So this compares how fast the
-# models learn, not what they can learn. The transformer is clearly behind *at this budget*
-# (asserted), and it does not beat the pair table either (asserted, with a tolerance of 0.05 bits):
-# it has not yet learned what counting pairs of characters gives. Why is not taken apart here (it
-# is not a bug: its causal mask and pre-norm are as in chapter 5), and with more data and steps the
-# picture changes. None of these models is near chapter 3's GRU of 128 units trained for two full
-# epochs.
+# On real text, at equal parameters and equal updates, the two linear recurrences stacked come
+# close to a GRU of the same size in the same block, with its nonlinear recurrence, without
+# reaching it: the GRU stays ahead (asserted, with a tolerance of 0.02 bits), by less than 0.12
+# bits (asserted). Depth is what brings them close: one minGRU layer in one block with the same
+# parameters, linear in time from the embedding to the per-step normalisation and the output layer,
+# is further behind (by more than 0.1 bits, asserted), and the second layer closes more than half
+# of its gap to the GRU (asserted). (Feng et al., 2024, report their minimal forms rivalling recent
+# sequence models such as Mamba on their benchmarks; this is a much smaller test, against the GRU
+# they simplify.) The GRU and the stacked minGRU beat a Kneser–Ney table of character pairs
+# (asserted); the trigram table shows how far one short epoch is from what counting reaches on the
+# same characters (printed). So this compares how fast the models learn, not what they can learn.
+# The transformer is clearly behind *at this budget* (asserted), and it does not beat the pair
+# table either (asserted, with a tolerance of 0.05 bits): it has not yet learned what counting
+# pairs of characters gives. Why is not taken apart here (it is not a bug: its causal mask and
+# pre-norm are as in chapter 5), and with more data and steps the picture changes. None of these
+# models is near chapter 3's GRU of 128 units trained for two full epochs.
 #
 # ## 5. What a clock shows on this machine
 #
@@ -1250,8 +1251,8 @@ assert xla_error is not None, "this TensorFlow compiles the scan: the layers cou
 #   keeping everything).
 # - On Shakespeare, at equal parameters and one short epoch, two stacked minGRU layers came within
 #   0.12 bits of a GRU of the same size and block on the unseen play, behind it; the second layer
-#   closed more than half of one layer's gap to the GRU; a small transformer was behind them all and
-#   no better than a table of character pairs at that budget.
+#   closed more than half of one layer's gap to the GRU; a small transformer was behind the GRU and
+#   the stacked minGRU and no better than a table of character pairs at that budget.
 # - The trained minGRU generated in step mode with two states of fixed size, giving its scan's
 #   logits; the trained transformer's decoder gave its full model's logits by keeping a key and a value
 #   per token, a cache that grows with every token. Not every recurrent state is small: a Mamba layer
