@@ -547,8 +547,9 @@ assert prefix_changes["unidirectional"] < 1e-5 and prefix_changes["bidirectional
 # letters arrive, so it can run on a stream. The bidirectional model revises its early predictions
 # when the rest of the line comes in. The compromise for streams is to answer late, as section 4's
 # count tables and delayed GRU did: a causal tagger that answers a few steps late sees a little of
-# the future. On word boundaries the count table answering one letter late was the best of them, and
-# three letters of latency bought the GRU most of what the bidirectional model offers.
+# the future. On word boundaries the count tables beat the delayed GRU at the same latency, one
+# letter late already got a table most of what three letters did, and three letters of latency
+# bought the GRU most of what the bidirectional model offers (all asserted in section 4).
 #
 # ## 6. Real sentences: a text pipeline with `TextVectorization`
 #
