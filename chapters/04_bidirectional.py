@@ -369,8 +369,7 @@ assert tagger_scores["bidirectional"]["F1"] < two_sided_count + 0.02, "but does 
 #
 # The GRUs' gap is larger than the tables', and it mixes two things: seeing the future, and the
 # bidirectional model learning faster. A unidirectional GRU that answers *late* measures the first of
-# them. Its
-# input gets `delay` steps of the padding id 0 at the end of each window, and its output at step
+# them. Its input gets `delay` steps of the padding id 0 at the end of each window, and its output at step
 # $t + \text{delay}$ is the tag of letter $t$: by then it has read `delay` letters past it, still
 # strictly left to right, so it could tag a stream with that latency. Same width, same parameters,
 # same six epochs; its first `delay` outputs have no letter to tag and get a sample weight of 0 (Keras
