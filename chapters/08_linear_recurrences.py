@@ -458,7 +458,7 @@ assert log_space_error > 10 * scan_error, "but in float32 the scan keeps more di
 # model is a causal convolution with a kernel as long as the sequence (chapter 6's receptive field,
 # unbounded). It can train as a convolution (S4 uses FFTs) or as a scan, and generate as a recurrence.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 state_size = 16
 memory_lengths = np.geomspace(1, 1000, state_size)  # tau_n
 nu = -np.log(memory_lengths)
@@ -699,7 +699,7 @@ plt.show()
 # readout relies on: their update gate $z_t$, averaged with the readout's weights, is more than three
 # times as open at the signals as between them (asserted).
 
-# %%
+# %% tags=["nbval-ignore-output"]
 min_gru_model = latch_models["minGRU (selective)"]
 update_gates = keras.ops.convert_to_numpy(keras.ops.sigmoid(min_gru_model.layers[0].gate(latch_x_test)))
 readout_weights = np.abs(keras.ops.convert_to_numpy(min_gru_model.layers[-1].kernel)[:, 0])
