@@ -55,8 +55,9 @@ def test_missing_requirements_are_only_what_the_platform_lacks():
     specs = bootstrap.missing_requirements(installed_version=PLATFORM_WITH_KERAS_2.get,
                                            importable=lambda name: name != "babel")
     pins = bootstrap.pinned_versions()
-    assert specs == [f"keras=={pins['keras']}", f"babel=={pins['babel']}"]  # old Keras 2 and absent babel only
-    everything = dict(PLATFORM_WITH_KERAS_2, keras="3.10.0", babel="2.10.0")
+    # old Keras 2, and babel and chapter 7's sacrebleu and sentencepiece, which the platform lacks
+    assert specs == [f"{name}=={pins[name]}" for name in ("keras", "babel", "sacrebleu", "sentencepiece")]
+    everything = dict(PLATFORM_WITH_KERAS_2, keras="3.10.0", babel="2.10.0", sacrebleu="2.4.0", sentencepiece="0.2.0")
     assert bootstrap.missing_requirements(installed_version=everything.get, importable=lambda name: True) == []
 
 

@@ -62,7 +62,8 @@ if book_root == here / {clone_folder}:
 # What the chapters import at run time: (import name, distribution name). The rest of
 # requirements.txt (Jupyter, jupytext, pytest, ruff) is for working on the book, not for reading it.
 RUNTIME_PACKAGES = [("tensorflow", "tensorflow"), ("keras", "keras"), ("numpy", "numpy"),
-                    ("matplotlib", "matplotlib"), ("babel", "babel")]
+                    ("matplotlib", "matplotlib"), ("babel", "babel"), ("sacrebleu", "sacrebleu"),
+                    ("sentencepiece", "sentencepiece")]
 MINIMUM_MAJOR = {"keras": 3}  # the book is written for Keras 3; Keras 2 is replaced
 
 
