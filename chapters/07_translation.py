@@ -24,9 +24,9 @@
 # same budget: one that sees a fixed summary of the source, and one that attends to every source word
 # with its current state, as Luong, Pham and Manning (2015) do. The decoder of Bahdanau, Cho and
 # Bengio (2015), which attends with its previous state, is built and checked beside them. Both Bibles
-# tag their words with the number of the Greek word they translate (Strong's numbers), which gives
-# something no other tutorial has: a **[reference word alignment](glossary.md#word-alignment)** to
-# check the attention against.
+# tag their words with the number of the Greek word they translate (Strong's numbers), which gives a
+# **[reference word alignment](glossary.md#word-alignment)** to check the attention against, and a
+# classic word aligner to compare it with.
 #
 # **You will learn to**
 # - prepare a parallel corpus: tokens, a split by book, word vocabularies and unknown words, and
@@ -39,9 +39,10 @@
 #   step at a time;
 # - score translations with `sacrebleu` ([chrF](glossary.md#chrf) and [BLEU](glossary.md#bleu))
 #   against a dictionary and a source-blind baseline, and test differences with a paired bootstrap;
-# - look for the bottleneck of a fixed context by sentence length and by position in the source;
+# - look for the bottleneck of a fixed context by sentence length;
 # - measure how well attention weights align words with the
-#   [alignment error rate](glossary.md#alignment-error-rate), against sure and possible reference links.
+#   [alignment error rate](glossary.md#alignment-error-rate), against sure and possible reference links,
+#   and against IBM Model 1, a word aligner trained by expectation maximisation.
 #
 # **Prerequisites**: chapter 3 (GRU), chapter 4 (bidirectional RNNs, masking, bucketing), chapter 5
 # (encoder–decoder, teacher forcing, additive attention, [exposure bias](glossary.md#exposure-bias)).
@@ -154,11 +155,15 @@ unknown_share = {language: float(np.mean([token not in vocabulary[language][1] f
 for language, min_count in min_counts.items():
     print(f"{language}: {len(vocabulary[language][0]):,} ids (words seen at least {min_count} times); "
           f"{unknown_share[language]:.1%} of John's tokens are unknown")
+john_unknown = Counter(token for v in test_verses for token in lowercase(v.spanish) if token not in spanish_ids)
+print("the most frequent unknown Spanish words of John:", [word for word, _ in john_unknown.most_common(8)])
 
 # %% [markdown]
-# The unknown tokens are names and rare forms, often the words that matter most in a verse.
+# Among the unknown words are names and rare forms (printed), often the words that matter most in a
+# verse.
 # **Byte-pair encoding** (BPE; Sennrich, Haddow & Birch, 2016) removes the problem: start from single
-# characters, with every word marked at its start (sentencepiece's `▁`), and repeatedly merge the
+# characters, with every word marked at its start (sentencepiece's `▁`; Sennrich et al. mark its end
+# instead, which changes the pieces, not the algorithm), and repeatedly merge the
 # most frequent pair of adjacent symbols in the training words into a new symbol. After a few
 # thousand merges frequent words are single symbols and rare words are spelt in pieces, so nothing is
 # unknown but characters never seen in training. The learner in a few lines, on word counts:
@@ -251,8 +256,9 @@ assert sum(ids.count(UNK) for ids in spanish_pieces) == 0 and pieces_per_word > 
 
 # %% [markdown]
 # Subwords are what translation systems have used since 2016. Our networks below still work on
-# words, with `<unk>`, as Bahdanau et al. (2015) did with a 30,000-word vocabulary: on pieces, every
-# verse is longer and the model must also learn to spell, which this chapter's budget of a minute of
+# words, with `<unk>`, as Bahdanau et al. (2015) did with a 30,000-word vocabulary. Pieces would cost
+# little on the source side, which the encoder only reads; on the target side every verse becomes
+# longer and the decoder must learn to spell, which this chapter's budget of under a minute of
 # training per model does not pay for. Exercise 2 measures the length a vocabulary of pieces costs.
 #
 # A verse becomes its words' ids. The source ends with the end id (the encoder sees where the
@@ -288,7 +294,7 @@ assert all(len(source) == len(v.spanish) + 1 for source, v in zip(test_sources, 
 # replaces each source word by it, keeps punctuation, drops words it has never seen linked and merges
 # repeated neighbours ("de tal manera" is three words for one Greek word); it keeps pairs seen only
 # once or twice too, so some of its entries are noise. **A random training verse** for each test
-# verse: fluent English that ignores the source, the floor of any metric.
+# verse: fluent English that ignores the source, a floor for any metric.
 
 # %%
 link_counts = dict(Counter((spanish_token, english_token) for v in train_verses for i, j in v.links
@@ -299,10 +305,11 @@ for spanish_token, english_token in link_counts:  # most_common: by count, ties 
 
 
 def word_for_word(spanish_tokens, known=None):
-    """The dictionary's translation; with `known`, only the Spanish words in it are translated."""
+    """The dictionary's translation; with `known` (Spanish words, English words), only the known Spanish words
+    are translated, and only into known English words."""
     words = [dictionary.get(token) if token[0].isalnum() else token for token in lowercase(spanish_tokens)
-             if known is None or token in known or not token[0].isalnum()]
-    words = [w for w in words if w is not None]
+             if known is None or token in known[0] or not token[0].isalnum()]
+    words = [w for w in words if w is not None and (known is None or w in known[1] or not w[0].isalnum())]
     return " ".join(w for k, w in enumerate(words) if k == 0 or w != words[k - 1])
 
 
@@ -338,7 +345,7 @@ assert baseline_scores["random verse"]["BLEU"] < 2, "a fluent verse unrelated to
 # %% [markdown]
 # ## 4. Encoder–decoders: a fixed context, and attention
 #
-# All decoders share the encoder of chapter 4: an embedding and a bidirectional GRU whose states at
+# All models have an encoder of chapter 4's design: an embedding and a bidirectional GRU whose states at
 # each source position, forward and backward concatenated, are the **annotations** $h_j$. Padding is
 # masked (`mask_zero=True`), so the backward GRU starts at the real end of each sentence. The
 # decoders differ only in the context $c_i$ they read at output step $i$:
@@ -348,7 +355,8 @@ assert baseline_scores["random verse"]["BLEU"] < 2, "a fluent verse unrelated to
 #   variant of the context of Cho et al., 2014, whose encoder ran one way). The new state is
 #   $s_i = \mathrm{GRU}(s_{i-1}, [y_{i-1}; c])$.
 # - **Attention, current state** (Luong, Pham & Manning, 2015, with their "concat" score, the
-#   additive form of chapter 5): the decoder first reads the previous word,
+#   additive form of chapter 5, and without their "input feeding" of the last attentional output
+#   into the next step): the decoder first reads the previous word,
 #   $s_i = \mathrm{GRU}(s_{i-1}, y_{i-1})$, then queries with $s_i$. It scores every annotation, turns
 #   the scores into weights (padding excluded) and reads the context:
 #
@@ -516,19 +524,27 @@ assert parameters["attention, previous state"] - parameters["attention"] == 3 * 
 # previous word, and attention's own weights are fewer than the 64 rows that saves. Most of the
 # parameters of every model are in the output layer, 192 inputs times the English vocabulary. The
 # training path (`call`) and the generation path (`step`, one word at a time) are two
-# implementations of each decoder; fed the same previous words, they must give the same logits:
+# implementations of each decoder; fed the same previous words, they must give the same logits. At
+# initialisation the logits are tiny and the attention almost uniform, so a wrong query would barely
+# show: the check runs with every weight drawn at a scale where the query matters, then puts the
+# initial weights back.
 
 # %%
+check_draws = np.random.default_rng(seed)
 for name, model in translators.items():
+    initial_weights = model.get_weights()
+    model.set_weights([check_draws.normal(0, 0.3, w.shape).astype("float32") for w in initial_weights])
     state, memory = model.memory(probe_sources)
     step_logits = []
     for position in range(probe_targets.shape[1] - 1):
         logits, state, _ = model.decoder.step(probe_targets[:, position], state, memory)
         step_logits.append(keras.ops.convert_to_numpy(logits))
     training_logits = keras.ops.convert_to_numpy(model((probe_sources, probe_targets[:, :-1])))
-    print(f"{name:>26}: step by step equals the training path: "
-          f"{np.allclose(np.stack(step_logits, 1), training_logits, atol=1e-5)}")
-    assert np.allclose(np.stack(step_logits, 1), training_logits, atol=1e-5)
+    model.set_weights(initial_weights)
+    difference = np.abs(np.stack(step_logits, 1) - training_logits).max()
+    print(f"{name:>26}: logits of size {np.abs(training_logits).mean():.2f}; step by step against the training "
+          f"path, largest difference {difference:.1e}")
+    assert np.abs(training_logits).mean() > 0.3 and difference < 1e-4
 
 # %% [markdown]
 # **Training.** The models train the same way: teacher forcing, Adam at $10^{-2}$ with the global
@@ -538,10 +554,12 @@ for name, model in translators.items():
 # The encoder's embeddings and GRUs are 32 wide per direction, the decoder's 64. Verses differ in
 # length by a factor of ten, so the batches are **bucketed** by length (chapter 4, section 7): each
 # batch is padded only to its own longest verse. Training stops when the loss on Romans has not
-# improved for an epoch, or after 6 epochs, and keeps the best epoch's weights. The previous-state
-# decoder's loop of single steps trains about half as fast again on a CPU; it trains here only when a
-# GPU is present, and the comparison below is between the fixed context and the current-state
-# attention.
+# improved for an epoch, or after 6 epochs, and keeps the best epoch's weights; the printed losses
+# on Romans show which ended training (at this budget, mostly the cap: both models are still
+# improving). Each model gets its own copy of the batches, shuffled the same way. The previous-state
+# decoder's loop of single steps takes about half as long again to train on a CPU; it trains here
+# only when a GPU is present, and the comparison below is between the fixed context and the
+# current-state attention.
 
 # %%
 batch_size, bucket_edges = 64, [12, 18, 24, 30, 36]
@@ -572,23 +590,24 @@ def padding_share(dataset):
     return padding / total
 
 
-train_batches, valid_batches = batches(train_sources, train_targets, True), batches(valid_sources, valid_targets, False)
+valid_batches = batches(valid_sources, valid_targets, False)
 plain_padding = 1 - sum(map(len, train_sources + train_targets)) / (
     len(train_sources) * (max(map(len, train_sources)) + max(map(len, train_targets))))
-bucketed_padding = padding_share(train_batches)
+bucketed_padding = padding_share(batches(train_sources, train_targets, True))
 print(f"padding share: one array for all verses {plain_padding:.0%}, bucketed batches {bucketed_padding:.0%}")
 assert bucketed_padding < plain_padding / 2
 
 # %%
 trained = ["fixed context", "attention"]
-if gpu_available():  # its loop of single steps trains about half as fast again on one CPU thread
+if gpu_available():  # its loop of single steps takes about half as long again to train on one CPU thread
     trained.append("attention, previous state")
 assert set(trained) <= set(translators)
 
 # %% tags=["nbval-ignore-output"]
 histories = {}
 for name in trained:
-    keras.utils.set_random_seed(seed)  # each model sees the same order of batches
+    keras.utils.set_random_seed(seed)
+    train_batches = batches(train_sources, train_targets, True)  # the same order of batches for each model
     model = translators[name]
     model.compile(optimizer=keras.optimizers.Adam(1e-2, global_clipnorm=1.0),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True,
@@ -612,8 +631,8 @@ for name, history in histories.items():
 # the $K \times V$ extensions by their total log-probability $\sum_i \log p(y_i \mid y_{<i}, x)$; a
 # hypothesis that has emitted `</s>` is finished and keeps its score and its place in the beam, so the
 # beam narrows as hypotheses finish. Greedy is beam search with $K = 1$, so one function does both,
-# for all test verses at once ($n \times K$ rows through `step`). A translation may be at most twice
-# its source's length plus ten words; at that length it is ended.
+# for all test verses at once ($n \times K$ rows through `step`). A translation may be about twice its
+# source's length plus ten words; at that length it is ended.
 
 # %% tags=["nbval-ignore-output"]
 def beam_search(model, sources, beam_size):
@@ -681,7 +700,8 @@ for (name, beam_size), result in decoded.items():
 # would have completed best). Whether the translations are *better* is another question, which the
 # metric answers, with a **paired bootstrap test** (Koehn, 2004): resample the test verses with
 # replacement a thousand times, score both systems on each resample, and count how often the
-# difference is as large as the one observed under the hypothesis that the systems are equal.
+# difference is as large as the one observed under the hypothesis that the systems are equal
+# (sacrebleu computes this p-value as the Moses toolkit's script does).
 
 # %% tags=["nbval-ignore-output"]
 def at_least_as_probable(beam, greedy):
@@ -711,13 +731,20 @@ print(f"paired bootstrap, beam 4 against greedy on chrF: p = {beam_p_value:.3f}"
 # %%
 assert beam["log_prob"].mean() > greedy["log_prob"].mean(), "beam search finds more probable translations"
 assert np.mean(at_least_as_probable(beam, greedy)) > 0.75, "... for most verses"
+assert np.mean([len(t.split()) for t in beam["text"]]) < np.mean([len(t.split()) for t in greedy["text"]]) - 1, \
+    "and shorter ones"
 
 # %% [markdown]
-# The beam finds what the model prefers (asserted); whether that is a better translation depends on
-# the metric and the verse sample. Read the p-value: a value above 0.05 says the difference in chrF
-# is within what another sample of verses could reverse. Koehn and Knowles (2017) list the
-# beam-search pathologies of neural translation among its six challenges: with wider beams, the
-# model's own preference for short outputs takes over. Exercise 1 corrects for length.
+# The beam finds what the model prefers, and what it prefers is shorter: on average the beam's
+# translations have more than a word less than greedy's (both asserted). Whether that is a better
+# translation depends on the metric and on the sample. Read the p-value: a value above 0.05 says the
+# difference in chrF is within what another sample of test verses could reverse (the test is
+# two-sided: a small value does not say which system is better; the scores do). It says nothing about
+# another training run: with another seed the same comparison can come out significant in the other
+# direction, so systems are compared over several training runs (Clark, Dyer, Lavie & Smith, 2011).
+# Koehn and Knowles (2017) list the beam-search pathologies of neural translation among its six
+# challenges: with wider beams, the model's own preference for short outputs takes over. Exercise 1
+# corrects for length.
 
 # %% [markdown]
 # ## 6. The scores, and the bottleneck by sentence length
@@ -728,13 +755,13 @@ assert np.mean(at_least_as_probable(beam, greedy)) > 0.75, "... for most verses"
 # (Cho et al., 2014b, had found the same fall); their attention model trained on sentences of up to
 # 50 words holds up, and the one trained on up to 30 words degrades beyond that length, less than the
 # model without attention. We score every system on the whole of John and in three bins of source
-# length, all within the training lengths, with the dictionary restricted to the Spanish words the
-# networks know as one more line: it shows how much of the dictionary's lead is its larger
-# vocabulary.
+# length, all within the training lengths, with the dictionary restricted to the words the networks
+# know (Spanish words it may translate, English words it may write) as one more line: it shows how
+# much of the dictionary's lead is its larger vocabulary.
 
 # %% tags=["nbval-ignore-output"]
-known_spanish = set(spanish_words[4:])
-systems = translations | {"word for word, networks' words": [word_for_word(v.spanish, known_spanish)
+known_words = (set(spanish_words[4:]), set(english_words[4:]))
+systems = translations | {"word for word, networks' words": [word_for_word(v.spanish, known_words)
                                                                for v in test_verses]}
 systems |= {name: decoded[name, 1]["text"] for name in trained} | {"attention, beam 4": decoded["attention", 4]["text"]}
 length_bins = {"1-15 tokens": (1, 15), "16-25 tokens": (16, 25), "26-40 tokens": (26, 40)}
@@ -775,27 +802,30 @@ plt.show()
 
 # %%
 first_bin, last_bin = list(length_bins)[0], list(length_bins)[-1]
-assert score_table["attention", "all"]["BLEU"] > 2 * score_table["fixed context", "all"]["BLEU"], "more than double"
+assert score_table["attention", "all"]["BLEU"] > 1.5 * score_table["fixed context", "all"]["BLEU"]
 for name in trained[1:]:  # attention; with a GPU, the previous-state decoder too
-    assert score_table[name, "all"]["chrF"] > score_table["fixed context", "all"]["chrF"] + 2
+    assert score_table[name, "all"]["chrF"] > score_table["fixed context", "all"]["chrF"] + 4
 assert network_p_value < 0.01, "attention's lead is far beyond the sampling noise of 810 verses"
 assert all(score_table["attention", b][metric] > score_table["fixed context", b][metric]
            for b in length_bins for metric in ("chrF", "BLEU")), "in every bin, on both metrics"
 assert score_table["fixed context", "all"]["BLEU"] > score_table["random verse", "all"]["BLEU"] + 2, "reads the source"
-assert score_table["word for word, networks' words", "all"]["chrF"] > score_table["attention", "all"]["chrF"] + 2
+assert abs(score_table["fixed context", "all"]["chrF"] - score_table["random verse", "all"]["chrF"]) < 4
+assert score_table["word for word, networks' words", "all"]["chrF"] > score_table["attention", "all"]["chrF"]
 
 # %% [markdown]
-# Attention translates far better than the fixed context: more than twice its BLEU and a few points
-# more chrF over John, more in every length bin on both metrics, and the paired bootstrap puts the
-# difference far beyond chance (all asserted). The fixed context's chrF
-# is about that of the random verse, the floor, on some seeds below it; its BLEU, which needs
-# matching word sequences, is clearly above the random verse's (asserted): it does read the source,
-# but not much of it.
+# Attention translates far better than the fixed context: more than one and a half times its BLEU
+# and several points more chrF over John, more in every length bin on both metrics, and the paired
+# bootstrap puts the difference far beyond chance (all asserted). The fixed context's chrF is within
+# a few points of the random verse's, the floor, on some seeds below it (asserted: within 4); its
+# BLEU, which needs matching word sequences, is clearly above the random verse's (asserted): it does
+# read the source, but not much of it.
 #
 # Does attention's lead grow with length, as in Bahdanau et al.'s figure? In the chrF of greedy
 # translations the change from bin to bin is small next to how much it varies from seed to seed, so
 # the chapter does not assert it. chrF of greedy output is a noisy view: one verse that repeats a
-# phrase to the length limit loses most of its score. The **teacher-forced loss** is smoother: the
+# phrase to the length limit loses most of its score (such repetition is the over-translation that
+# coverage models address, by keeping count of the attention each source word has received; Tu, Lu,
+# Liu, Liu & Li, 2016). The **teacher-forced loss** is smoother: the
 # cross-entropy per word of the reference translation, with the true previous words fed, measures
 # how well each model predicts the translation without any decoding.
 
@@ -831,13 +861,15 @@ assert loss_gap[last_bin] > loss_gap[first_bin], "... and its lead grows with th
 
 # %% [markdown]
 # Here the bottleneck shows: attention predicts the reference better at every length, and its lead
-# is larger on the longest verses than on the shortest (both asserted). The effect is still small
-# next to Bahdanau et al.'s figure: our verses are shorter than their 50-word sentences, and at 40
-# tokens a summary of 64 numbers still holds much of a verse.
+# is larger on the longest verses than on the shortest (both asserted; the bins differ in their
+# content too, and attention's own loss rises with length). The effect is small next to Bahdanau et
+# al.'s figure because the fixed context is far behind already on the shortest verses: after six
+# epochs it has learned to use little of its summary at any length, so there is little left to lose
+# on the long ones. Chapter 5 found the same on dates: the bottleneck's first cost is slower learning.
 #
 # The dictionary built from the Strong's links beats both networks, and it still does when it may
-# translate only the Spanish words the networks know (asserted, with the bootstrap's p-value
-# printed): its lead is not the size of its vocabulary. It was built from the human word links of the
+# use only the words the networks know (asserted, with the bootstrap's p-value printed): its lead is
+# not the size of its vocabulary. It was built from the human word links of the
 # training verses, while the networks learn from six thousand verse pairs alone; Koehn and Knowles
 # (2017) found that neural translation falls behind older statistical methods when the training data
 # is this small, and overtakes them only with much more.
@@ -924,18 +956,65 @@ for name, quality in alignment.items():
 # %%
 assert alignment["a perfect aligner"]["AER"] == 0
 assert alignment["diagonal"]["AER"] < alignment["random word"]["AER"] - 0.15, "word order is much alike"
-assert alignment["attention"]["AER"] < alignment["diagonal"]["AER"] - 0.03, "attention aligns better than position"
+assert alignment["attention"]["AER"] < alignment["diagonal"]["AER"], "attention aligns better than position"
 assert alignment["attention"]["precision"] > alignment["diagonal"]["precision"]
 
 # %% [markdown]
 # Nobody told the model which words correspond: it was trained only to predict the next English word,
-# and its attention aligns better than the diagonal, a strong baseline for two languages that order
-# their words much alike (both asserted). It is still far from a perfect aligner, and attention is
-# not alignment: at scale, translation models' attention diverges from word alignments in ways that
-# do not hurt the translation (Koehn & Knowles, 2017; Ghader & Monz, 2017), so a sharp heat map is
-# not proof of a good model, nor a blurred one of a bad one. Bahdanau et al. showed heat maps, and
-# never measured alignment error. The heat map below shows the weights on one verse of John, the
-# reference links as markers.
+# and its attention aligns better than the diagonal, a baseline that ignores the words (both
+# asserted). How good is that? Word alignment had its own models long before attention. **IBM Model
+# 1** (Brown, Della Pietra, Della Pietra & Mercer, 1993) says that each English word of a verse was
+# produced by one Spanish word of the same verse, chosen uniformly, with a translation probability
+# $t(e \mid f)$ for each pair of words, and learns $t$ from the verse pairs alone by **expectation
+# maximisation**: starting from uniform $t$, the E-step gives each English token a posterior over the
+# Spanish tokens of its verse, $t(e \mid f_j) / \sum_k t(e \mid f_k)$, and the M-step sets
+# $t(e \mid f)$ to the expected number of times $f$ produced $e$, divided by the expected number of
+# times $f$ produced anything. Its alignment of a test verse links each English word to the Spanish
+# word with the highest $t$. Like attention, it never sees a link; it is trained on the training
+# verses, in a few seconds:
+
+# %% tags=["nbval-ignore-output"]
+def ibm_model_1(verses, iterations=6):
+    """IBM Model 1 by EM on verse pairs: a function t(english word, spanish word)."""
+    english_index, spanish_index = {}, {}
+    pair_english, pair_spanish, group_sizes = [], [], []
+    for v in verses:  # every English token of a verse paired with every Spanish token of the verse
+        english = [english_index.setdefault(w, len(english_index)) for w in lowercase(v.english)]
+        spanish = [spanish_index.setdefault(w, len(spanish_index)) for w in lowercase(v.spanish)]
+        pair_english.append(np.repeat(english, len(spanish)))
+        pair_spanish.append(np.tile(spanish, len(english)))
+        group_sizes += [len(spanish)] * len(english)
+    token = np.repeat(np.arange(len(group_sizes)), group_sizes)  # which English token each pair belongs to
+    pairs, pair_of = np.unique(np.concatenate(pair_english) * len(spanish_index) + np.concatenate(pair_spanish),
+                               return_inverse=True)
+    spanish_of = pairs % len(spanish_index)
+    t = np.ones(len(pairs))
+    for _ in range(iterations):
+        posterior = t[pair_of] / np.bincount(token, t[pair_of])[token]  # E-step
+        counts = np.bincount(pair_of, posterior, minlength=len(pairs))
+        t = counts / np.bincount(spanish_of, counts)[spanish_of]  # M-step
+    table = dict(zip(pairs.tolist(), t.tolist(), strict=True))
+    return lambda e, f: table.get(english_index.get(e, -1) * len(spanish_index) + spanish_index.get(f, -1), 0.0)
+
+
+translation_probability = ibm_model_1(train_verses)
+alignment["IBM Model 1"] = alignment_quality(lambda k, i, v: one_hot(
+    int(np.argmax([translation_probability(v.english[i].lower(), f.lower()) for f in v.spanish])), len(v.spanish)))
+print(f"{'IBM Model 1':>26}: " + ", ".join(f"{k} {v:.3f}" for k, v in alignment["IBM Model 1"].items()))
+print("t(god | dios) =", round(translation_probability("god", "dios"), 2))
+
+# %%
+assert alignment["IBM Model 1"]["AER"] < alignment["attention"]["AER"] - 0.15, "the word aligner is far better"
+
+# %% [markdown]
+# A thirty-year-old word aligner, trained on the same verse pairs, aligns far better than attention
+# (asserted). Attention learns weights that look like an alignment for free, as a side effect of
+# translating, but it is not an aligner: at scale, translation models' attention diverges from word
+# alignments in ways that do not hurt the translation (Koehn & Knowles, 2017; Ghader & Monz, 2017),
+# so a sharp heat map is not proof of a good model, nor a blurred one of a bad one. Bahdanau et al.
+# showed heat maps, and never measured alignment error. With a GPU, the table above has a line for
+# the previous-state decoder too; the asserts are about the current-state one. The heat map below
+# shows the weights on one verse of John, the reference links as markers.
 
 # %%
 shown = next(k for k, v in enumerate(test_verses) if 9 <= len(v.english) <= 13 and 9 <= len(v.spanish) <= 13)
@@ -963,75 +1042,78 @@ plt.show()
 # the rest. Luong, Sutskever, Le, Vinyals & Zaremba (2015) trained the network to emit, with each
 # unknown word, the position of its source word (found by an external word aligner), and replaced it
 # by a dictionary translation or a copy of that word; Jean, Cho, Memisevic & Bengio (2015) took the
-# position from the attention weights instead. Does our attention point at an unknown Spanish word
-# when it writes `<unk>`? We feed the decoder its own greedy output and compare the replacement
-# guided by attention with one that needs no attention: the $k$-th `<unk>` of the output takes the
-# $k$-th unknown word of the source.
+# position from the attention weights instead. We try the second on our greedy translations: feed
+# the decoder its own output, and replace each `<unk>` by the dictionary's translation of the Spanish
+# word it attended to most (or by that word, when the dictionary does not know it). The control needs
+# no attention: the Spanish word at the diagonal position.
 
 # %% tags=["nbval-ignore-output"]
 greedy_words = decoded["attention", 1]["beams"][:, 0]
 greedy_targets = [[START] + [int(w) for w in row[:list(row).index(END) if END in row else len(row)]] + [END]
                   for row in greedy_words]
 greedy_weights = teacher_forced_attention(translators["attention"], test_sources, greedy_targets)
-unknown_steps = [(k, step) for k, target in enumerate(greedy_targets) for step, word in enumerate(target[1:-1])
-                 if word == UNK]
-attends_unknown = np.mean([test_sources[k][int(np.argmax(greedy_weights[k][step]))] == UNK
-                           for k, step in unknown_steps])
-chance = np.mean([word == UNK for source in test_sources for word in source[:-1]])
 
 
-def replace_unknown(k, by_attention):
+def attended_position(k, step):
+    return int(np.argmax(greedy_weights[k][step, :len(test_verses[k].spanish)]))
+
+
+def diagonal_position(k, step):
+    source_length, output_length = len(test_verses[k].spanish), len(greedy_targets[k]) - 2
+    return round(step * (source_length - 1) / max(output_length - 1, 1))
+
+
+def replace_unknown(k, position):
     spanish = lowercase(test_verses[k].spanish)
-    unknown_source = [w for w, i in zip(spanish, test_sources[k], strict=False) if i == UNK]
-    words, unknowns_seen = [], 0
-    for step, word in enumerate(greedy_targets[k][1:-1]):
-        if word != UNK:
-            words.append(english_words[word])
-            continue
-        if by_attention:
-            source_word = spanish[min(int(np.argmax(greedy_weights[k][step])), len(spanish) - 1)]
-        elif unknowns_seen < len(unknown_source):
-            source_word = unknown_source[unknowns_seen]
-        else:
-            source_word = None
-        unknowns_seen += 1
-        if source_word is not None:
-            words.append(dictionary.get(source_word, source_word))
-    return " ".join(words)
+    picked = {step: spanish[position(k, step)] for step, word in enumerate(greedy_targets[k][1:-1]) if word == UNK}
+    return " ".join(english_words[word] if word != UNK else dictionary.get(picked[step], picked[step])
+                    for step, word in enumerate(greedy_targets[k][1:-1]))
 
 
 replacements = {"no replacement": decoded["attention", 1]["text"],
-                "guided by attention": [replace_unknown(k, True) for k in range(len(test_verses))],
-                "k-th unknown source word": [replace_unknown(k, False) for k in range(len(test_verses))]}
-print(f"{len(unknown_steps):,} <unk> written; the most-attended source word is unknown at {attends_unknown:.0%} "
-      f"of them (a random source word would be at {chance:.0%})")
+                "guided by attention": [replace_unknown(k, attended_position) for k in range(len(test_verses))],
+                "diagonal position": [replace_unknown(k, diagonal_position) for k in range(len(test_verses))]}
+unknown_steps = [(k, step) for k, target in enumerate(greedy_targets) for step, word in enumerate(target[1:-1])
+                 if word == UNK]
+unknown_written = len(unknown_steps) / sum(len(target) - 2 for target in greedy_targets)
+english_unknown = unknown_share["english"]
+picks_unknown = {name: np.mean([test_sources[k][position(k, step)] == UNK for k, step in unknown_steps])
+                 for name, position in (("attention", attended_position), ("diagonal", diagonal_position))}
+chance = np.mean([test_sources[k][:-1].count(UNK) / (len(test_sources[k]) - 1) for k, _ in unknown_steps])
+print(f"{unknown_written:.1%} of the words written are <unk>; {english_unknown:.1%} of the reference words are "
+      "outside the English vocabulary")
+print("at the <unk> steps, the Spanish word picked is unknown: " + ", ".join(
+    f"{name} {share:.0%}" for name, share in picks_unknown.items()) + f" (a random word of the verse: {chance:.0%})")
 for name, texts in replacements.items():
-    print(f"{name:>24}: " + ", ".join(f"{k} {v:.1f}" for k, v in scores(texts).items()))
+    print(f"{name:>20}: " + ", ".join(f"{k} {v:.1f}" for k, v in scores(texts).items()))
 
 # %%
-replacement_chrf = {name: scores(texts)["chrF"] for name, texts in replacements.items()}
-at_most_two_unknown = np.mean([source.count(UNK) <= 2 for source in test_sources])
-print(f"{at_most_two_unknown:.0%} of John's verses have at most two unknown Spanish words")
-assert attends_unknown > 2 * chance, "attention does look at unknown words when it writes <unk>"
-assert replacement_chrf["guided by attention"] > replacement_chrf["no replacement"] + 2
-assert replacement_chrf["guided by attention"] < replacement_chrf["k-th unknown source word"] + 2, "almost as well"
-assert at_most_two_unknown > 0.6
+gain = {name: scores(texts)["chrF"] - scores(replacements["no replacement"])["chrF"]
+        for name, texts in replacements.items() if name != "no replacement"}
+print("chrF gained by the replacement:", {name: round(value, 1) for name, value in gain.items()})
+assert unknown_written > 1.5 * english_unknown, "the decoder writes <unk> far more often than the references need"
+assert gain["guided by attention"] > 2
+assert gain["diagonal position"] > 0.5 * gain["guided by attention"], "the control gets most of the gain"
 
 # %% [markdown]
-# When it writes `<unk>`, our attention looks at an unknown source word far more often than a random
-# pick would (asserted), and the replacement it guides raises chrF by more than two points
-# (asserted). The control that needs no attention at all does almost as well, within two points
-# (asserted): most verses have at most two unknown words (asserted), so the $k$-th unknown word is
-# often the right one, and most of the gain is the dictionary's, not attention's.
-# Subword units made both tricks unnecessary: with byte-pair encoding nothing is unknown, and BPE or
-# its relative, sentencepiece's unigram model (Kudo, 2018), is what translation systems have used
-# since.
+# Replacement guided by attention raises chrF by more than two points (asserted), and the control
+# that knows only the position gets more than half of that gain (asserted): most of the gain is the
+# dictionary's, not attention's. Where the `<unk>` come from says why. The decoder writes `<unk>` far
+# more often than the references contain words outside its English vocabulary (asserted): it writes
+# it for English words it could not learn well and as a safe, frequent guess, not mainly for unknown
+# Spanish words (the shares printed above say how often attention and the diagonal point at an
+# unknown Spanish word when it is written), and replacing it by the translation of a nearby known
+# word is often right. Jean et
+# al.'s setting was exactly this, a target vocabulary too small for the text. Subword units made the
+# trick unnecessary: with byte-pair encoding on both sides nothing is unknown, and BPE or its
+# relative, sentencepiece's unigram model (Kudo, 2018), is what translation systems have used since.
 #
 # ## 8. Teacher forcing, generalisation and exposure bias
 #
 # The loss printed during training is teacher-forced, on the training verses. The same loss on as many
 # training verses as John has, and on John, still teacher-forced, shows how much of it carries over to
-# unseen text:
+# unseen text; and greedy translations of those training verses show how well the model translates
+# what it was trained on:
 
 # %% tags=["nbval-ignore-output"]
 seen = np.random.default_rng(seed).choice(len(train_sources), len(test_sources), replace=False)  # as many as John
@@ -1042,18 +1124,27 @@ forced_loss = {split: {name: losses[name][0].sum() / losses[name][1].sum() for n
 for name in trained:
     print(f"{name:>26}: cross-entropy per word, teacher-forced: {len(seen)} training verses "
           f"{forced_loss['training verses'][name]:.2f}, John {forced_loss['John'][name]:.2f}")
+seen_words, _ = beam_search(translators["attention"], [train_sources[k] for k in seen], 1)
+seen_references = [" ".join(lowercase(train_verses[k].english)) for k in seen]
+seen_chrf = scores([to_text(w[0]) for w in seen_words], seen_references)["chrF"]
+print(f"attention, greedy: chrF {seen_chrf:.1f} on the {len(seen)} training verses, "
+      f"{score_table['attention', 'all']['chrF']:.1f} on John; "
+      f"word for word on John {score_table['word for word', 'all']['chrF']:.1f}")
 
 # %%
 assert all(forced_loss["John"][name] > forced_loss["training verses"][name] + 0.3 for name in trained)
 assert forced_loss["John"]["attention"] < forced_loss["John"]["fixed context"]
+assert seen_chrf < score_table["word for word", "all"]["chrF"], "its own training verses, translated worse"
 
 # %% [markdown]
 # On John the loss is far higher than on the training verses, for both models (asserted), although
-# no prediction of the model's own is fed back in either: with six thousand verses most of the gap
-# between the training loss and the translations is **generalisation**, not decoding. Decoding adds
-# its own problem on top, the **exposure bias** that chapter 5 measured
-# on dates: teacher forcing trains the decoder on the *true* previous words, generation feeds it its
-# *own*, and the first wrong word puts it in a state it never met in training. Remedies train on the
+# no prediction of the model's own is fed back in either: that part of the gap is
+# **generalisation**, from six thousand verse pairs. But the attention model translates even its own
+# training verses worse than the dictionary translates unseen John (asserted): at this budget it is
+# under-trained, and decoding its own words loses more. One part of that loss has a name, the
+# **exposure bias**: teacher forcing trains the decoder on the *true* previous words, generation feeds
+# it its *own*, and the first wrong word puts it in a state it never met in training (chapter 5
+# measured on dates how a wrong month drags the day with it). Remedies train on the
 # model's own outputs: scheduled sampling feeds the model its own predictions with a growing
 # probability during training (Bengio, Vinyals, Jaitly & Shazeer, 2015); sequence-level training
 # optimises the metric of whole generated translations (Ranzato, Chopra, Auli & Zaremba, 2016; Shen
@@ -1092,16 +1183,19 @@ assert forced_loss["John"]["attention"] < forced_loss["John"]["fixed context"]
 # - Byte-pair encoding, in a few lines, cuts words as `sentencepiece` does and leaves nothing
 #   unknown, at the price of longer sequences; our networks kept words and `<unk>`.
 # - Attention queried by the current decoder state translated far better than a fixed context, in
-#   every length bin, beyond the sampling noise of the test set. Its lead in teacher-forced loss grew
-#   with the length of the verse, a small version of Bahdanau et al.'s bottleneck; in the chrF of
-#   greedy translations the growth was too small to assert.
+#   every length bin, beyond the sampling noise of the test set. Its lead in teacher-forced loss was
+#   larger on the longest verses than on the shortest, a small version of Bahdanau et al.'s
+#   bottleneck; the fixed context was far behind already on short verses.
 # - A word-for-word dictionary built from human links beat both networks, also when restricted to
-#   the networks' vocabulary: six thousand pairs are few for neural translation. A random training
-#   verse marks the floor of chrF.
-# - A beam of 4 found translations of higher model probability than greedy on average and for most
-#   verses; a paired bootstrap says whether that changes the metric.
-# - Trained only to translate, the attention aligned words better than the diagonal guess, against
-#   sure and possible reference links.
+#   the networks' vocabularies: six thousand pairs are few for neural translation. A random training
+#   verse marks a floor for chrF.
+# - A beam of 4 found translations of higher model probability than greedy, and shorter ones; a
+#   paired bootstrap says whether a difference in the metric survives another sample of verses, not
+#   another training run.
+# - Trained only to translate, the attention aligned words better than the diagonal guess, and far
+#   worse than IBM Model 1, a word aligner trained on the same pairs.
+# - Replacing `<unk>` by the dictionary's translation of an attended word helped, and mostly through
+#   the dictionary: a guess from the position alone got most of the gain.
 
 # %% [markdown]
 # ## 11. Exercises
