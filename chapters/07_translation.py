@@ -20,13 +20,13 @@
 # long; there a single context vector was enough, and the famous weakness of the fixed-size context
 # could only be cited. Here the inputs are real sentences: verses of the New Testament in the
 # Reina-Valera Spanish of 1909 and in the modern World English Bible, both in the public domain. We
-# translate Spanish into English with one encoder and two decoders, trained on the same data with the
-# same budget: one that sees a fixed summary of the source, and one that attends to every source word
-# with its current state, as Luong, Pham and Manning (2015) do. The decoder of Bahdanau, Cho and
-# Bengio (2015), which attends with its previous state, is built and checked beside them. Both Bibles
-# tag their words with the number of the Greek word they translate (Strong's numbers), which gives a
-# **[reference word alignment](glossary.md#word-alignment)** to check the attention against, and a
-# classic word aligner to compare it with.
+# translate Spanish into English with one encoder design and two decoders, trained on the same data
+# with the same budget: one that sees a fixed summary of the source, and one that attends to every
+# source word with its current state, as Luong, Pham and Manning (2015) do. The decoder of
+# Bahdanau, Cho and Bengio (2015), which attends with its previous state, is built and checked
+# beside them. Both Bibles tag their words with the number of the Greek word they translate
+# (Strong's numbers), which gives a **[reference word alignment](glossary.md#word-alignment)** to
+# check the attention against, and a classic word aligner to compare it with.
 #
 # **You will learn to**
 # - prepare a parallel corpus: tokens, a split by book, word vocabularies and unknown words, and
@@ -42,7 +42,8 @@
 # - look for the bottleneck of a fixed context by sentence length;
 # - measure how well attention weights align words with the
 #   [alignment error rate](glossary.md#alignment-error-rate), against sure and possible reference links,
-#   and against IBM Model 1, a word aligner trained by expectation maximisation.
+#   and against [IBM Model 1](glossary.md#ibm-model-1), a word aligner trained by
+#   [expectation maximisation](glossary.md#expectation-maximisation).
 #
 # **Prerequisites**: chapter 3 (GRU), chapter 4 (bidirectional RNNs, masking, bucketing), chapter 5
 # (encoder–decoder, teacher forcing, additive attention, [exposure bias](glossary.md#exposure-bias)).
@@ -258,7 +259,7 @@ assert sum(ids.count(UNK) for ids in spanish_pieces) == 0 and pieces_per_word > 
 # Subwords are what translation systems have used since 2016. Our networks below still work on
 # words, with `<unk>`, as Bahdanau et al. (2015) did with a 30,000-word vocabulary. Pieces would cost
 # little on the source side, which the encoder only reads; on the target side every verse becomes
-# longer and the decoder must learn to spell, which this chapter's budget of under a minute of
+# longer and the decoder must learn to spell, which this chapter's budget of a minute or two of
 # training per model does not pay for. Exercise 2 measures the length a vocabulary of pieces costs.
 #
 # A verse becomes its words' ids. The source ends with the end id (the encoder sees where the
@@ -360,7 +361,7 @@ assert baseline_scores["random verse"]["BLEU"] < 2, "a fluent verse unrelated to
 #   $s_i = \mathrm{GRU}(s_{i-1}, y_{i-1})$, then queries with $s_i$. It scores every annotation, turns
 #   the scores into weights (padding excluded) and reads the context:
 #
-# $$e_{ij} = v^\top \tanh(W s_i + U h_j), \qquad \alpha_{ij} = \frac{\exp e_{ij}}{\sum_k \exp e_{ik}},
+# $$a_{ij} = v^\top \tanh(W s_i + U h_j), \qquad \alpha_{ij} = \frac{\exp a_{ij}}{\sum_k \exp a_{ik}},
 # \qquad c_i = \sum_j \alpha_{ij} h_j.$$
 #
 # - **Attention, previous state** (Bahdanau et al., 2015): the query is $s_{i-1}$, the state before
@@ -527,7 +528,8 @@ assert parameters["attention, previous state"] - parameters["attention"] == 3 * 
 # implementations of each decoder; fed the same previous words, they must give the same logits. At
 # initialisation the logits are tiny and the attention almost uniform, so a wrong query would barely
 # show: the check runs with every weight drawn at a scale where the query matters, then puts the
-# initial weights back.
+# initial weights back. It also checks which state asks: changing the word read at step 2 must move
+# step 2's attention weights if the current state queries, and only step 3's if the previous one does.
 
 # %%
 check_draws = np.random.default_rng(seed)
@@ -540,6 +542,13 @@ for name, model in translators.items():
         logits, state, _ = model.decoder.step(probe_targets[:, position], state, memory)
         step_logits.append(keras.ops.convert_to_numpy(logits))
     training_logits = keras.ops.convert_to_numpy(model((probe_sources, probe_targets[:, :-1])))
+    if model.decoder.query_state:  # which state asks: change the input of step 2, see which rows of weights move
+        changed_inputs = probe_targets[:, :-1].copy()
+        changed_inputs[:, 2] = np.where(changed_inputs[:, 2] == 10, 11, 10)
+        moved = np.abs(model.attention_weights(probe_sources, changed_inputs)
+                       - model.attention_weights(probe_sources, probe_targets[:, :-1])).max(axis=(0, 2))
+        reads_current = model.decoder.query_state == "current"
+        assert (moved[2] > 1e-3) == reads_current and moved[3] > 1e-3, "step 2's query has read input 2 or not"
     model.set_weights(initial_weights)
     difference = np.abs(np.stack(step_logits, 1) - training_logits).max()
     print(f"{name:>26}: logits of size {np.abs(training_logits).mean():.2f}; step by step against the training "
@@ -553,13 +562,14 @@ for name, model in translators.items():
 # divides by the sum of the weights instead of by every position of the batch, padding included).
 # The encoder's embeddings and GRUs are 32 wide per direction, the decoder's 64. Verses differ in
 # length by a factor of ten, so the batches are **bucketed** by length (chapter 4, section 7): each
-# batch is padded only to its own longest verse. Training stops when the loss on Romans has not
-# improved for an epoch, or after 6 epochs, and keeps the best epoch's weights; the printed losses
-# on Romans show which ended training (at this budget, mostly the cap: both models are still
-# improving). Each model gets its own copy of the batches, shuffled the same way. The previous-state
-# decoder's loop of single steps takes about half as long again to train on a CPU; it trains here
-# only when a GPU is present, and the comparison below is between the fixed context and the
-# current-state attention.
+# batch is padded only to its own longest verse. Training keeps the weights of the epoch with the
+# lowest loss on Romans, and stops when that loss has not improved for two epochs, or after 6 epochs;
+# at this budget the cap usually ends it, with both models still improving (the printed losses on
+# Romans show it). A patience of one epoch would be too short: the loss on Romans can rise for one
+# epoch and fall again, and stopping there leaves a model under-trained. Each model gets its own copy
+# of the batches, shuffled the same way. The previous-state decoder's loop of single steps takes
+# about half as long again to train on a CPU; it trains here only when a GPU is present, and the
+# comparison below is between the fixed context and the current-state attention.
 
 # %%
 batch_size, bucket_edges = 64, [12, 18, 24, 30, 36]
@@ -612,7 +622,7 @@ for name in trained:
     model.compile(optimizer=keras.optimizers.Adam(1e-2, global_clipnorm=1.0),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True,
                                                                   reduction="mean_with_sample_weight"))
-    stopping = keras.callbacks.EarlyStopping(patience=1, restore_best_weights=True)
+    stopping = keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
     histories[name] = model.fit(train_batches, validation_data=valid_batches, epochs=6, shuffle=False, verbose=0,
                                 callbacks=[stopping, EpochLogger(1, name)]).history
 
@@ -718,6 +728,11 @@ def paired_bootstrap(baseline, system, metric="chrF", resamples=1000):
     return next(value for key, value in results.items() if key != "System")[1].p_value
 
 
+def p_text(p_value, resamples=1000):
+    """'= 0.123', or '<= 0.001' at the smallest p-value the resamples can give, 1 / (resamples + 1)."""
+    return f"<= {p_value:.3f}" if p_value <= 1 / (resamples + 1) else f"= {p_value:.3f}"
+
+
 greedy, beam = decoded["attention", 1], decoded["attention", 4]
 beam_p_value = paired_bootstrap(greedy["text"], beam["text"])
 print(f"mean log-probability greedy {greedy['log_prob'].mean():.2f}, beam 4 {beam['log_prob'].mean():.2f}; "
@@ -726,17 +741,17 @@ for beam_size, result in ((1, greedy), (4, beam)):
     words_per_verse = np.mean([len(text.split()) for text in result["text"]])
     print(f"beam {beam_size}: " + ", ".join(f"{k} {v:.1f}" for k, v in scores(result["text"]).items())
           + f", {words_per_verse:.1f} words per verse (references {np.mean([len(r.split()) for r in references]):.1f})")
-print(f"paired bootstrap, beam 4 against greedy on chrF: p = {beam_p_value:.3f}")
+print(f"paired bootstrap, beam 4 against greedy on chrF: p {p_text(beam_p_value)}")
 
 # %%
 assert beam["log_prob"].mean() > greedy["log_prob"].mean(), "beam search finds more probable translations"
 assert np.mean(at_least_as_probable(beam, greedy)) > 0.75, "... for most verses"
-assert np.mean([len(t.split()) for t in beam["text"]]) < np.mean([len(t.split()) for t in greedy["text"]]) - 1, \
+assert np.mean([len(t.split()) for t in beam["text"]]) < np.mean([len(t.split()) for t in greedy["text"]]) - 0.5, \
     "and shorter ones"
 
 # %% [markdown]
 # The beam finds what the model prefers, and what it prefers is shorter: on average the beam's
-# translations have more than a word less than greedy's (both asserted). Whether that is a better
+# translations have more than half a word less than greedy's (both asserted). Whether that is a better
 # translation depends on the metric and on the sample. Read the p-value: a value above 0.05 says the
 # difference in chrF is within what another sample of test verses could reverse (the test is
 # two-sided: a small value does not say which system is better; the scores do). It says nothing about
@@ -781,8 +796,8 @@ for system, texts in systems.items():
                                       for c in columns) + f"  {np.mean([len(t.split()) for t in texts]):.1f}")
 network_p_value = paired_bootstrap(systems["fixed context"], systems["attention"])
 dictionary_p_value = paired_bootstrap(systems["attention"], systems["word for word, networks' words"])
-print(f"paired bootstrap on chrF: attention against the fixed context p = {network_p_value:.3f}; "
-      f"the restricted dictionary against attention p = {dictionary_p_value:.3f}")
+print(f"paired bootstrap on chrF: attention against the fixed context p {p_text(network_p_value)}; "
+      f"the restricted dictionary against attention p {p_text(dictionary_p_value)}")
 
 # %%
 fig, ax = plt.subplots(figsize=(7.5, 4))
@@ -816,7 +831,7 @@ assert score_table["word for word, networks' words", "all"]["chrF"] > score_tabl
 # Attention translates far better than the fixed context: more than one and a half times its BLEU
 # and several points more chrF over John, more in every length bin on both metrics, and the paired
 # bootstrap puts the difference far beyond chance (all asserted). The fixed context's chrF is within
-# a few points of the random verse's, the floor, on some seeds below it (asserted: within 4); its
+# a few points of the random verse's, the floor (asserted: within 4); its
 # BLEU, which needs matching word sequences, is clearly above the random verse's (asserted): it does
 # read the source, but not much of it.
 #
@@ -858,14 +873,16 @@ print(f"{'fixed minus attention':>26} " + " ".join(f"{loss_gap[b]:>13.3f}" for b
 # %%
 assert all(loss_gap[b] > 0 for b in length_bins), "attention predicts the reference better at every length"
 assert loss_gap[last_bin] > loss_gap[first_bin], "... and its lead grows with the length of the verse"
+assert loss_gap[first_bin] > 0.4 * loss_gap[last_bin], "but it is far behind already on the shortest verses"
 
 # %% [markdown]
-# Here the bottleneck shows: attention predicts the reference better at every length, and its lead
-# is larger on the longest verses than on the shortest (both asserted; the bins differ in their
-# content too, and attention's own loss rises with length). The effect is small next to Bahdanau et
-# al.'s figure because the fixed context is far behind already on the shortest verses: after six
-# epochs it has learned to use little of its summary at any length, so there is little left to lose
-# on the long ones. Chapter 5 found the same on dates: the bottleneck's first cost is slower learning.
+# Attention predicts the reference better at every length, and its lead is larger on the longest
+# verses than on the shortest (both asserted): consistent with a bottleneck, though the bins differ
+# in their content too, and attention's own loss rises with length. The effect is small next to
+# Bahdanau et al.'s figure because the fixed context is far behind already on the shortest verses
+# (its lead there is more than 40 % of its lead on the longest: asserted): after six epochs it has
+# learned to use little of its summary at any length, so there is little left to lose on the long
+# ones. Chapter 5 found the same on dates: the bottleneck's first cost is slower learning.
 #
 # The dictionary built from the Strong's links beats both networks, and it still does when it may
 # use only the words the networks know (asserted, with the bootstrap's p-value printed): its lead is
@@ -960,18 +977,19 @@ assert alignment["attention"]["AER"] < alignment["diagonal"]["AER"], "attention 
 assert alignment["attention"]["precision"] > alignment["diagonal"]["precision"]
 
 # %% [markdown]
-# Nobody told the model which words correspond: it was trained only to predict the next English word,
-# and its attention aligns better than the diagonal, a baseline that ignores the words (both
-# asserted). How good is that? Word alignment had its own models long before attention. **IBM Model
-# 1** (Brown, Della Pietra, Della Pietra & Mercer, 1993) says that each English word of a verse was
-# produced by one Spanish word of the same verse, chosen uniformly, with a translation probability
-# $t(e \mid f)$ for each pair of words, and learns $t$ from the verse pairs alone by **expectation
-# maximisation**: starting from uniform $t$, the E-step gives each English token a posterior over the
-# Spanish tokens of its verse, $t(e \mid f_j) / \sum_k t(e \mid f_k)$, and the M-step sets
-# $t(e \mid f)$ to the expected number of times $f$ produced $e$, divided by the expected number of
-# times $f$ produced anything. Its alignment of a test verse links each English word to the Spanish
-# word with the highest $t$. Like attention, it never sees a link; it is trained on the training
-# verses, in a few seconds:
+# Nobody told the model which words correspond: it was trained only to predict the next English
+# word, and its attention aligns better than the diagonal, a baseline that ignores the words (both
+# asserted). How good is that? Word alignment had its own models long before attention. **IBM
+# Model 1** (Brown, Della Pietra, Della Pietra & Mercer, 1993) says that
+# each English word of a verse was produced by one Spanish word of the same verse, chosen
+# uniformly, with a translation probability $t(e \mid f)$ for each pair of words, and learns $t$
+# from the verse pairs alone by **expectation
+# maximisation**: starting from uniform $t$, the E-step
+# gives each English token a posterior over the Spanish tokens of its verse,
+# $t(e \mid f_j) / \sum_k t(e \mid f_k)$, and the M-step sets $t(e \mid f)$ to the expected number
+# of times $f$ produced $e$, divided by the expected number of times $f$ produced anything. Its
+# alignment of a test verse links each English word to the Spanish word with the highest $t$. Like
+# attention, it never sees a link; it is trained on the training verses, in a few seconds:
 
 # %% tags=["nbval-ignore-output"]
 def ibm_model_1(verses, iterations=6):
@@ -1008,13 +1026,17 @@ assert alignment["IBM Model 1"]["AER"] < alignment["attention"]["AER"] - 0.15, "
 
 # %% [markdown]
 # A thirty-year-old word aligner, trained on the same verse pairs, aligns far better than attention
-# (asserted). Attention learns weights that look like an alignment for free, as a side effect of
-# translating, but it is not an aligner: at scale, translation models' attention diverges from word
-# alignments in ways that do not hurt the translation (Koehn & Knowles, 2017; Ghader & Monz, 2017),
-# so a sharp heat map is not proof of a good model, nor a blurred one of a bad one. Bahdanau et al.
-# showed heat maps, and never measured alignment error. With a GPU, the table above has a line for
-# the previous-state decoder too; the asserts are about the current-state one. The heat map below
-# shows the weights on one verse of John, the reference links as markers.
+# (asserted). The comparison is not quite even: Model 1 links an English word it sees, while
+# attention chooses where to look before it knows the word it will write, and Model 1 knows every
+# word form where the networks have `<unk>`. (Brown et al.'s model also lets an English word come
+# from an empty word; it matters little here, where English words without a link are not scored.)
+# Attention learns weights that look like an alignment for free, as a side effect of translating,
+# but it is not an aligner: at scale, translation models' attention diverges from word alignments
+# in ways that do not hurt the translation (Koehn & Knowles, 2017; Ghader & Monz, 2017), so a sharp
+# heat map is not proof of a good model, nor a blurred one of a bad one. Bahdanau et al. showed
+# heat maps, and never measured alignment error. With a GPU, the table above has a line for the
+# previous-state decoder too, printed, not asserted: the asserts are about the current-state one.
+# The heat map below shows the weights on one verse of John, the reference links as markers.
 
 # %%
 shown = next(k for k, v in enumerate(test_verses) if 9 <= len(v.english) <= 13 and 9 <= len(v.spanish) <= 13)
@@ -1072,7 +1094,8 @@ def replace_unknown(k, position):
 
 replacements = {"no replacement": decoded["attention", 1]["text"],
                 "guided by attention": [replace_unknown(k, attended_position) for k in range(len(test_verses))],
-                "diagonal position": [replace_unknown(k, diagonal_position) for k in range(len(test_verses))]}
+                "diagonal position": [replace_unknown(k, diagonal_position) for k in range(len(test_verses))],
+                '"the" for every <unk>': [text.replace("<unk>", "the") for text in decoded["attention", 1]["text"]]}
 unknown_steps = [(k, step) for k, target in enumerate(greedy_targets) for step, word in enumerate(target[1:-1])
                  if word == UNK]
 unknown_written = len(unknown_steps) / sum(len(target) - 2 for target in greedy_targets)
@@ -1091,22 +1114,20 @@ for name, texts in replacements.items():
 gain = {name: scores(texts)["chrF"] - scores(replacements["no replacement"])["chrF"]
         for name, texts in replacements.items() if name != "no replacement"}
 print("chrF gained by the replacement:", {name: round(value, 1) for name, value in gain.items()})
-assert unknown_written > 1.5 * english_unknown, "the decoder writes <unk> far more often than the references need"
+assert unknown_written > english_unknown, "the decoder writes <unk> more often than the references need"
 assert gain["guided by attention"] > 2
 assert gain["diagonal position"] > 0.5 * gain["guided by attention"], "the control gets most of the gain"
 
 # %% [markdown]
 # Replacement guided by attention raises chrF by more than two points (asserted), and the control
-# that knows only the position gets more than half of that gain (asserted): most of the gain is the
-# dictionary's, not attention's. Where the `<unk>` come from says why. The decoder writes `<unk>` far
-# more often than the references contain words outside its English vocabulary (asserted): it writes
-# it for English words it could not learn well and as a safe, frequent guess, not mainly for unknown
-# Spanish words (the shares printed above say how often attention and the diagonal point at an
-# unknown Spanish word when it is written), and replacing it by the translation of a nearby known
-# word is often right. Jean et
-# al.'s setting was exactly this, a target vocabulary too small for the text. Subword units made the
-# trick unnecessary: with byte-pair encoding on both sides nothing is unknown, and BPE or its
-# relative, sentencepiece's unigram model (Kudo, 2018), is what translation systems have used since.
+# that knows only the position gets more than half of that gain (asserted): most of the gain needs
+# no attention. Part of it needs not even the source: chrF rewards any frequent word in place of a
+# token that never matches, and writing *the* for every `<unk>` gains too (printed). The decoder
+# writes `<unk>` more often than the references contain words outside its English vocabulary
+# (asserted). Jean et al.'s setting was a target vocabulary too small for the text, as ours is.
+# Subword units made the trick unnecessary: with byte-pair encoding on both sides nothing is
+# unknown, and BPE or its relative, sentencepiece's unigram model (Kudo, 2018), is what translation
+# systems have used since.
 #
 # ## 8. Teacher forcing, generalisation and exposure bias
 #
@@ -1133,25 +1154,24 @@ print(f"attention, greedy: chrF {seen_chrf:.1f} on the {len(seen)} training vers
 
 # %%
 assert all(forced_loss["John"][name] > forced_loss["training verses"][name] + 0.3 for name in trained)
-assert forced_loss["John"]["attention"] < forced_loss["John"]["fixed context"]
 assert seen_chrf < score_table["word for word", "all"]["chrF"], "its own training verses, translated worse"
 
 # %% [markdown]
 # On John the loss is far higher than on the training verses, for both models (asserted), although
 # no prediction of the model's own is fed back in either: that part of the gap is
-# **generalisation**, from six thousand verse pairs. But the attention model translates even its own
-# training verses worse than the dictionary translates unseen John (asserted): at this budget it is
-# under-trained, and decoding its own words loses more. One part of that loss has a name, the
-# **exposure bias**: teacher forcing trains the decoder on the *true* previous words, generation feeds
-# it its *own*, and the first wrong word puts it in a state it never met in training (chapter 5
-# measured on dates how a wrong month drags the day with it). Remedies train on the
-# model's own outputs: scheduled sampling feeds the model its own predictions with a growing
-# probability during training (Bengio, Vinyals, Jaitly & Shazeer, 2015); sequence-level training
-# optimises the metric of whole generated translations (Ranzato, Chopra, Auli & Zaremba, 2016; Shen
-# et al., 2016, minimum risk training). Exposure bias has been tied to hallucinated translations
-# under a shift of domain (Wang & Sennrich, 2020). Chapter 5's transformer is trained with teacher
-# forcing too: in translation it replaced the RNN for speed of training and quality on large corpora
-# (Vaswani et al., 2017), not because it escaped this problem.
+# **generalisation**, from six thousand verse pairs. But the attention model translates even its
+# own training verses worse than the dictionary translates unseen John (asserted): at this budget
+# it is under-trained. Decoding adds a problem of its own, the **exposure bias**: teacher forcing
+# trains the decoder on the *true* previous words, generation feeds it its *own*, and the first
+# wrong word puts it in a state it never met in training (chapter 5 measured on dates how a wrong
+# month drags the day with it). Remedies train on the model's own outputs: scheduled sampling feeds
+# the model its own predictions with a growing probability during training (Bengio, Vinyals, Jaitly
+# & Shazeer, 2015); sequence-level training optimises the metric of whole generated translations
+# (Ranzato, Chopra, Auli & Zaremba, 2016; Shen et al., 2016, minimum risk training). Exposure bias
+# has been tied to hallucinated translations under a shift of domain (Wang & Sennrich, 2020).
+# Chapter 5's transformer is trained with teacher forcing too: in translation it replaced the RNN
+# for speed of training and quality on large corpora (Vaswani et al., 2017), not because it escaped
+# this problem.
 
 # %% [markdown]
 # ## 9. Pitfalls
@@ -1184,8 +1204,8 @@ assert seen_chrf < score_table["word for word", "all"]["chrF"], "its own trainin
 #   unknown, at the price of longer sequences; our networks kept words and `<unk>`.
 # - Attention queried by the current decoder state translated far better than a fixed context, in
 #   every length bin, beyond the sampling noise of the test set. Its lead in teacher-forced loss was
-#   larger on the longest verses than on the shortest, a small version of Bahdanau et al.'s
-#   bottleneck; the fixed context was far behind already on short verses.
+#   larger on the longest verses than on the shortest, consistent with a small bottleneck; the fixed
+#   context was far behind already on short verses.
 # - A word-for-word dictionary built from human links beat both networks, also when restricted to
 #   the networks' vocabularies: six thousand pairs are few for neural translation. A random training
 #   verse marks a floor for chrF.
@@ -1194,8 +1214,8 @@ assert seen_chrf < score_table["word for word", "all"]["chrF"], "its own trainin
 #   another training run.
 # - Trained only to translate, the attention aligned words better than the diagonal guess, and far
 #   worse than IBM Model 1, a word aligner trained on the same pairs.
-# - Replacing `<unk>` by the dictionary's translation of an attended word helped, and mostly through
-#   the dictionary: a guess from the position alone got most of the gain.
+# - Replacing `<unk>` by the dictionary's translation of an attended word helped, but mostly without
+#   attention: a guess from the position alone got most of the gain.
 
 # %% [markdown]
 # ## 11. Exercises
