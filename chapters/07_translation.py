@@ -1161,8 +1161,9 @@ assert all(forced_loss["John"][name] > forced_loss["training verses"][name] + 0.
 assert seen_chrf < score_table["word for word", "all"]["chrF"], "its own training verses, translated worse"
 
 # %% [markdown]
-# (asserted), although no prediction of the model's own is fed back in either: that part of the gap
-# is **generalisation**, from six thousand verse pairs. But the attention model translates even its
+# On John the loss is far higher than on the training verses, for both models (asserted), although
+# no prediction of the model's own is fed back in either: that part of the gap is
+# **generalisation**, from six thousand verse pairs. But the attention model translates even its
 # own training verses worse than the dictionary translates unseen John (asserted): at this budget
 # it is under-trained. Decoding can add a problem of its own, which this chapter does not measure
 # (chapter 5's method, scoring the model with the true previous words, would): the **exposure
