@@ -260,8 +260,8 @@ assert sum(ids.count(UNK) for ids in spanish_pieces) == 0 and pieces_per_word > 
 # Subwords are what translation systems have used since 2016. Our networks below still work on
 # words, with `<unk>`, as Bahdanau et al. (2015) did with a 30,000-word vocabulary. Pieces would cost
 # little on the source side, which the encoder only reads; on the target side every verse becomes
-# longer and the decoder must learn to spell, which this chapter's budget of a minute or two of
-# training per model does not pay for. Exercise 2 measures the length a vocabulary of pieces costs.
+# longer and the decoder must learn to spell, which this chapter's training budget does not pay
+# for. Exercise 2 measures the length a vocabulary of pieces costs.
 #
 # A verse becomes its words' ids. The source ends with the end id (the encoder sees where the
 # sentence stops), and the target is shifted for teacher forcing: the decoder reads `<s> w1 w2 ...`
@@ -570,9 +570,10 @@ for name, model in translators.items():
 # Romans chooses the epoch kept (the printed losses show whether each model was still improving). A
 # patience of one epoch would be too short: the loss on Romans can rise for one epoch and fall
 # again, and stopping there leaves a model under-trained. Each model gets its own copy of the
-# batches, shuffled the same way. The previous-state decoder's loop of single steps takes about
-# half as long again to train on a CPU; it trains here only when a GPU is present, and the
-# comparison below is between the fixed context and the current-state attention.
+# batches, shuffled the same way. The previous-state decoder cannot run its GRU as one layer over
+# the target, and its loop of single steps is too slow for this chapter's budget on a CPU; it trains
+# here only when a GPU is present, and the comparison below is between the fixed context and the
+# current-state attention.
 
 # %%
 batch_size, bucket_edges = 64, [12, 18, 24, 30, 36]
@@ -612,7 +613,7 @@ assert bucketed_padding < plain_padding / 2
 
 # %%
 trained = ["fixed context", "attention"]
-if gpu_available():  # its loop of single steps takes about half as long again to train on one CPU thread
+if gpu_available():  # its loop of single steps is too slow for the CPU budget
     trained.append("attention, previous state")
 assert set(trained) <= set(translators)
 
