@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: tags,-all
+#     cell_metadata_filter: tags,jupyter,-all
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -49,7 +49,7 @@
 # **Run time**: a few minutes on a 2-core CPU (the README's table has the measured time); not yet
 # measured on a GPU.
 
-# %% tags=["bootstrap"]
+# %% jupyter={"source_hidden": true} tags=["bootstrap"]
 # Finds the book's helpers (utils/) and data/ in the folders above this notebook. A notebook on its own
 # (Colab, Kaggle) first fetches the book from BOOK_REPOSITORY, set with `python -m utils.bootstrap`.
 import pathlib

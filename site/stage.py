@@ -1,8 +1,9 @@
 """Stage the website's sources for jupyter-book (used by `make html`).
 
 Copies README.md (the home page), every chapters/NN_topic.ipynb with its stored outputs (stderr
-removed) and the glossary into the staging folder, writes the table of contents from the chapters
-that exist, and unpacks a checksum-verified MathJax 3 so the equations render without a CDN.
+removed, the bootstrap cell left off the page) and the glossary into the staging folder, writes the
+table of contents from the chapters that exist, and unpacks a checksum-verified MathJax 3 so the
+equations render without a CDN.
 
 With `--edition student`, the chapters are those of the student edition (classroom/student.py): every
 answer stubbed, the outputs of the exercises cleared, so the site can be published to a class.
@@ -21,7 +22,8 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from utils.bootstrap import configured_repository  # noqa: E402  (standard library only)
+from utils.bootstrap import TAG as BOOTSTRAP_TAG  # noqa: E402  (standard library only)
+from utils.bootstrap import configured_repository  # noqa: E402
 from utils.notebooks import drop_stderr  # noqa: E402  (plain nbformat code: no TensorFlow in the site's venv)
 
 sys.path.insert(0, str(ROOT / "classroom"))
@@ -44,6 +46,15 @@ def table_of_contents(notebooks, has_glossary):
     if has_glossary:
         lines += ["  - caption: Appendix", "    chapters:", "      - file: chapters/glossary"]
     return "\n".join(lines) + "\n"
+
+
+def without_bootstrap_cell(notebook):
+    """Tag the chapter's bootstrap cell (the plumbing that finds utils/) `remove-cell`, which jupyter-book
+    leaves out of the page: a chapter page starts with its title and promise and goes on to the setup."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and BOOTSTRAP_TAG in cell.metadata.get("tags", []):
+            cell.metadata["tags"] = [*cell.metadata["tags"], "remove-cell"]
+    return notebook
 
 
 def with_launch_buttons(config_text, repository, branch="main"):
@@ -88,6 +99,7 @@ def main(staging_dir, mathjax_tarball, edition="full"):
         if edition == "student":
             notebook = student_notebook(notebook)
         drop_stderr(notebook)
+        without_bootstrap_cell(notebook)
         nbformat.write(notebook, staging / "chapters" / path.name)
     glossary = ROOT / "chapters" / "glossary.md"
     if glossary.exists():

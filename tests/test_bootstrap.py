@@ -20,6 +20,18 @@ def test_every_chapter_starts_with_the_template_cell():
         code_cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
         assert code_cells[0]["metadata"].get("tags") == [bootstrap.TAG], f"{path.name}: bootstrap is not first"
         assert code_cells[0]["outputs"] == [], f"{path.name}: inside the book the cell prints nothing"
+        assert code_cells[0]["metadata"].get("jupyter") == {"source_hidden": True}, f"{path.name}: not collapsed"
+        pair = path.with_suffix(".py").read_text()
+        assert '# %% jupyter={"source_hidden": true} tags=["bootstrap"]\n' in pair, f"{path.name}: .py not collapsed"
+
+
+def test_check_names_a_chapter_whose_cell_is_expanded(tmp_path):
+    notebook = tmp_path / "01_expanded.ipynb"
+    content = json.loads(bootstrap.chapter_notebooks()[0].read_text())
+    bootstrap.bootstrap_cells(content)[0]["metadata"].pop("jupyter")
+    notebook.write_text(json.dumps(content))
+    with pytest.raises(SystemExit, match="01_expanded.ipynb"):
+        bootstrap.main(["--check", str(notebook)])
 
 
 def test_check_names_a_stale_chapter(tmp_path):

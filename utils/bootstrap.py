@@ -20,7 +20,7 @@ The repository URL is set in one place, `[project.urls] Repository` in pyproject
 writes it into every chapter's cell:
 
     python -m utils.bootstrap            # rewrite the bootstrap cell of every chapter (.ipynb and .py)
-    python -m utils.bootstrap --check    # exit 1 if a chapter's cell differs from the template
+    python -m utils.bootstrap --check    # exit 1 if a chapter's cell differs from the template (or is not collapsed)
 """
 
 import importlib.metadata
@@ -33,6 +33,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TAG = "bootstrap"
+# The cell is plumbing: JupyterLab shows it collapsed (a click opens it) and the website leaves it out
+# (site/stage.py tags it remove-cell); it runs everywhere.
+HIDDEN = {"source_hidden": True}
 CLONE_FOLDER = "rnn-book"
 
 CELL_TEMPLATE = '''\
@@ -141,8 +144,9 @@ def write_repository(notebook_path, repository, pair=True):
     if len(cells) != 1:
         raise ValueError(f"{path}: expected one code cell tagged {TAG!r}, found {len(cells)}")
     source = cell_source(repository)
-    changed = "".join(cells[0]["source"]) != source
+    changed = "".join(cells[0]["source"]) != source or cells[0]["metadata"].get("jupyter") != HIDDEN
     cells[0]["source"] = source
+    cells[0]["metadata"]["jupyter"] = dict(HIDDEN)
     nbformat.write(notebook, path)
     if pair:
         path.with_suffix(".py").write_text(jupytext.writes(jupytext.read(path), fmt="py:percent"))
@@ -160,12 +164,13 @@ def main(argv=None):
     repository = configured_repository() if args.repository is None else args.repository
     notebooks = [Path(p) for p in args.notebooks] or chapter_notebooks()
     if args.check:
-        expected = [cell_source(repository)]
+        expected = [(cell_source(repository), HIDDEN)]
         stale = [p.name for p in notebooks
-                 if ["".join(c["source"]) for c in bootstrap_cells(json.loads(p.read_text()))] != expected]
+                 if [("".join(c["source"]), c["metadata"].get("jupyter")) for c in
+                     bootstrap_cells(json.loads(p.read_text()))] != expected]
         if stale:
-            raise SystemExit(f"bootstrap cell differs from utils/bootstrap.py in {', '.join(stale)}: "
-                             "run python -m utils.bootstrap")
+            raise SystemExit(f"bootstrap cell (text, or collapsed state) differs from utils/bootstrap.py in "
+                             f"{', '.join(stale)}: run python -m utils.bootstrap")
         return
     for path in notebooks:
         changed = write_repository(path, repository, pair=path.with_suffix(".py").exists())

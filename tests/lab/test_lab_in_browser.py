@@ -45,6 +45,8 @@ def test_the_first_screen_is_calm_and_opens_chapter_1(page):
     current_tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current").first.inner_text()
     assert "01_feedforward_vs_rnn.py" in current_tab, f"the first screen shows {current_tab!r}, not chapter 1"
     assert "Chapter 1" in page.locator(".jp-Notebook .jp-MarkdownOutput h1").first.inner_text()
+    first_code_cell = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell").first
+    assert first_code_cell.locator(".jp-InputPlaceholder").count() == 1, "the bootstrap cell is not collapsed"
     listed = " ".join(page.locator(".jp-DirListing-item").all_inner_texts())
     assert "glossary.md" in listed and "06_choosing" in listed, "the file browser should list the chapters"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

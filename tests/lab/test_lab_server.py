@@ -45,6 +45,9 @@ def test_chapter_opens_with_its_stored_outputs(lab, source, suffix):
     assert len(opened) == len(stored)
     assert output_counts(opened) == output_counts(stored), f"{source.stem}{suffix} opens without its outputs"
     assert output_counts(stored)[1] > 0
+    bootstrap = [cell for cell in opened if "bootstrap" in cell["metadata"].get("tags", [])]
+    assert len(bootstrap) == 1 and bootstrap[0]["metadata"].get("jupyter", {}).get("source_hidden") is True, \
+        f"{source.stem}{suffix}: the bootstrap cell does not open collapsed"
 
 
 def test_saving_in_jupyterlab_writes_both_files_of_the_pair(tmp_path):

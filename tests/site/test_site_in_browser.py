@@ -85,7 +85,14 @@ def test_chapter_renders_figures_and_equations(browser, site_url, chapter):
     typeset = page.locator("mjx-container").count()
     assert typeset > 5, f"{chapter}: only {typeset} equations typeset by MathJax"
     assert page.locator("mjx-merror").count() == 0, f"{chapter}: MathJax reports TeX errors"
-    assert "$$" not in page.locator("article").inner_text(), f"{chapter}: raw TeX left on the page"
+    article = page.locator("article").inner_text()
+    assert "$$" not in article, f"{chapter}: raw TeX left on the page"
+    # The page starts with the title and the promise: the bootstrap cell's plumbing is not on it.
+    assert article.lstrip().startswith("Chapter "), f"{chapter}: the page starts with {article[:60]!r}"
+    assert "BOOK_REPOSITORY" not in article, f"{chapter}: the bootstrap cell is on the page"
+    first_code = page.evaluate("() => { const c = document.querySelector('article .cell'); "
+                               "return c ? c.innerText : ''; }")
+    assert "setup_book" in first_code, f"{chapter}: the first code on the page is {first_code[:60]!r}, not the setup"
     assert not failed, f"{chapter}: requests failed: {failed}"
     assert not external, f"{chapter}: the page asked the network for {external}"
     equation = page.locator('mjx-container[display="true"]').first
