@@ -40,7 +40,7 @@ NBGRADER_VENV := .venv-nbgrader
 NBGRADER_INSTALLED := $(NBGRADER_VENV)/.installed
 MATHJAX := build/cache/mathjax-3.2.2.tgz
 
-.PHONY: which-python lab test test-unit test-plain test-lab test-chapters test-site test-student test-seed test-gpu test-xla sweep outputs data lint clean \
+.PHONY: which-python lab test test-unit test-plain test-lab test-chapters test-site test-student test-seed test-gpu test-xla sweep check-wheels outputs data lint clean \
 	html student assignments grade chromium readme
 
 $(INSTALLED): requirements.txt
@@ -93,6 +93,11 @@ test-seed: $(INSTALLED)
 SEEDS ?= 0-9
 sweep: $(INSTALLED)
 	$(PY) -m tests.sweep --seeds $(SEEDS) --out build/sweep $(CHAPTERS)
+
+# Whether every pinned package has a binary wheel for Linux, macOS (Apple silicon) and Windows with
+# Python 3.11-3.13: pip's dry run per platform, nothing installed (needs the package index).
+check-wheels: $(INSTALLED)
+	$(PY) -m tests.wheels
 
 # On a machine with an NVIDIA GPU (Linux, or Colab: see the README's GPU section): TensorFlow's CUDA
 # libraries added to .venv, the GPU visible (make test hides it), memory growth on so that two chapters

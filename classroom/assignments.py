@@ -57,7 +57,7 @@ def write_kernel(course, python=ROOT / ".venv" / "bin" / "python"):
     folder.mkdir(parents=True, exist_ok=True)
     spec = {"argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             "display_name": "Python 3 (the RNN book's .venv)", "language": "python"}
-    (folder / "kernel.json").write_text(json.dumps(spec, indent=1) + "\n")
+    (folder / "kernel.json").write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
 
 
 def build_course(course, chapters):
@@ -67,7 +67,8 @@ def build_course(course, chapters):
         shutil.rmtree(course)
     course.mkdir(parents=True)
     stub = STUB.format(label="Exercise")
-    (course / "nbgrader_config.py").write_text(CONFIG.format(root=str(course), stub=stub, kernel=KERNEL))
+    (course / "nbgrader_config.py").write_text(CONFIG.format(root=str(course), stub=stub, kernel=KERNEL),
+                                               encoding="utf-8")
     write_kernel(course)
     names = []
     for chapter in chapters:

@@ -237,7 +237,7 @@ def write_bundle(out_dir):
     shutil.copytree(ROOT / "utils", out_dir / "utils", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "data", out_dir / "data", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "requirements.txt", out_dir / "requirements.txt")
-    (out_dir / "README.md").write_text(BUNDLE_README)
+    (out_dir / "README.md").write_text(BUNDLE_README, encoding="utf-8")
     archive = out_dir.with_suffix(".zip")
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
         for path in sorted(out_dir.rglob("*")):

@@ -212,7 +212,7 @@ def build_parallel_verses(download_dir):
 def check_sums():
     """Compare every file with data/SHA256SUMS; return the list of mismatches."""
     problems = []
-    for line in (DATA_DIR / "SHA256SUMS").read_text().splitlines():
+    for line in (DATA_DIR / "SHA256SUMS").read_text(encoding="utf-8").splitlines():
         expected, name = line.split()
         path = DATA_DIR / name
         actual = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "missing"

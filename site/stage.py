@@ -90,9 +90,9 @@ def main(staging_dir, mathjax_tarball, edition="full"):
     if staging.exists():
         shutil.rmtree(staging)
     (staging / "chapters").mkdir(parents=True)
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     # On the site the chapters are pages: drop the generated-table markers' comments only.
-    (staging / "README.md").write_text(re.sub(r"<!--.*?-->\n?", "", readme))
+    (staging / "README.md").write_text(re.sub(r"<!--.*?-->\n?", "", readme), encoding="utf-8")
     notebooks = chapter_notebooks()
     for path in notebooks:
         notebook = nbformat.read(path, as_version=4)
@@ -104,9 +104,9 @@ def main(staging_dir, mathjax_tarball, edition="full"):
     glossary = ROOT / "chapters" / "glossary.md"
     if glossary.exists():
         shutil.copy(glossary, staging / "chapters" / "glossary.md")
-    config = with_launch_buttons((ROOT / "site" / "_config.yml").read_text(), configured_repository())
-    (staging / "_config.yml").write_text(config)
-    (staging / "_toc.yml").write_text(table_of_contents(notebooks, glossary.exists()))
+    config = with_launch_buttons((ROOT / "site" / "_config.yml").read_text(encoding="utf-8"), configured_repository())
+    (staging / "_config.yml").write_text(config, encoding="utf-8")
+    (staging / "_toc.yml").write_text(table_of_contents(notebooks, glossary.exists()), encoding="utf-8")
     unpack_mathjax(mathjax_tarball, staging / "mathjax_static")
     print(f"staged {len(notebooks)} chapters ({edition} edition){' and the glossary' if glossary.exists() else ''} "
           f"in {staging}")

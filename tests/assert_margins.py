@@ -91,7 +91,7 @@ class AssertRecorder:
             self.failures += 1
             record["message"] = str(message()) if message else ""
             print(f"ASSERT FAILED at line {line}: {record['source']} {record['message']}", file=sys.stderr)
-        with self.log_path.open("a") as log:
+        with self.log_path.open("a", encoding="utf-8") as log:
             log.write(json.dumps(record) + "\n")
 
 
@@ -124,8 +124,8 @@ def run_chapter(source_path, log_path):
     if source_path.suffix != ".py" or not source_path.exists():
         raise ValueError(f"{source_path} is not a chapter source (.py)")
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_path.write_text("")
-    source = source_path.read_text()
+    log_path.write_text("", encoding="utf-8")
+    source = source_path.read_text(encoding="utf-8")
     tree = ast.fix_missing_locations(_RewriteAsserts().visit(ast.parse(source, str(source_path))))
     recorder = AssertRecorder(log_path, source.splitlines())
     os.chdir(source_path.parent)  # as nbval and Jupyter run a notebook: in its own folder
@@ -133,7 +133,7 @@ def run_chapter(source_path, log_path):
     start = time.perf_counter()
     code = compile(tree, str(source_path), "exec")
     exec(code, {"__name__": "__main__", "__file__": str(source_path), "__record_assert__": recorder})
-    with log_path.open("a") as log:
+    with log_path.open("a", encoding="utf-8") as log:
         log.write(json.dumps({"seconds": round(time.perf_counter() - start, 1)}) + "\n")
     return recorder.failures
 

@@ -8,7 +8,7 @@ MAKEFILE = Path(__file__).resolve().parent.parent / "Makefile"
 
 def makefile_variable(name, makefile=MAKEFILE):
     """The text of a Makefile line `NAME := ...` (continuation lines joined), stripped."""
-    text = Path(makefile).read_text().replace("\\\n", " ")
+    text = Path(makefile).read_text(encoding="utf-8").replace("\\\n", " ")
     match = re.search(rf"^{re.escape(name)} :=(.*)$", text, flags=re.MULTILINE)
     if match is None:
         raise ValueError(f"{makefile} has no line `{name} := ...`")

@@ -66,4 +66,4 @@ def pytest_terminal_summary(terminalreporter):
         return  # other seeds or the student edition: not the reference times of the README
     rounded = {notebook: round(seconds, 1) for notebook, seconds in sorted(_seconds_per_notebook.items())}
     TIMES_FILE.parent.mkdir(exist_ok=True)
-    TIMES_FILE.write_text(json.dumps(rounded, indent=2) + "\n")
+    TIMES_FILE.write_text(json.dumps(rounded, indent=2) + "\n", encoding="utf-8")

@@ -51,7 +51,8 @@ def run_one(chapter, seed, out_dir, perturbed):
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "tests.assert_margins", str(chapter), str(log)], cwd=ROOT,
                             env=env, capture_output=True, text=True)
-    (out_dir / f"{chapter.stem}_seed{seed}.out").write_text(result.stdout + "\n--- stderr ---\n" + result.stderr)
+    (out_dir / f"{chapter.stem}_seed{seed}.out").write_text(result.stdout + "\n--- stderr ---\n" + result.stderr,
+                                                             encoding="utf-8")
     status = "ok" if result.returncode == 0 else f"exit {result.returncode}"
     print(f"{chapter.stem} seed {seed}: {status} ({time.perf_counter() - start:.0f} s)", flush=True)
     return result.returncode
@@ -62,7 +63,7 @@ def summarise(out_dir, tightest=4):
     seeds_run, crashed = defaultdict(set), []
     for log in sorted(out_dir.glob("*_seed*.jsonl")):
         chapter, seed = log.stem.rsplit("_seed", 1)
-        lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
         seeds_run[chapter].add(int(seed))
         if not lines or "seconds" not in lines[-1]:
             crashed.append(f"{chapter} seed {seed}")
@@ -113,7 +114,7 @@ def main(argv=None):
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
             list(pool.map(lambda job: run_one(*job, args.out, not args.reference_env), jobs))
     summary = summarise(args.out)
-    (args.out / "summary.md").write_text(summary + "\n")
+    (args.out / "summary.md").write_text(summary + "\n", encoding="utf-8")
     print(summary)
 
 

@@ -34,10 +34,10 @@ def test_relative_margin():
 def test_every_assert_is_recorded_and_the_run_goes_on(tmp_path):
     chapter = tmp_path / "chapter" / "01_demo.py"
     chapter.parent.mkdir()
-    chapter.write_text(SCRIPT)
+    chapter.write_text(SCRIPT, encoding="utf-8")
     log = tmp_path / "log.jsonl"
     failures = run_chapter(chapter, log)
-    records = [json.loads(line) for line in log.read_text().splitlines()]
+    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     asserts = {r["line"]: r for r in records if "line" in r}
     assert failures == 2 and "seconds" in records[-1]
     assert asserts[4]["passed"] and asserts[4]["margin"] == pytest.approx(0.25)
@@ -64,11 +64,12 @@ def test_parse_seeds():
 def test_sweep_summary_names_failures_and_tightest_margins(tmp_path):
     chapter = tmp_path / "chapters" / "01_demo.py"
     chapter.parent.mkdir()
-    chapter.write_text("import os\nseed = int(os.environ['BOOK_SEED'])\nassert seed < 2, 'small seeds only'\n")
+    chapter.write_text("import os\nseed = int(os.environ['BOOK_SEED'])\nassert seed < 2, 'small seeds only'\n",
+                       encoding="utf-8")
     out = tmp_path / "out"
     result = subprocess.run([sys.executable, "-m", "tests.sweep", "--seeds", "0-3", "--jobs", "1", "--out", str(out),
                              str(chapter)], capture_output=True, text=True, cwd=sweep.ROOT)
     assert result.returncode == 0, result.stderr
-    summary = (out / "summary.md").read_text()
+    summary = (out / "summary.md").read_text(encoding="utf-8")
     assert "## 01_demo (seeds [0, 1, 2, 3])" in summary
     assert "FAILED for seeds [2, 3]" in summary and "worst margin -33.3% (seed 3: 3 < 2)" in summary

@@ -17,19 +17,19 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_every_chapter_starts_with_the_template_cell():
     bootstrap.main(["--check"])  # raises SystemExit naming the chapter otherwise
     for path in bootstrap.chapter_notebooks():
-        code_cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+        code_cells = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
         assert code_cells[0]["metadata"].get("tags") == [bootstrap.TAG], f"{path.name}: bootstrap is not first"
         assert code_cells[0]["outputs"] == [], f"{path.name}: inside the book the cell prints nothing"
         assert code_cells[0]["metadata"].get("jupyter") == {"source_hidden": True}, f"{path.name}: not collapsed"
-        pair = path.with_suffix(".py").read_text()
+        pair = path.with_suffix(".py").read_text(encoding="utf-8")
         assert '# %% jupyter={"source_hidden": true} tags=["bootstrap"]\n' in pair, f"{path.name}: .py not collapsed"
 
 
 def test_check_names_a_chapter_whose_cell_is_expanded(tmp_path):
     notebook = tmp_path / "01_expanded.ipynb"
-    content = json.loads(bootstrap.chapter_notebooks()[0].read_text())
+    content = json.loads(bootstrap.chapter_notebooks()[0].read_text(encoding="utf-8"))
     bootstrap.bootstrap_cells(content)[0]["metadata"].pop("jupyter")
-    notebook.write_text(json.dumps(content))
+    notebook.write_text(json.dumps(content), encoding="utf-8")
     with pytest.raises(SystemExit, match="01_expanded.ipynb"):
         bootstrap.main(["--check", str(notebook)])
 
@@ -44,9 +44,10 @@ def test_check_names_a_stale_chapter(tmp_path):
 
 def test_repository_is_read_from_pyproject(tmp_path):
     pyproject = tmp_path / "pyproject.toml"
-    pyproject.write_text('[project]\nname = "x"\n')
+    pyproject.write_text('[project]\nname = "x"\n', encoding="utf-8")
     assert bootstrap.configured_repository(pyproject) == ""
-    pyproject.write_text('[project]\nname = "x"\n[project.urls]\nRepository = "https://github.com/me/rnn-book"\n')
+    pyproject.write_text('[project]\nname = "x"\n[project.urls]\nRepository = "https://github.com/me/rnn-book"\n',
+                         encoding="utf-8")
     assert bootstrap.configured_repository(pyproject) == "https://github.com/me/rnn-book"
     assert 'BOOK_REPOSITORY = "https://github.com/me/rnn-book"' in bootstrap.cell_source("https://github.com/me/rnn-book")
 
@@ -56,7 +57,7 @@ def test_write_repository_keeps_the_pair_in_sync(tmp_path):
         shutil.copy(bootstrap.chapter_notebooks()[0].with_suffix(suffix), tmp_path / f"01_copy{suffix}")
     notebook = tmp_path / "01_copy.ipynb"
     assert bootstrap.write_repository(notebook, "file:///somewhere/book.git")
-    assert 'BOOK_REPOSITORY = "file:///somewhere/book.git"' in notebook.with_suffix(".py").read_text()
+    assert 'BOOK_REPOSITORY = "file:///somewhere/book.git"' in notebook.with_suffix(".py").read_text(encoding="utf-8")
     assert not bootstrap.write_repository(notebook, "file:///somewhere/book.git")  # second time: unchanged
 
 

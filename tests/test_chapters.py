@@ -26,12 +26,13 @@ def test_notebook_matches_its_source(notebook):
     source = notebook.with_suffix(".py")
     assert source.exists(), f"{notebook.name} has no .py source"
     rendered = jupytext.writes(jupytext.read(notebook), fmt="py:percent")
-    assert rendered == source.read_text(), f"{notebook.name} is out of sync with {source.name}: run `make outputs`"
+    assert rendered == source.read_text(encoding="utf-8"), \
+        f"{notebook.name} is out of sync with {source.name}: run `make outputs`"
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_stores_clean_outputs(notebook):
-    cells = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+    cells = [c for c in json.loads(notebook.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
     assert all(c["execution_count"] is not None for c in cells if c["source"]), "unexecuted cells"
     errors = [o for c in cells for o in c["outputs"] if o["output_type"] == "error"]
     assert not errors, "stored outputs contain errors"
@@ -52,7 +53,7 @@ TRAINING_LOG = re.compile(r"epoch\s+\d+\s+loss")  # what utils.book.EpochLogger 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
 def test_compared_cells_neither_train_nor_time(notebook):
     offending = []
-    for index, cell in enumerate(json.loads(notebook.read_text())["cells"]):
+    for index, cell in enumerate(json.loads(notebook.read_text(encoding="utf-8"))["cells"]):
         if cell["cell_type"] != "code" or not cell["outputs"]:
             continue
         tags = cell.get("metadata", {}).get("tags", [])
@@ -67,14 +68,14 @@ def test_compared_cells_neither_train_nor_time(notebook):
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
 def test_ignored_outputs_use_the_cell_tag(source):
-    assert "NBVAL_IGNORE_OUTPUT" not in source.read_text(), (
+    assert "NBVAL_IGNORE_OUTPUT" not in source.read_text(encoding="utf-8"), (
         "use the cell tag instead of the comment: # %% tags=[\"nbval-ignore-output\"]")
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
 def test_headings_are_in_markdown_cells(notebook):
     """A section heading written as a comment in a code cell is lost from the notebook's outline."""
-    cells = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+    cells = [c for c in json.loads(notebook.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
     sources = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells]
     stray = [s.splitlines()[0] for s in sources if re.search(r"^# #{1,4} ", s, flags=re.M)]
     assert not stray, f"code cells holding a markdown heading (add '# %% [markdown]' before it): {stray}"

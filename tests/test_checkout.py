@@ -30,7 +30,7 @@ def test_the_clone_really_uses_autocrlf(crlf_clone):
 
 
 def test_every_data_file_matches_its_checksum(crlf_clone):
-    lines = (crlf_clone / "data" / "SHA256SUMS").read_text().splitlines()
+    lines = (crlf_clone / "data" / "SHA256SUMS").read_text(encoding="utf-8").splitlines()
     assert lines, "SHA256SUMS is empty"
     for line in lines:
         digest, name = line.split()

@@ -10,7 +10,7 @@ import pytest
 from utils import data
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-CHECKSUMS = dict(line.split()[::-1] for line in (DATA_DIR / "SHA256SUMS").read_text().splitlines())
+CHECKSUMS = dict(line.split()[::-1] for line in (DATA_DIR / "SHA256SUMS").read_text(encoding="utf-8").splitlines())
 
 
 @pytest.mark.parametrize("name", sorted(CHECKSUMS))
@@ -20,7 +20,7 @@ def test_file_matches_recorded_checksum(name):
 
 @pytest.mark.parametrize("name", sorted(CHECKSUMS))
 def test_readme_documents_file_and_checksum(name):
-    readme = (DATA_DIR / "README.md").read_text()
+    readme = (DATA_DIR / "README.md").read_text(encoding="utf-8")
     assert name in readme and CHECKSUMS[name] in readme
 
 

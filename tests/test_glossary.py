@@ -37,7 +37,7 @@ def slug(heading):
 def read_glossary(path):
     """Return {anchor: {"term", "translations", "definition"}} for every level-3 heading of the glossary."""
     entries = {}
-    for block in re.split(r"^### ", Path(path).read_text(), flags=re.M)[1:]:
+    for block in re.split(r"^### ", Path(path).read_text(encoding="utf-8"), flags=re.M)[1:]:
         heading, _, body = block.partition("\n")
         lines = [line.strip() for line in body.strip().splitlines() if line.strip()]
         if len(lines) < 2:

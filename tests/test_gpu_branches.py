@@ -13,6 +13,7 @@ import ast
 import importlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -47,7 +48,7 @@ CUDNN_ONLY_CHAPTERS = {"04_bidirectional.py", "06_choosing_a_model.py"}
 
 def _write_chapter(tmp_path, code):
     path = tmp_path / "99_demo.py"
-    path.write_text("# %%\n" + textwrap.dedent(code))
+    path.write_text("# %%\n" + textwrap.dedent(code), encoding="utf-8")
     return path
 
 
@@ -186,6 +187,7 @@ def test_keras_picks_xla_as_on_a_gpu_in_the_simulation():
     assert result.stdout.split() == ["True", "False", "True"], result.stderr[-2000:]
 
 
+@pytest.mark.skipif(shutil.which("make") is None or os.name == "nt", reason="needs make and a POSIX shell")
 def test_make_test_gpu_shows_the_gpu_and_shares_it():
     dry = subprocess.run(["make", "-n", "-B", "test-gpu"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     pytest_line = next(line for line in dry.splitlines() if "-m pytest" in line)

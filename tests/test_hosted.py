@@ -38,7 +38,7 @@ def colab(tmp_path_factory):
     github = stand_in_for_github(tmp_path_factory.mktemp("github-fork"))
     stubs = tmp_path_factory.mktemp("colab-python")
     (stubs / "google" / "colab").mkdir(parents=True)  # google/ stays a namespace package (protobuf is there)
-    (stubs / "google" / "colab" / "__init__.py").write_text('"""Stand-in for Colab\'s module."""\n')
+    (stubs / "google" / "colab" / "__init__.py").write_text('"""Stand-in for Colab\'s module."""\n', encoding="utf-8")
     content = tmp_path_factory.mktemp("content")
     chapter = bootstrap.chapter_notebooks()[0]
     notebook = nbformat.read(chapter, as_version=4)

@@ -4,6 +4,7 @@ Stand-in interpreters are tiny shell scripts that answer the Makefile's version 
 status: 0 plays a supported Python, 1 an unsupported one (say macOS's 3.9).
 """
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,14 +13,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MAKE = shutil.which("make")
-pytestmark = pytest.mark.skipif(MAKE is None, reason="needs make")
+pytestmark = pytest.mark.skipif(MAKE is None or os.name == "nt", reason="needs make and a POSIX shell")
 
 
 def fake_pythons(directory, **supported):
     """Write one stand-in interpreter per name (python3_12=True -> python3.12 that passes the check)."""
     for name, ok in supported.items():
         path = directory / name.replace("_", ".")
-        path.write_text(f"#!/bin/sh\nexit {0 if ok else 1}\n")
+        path.write_text(f"#!/bin/sh\nexit {0 if ok else 1}\n", encoding="utf-8")
         path.chmod(0o755)
     return directory
 

@@ -34,7 +34,7 @@ def test_environments_are_parsed():
 
 
 def test_makefile_env_reports_a_missing_line(tmp_path):
-    (tmp_path / "Makefile").write_text("A := X=1\n")
+    (tmp_path / "Makefile").write_text("A := X=1\n", encoding="utf-8")
     with pytest.raises(ValueError, match="no line"):
         makefile_env("B", tmp_path / "Makefile")
 

@@ -13,21 +13,21 @@ spec.loader.exec_module(readme_tool)
 
 
 def test_readme_table_is_generated_from_the_recorded_times():
-    times = json.loads(readme_tool.RECORD.read_text())
-    readme = (ROOT / "README.md").read_text()
+    times = json.loads(readme_tool.RECORD.read_text(encoding="utf-8"))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     expected = readme_tool.with_table(readme, readme_tool.chapter_table(ROOT / "chapters", times))
     assert readme == expected, "README.md's chapter table is stale: run `make readme`"
 
 
 def test_every_chapter_has_a_recorded_time():
-    times = json.loads(readme_tool.RECORD.read_text())
+    times = json.loads(readme_tool.RECORD.read_text(encoding="utf-8"))
     for source in sorted((ROOT / "chapters").glob("[0-9][0-9]_*.py")):
         seconds = times.get(f"chapters/{source.stem}.ipynb", 0)
         assert seconds > 0, f"{source.name}: no recorded time; run `make test`, then `make readme`"
 
 
 def test_table_rows(tmp_path):
-    (tmp_path / "01_first.py").write_text("# %% [markdown]\n# # Chapter 1 — First steps\n")
+    (tmp_path / "01_first.py").write_text("# %% [markdown]\n# # Chapter 1 — First steps\n", encoding="utf-8")
     table = readme_tool.chapter_table(tmp_path, {"chapters/01_first.ipynb": 41.6})
     assert table.splitlines()[-1] == "| 1 | [First steps](chapters/01_first.ipynb) | 42 s |"
     with pytest.raises(ValueError, match="markers"):

@@ -72,7 +72,7 @@ MINIMUM_MAJOR = {"keras": 3}  # the book is written for Keras 3; Keras 2 is repl
 
 def configured_repository(pyproject=ROOT / "pyproject.toml"):
     """The book's repository URL from pyproject.toml's [project.urls] Repository, or "" when unset."""
-    project = tomllib.loads(Path(pyproject).read_text()).get("project", {})
+    project = tomllib.loads(Path(pyproject).read_text(encoding="utf-8")).get("project", {})
     return project.get("urls", {}).get("Repository", "").strip()
 
 
@@ -83,7 +83,7 @@ def cell_source(repository):
 def pinned_versions(requirements=ROOT / "requirements.txt"):
     """{distribution name: version} for the `name==version` lines of a requirements file."""
     pins = {}
-    for line in Path(requirements).read_text().splitlines():
+    for line in Path(requirements).read_text(encoding="utf-8").splitlines():
         line = line.split("#")[0].strip()
         if "==" in line:
             name, version = line.split("==", 1)
@@ -149,7 +149,7 @@ def write_repository(notebook_path, repository, pair=True):
     cells[0]["metadata"]["jupyter"] = dict(HIDDEN)
     nbformat.write(notebook, path)
     if pair:
-        path.with_suffix(".py").write_text(jupytext.writes(jupytext.read(path), fmt="py:percent"))
+        path.with_suffix(".py").write_text(jupytext.writes(jupytext.read(path), fmt="py:percent"), encoding="utf-8")
     return changed
 
 
@@ -167,7 +167,7 @@ def main(argv=None):
         expected = [(cell_source(repository), HIDDEN)]
         stale = [p.name for p in notebooks
                  if [("".join(c["source"]), c["metadata"].get("jupyter")) for c in
-                     bootstrap_cells(json.loads(p.read_text()))] != expected]
+                     bootstrap_cells(json.loads(p.read_text(encoding="utf-8")))] != expected]
         if stale:
             raise SystemExit(f"bootstrap cell (text, or collapsed state) differs from utils/bootstrap.py in "
                              f"{', '.join(stale)}: run python -m utils.bootstrap")

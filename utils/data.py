@@ -36,7 +36,7 @@ def _expected_checksums(data_dir):
     if not sums_file.exists():
         raise DataFileError(f"{sums_file} is missing. {RESTORE}")
     checksums = {}
-    for line in sums_file.read_text().splitlines():
+    for line in sums_file.read_text(encoding="utf-8").splitlines():
         digest, name = line.split()
         checksums[name] = digest
     return checksums
@@ -72,7 +72,7 @@ def load_seattle_weather(split="all", data_dir=DATA_DIR):
     temp_max and temp_min (degrees C), wind (m/s) as float32, and weather (str).
     """
     _check_split(split, (*SPLITS, "all"))
-    with open(verified_path("seattle_weather.csv", data_dir), newline="") as file:
+    with open(verified_path("seattle_weather.csv", data_dir), newline="", encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
     columns = {"date": np.array([row["date"].replace("/", "-") for row in rows], dtype="datetime64[D]")}
     for name in SEATTLE_NUMERIC_COLUMNS:

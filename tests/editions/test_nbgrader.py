@@ -50,7 +50,7 @@ def grade_one(course, student_id, notebook_path=None):
     submission.mkdir(parents=True)
     shutil.copy(notebook_path or course / "source" / ASSIGNMENT / CHAPTER.name, submission / CHAPTER.name)
     assignments("--grade", course, ASSIGNMENT)
-    with open(course / "grades.csv") as file:
+    with open(course / "grades.csv", encoding="utf-8") as file:
         rows = {row["student_id"]: row for row in csv.DictReader(file)}
     return float(rows[student_id]["score"]), float(rows[student_id]["max_score"])
 

@@ -52,7 +52,7 @@ def test_the_bundle_notebook_is_the_chapter_with_stubs(chapter):
 def file_lines(path):
     """The stripped lines of a file; of a notebook, the lines of its sources and text outputs."""
     if path.suffix != ".ipynb":
-        return {line.strip() for line in path.read_text(errors="ignore").splitlines()}
+        return {line.strip() for line in path.read_text(errors="ignore", encoding="utf-8").splitlines()}
     lines = set()
     for cell in read(path).cells:
         texts = [cell.source] + [o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))

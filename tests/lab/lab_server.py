@@ -79,7 +79,7 @@ def running_lab(root_dir=None, start_timeout=90):
     LOGS.mkdir(parents=True, exist_ok=True)
     log_path = LOGS / f"lab_{port}.log"
     workspaces = tempfile.TemporaryDirectory(prefix="lab-workspaces-")
-    with open(log_path, "w") as log:
+    with open(log_path, "w", encoding="utf-8") as log:
         server = subprocess.Popen(lab_command(root_dir, port, token, workspaces.name), cwd=ROOT, stdout=log,
                                   stderr=subprocess.STDOUT)
     lab = Lab(f"http://127.0.0.1:{port}", token)
@@ -87,13 +87,14 @@ def running_lab(root_dir=None, start_timeout=90):
         deadline = time.monotonic() + start_timeout
         while True:
             if server.poll() is not None:
-                raise RuntimeError(f"JupyterLab stopped at start (exit {server.returncode}):\n{log_path.read_text()}")
+                log = log_path.read_text(encoding="utf-8")
+                raise RuntimeError(f"JupyterLab stopped at start (exit {server.returncode}):\n{log}")
             try:
                 lab.api("status")
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    message = f"JupyterLab did not answer in {start_timeout} s:\n{log_path.read_text()}"
+                    message = f"JupyterLab did not answer in {start_timeout} s:\n{log_path.read_text(encoding='utf-8')}"
                     raise RuntimeError(message) from None
                 time.sleep(0.5)
         yield lab

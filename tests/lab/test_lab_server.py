@@ -40,7 +40,7 @@ def test_the_served_folder_shows_the_chapters_and_the_glossary(lab):
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 @pytest.mark.parametrize("suffix", [".py", ".ipynb"])
 def test_chapter_opens_with_its_stored_outputs(lab, source, suffix):
-    stored = json.loads(source.with_suffix(".ipynb").read_text())["cells"]
+    stored = json.loads(source.with_suffix(".ipynb").read_text(encoding="utf-8"))["cells"]
     opened = lab.notebook(source.with_suffix(suffix).name)["cells"]
     assert len(opened) == len(stored)
     assert output_counts(opened) == output_counts(stored), f"{source.stem}{suffix} opens without its outputs"
@@ -59,10 +59,10 @@ def test_saving_in_jupyterlab_writes_both_files_of_the_pair(tmp_path):
         notebook["cells"].append({"cell_type": "markdown", "metadata": {}, "source": "A note the reader added."})
         model = {"type": "notebook", "format": "json", "content": notebook}
         lab.api(f"contents/{chapter.name}", method="PUT", body=model)
-    saved_source = (tmp_path / chapter.name).read_text()
+    saved_source = (tmp_path / chapter.name).read_text(encoding="utf-8")
     saved_notebook = jupytext.read(tmp_path / chapter.with_suffix(".ipynb").name)
     assert "A note the reader added." in saved_source
     assert saved_notebook.cells[-1].source == "A note the reader added."
-    assert output_counts(saved_notebook.cells) == output_counts(json.loads(chapter.with_suffix(".ipynb").read_text())[
-        "cells"]), "saving lost the outputs"
+    stored = json.loads(chapter.with_suffix(".ipynb").read_text(encoding="utf-8"))["cells"]
+    assert output_counts(saved_notebook.cells) == output_counts(stored), "saving lost the outputs"
     assert jupytext.writes(saved_notebook, fmt="py:percent") == saved_source, "the saved pair is out of sync"

@@ -22,7 +22,7 @@ README = ROOT / "README.md"
 
 
 def readme_block(language):
-    section = README.read_text().split("## Without make", 1)[1].split("\n## ", 1)[0]
+    section = README.read_text(encoding="utf-8").split("## Without make", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(rf"```{language}\n(.*?)```", section, flags=re.DOTALL)
     assert len(blocks) == 1, f"README's 'Without make' section needs one {language} block"
     return blocks[0].strip().splitlines()
@@ -64,7 +64,7 @@ def test_nothing_of_the_book_is_installed(readme_environment, tmp_path):
     result = subprocess.run([bin_dir / "python", "-c", "import utils"], cwd=tmp_path, env=env,
                             capture_output=True, text=True)
     assert "No module named 'utils'" in result.stderr
-    path_files = [p.read_text() for p in bin_dir.parent.glob("lib/python*/site-packages/*.pth")]
+    path_files = [p.read_text(encoding="utf-8") for p in bin_dir.parent.glob("lib/python*/site-packages/*.pth")]
     assert not any(str(fresh_copy) in text for text in path_files), "a .pth points into the book"
 
 

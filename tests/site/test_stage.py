@@ -27,5 +27,5 @@ def test_the_built_page_has_no_bootstrap_code(chapter):
     page = SITE / "chapters" / f"{chapter.stem}.html"
     if not page.exists():
         pytest.skip(f"{page} does not exist: run `make html` first")
-    text = page.read_text()
+    text = page.read_text(encoding="utf-8")
     assert "BOOK_REPOSITORY" not in text and "setup_book" in text

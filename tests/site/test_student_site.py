@@ -19,7 +19,7 @@ FULL_SITE = ROOT / "build" / "site" / "_build" / "html"
 
 def page_lines(page):
     """The text lines of an HTML page, tags removed and entities decoded."""
-    text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
+    text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
     return {line.strip() for line in text.splitlines()}
 
 
@@ -32,6 +32,6 @@ def test_the_student_site_shows_stubs_and_no_answer(chapter):
                                                  for line in cell.source.splitlines()}
     lines = page_lines(page)
     assert hidden and not hidden & lines, f"answers on the student site: {sorted(hidden & lines)[:3]}"
-    assert "NotImplementedError" in page.read_text()
+    assert "NotImplementedError" in page.read_text(encoding="utf-8")
     full_lines = page_lines(FULL_SITE / "chapters" / f"{chapter.stem}.html")
     assert hidden & full_lines, "the full site shows the answers (so the test can see them)"
