@@ -134,7 +134,7 @@ assert not {"John", "Romans"} & {v.book for v in train_verses}
 # training and maps the others to one `<unk>` symbol. The two vocabularies do not cost the same: the
 # Spanish one is only an embedding table, looked up once per word, while the English one is the
 # width of the output layer, whose softmax every target position pays for in every training step. We
-# keep the Spanish words seen at least 5 times and the English words seen at least 10 times. Four ids
+# keep the Spanish words seen at least 5 times and the English words seen at least 15 times. Four ids
 # are reserved: padding, unknown, start and end of a sentence. How much of John does that lose?
 
 # %%
@@ -147,7 +147,7 @@ def make_vocabulary(sentences, min_count):
     return words, {word: index for index, word in enumerate(words)}
 
 
-min_counts = {"spanish": 5, "english": 10}
+min_counts = {"spanish": 5, "english": 15}
 vocabulary = {language: make_vocabulary([lowercase(getattr(v, language)) for v in train_verses], min_count)
               for language, min_count in min_counts.items()}
 spanish_words, spanish_ids = vocabulary["spanish"]
@@ -566,7 +566,7 @@ for name, model in translators.items():
 # direction, the decoder's 64. Verses differ in length by a factor of ten, so the batches are
 # **bucketed** by length (chapter 4, section 7): each batch is padded only to its own longest
 # verse. Training keeps the weights of the epoch with the lowest loss on Romans, and stops when
-# that loss has not improved for two epochs, or after 6 epochs; at this budget the cap ends it, and
+# that loss has not improved for two epochs, or after 5 epochs; at this budget the cap ends it, and
 # Romans chooses the epoch kept (the printed losses show whether each model was still improving). A
 # patience of one epoch would be too short: the loss on Romans can rise for one epoch and fall
 # again, and stopping there leaves a model under-trained. Each model gets its own copy of the
@@ -627,7 +627,7 @@ for name in trained:
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True,
                                                                   reduction="mean_with_sample_weight"))
     stopping = keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
-    histories[name] = model.fit(train_batches, validation_data=valid_batches, epochs=6, shuffle=False, verbose=0,
+    histories[name] = model.fit(train_batches, validation_data=valid_batches, epochs=5, shuffle=False, verbose=0,
                                 callbacks=[stopping, EpochLogger(1, name)]).history
 
 # %%
@@ -885,7 +885,7 @@ assert loss_gap[first_bin] > max(0.25, 0.4 * loss_gap[last_bin]), "the fixed con
 # in their content too, and attention's own loss changes with length (printed). The effect is small
 # next to Bahdanau et al.'s figure because the fixed context is far behind already on the shortest
 # verses (attention's lead there is more than a quarter of a nat per word, and more than 40 % of its
-# lead on the longest: asserted): after six epochs the fixed context has learned to use little of its
+# lead on the longest: asserted): after five epochs the fixed context has learned to use little of its
 # summary at any length, so there is little left to lose on the long ones.
 #
 # The dictionary built from the Strong's links beats both networks, and it still does when it may
@@ -1213,7 +1213,7 @@ assert seen_chrf < score_table["word for word", "all"]["chrF"], "its own trainin
 #   larger on the longest verses than on the shortest, consistent with a small bottleneck; the fixed
 #   context was far behind already on short verses.
 # - A word-for-word dictionary built from human links beat both networks, also when restricted to
-#   the networks' vocabularies: against six thousand verse pairs and six epochs of training, the
+#   the networks' vocabularies: against six thousand verse pairs and five epochs of training, the
 #   human links make it the stronger system here. A random training verse marks a floor for chrF.
 # - A beam of 4 found translations of higher model probability than greedy, and shorter ones; a
 #   paired bootstrap says whether a difference in the metric survives another sample of verses, not
