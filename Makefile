@@ -40,7 +40,7 @@ NBGRADER_VENV := .venv-nbgrader
 NBGRADER_INSTALLED := $(NBGRADER_VENV)/.installed
 MATHJAX := build/cache/mathjax-3.2.2.tgz
 
-.PHONY: which-python lab test test-unit test-plain test-lab test-chapters test-site test-student test-seed test-gpu test-xla sweep check-wheels outputs data lint clean \
+.PHONY: which-python lab test test-unit test-plain test-lab test-chapters test-site test-student test-seed test-gpu test-xla sweep check-wheels test-versions outputs data lint clean \
 	html student assignments grade chromium readme
 
 $(INSTALLED): requirements.txt
@@ -93,6 +93,12 @@ test-seed: $(INSTALLED)
 SEEDS ?= 0-9
 sweep: $(INSTALLED)
 	$(PY) -m tests.sweep --seeds $(SEEDS) --out build/sweep $(CHAPTERS)
+
+# Version drift: every chapter lax with the previous TensorFlow and an older Keras 3, then with the
+# newest releases on PyPI, each in its own venv under .venv-versions (tests/versions.py; about as long
+# as make test-chapters per set, not part of make test).
+test-versions: $(INSTALLED)
+	$(PY) -m tests.versions $(VERSION_SETS)
 
 # Whether every pinned package has a binary wheel for Linux, macOS (Apple silicon) and Windows with
 # Python 3.11-3.13: pip's dry run per platform, nothing installed (needs the package index).
@@ -214,4 +220,4 @@ data: $(INSTALLED)
 	$(PY) data/build_data.py
 
 clean:
-	rm -rf $(VENV) $(SITE_VENV) $(NBGRADER_VENV) build
+	rm -rf $(VENV) $(SITE_VENV) $(NBGRADER_VENV) .venv-versions build

@@ -3,10 +3,14 @@
 import os
 import time
 
-import keras
-import tensorflow as tf
+from utils.bootstrap import require_versions
 
-from utils.plots import use_book_style
+require_versions()  # a clear message, not a traceback from deep inside Keras, on too old a TensorFlow or Keras
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from utils.plots import use_book_style  # noqa: E402
 
 DEFAULT_SEED = 42
 

@@ -26,6 +26,7 @@ writes it into every chapter's cell:
 import importlib.metadata
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -67,7 +68,40 @@ if book_root == here / {clone_folder}:
 RUNTIME_PACKAGES = [("tensorflow", "tensorflow"), ("keras", "keras"), ("numpy", "numpy"),
                     ("matplotlib", "matplotlib"), ("babel", "babel"), ("sacrebleu", "sacrebleu"),
                     ("sentencepiece", "sentencepiece")]
-MINIMUM_MAJOR = {"keras": 3}  # the book is written for Keras 3; Keras 2 is replaced
+# The oldest releases the chapters are tested with (`make test-versions`, tests/versions.py); older ones
+# are replaced by the pins where the bootstrap cell installs, and refused with a message elsewhere.
+MINIMUM_VERSIONS = {"tensorflow": "2.20", "keras": "3.12"}
+
+
+class UnsupportedVersions(SystemExit):
+    """Raised when TensorFlow or Keras is older than the book is tested with. A SystemExit, so that
+    Jupyter shows the message alone instead of a traceback through the library's internals."""
+
+
+def version_tuple(version):
+    """'2.20.0rc1' -> (2, 20, 0): the leading numbers of a version string."""
+    leading = re.match(r"\d+(\.\d+)*", version)
+    return tuple(int(number) for number in leading.group().split(".")) if leading else ()
+
+
+def too_old(distribution, version):
+    minimum = MINIMUM_VERSIONS.get(distribution)
+    return minimum is not None and version_tuple(version) < version_tuple(minimum)
+
+
+def require_versions(installed_version=None):
+    """Stop with one clear message when TensorFlow or Keras is older than MINIMUM_VERSIONS."""
+    installed_version = installed_version or _installed_version
+    found = {distribution: installed_version(distribution) for distribution in MINIMUM_VERSIONS}
+    old = {name: version for name, version in found.items() if version and too_old(name, version)}
+    if old:
+        pins = pinned_versions()
+        needed = ", ".join(f"{name} {version} (the book needs {MINIMUM_VERSIONS[name]} or newer)"
+                           for name, version in old.items())
+        install = " ".join(f"{name}=={pins[name]}" for name in old)
+        raise UnsupportedVersions(f"This Python has {needed}. Install the book's versions with\n"
+                                  f"    python -m pip install {install}\n(in a notebook: %pip install {install}), "
+                                  "then restart the kernel.")
 
 
 def configured_repository(pyproject=ROOT / "pyproject.toml"):
@@ -101,13 +135,12 @@ def _installed_version(distribution):
 def missing_requirements(requirements=ROOT / "requirements.txt", installed_version=_installed_version,
                          importable=lambda name: importlib.util.find_spec(name) is not None):
     """The `name==version` specs to install so that the chapters run: the runtime packages that are
-    absent, or older than the book needs (Keras 2). Packages the platform has are kept as they are."""
+    absent, or older than MINIMUM_VERSIONS (Keras 2, say). Packages the platform has are kept as they are."""
     pins = pinned_versions(requirements)
     specs = []
     for module, distribution in RUNTIME_PACKAGES:
         version = installed_version(distribution) if importable(module) else None
-        major = int(version.split(".")[0]) if version and version.split(".")[0].isdigit() else None
-        if version is None or major < MINIMUM_MAJOR.get(distribution, 0):
+        if version is None or too_old(distribution, version):
             specs.append(f"{distribution}=={pins[distribution]}")
     return specs
 
