@@ -19,6 +19,7 @@ import json
 import math
 import os
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -66,7 +67,7 @@ class AssertRecorder:
         self.source_lines = source_lines
         self.failures = 0
 
-    def __call__(self, line, clauses, message):
+    def __call__(self, line, end_line, clauses, message):
         """`clauses`: the operands of `and` (one for a plain assert), each (operand thunks, operators)."""
         passed, links = True, []
         for operands, operators in clauses:
@@ -85,8 +86,9 @@ class AssertRecorder:
             if not passed:
                 break  # as `and` does: the rest is not evaluated
         margins = [link["margin"] for link in links if link["margin"] is not None]
-        record = {"line": line, "source": self.source_lines[line - 1].strip(), "passed": passed,
-                  "margin": min(margins) if margins else None, "links": links}
+        statement = textwrap.dedent("\n".join(self.source_lines[line - 1:end_line])).strip()
+        record = {"line": line, "source": self.source_lines[line - 1].strip(), "statement": statement,
+                  "passed": passed, "margin": min(margins) if margins else None, "links": links}
         if not passed:
             self.failures += 1
             record["message"] = str(message()) if message else ""
@@ -112,7 +114,8 @@ class _RewriteAsserts(ast.NodeTransformer):
         parts = node.test.values if isinstance(node.test, ast.BoolOp) and isinstance(node.test.op, ast.And) \
             else [node.test]
         call = ast.Call(func=ast.Name("__record_assert__", ast.Load()),
-                        args=[ast.Constant(node.lineno), ast.List([clause(part) for part in parts], ast.Load()),
+                        args=[ast.Constant(node.lineno), ast.Constant(node.end_lineno),
+                              ast.List([clause(part) for part in parts], ast.Load()),
                               thunk(node.msg) if node.msg else ast.Constant(None)],
                         keywords=[])
         return ast.copy_location(ast.Expr(call), node)
