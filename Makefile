@@ -188,9 +188,10 @@ $(NBGRADER_INSTALLED): requirements-nbgrader.txt
 	$(NBGRADER_VENV)/bin/python -m pip install --quiet -r requirements-nbgrader.txt
 	touch $(NBGRADER_INSTALLED)
 
-# An nbgrader course in build/course: one assignment per chapter, the student versions in build/course/release.
+# An nbgrader course in build/course: one assignment per chapter, the student versions in build/course/release;
+# with STUDENTS=roster.txt (one id per line), each student's own BOOK_SEED in build/course/seeds.csv.
 assignments: $(INSTALLED) $(NBGRADER_INSTALLED)
-	$(NBGRADER_VENV)/bin/python classroom/assignments.py build/course
+	$(NBGRADER_VENV)/bin/python classroom/assignments.py build/course $(if $(STUDENTS),--students $(STUDENTS))
 
 # Autograde the submissions in build/course/submitted/*/ASSIGNMENT, e.g. make grade ASSIGNMENT=02_bptt.
 grade: $(NBGRADER_INSTALLED)

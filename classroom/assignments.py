@@ -13,11 +13,21 @@ packages when it autogrades. Autograding runs each notebook in the course folder
 unpacked student bundle. The student bundle's notebooks carry the same nbgrader metadata, so a
 student who worked in the bundle hands in a notebook this course grades.
 
-usage: python classroom/assignments.py COURSE_DIR [CHAPTER.ipynb ...]   (default: every chapter)
+A seed per student: with `--students ROSTER` (a text file, one student id per line), the course also
+gets `seeds.csv`, each student's own BOOK_SEED, derived from the id (`student_seed`: the same on every
+machine, so it can be recomputed). The teacher hands each student their seed; the student runs the
+notebooks with it (`BOOK_SEED=4711 make lab`, or `%env BOOK_SEED=4711` before the setup cell), so the
+numbers differ between students while every check must still hold. When `seeds.csv` exists, grading
+runs each submission with its student's seed.
+
+usage: python classroom/assignments.py COURSE_DIR [--students ROSTER] [CHAPTER.ipynb ...]
+              (default: every chapter)
        python classroom/assignments.py --grade COURSE_DIR ASSIGNMENT
               (autograde COURSE_DIR/submitted/*/ASSIGNMENT and write COURSE_DIR/grades.csv)
 """
 
+import csv
+import hashlib
 import json
 import os
 import shutil
@@ -60,7 +70,26 @@ def write_kernel(course, python=ROOT / ".venv" / "bin" / "python"):
     (folder / "kernel.json").write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
 
 
-def build_course(course, chapters):
+def student_seed(student_id):
+    """A student's BOOK_SEED: a whole number from 0 to 9,999 derived from the id alone."""
+    if not student_id.strip() or student_id != student_id.strip():
+        raise ValueError(f"a student id must be non-empty without surrounding spaces, got {student_id!r}")
+    return int(hashlib.sha256(student_id.encode("utf-8")).hexdigest(), 16) % 10_000
+
+
+def write_seeds(course, roster):
+    """COURSE/seeds.csv: each student id of the roster file (one per line) with its BOOK_SEED."""
+    ids = [line.strip() for line in Path(roster).read_text(encoding="utf-8").splitlines() if line.strip()]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{roster}: a student id appears twice")
+    with open(Path(course) / "seeds.csv", "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["student_id", "BOOK_SEED"])
+        writer.writerows((student_id, student_seed(student_id)) for student_id in ids)
+    return {student_id: student_seed(student_id) for student_id in ids}
+
+
+def build_course(course, chapters, roster=None):
     """Write COURSE with one assignment per chapter and generate the release versions; return their names."""
     course = Path(course).resolve()
     if course.exists():
@@ -77,14 +106,17 @@ def build_course(course, chapters):
         nbformat.write(assignment_notebook(chapter), course / "source" / chapter.stem / chapter.name)
         nbgrader(course, "generate_assignment", chapter.stem, "--force")
         names.append(chapter.stem)
+    if roster is not None:
+        write_seeds(course, roster)
     return names
 
 
-def nbgrader(course, *arguments):
-    """Run the nbgrader command line of this venv in COURSE, with the course's kernel on JUPYTER_PATH."""
+def nbgrader(course, *arguments, extra_env=None):
+    """Run the nbgrader command line of this venv in COURSE, with the course's kernel on JUPYTER_PATH
+    (the kernel inherits this environment, BOOK_SEED included)."""
     bin_dir = Path(sys.executable).parent  # nbgrader runs `alembic` from PATH
     env = dict(os.environ, JUPYTER_PATH=str(Path(course) / "jupyter"),
-               PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+               PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **(extra_env or {}))
     command = [str(bin_dir / "nbgrader"), *arguments]
     result = subprocess.run(command, cwd=course, env=env, capture_output=True, text=True)
     if result.returncode != 0:
@@ -93,9 +125,18 @@ def nbgrader(course, *arguments):
 
 
 def grade(course, assignment):
-    """Autograde every submission of `assignment` and export the gradebook to COURSE/grades.csv."""
+    """Autograde every submission of `assignment` and export the gradebook to COURSE/grades.csv. With
+    COURSE/seeds.csv, each student's submission runs with that student's BOOK_SEED."""
     course = Path(course).resolve()
-    nbgrader(course, "autograde", assignment, "--force")
+    if (course / "seeds.csv").exists():
+        students = sorted(p.parent.name for p in (course / "submitted").glob(f"*/{assignment}") if p.is_dir())
+        for student_id in students:
+            seed = student_seed(student_id)
+            print(f"grading {student_id} with BOOK_SEED={seed}", flush=True)
+            nbgrader(course, "autograde", assignment, "--student", student_id, "--force",
+                     extra_env={"BOOK_SEED": str(seed)})
+    else:
+        nbgrader(course, "autograde", assignment, "--force")
     nbgrader(course, "export", "--to", str(course / "grades.csv"))
     return course / "grades.csv"
 
@@ -106,6 +147,16 @@ if __name__ == "__main__":
         raise SystemExit(0)
     if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
         raise SystemExit(__doc__)
-    chapters = sys.argv[2:] or sorted(str(p) for p in (ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
-    names = build_course(sys.argv[1], chapters)
+    arguments = sys.argv[2:]
+    roster = None
+    if "--students" in arguments:
+        position = arguments.index("--students")
+        if position + 1 >= len(arguments):
+            raise SystemExit("--students needs a roster file: one student id per line")
+        roster = arguments[position + 1]
+        del arguments[position:position + 2]
+    chapters = arguments or sorted(str(p) for p in (ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+    names = build_course(sys.argv[1], chapters, roster)
     print(f"nbgrader course in {sys.argv[1]}: {len(names)} assignments; student versions in {sys.argv[1]}/release")
+    if roster is not None:
+        print(f"each student's BOOK_SEED: {sys.argv[1]}/seeds.csv (grading runs each submission with it)")

@@ -72,7 +72,7 @@ def test_missing_requirements_are_only_what_the_platform_lacks():
     # sentencepiece, which the platform lacks; its NumPy and Matplotlib stay
     assert specs == [f"{name}=={pins[name]}" for name in ("tensorflow", "keras", "babel", "sacrebleu",
                                                           "sentencepiece")]
-    everything = dict(PLATFORM_WITH_KERAS_2, tensorflow="2.20.0", keras="3.12.0", babel="2.10.0", sacrebleu="2.4.0",
+    everything = dict(PLATFORM_WITH_KERAS_2, tensorflow="2.20.0", keras="3.14.0", babel="2.10.0", sacrebleu="2.4.0",
                       sentencepiece="0.2.0")
     assert bootstrap.missing_requirements(installed_version=everything.get, importable=lambda name: True) == []
 
@@ -81,9 +81,9 @@ def test_too_old_versions_stop_with_a_message_naming_found_and_needed():
     with pytest.raises(SystemExit) as stopped:
         bootstrap.require_versions({"tensorflow": "2.21.0", "keras": "3.8.0"}.get)
     message = str(stopped.value)
-    assert "keras 3.8.0" in message and "3.12 or newer" in message and "tensorflow" not in message.split("\n")[0]
+    assert "keras 3.8.0" in message and "3.14 or newer" in message and "tensorflow" not in message.split("\n")[0]
     assert f"pip install keras=={bootstrap.pinned_versions()['keras']}" in message and "restart the kernel" in message
-    bootstrap.require_versions({"tensorflow": "2.20.0", "keras": "3.12.0"}.get)  # the oldest tested: accepted
+    bootstrap.require_versions({"tensorflow": "2.20.0", "keras": "3.14.0"}.get)  # the oldest tested: accepted
     bootstrap.require_versions()  # this Python: accepted
     assert bootstrap.version_tuple("2.20.0rc1") == (2, 20, 0) and bootstrap.version_tuple("nightly") == ()
 

@@ -1,5 +1,6 @@
 """classroom/student.py: stubs replace exactly the marked answers, and the static check finds the
-ways a student edition can be unsound (a check that could pass on the stub, a cell that needs an answer)."""
+ways a student edition can be unsound (a check that could pass on the stub, a cell that needs an answer);
+classroom/assignments.py: each student's seed."""
 
 import sys
 from pathlib import Path
@@ -8,6 +9,7 @@ import nbformat
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "classroom"))
+import assignments  # noqa: E402  (nbformat and the standard library only)
 import student  # noqa: E402
 
 
@@ -72,3 +74,21 @@ def test_the_edition_clears_exercise_outputs_and_keeps_the_rest():
     assert edition.cells[1].outputs == [] == edition.cells[2].outputs
     assert original.cells[1].source == ANSWER, "the original is left alone"
     assert student.solution_lines(original, minimum_length=5) == {"answer = given * 21"}
+
+
+def test_each_student_gets_their_own_seed_from_the_id(tmp_path):
+    seeds = assignments.write_seeds(tmp_path, _roster(tmp_path, "ada\ngrace\n\nlin\n"))
+    assert list(seeds) == ["ada", "grace", "lin"] and len(set(seeds.values())) == 3
+    assert all(0 <= seed < 10_000 for seed in seeds.values())
+    assert seeds == {name: assignments.student_seed(name) for name in seeds}, "recomputable from the id alone"
+    assert (tmp_path / "seeds.csv").read_text(encoding="utf-8").splitlines()[0] == "student_id,BOOK_SEED"
+    with pytest.raises(ValueError, match="twice"):
+        assignments.write_seeds(tmp_path, _roster(tmp_path, "ada\nada\n"))
+    with pytest.raises(ValueError, match="non-empty"):
+        assignments.student_seed(" ada")
+
+
+def _roster(folder, text):
+    path = folder / "roster.txt"
+    path.write_text(text, encoding="utf-8")
+    return path

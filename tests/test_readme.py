@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,24 @@ def test_table_rows(tmp_path):
     assert table.splitlines()[-1] == "| 1 | [First steps](chapters/01_first.ipynb) | 42 s |"
     with pytest.raises(ValueError, match="markers"):
         readme_tool.with_table("no markers here", table)
+
+
+def github_anchor(heading):
+    """The anchor GitHub (and jupyter-book's myst_heading_anchors) gives a heading."""
+    kept = "".join(c for c in heading.strip().lower() if c.isalnum() or c in " -_")
+    return kept.replace(" ", "-")
+
+
+def test_the_first_screen_is_short_and_links_the_rest():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    first_screen = readme.split("\n## Without make", 1)[0]
+    assert len(first_screen.splitlines()) <= 50, "the first screen: what the book is, chapters, two commands, links"
+    for needed in ("chapter-table:begin", "make lab", "make test", "Colab", "**More:**"):
+        assert needed in first_screen, f"the first screen lacks {needed!r}"
+    anchors = {github_anchor(line[3:]) for line in readme.splitlines() if line.startswith("## ")}
+    linked = set(re.findall(r"\]\(#([^)]+)\)", readme))
+    assert linked and linked <= anchors, f"links to no heading: {sorted(linked - anchors)}"
+    more = first_screen.split("**More:**", 1)[1]
+    later = [github_anchor(line[3:]) for line in readme.split("\n## Without make", 1)[1].splitlines()
+             if line.startswith("## ")] + ["without-make-windows-macos-linux"]
+    assert all(f"(#{anchor})" in more for anchor in later), "every later section is linked from the top"

@@ -1,15 +1,16 @@
 """The chapters as nbgrader assignments, graded by the real nbgrader (in .venv-nbgrader).
 
-Chapter 2 is graded twice, in two courses, so that the two gradings run side by side (`make test-student`
-runs this folder on two workers):
-- the instructor's version scores full marks;
-- the notebook of the student bundle, handed in unchanged, scores zero without crashing the grader. Its
-  course sits inside a fresh unpacked copy of the bundle, so this grading is also the run of a chapter
+Two courses, so that the gradings run side by side (`make test-student` runs this folder on two workers):
+- chapter 1's instructor version, handed in by two students of a roster, each graded with their own
+  BOOK_SEED, scores full marks for both;
+- chapter 2's notebook of the student bundle, handed in unchanged, scores zero without crashing the
+  grader. Its course sits inside a fresh unpacked copy of the bundle, so this grading is also the run of a chapter
   in the bundle: every cell but the exercises runs there, each answer raises its NotImplementedError and
   each check fails. nbgrader's own release version is the bundle's notebook, line for line."""
 
 import csv
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,7 @@ import student  # noqa: E402
 
 CHAPTER = student.chapter_notebooks()[1]
 ASSIGNMENT = CHAPTER.stem
+SHORTEST = student.chapter_notebooks()[0]  # chapter 1, graded twice for the seeds per student
 ARCHIVE = ROOT / "build" / "student.zip"
 
 if not NBGRADER_PYTHON.exists() and os.environ.get("CI") == "true":
@@ -55,12 +57,32 @@ def grade_one(course, student_id, notebook_path=None):
     return float(rows[student_id]["score"]), float(rows[student_id]["max_score"])
 
 
-def test_nbgrader_gives_the_instructor_full_marks():
+def test_two_students_graded_with_their_own_seeds_get_full_marks(tmp_path):
+    """The instructor's version handed in by two students of a roster: each submission runs with that
+    student's BOOK_SEED (other numbers, the setup cell says which seed) and every check still passes."""
     course = ROOT / "build" / "test-course"  # inside the book, so that the notebook finds utils/ and data/
     shutil.rmtree(course, ignore_errors=True)
+    roster = tmp_path / "roster.txt"
+    roster.write_text("ada\ngrace\n", encoding="utf-8")
     try:
-        checks = len(student.exercises(read(CHAPTER)))
-        assert grade_one(course, "instructor") == (checks, checks)
+        assignments(course, "--students", roster, SHORTEST)
+        with open(course / "seeds.csv", encoding="utf-8") as file:
+            seeds = {row["student_id"]: int(row["BOOK_SEED"]) for row in csv.DictReader(file)}
+        assert set(seeds) == {"ada", "grace"} and len(set(seeds.values()) | {42}) == 3, seeds
+        for student_id in seeds:
+            submission = course / "submitted" / student_id / SHORTEST.stem
+            submission.mkdir(parents=True)
+            shutil.copy(course / "source" / SHORTEST.stem / SHORTEST.name, submission / SHORTEST.name)
+        assignments("--grade", course, SHORTEST.stem)
+        with open(course / "grades.csv", encoding="utf-8") as file:
+            rows = {row["student_id"]: row for row in csv.DictReader(file)}
+        checks = len(student.exercises(read(SHORTEST)))
+        for student_id, seed in seeds.items():
+            assert (float(rows[student_id]["score"]), float(rows[student_id]["max_score"])) == (checks, checks)
+            graded = read(course / "autograded" / student_id / SHORTEST.stem / SHORTEST.name)
+            printed = "".join(output.get("text", "") for cell in graded.cells if cell.cell_type == "code"
+                              for output in cell.get("outputs", []))
+            assert re.search(rf"BOOK_SEED={seed}\b", printed), f"{student_id} was not graded with BOOK_SEED={seed}"
     finally:
         shutil.rmtree(course, ignore_errors=True)
 
