@@ -338,7 +338,8 @@ print("signatures:", chrf.get_signature(), "|", bleu.get_signature())
 # %%
 baseline_scores = {name: scores(texts) for name, texts in translations.items()}
 assert dictionary["dios"] == "god"
-assert baseline_scores["word for word"]["chrF"] > baseline_scores["random verse"]["chrF"] + 15, "far above the floor"
+assert baseline_scores["word for word"]["chrF"] > baseline_scores["random verse"]["chrF"] + 15, \
+    "far above the random verse"
 assert baseline_scores["random verse"]["BLEU"] < 2, "a fluent verse unrelated to the source shares few 4-grams"
 
 # %% [markdown]
@@ -838,7 +839,8 @@ for name in trained[1:]:  # attention; with a GPU, the previous-state decoder to
 assert network_p_value < 0.01, "attention's lead is far beyond the sampling noise of 810 verses"
 assert all(score_table["attention", b][metric] > score_table["fixed context", b][metric]
            for b in length_bins for metric in ("chrF", "BLEU")), "in every bin, on both metrics"
-assert score_table["fixed context", "all"]["BLEU"] > score_table["random verse", "all"]["BLEU"] + 2, "reads the source"
+assert score_table["fixed context", "all"]["BLEU"] > score_table["random verse", "all"]["BLEU"] + 2, \
+    "BLEU above the random verse's"
 assert score_table["fixed context", "all"]["chrF"] < score_table["random verse", "all"]["chrF"] + 2, \
     "no better than the random verse in chrF"
 assert score_table["word for word, networks' words", "all"]["chrF"] > score_table["attention", "all"]["chrF"]
@@ -849,7 +851,7 @@ assert score_table["word for word, networks' words", "all"]["chrF"] > score_tabl
 # bootstrap puts the difference far beyond chance (all asserted). The fixed context's chrF is no
 # better than the random verse's (asserted: less than two points above it; it can even fall below,
 # partly because every `<unk>` it writes is a near-certain miss); its BLEU, which needs matching
-# word sequences, is above the random verse's (asserted), but a random verse is the weakest
+# word sequences, is above the random verse's (asserted), but a random verse is a weak
 # source-blind baseline, so this does not show how much of the source the fixed context reads.
 # Swapping each verse's source for another's and measuring the loss would (an exercise for the
 # reader; the chapter does not run it).
@@ -1204,7 +1206,7 @@ assert seen_chrf < score_table["word for word", "all"]["chrF"], "its own trainin
 #   gospels share whole passages: a random split leaks them into the test set. Split by book.
 # - **Training on shorter sentences than the test.** A decoder that never wrote a 35-word verse
 #   stops early on one; a length bin beyond the training lengths then measures that, not the context.
-# - **A score without its floor.** chrF gives a fluent verse that ignores the source a clearly
+# - **A score without a source-blind baseline.** chrF gives a fluent verse that ignores the source a clearly
 #   positive score. Score a source-blind baseline beside every system.
 # - **Comparing systems whose outputs differ in length by one corpus score.** chrF weights recall
 #   twice as much as precision and BLEU penalises short output: a system that writes more words can
