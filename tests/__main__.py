@@ -21,13 +21,14 @@ import sys
 from pathlib import Path
 
 from tests.makefile_vars import makefile_env, makefile_variable
+from utils import bootstrap
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTER_TIMES = ROOT / "site" / "chapter_times.json"
 
 
 def chapter_notebooks():
-    return sorted(path.relative_to(ROOT).as_posix() for path in (ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+    return [path.relative_to(ROOT).as_posix() for path in bootstrap.chapter_notebooks()]
 
 
 def parse_shard(text):

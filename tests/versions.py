@@ -16,6 +16,7 @@ in the Makefile's test environment, and the summary gives, per set, the versions
 chapter's result; build/versions/NAME.xml is pytest's report. Exit status 1 if a chapter failed.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -24,13 +25,13 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 from tests.makefile_vars import makefile_env, makefile_variable
-from utils.bootstrap import RUNTIME_PACKAGES, pinned_versions
+from utils.bootstrap import MINIMUM_VERSIONS, RUNTIME_PACKAGES, pinned_versions
 
 ROOT = Path(__file__).resolve().parent.parent
 VENVS = ROOT / ".venv-versions"
 REPORTS = ROOT / "build" / "versions"
 SETS = {
-    "previous": {"tensorflow": "tensorflow==2.20.0", "keras": "keras==3.14.0"},
+    "previous": {name: f"{name}=={version}.0" for name, version in MINIMUM_VERSIONS.items()},  # the book's minimum
     "newest": {distribution: distribution for _, distribution in RUNTIME_PACKAGES},
 }
 
@@ -67,8 +68,6 @@ def prepare(name):
 def installed_versions(python):
     code = ("import importlib.metadata as m, json; print(json.dumps({d: m.version(d) for d in %r}))"
             % [distribution for _, distribution in RUNTIME_PACKAGES])
-    import json
-
     return json.loads(subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
