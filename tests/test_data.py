@@ -81,8 +81,32 @@ def test_parallel_verses_split_by_book_with_links_in_range():
     assert "born" in john_3_16.english and "Greek" not in john_3_16.english, "footnotes are dropped"
 
 
+def test_bach_chorales_split_by_tune_on_an_eighth_note_grid():
+    splits = {split: data.load_bach_chorales(split) for split in ("train", "valid", "test")}
+    assert {split: len(chorales) for split, chorales in splits.items()} == {"train": 310, "valid": 52, "test": 43}
+    tunes = {split: {c.tune for c in chorales} for split, chorales in splits.items()}
+    assert not (tunes["train"] & tunes["valid"] or tunes["train"] & tunes["test"] or tunes["valid"] & tunes["test"])
+    melodies = {split: {tuple(np.diff([p for p in c.voices[:, 0] if p > 0])[:12]) for c in chorales}
+                for split, chorales in splits.items()}
+    assert not melodies["train"] & melodies["test"], "a test tune's opening is in the training chorales"
+    for chorale in data.load_bach_chorales("all"):
+        pitches = np.abs(chorale.voices)
+        assert chorale.voices.dtype == np.int16 and chorale.voices.shape[1] == 4
+        assert np.all((pitches == 0) | ((pitches >= 36) & (pitches <= 81))), chorale.name
+        assert all(0 <= step < len(chorale.voices) for step in chorale.bar_starts + chorale.fermatas)
+        # a held value continues the pitch before it, except where a note began between two grid points
+        held = chorale.voices[1:] < 0
+        continued = np.abs(chorale.voices[1:]) == np.abs(chorale.voices[:-1])
+        assert np.mean(continued[held]) > 0.97, chorale.name
+    # BWV 66.6 begins (soprano) C#5 and B4 as eighths, A4 and B4 as quarters, then C#5 with a fermata
+    (bwv66,) = [c for c in splits["train"] + splits["valid"] + splits["test"] if c.name == "bwv66.6"]
+    assert bwv66.voices[:8, 0].tolist() == [73, 71, 69, -69, 71, -71, 73, -73]
+    assert bwv66.fermatas[0] == 6 and bwv66.bar_starts[0] == 2 and bwv66.key == "F# minor"
+
+
 @pytest.mark.parametrize(
-    "loader", [data.load_seattle_weather, data.load_movie_sentences, data.load_shakespeare, data.load_parallel_verses]
+    "loader", [data.load_seattle_weather, data.load_movie_sentences, data.load_shakespeare, data.load_parallel_verses,
+               data.load_bach_chorales]
 )
 def test_bad_split_is_a_value_error(loader):
     with pytest.raises(ValueError, match="split must be one of"):

@@ -148,3 +148,36 @@ def load_parallel_verses(split, data_dir=DATA_DIR):
                               tuple(row["spanish"].split(" ")),
                               tuple(tuple(map(int, link.split("-"))) for link in row["links"].split()))
                 for row in reader if split in ("all", row["split"])]
+
+
+class Chorale(NamedTuple):
+    name: str            # the music21 corpus file's stem, e.g. "bwv66.6"
+    split: str
+    tune: str            # the first chorale of its tune group: every harmonisation of a tune is in one split
+    meter: str           # time signatures, e.g. "4/4" or "3/4,4/4"
+    key_signature: int  # sharps (negative: flats) of the first key signature
+    key: str             # music21's estimate from the pitches, e.g. "F# minor"
+    bar_starts: tuple    # grid steps where a full bar begins
+    fermatas: tuple      # grid steps where a soprano note with a fermata begins (as encoded)
+    voices: np.ndarray   # (steps, 4) int16: soprano, alto, tenor, bass on an eighth-note grid
+
+
+CHORALE_VOICES = ("soprano", "alto", "tenor", "bass")
+
+
+def load_bach_chorales(split, data_dir=DATA_DIR):
+    """Bach's four-part chorales from the music21 corpus (see data/README.md), one voice per column on an
+    eighth-note grid: the MIDI pitch of a note struck at that step, minus the pitch of a note still
+    sounding from before (held or tied), 0 for a rest.
+
+    Split by tune: the harmonisations whose sopranos begin with the same intervals stay together,
+    so no test melody is seen in training. Returns a list of Chorale.
+    """
+    _check_split(split, (*SPLITS, "all"))
+    with open(verified_path("bach_chorales.tsv", data_dir), newline="", encoding="utf-8") as file:
+        reader = csv.DictReader(file, delimiter="\t", quoting=csv.QUOTE_NONE)
+        return [Chorale(row["chorale"], row["split"], row["tune"], row["meter"], int(row["key_signature"]),
+                        row["key"], tuple(map(int, row["bar_starts"].split())),
+                        tuple(map(int, row["fermatas"].split())),
+                        np.array([[int(v) for v in row[voice].split()] for voice in CHORALE_VOICES], np.int16).T)
+                for row in reader if split in ("all", row["split"])]
