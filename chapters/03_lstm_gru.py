@@ -227,7 +227,7 @@ formulas = {
 for name, layer_type in layer_types.items():
     counted = keras.Sequential([keras.Input((None, num_features)), layer_type(hidden_size)]).count_params()
     print(f"{name:>9}: count_params {counted:>4}, formula {formulas[name]:>4}")
-    assert counted == formulas[name]
+    assert counted == formulas[name], "count_params equals the formula for SimpleRNN, GRU and LSTM"
 
 # %% [markdown]
 # At the same width an LSTM costs four times a `SimpleRNN` and a GRU about three times. We compare
@@ -310,8 +310,10 @@ lstm_states_numpy = lstm_forward(sequences.astype("float64"), *keras_lstm.get_we
 gru_states_numpy = gru_forward(sequences.astype("float64"), *keras_gru.get_weights())
 print("LSTM agrees with keras.layers.LSTM:", np.allclose(lstm_states_numpy, lstm_states_keras, rtol=1e-5, atol=1e-6))
 print("GRU agrees with keras.layers.GRU:  ", np.allclose(gru_states_numpy, gru_states_keras, rtol=1e-5, atol=1e-6))
-assert np.allclose(lstm_states_numpy, lstm_states_keras, rtol=1e-5, atol=1e-6)
-assert np.allclose(gru_states_numpy, gru_states_keras, rtol=1e-5, atol=1e-6)
+assert np.allclose(lstm_states_numpy, lstm_states_keras, rtol=1e-5, atol=1e-6), \
+    "the NumPy LSTM matches keras.layers.LSTM at every step, to float32 rounding"
+assert np.allclose(gru_states_numpy, gru_states_keras, rtol=1e-5, atol=1e-6), \
+    "the NumPy GRU matches keras.layers.GRU at every step, to float32 rounding"
 
 # %% [markdown]
 # Both cells agree with Keras at every one of the 30 steps, within float32 rounding: the equations
@@ -360,7 +362,7 @@ print("train:", x_adding_train.shape, " valid:", x_adding_valid.shape)
 
 # %% tags=["nbval-ignore-output"]
 print(f"trivial baseline on the validation set: MSE {trivial_mse:.4f} (theory 1/6 = {1 / 6:.4f})")
-assert abs(trivial_mse - 1 / 6) < 0.03
+assert abs(trivial_mse - 1 / 6) < 0.03, "the trivial baseline's MSE is within 0.03 of the theoretical 1/6"
 
 # %% [markdown]
 # Three models of the same width, 32 units, each followed by a `Dense(1)` readout, with the settings
@@ -521,8 +523,10 @@ probe = {"trained LSTM, cell state": probe_r2(cell_before_second, first_values),
 for name, r2 in probe.items():
     print(f"{name:>26}, the step before the second marker: probe R² for the first marked value {r2:.3f}")
 lstm_r2 = probe["trained LSTM, cell state"]
-assert lstm_r2 > 0.5 and lstm_r2 > probe["untrained LSTM, cell state"] + 0.3
-assert lstm_r2 > probe["trained SimpleRNN, state"] + 0.3
+assert lstm_r2 > 0.5 and lstm_r2 > probe["untrained LSTM, cell state"] + 0.3, \
+    "the trained LSTM's cell state holds most of the first value, the untrained one far less"
+assert lstm_r2 > probe["trained SimpleRNN, state"] + 0.3, \
+    "the trained SimpleRNN's state holds far less of the first value than the LSTM's cell state"
 
 # %% [markdown]
 # A linear readout of the trained LSTM's cell state recovers most of the variance of the first value
@@ -542,7 +546,8 @@ plt.xlabel("first marked value")
 plt.ylabel(f"cell state of unit {best_unit}, one step before the second marker")
 plt.title(f"One LSTM unit keeps the first value (|correlation| {unit_correlations[best_unit]:.2f})")
 plt.show()
-assert unit_correlations[best_unit] > 0.7
+assert unit_correlations[best_unit] > 0.7, \
+    "a single LSTM unit's cell state follows the first marked value (|correlation| above 0.7)"
 
 # %% [markdown]
 # This unit's cell state at the second marker is close to a straight-line function of the first value:
@@ -685,7 +690,8 @@ for name in ("LSTM, b_f = 5", "LSTM, b_f = 5, b_i = -5"):
     flat_share[name] = float(np.mean(1 - np.tanh(final_cells) ** 2 < 0.1))
     print(f"{name:>23}, before training: median |c_T| {np.median(np.abs(final_cells)):.2f}, "
           f"cells with tanh'(c_T) < 0.1: {flat_share[name]:.0%}")
-assert flat_share["LSTM, b_f = 5"] > 0.3 and flat_share["LSTM, b_f = 5, b_i = -5"] < 0.05
+assert flat_share["LSTM, b_f = 5"] > 0.3 and flat_share["LSTM, b_f = 5, b_i = -5"] < 0.05, \
+    "before training, b_f = 5 saturates over 30% of the cells; adding b_i = -5, under 5%"
 
 # %%
 ax = plot_learning_curves(far_histories, title="Adding problem, every marker at least 50 steps from the end",
@@ -700,21 +706,22 @@ plt.show()
 
 # %% [markdown]
 # When the GRU has solved the task, the LSTMs with $b_f = 1$ and $b_f = 5$ are still at the baseline
-# (above 90% of it, asserted), and the one with $b_f = 1$ never leaves it in all its epochs (asserted):
-# without markers near the end, the default LSTM does not start to learn, as the explanation above
-# predicts for it (the GRU learns without such markers; we come back to it below). Opening the LSTM's
-# forget gates alone does not fix that in the GRU's time (asserted); given more epochs it may escape
-# late, or not at all. The printout shows one thing that goes wrong: with $b_f = 5$ the cell keeps
-# almost everything it writes, and with its input gates half open ($\sigma(0) = 0.5$) it writes every
-# one of the 100 values. Before training, a large share of the cells already end deep in tanh's flat
-# tails (asserted above 30%), and every value reaches the cell about equally; the two marked ones are
-# lost in the sum. (Saturation is not the whole story: the lag-80 LSTM above started with $b_f = 5$
-# too, and learned. Its bit arrives on a channel that is zero elsewhere, while here value and marker
-# arrive together; likely, only an input gate that opens at the markers can keep the other values out,
-# which we have not tested.) Started with its input gates closed as well ($b_i = -5$), no cell is
-# saturated (asserted below 5%) and the LSTM solves the task (asserted below a tenth of the baseline),
-# in about the GRU's time. Hochreiter & Schmidhuber warned of this *internal state drift* and, in this
-# very experiment, started their input gates at −3 and −6.
+# (above 90% of it, asserted), and the one with $b_f = 1$ never leaves it in all its epochs
+# (asserted): without markers near the end, the default LSTM does not start to learn, as the
+# explanation above predicts for it (the GRU learns without such markers; we come back to it below).
+# Opening the LSTM's forget gates alone does not fix that in the GRU's time (asserted); given more
+# epochs it may escape late, or not at all. The printout shows one thing that goes wrong: with
+# $b_f = 5$ the cell keeps almost everything it writes, and with its input gates half open
+# ($\sigma(0) = 0.5$) it writes every one of the 100 values. Before training, a large share of the
+# cells already end deep in tanh's flat tails (asserted above 30%), and every value reaches the cell
+# about equally; the two marked ones are lost in the sum. (Saturation is not the whole story: the
+# lag-80 LSTM above started with $b_f = 5$ too, and learned. Its bit arrives on a channel that is
+# zero elsewhere, while here value and marker arrive together; likely, only an input gate that opens
+# at the markers can keep the other values out, which we have not tested.) Started with its input
+# gates closed as well ($b_i = -5$), almost no cell is saturated (under 5%, asserted) and the LSTM
+# solves the task (asserted below a tenth of the baseline), in about the GRU's time. Hochreiter &
+# Schmidhuber warned of this *internal state drift* and, in this very experiment, started their input
+# gates at −3 and −6.
 #
 # For the LSTM here, opening the forget gates helped only together with closing the input gates. The
 # GRU starts with neither: its biases start at zero, so its update gates start near $\sigma(0) = 0.5$,
@@ -818,14 +825,17 @@ best_order = min(kneser_ney_by_order, key=kneser_ney_by_order.get)
 for order, bits in kneser_ney_by_order.items():
     print(f"Kneser-Ney {order}-gram: {bits:.3f} bits/char, perplexity {2 ** bits:.1f}")
 print(f"best order: {best_order}")
-assert best_order in (5, 6, 7) and kneser_ney_by_order[best_order] < kneser_ney_by_order[4] - 0.1
+assert best_order in (5, 6, 7) and kneser_ney_by_order[best_order] < kneser_ney_by_order[4] - 0.1, \
+    "counting beats the 4-gram by over 0.1 bit/char: the best order is 5, 6 or 7"
 assert abs(kneser_ney_by_order[7] - kneser_ney_by_order[6]) < 0.02, "beyond five characters of context, it levels off"
-assert kneser_ney_by_order[best_order] < 0.6 * uniform_bits
+assert kneser_ney_by_order[best_order] < 0.6 * uniform_bits, \
+    "the best Kneser-Ney table is strong: below 60% of the uniform baseline's bits"
 
 # %% [markdown]
-# Counting keeps improving up to a context of five or six characters, then levels off: longer contexts
-# are too rare in 840,000 characters to add much, even with good smoothing. A table of six-grams is a
-# strong model of English spelling. The GRU has to beat that.
+# Counting keeps improving up to a context of five or six characters (orders 6 and 7; counts of fixed
+# text, the same on every run), then levels off: longer contexts are too rare in 840,000 characters
+# to add much, even with good smoothing. A table of six-grams is a strong model of English spelling.
+# The GRU has to beat that.
 #
 # The model: an embedding of 64 dimensions, a GRU of 128 units returning every step, and a dense layer
 # giving the logits of the next character. We train it for two epochs over the six plays at a learning
@@ -981,7 +991,8 @@ for temperature, text in samples.items():
           f"real words {real_word_share(text):.0%} -----{text[:len(prompt) + 200]}\n")
 
 # %%
-assert all(len(text) == len(prompt) + 400 for text in samples.values())
+assert all(len(text) == len(prompt) + 400 for text in samples.values()), \
+    "each sample is the prompt followed by 400 generated characters"
 assert real_word_share(samples[0.5]) > real_word_share(samples[1.5]) + 0.1, "real words get rarer when hotter"
 
 # %% [markdown]
@@ -1082,7 +1093,7 @@ by_hand = {"LSTM": 4 * 64 * (300 + 64 + 1), "GRU": 3 * 64 * (300 + 64 + 2)}
 for name, count in by_hand.items():
     by_keras = keras.Sequential([keras.Input((None, 300)), layer_types[name](64)]).count_params()
     print(f"{name}: by hand {count}, count_params {by_keras}")
-    assert count == by_keras
+    assert count == by_keras, "your count must equal count_params for LSTM(64) and GRU(64) reading 300 features"
 
 # %% tags=["solution"]
 # Exercise 2: write your answer where the solution markers are.
@@ -1113,8 +1124,10 @@ for t in range(sequences.shape[1]):
     old_states_numpy.append(old_state)
 print("bias shape", old_bias.shape, "| parameters", old_gru.count_params(),
       "| agrees:", np.allclose(np.stack(old_states_numpy, axis=1), old_states_keras, rtol=1e-5, atol=1e-6))
-assert reset_before_params == old_gru.count_params()
-assert np.allclose(np.stack(old_states_numpy, axis=1), old_states_keras, rtol=1e-5, atol=1e-6)
+assert reset_before_params == old_gru.count_params(), \
+    "reset_before_params must equal count_params of the reset_after=False GRU"
+assert np.allclose(np.stack(old_states_numpy, axis=1), old_states_keras, rtol=1e-5, atol=1e-6), \
+    "gru_step_reset_before must match keras.layers.GRU(reset_after=False) at every step"
 
 # %% tags=["solution"]
 # Exercise 3: write your answer where the solution markers are.
@@ -1161,7 +1174,8 @@ for temperature, bits in bits_at.items():
     reference = float(cross_entropy(y_chars_valid[:200], valid_logits / temperature)) / np.log(2)
     print(f"temperature {temperature}: {bits:.3f} bits/char on 200 validation windows")
     assert abs(bits - reference) < 1e-3, f"at temperature {temperature} Keras's loss gives {reference:.3f}"
-assert sorted(bits_at) == [0.5, 0.75, 1.0, 1.25, 1.5]
+assert sorted(bits_at) == [0.5, 0.75, 1.0, 1.25, 1.5], \
+    "bits_at must have one entry for each temperature 0.5, 0.75, 1, 1.25 and 1.5"
 assert bits_at[0.5] > bits_at[1.0] + 0.3, "sharpening should cost many bits"
 assert bits_at[best_temperature] == min(bits_at.values()), "best_temperature: the one with the fewest bits"
 print(f"the minimum is at temperature {best_temperature}")

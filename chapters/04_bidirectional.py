@@ -126,7 +126,8 @@ for merge_mode in ("concat", "sum", "ave", "mul", None):
     outputs = layer(sequences)
     shapes = [tuple(o.shape) for o in outputs] if merge_mode is None else tuple(outputs.shape)
     print(f"merge_mode={merge_mode!s:>6}: output shape {shapes}, {layer.count_params()} parameters")
-    assert layer.count_params() == 2 * 3 * hidden_size * (num_features + hidden_size + 2)
+    assert layer.count_params() == 2 * 3 * hidden_size * (num_features + hidden_size + 2), \
+        "every merge mode has twice the parameters of one GRU(8)"
 
 # %% [markdown]
 # Every mode has twice the parameters of one GRU(8), $2 \cdot 3H(D + H + 2) = 624$: the two directions
@@ -163,7 +164,8 @@ backward_gru.set_weights(keras_bidirectional.backward_layer.get_weights())
 our_outputs = bidirectional(sequences, forward_gru, backward_gru)
 print("output shape:", our_outputs.shape)
 print("agrees with keras.layers.Bidirectional:", np.allclose(our_outputs, keras_outputs, rtol=1e-5, atol=1e-6))
-assert np.allclose(our_outputs, keras_outputs, rtol=1e-5, atol=1e-6)
+assert np.allclose(our_outputs, keras_outputs, rtol=1e-5, atol=1e-6), \
+    "the from-scratch bidirectional layer matches keras.layers.Bidirectional"
 
 # %% [markdown]
 # They agree at every step. The same copied weights confirm what section 2 said about
@@ -177,7 +179,8 @@ last_states_layer.set_weights(keras_bidirectional.get_weights())
 expected_last_states = np.concatenate([our_outputs[:, -1, :hidden_size], our_outputs[:, 0, hidden_size:]], axis=-1)
 print("return_sequences=False gives [forward at step 10, backward at step 1]:",
       np.allclose(last_states_layer(sequences), expected_last_states, rtol=1e-5, atol=1e-6))
-assert np.allclose(last_states_layer(sequences), expected_last_states, rtol=1e-5, atol=1e-6)
+assert np.allclose(last_states_layer(sequences), expected_last_states, rtol=1e-5, atol=1e-6), \
+    "without return_sequences: the forward state at the last step, the backward at the first"
 
 # %% [markdown]
 # Now the property that makes the layer useful, and also limits it: change
@@ -192,7 +195,8 @@ first_step_change = np.abs(changed_outputs[:, 0] - our_outputs[:, 0])
 forward_change, backward_change = first_step_change[:, :hidden_size].max(), first_step_change[:, hidden_size:].max()
 print(f"change at step 1 after changing step 10: forward half {forward_change:.1e}, "
       f"backward half larger than 1e-4: {backward_change > 1e-4}")
-assert forward_change == 0 and backward_change > 1e-4
+assert forward_change == 0 and backward_change > 1e-4, \
+    "changing step 10 leaves the forward half at step 1 unchanged and moves the backward half"
 
 # %% [markdown]
 # The forward half at step 1 is bit for bit the same; the backward half moved. A bidirectional
@@ -281,10 +285,12 @@ unidirectional_tagger = word_end_tagger(keras.layers.GRU(unidirectional_width, r
                                         "unidirectional")
 print(f"bidirectional  2 x GRU(32): {bidirectional_tagger.count_params()} parameters")
 print(f"unidirectional GRU({unidirectional_width}):    {unidirectional_tagger.count_params()} parameters")
-assert abs(unidirectional_tagger.count_params() / budget - 1) < 0.03
+assert abs(unidirectional_tagger.count_params() / budget - 1) < 0.03, \
+    "the unidirectional tagger's parameter count is within 3% of the bidirectional one's"
 
 # %% [markdown]
-# The two budgets differ by about one percent. Both train for six epochs on the same windows.
+# The two budgets differ by about one percent (asserted: under 3%). Both train for six epochs on the
+# same windows.
 
 # %% tags=["nbval-ignore-output"]
 taggers = {"unidirectional": unidirectional_tagger, "bidirectional": bidirectional_tagger}
@@ -539,7 +545,8 @@ for name, model in taggers.items():
 print("prefix:", prefix)
 print("predictions on the prefix unchanged by the rest of the line:",
       {name: change < 1e-5 for name, change in prefix_changes.items()})
-assert prefix_changes["unidirectional"] < 1e-5 and prefix_changes["bidirectional"] > 1e-3
+assert prefix_changes["unidirectional"] < 1e-5 and prefix_changes["bidirectional"] > 1e-3, \
+    "only the bidirectional tagger changes its first 20 predictions when the line goes on"
 
 # %% [markdown]
 # The unidirectional model is **causal**: what it said about the first 20 letters stays true when more
@@ -658,7 +665,8 @@ masked_change = padding_sensitivity(masked_model, sentence)
 unmasked_change = padding_sensitivity(unmasked_model, sentence)
 print(f"with the mask: output changes by less than 1e-5: {masked_change < 1e-5}")
 print(f"without the mask: output changes by more than 1e-4: {unmasked_change > 1e-4}")
-assert masked_change < 1e-5 and unmasked_change > 1e-4
+assert masked_change < 1e-5 and unmasked_change > 1e-4, \
+    "with the mask, extra padding leaves the output unchanged; without it, the output changes"
 
 # %% [markdown]
 # The check can fail, and it does for the unmasked model: the same weights, the same sentence, a
@@ -676,20 +684,21 @@ post_ids = np.pad(vectorizer([sentence]).numpy(), ((0, 0), (0, 7)))
 pre_ids = np.pad(vectorizer([sentence]).numpy(), ((0, 0), (7, 0)))
 pre_post_gap = float(keras.ops.max(keras.ops.abs(masked_model(post_ids) - masked_model(pre_ids))))
 print("masked model, pre- and post-padding agree within 1e-5:", pre_post_gap < 1e-5)
-assert pre_post_gap < 1e-5
-assert padding_sensitivity(masked_model, sentence, padding="pre") < 1e-5
+assert pre_post_gap < 1e-5, "with the mask, pre- and post-padding give the same prediction"
+assert padding_sensitivity(masked_model, sentence, padding="pre") < 1e-5, \
+    "with the mask, extra padding at the start leaves the output unchanged"
 
 # %% [markdown]
 # On a GPU, however, Keras runs `LSTM` and `GRU` with cuDNN's fused kernels, and those accept a mask
 # only when every sequence is **right-padded** (real steps first, then padding) and no row is all
-# padding. Keras checks this only while the model runs, with a graph assertion
-# (`_assert_valid_mask` in `keras/src/backend/tensorflow/rnn.py`): inside `fit` or `predict`, which
-# run as a graph, a left-padded batch stops with an `InvalidArgumentError` instead of falling back to
-# the generic loop; only an eager call (`model(x)`, as above) catches the error and falls back
-# (the full list of cuDNN's conditions follows below). The CPU has no cuDNN and runs the generic
-# loop, which accepts any mask. The next cell checks both in graph mode, with `predict`: on the CPU,
-# pre-padding and a row of padding only give the answers of post-padding; on a GPU (run only where
-# there is one), both raise.
+# padding. Keras checks this only while the model runs, with a graph assertion (`_assert_valid_mask`
+# in `keras/src/backend/tensorflow/rnn.py`): inside `fit` or `predict`, which run as a graph, a
+# left-padded batch stops with an `InvalidArgumentError` instead of falling back to the generic loop;
+# only an eager call (`model(x)`, as above) catches the error and falls back (the full list of
+# cuDNN's conditions follows below). The CPU has no cuDNN and runs the generic loop, which accepts
+# any mask. The next cell checks both in graph mode, with `predict`: on the CPU, pre-padding gives
+# the answers of post-padding, and a batch with a row of padding only runs, with finite outputs; on a
+# GPU (run only where there is one), both raise.
 
 # %%
 all_padding_row = np.zeros_like(post_ids)
@@ -701,14 +710,15 @@ if gpu_available():
         except tf.errors.InvalidArgumentError as error:
             raised = "right-padded" in str(error)
         print(f"GPU, predict on a {name} batch raises InvalidArgumentError: {raised}")
-        assert raised
+        assert raised, "on a GPU, predict raises on a left-padded batch and on a batch with an all-padding row"
 else:
     graph_gap = float(np.max(np.abs(masked_model.predict(pre_ids, verbose=0)
                                     - masked_model.predict(post_ids, verbose=0))))
     padding_row_output = masked_model.predict(np.concatenate([post_ids, all_padding_row]), verbose=0)
     print("CPU, predict: pre- and post-padding agree within 1e-5:", graph_gap < 1e-5)
     print("CPU, predict: a batch with an all-padding row runs:", bool(np.isfinite(padding_row_output).all()))
-    assert graph_gap < 1e-5 and np.isfinite(padding_row_output).all()
+    assert graph_gap < 1e-5 and np.isfinite(padding_row_output).all(), \
+        "on the CPU, predict: pre-padding agrees with post-padding, and an all-padding row runs"
 
 # %% [markdown]
 # So the rule is: pad at the end (`padding="post"`), mask with `mask_zero=True`, and never send a
@@ -763,7 +773,8 @@ else:
     except ValueError as error:
         cudnn_error = error
     print("LSTM(use_cudnn=True) on the CPU raises ValueError:", cudnn_error is not None)
-    assert cudnn_error is not None and "cuDNN is not supported" in str(cudnn_error)
+    assert cudnn_error is not None and "cuDNN is not supported" in str(cudnn_error), \
+        "on the CPU, LSTM(use_cudnn=True) raises a ValueError: cuDNN is not supported"
 
 # %% [markdown]
 # ### A masked loss for tagging
@@ -791,7 +802,8 @@ cross_entropy = -(tags * np.log(probabilities) + (1 - tags) * np.log(1 - probabi
 real_steps_mean = float(cross_entropy[letter_ids > 0].mean())
 print("targets at padded steps change the loss:", not np.isclose(loss_a, loss_b, rtol=1e-6))
 print("loss = mean over the real steps only (within 1e-5):", abs(loss_a - real_steps_mean) < 1e-5)
-assert np.isclose(loss_a, loss_b, rtol=1e-6) and abs(loss_a - real_steps_mean) < 1e-5
+assert np.isclose(loss_a, loss_b, rtol=1e-6) and abs(loss_a - real_steps_mean) < 1e-5, \
+    "targets at padded steps do not change the loss, which is the mean over the real steps"
 
 # %% [markdown]
 # One trap: the targets must have the output's shape, `(batch, steps, 1)`. With targets of shape
@@ -803,7 +815,7 @@ unmasked_loss = keras.losses.BinaryCrossentropy()
 same_unmasked_loss = np.isclose(float(unmasked_loss(tags[..., 0], probabilities)),
                                 float(unmasked_loss(tags, probabilities)))
 print("without a mask, targets of shape (batch, steps) give the same loss:", same_unmasked_loss)
-assert same_unmasked_loss
+assert same_unmasked_loss, "without a mask, targets of shape (batch, steps) give the same loss"
 fresh_tagger = keras.models.clone_model(masked_tagger)  # compiled anew: its loss not yet traced for 3-d targets
 fresh_tagger.compile(loss="binary_crossentropy")
 try:
@@ -812,7 +824,7 @@ try:
 except tf.errors.InvalidArgumentError as error:
     shape_error = error
 print("targets of shape (batch, steps) with a masked output raise InvalidArgumentError:", shape_error is not None)
-assert shape_error is not None
+assert shape_error is not None, "with a masked output, targets of shape (batch, steps) raise InvalidArgumentError"
 
 # %% [markdown]
 # ### How much of a batch is padding: bucketing by length
@@ -839,7 +851,8 @@ bucketed = train_ids.bucket_by_sequence_length(lambda ids, label: tf.shape(ids)[
                                                [128] * (len(bucket_edges) + 1))
 share_plain, share_bucketed = padding_share(train_batches), padding_share(bucketed)
 print(f"padding share of the training batches: plain {share_plain:.0%}, bucketed {share_bucketed:.0%}")
-assert share_bucketed < share_plain / 2
+assert share_bucketed < share_plain / 2, \
+    "bucketing by length at least halves the share of padding in the training batches"
 
 # %% [markdown]
 # Bucketing removes most of the padding, and with it most of the wasted recurrent steps. The price:
@@ -881,7 +894,8 @@ try:
 except ValueError as error:
     stacking_error = error
 print("stacking without return_sequences raises ValueError:", stacking_error is not None)
-assert stacking_error is not None and "expected ndim=3, found ndim=2" in str(stacking_error)
+assert stacking_error is not None and "expected ndim=3, found ndim=2" in str(stacking_error), \
+    "stacking without return_sequences fails: the second GRU expects ndim=3 and gets 2"
 
 # %% [markdown]
 # **When does depth help?** Each layer applies its nonlinearity once per step, so a deeper stack can
@@ -966,7 +980,8 @@ for name in ("unidirectional GRU", "bidirectional GRU"):  # paired: the same sen
           f"{difference.mean() < 3 * paired_se}")
     assert difference.mean() < 3 * paired_se, f"{name} should not beat the bag of words beyond the test noise"
 for name in ("unidirectional GRU", "bidirectional GRU"):  # overfitting: training accuracy runs ahead
-    assert sentiment_histories[name]["accuracy"][-1] > sentiment_histories[name]["val_accuracy"][-1] + 0.06
+    assert sentiment_histories[name]["accuracy"][-1] > sentiment_histories[name]["val_accuracy"][-1] + 0.06, \
+        "the recurrent models overfit: training accuracy over 6 points above validation accuracy"
 
 # %% [markdown]
 # All three models reach roughly three quarters to four fifths of the test sentences (at least
@@ -1007,7 +1022,7 @@ flips_gained = int(np.sum((in_order != shuffled) & (shuffled == (labels_test == 
 print(f"test sentences whose predicted label the shuffle flips: {flipped_share:.1%} "
       f"({flips_gained} to the right label, {int(np.sum(in_order != shuffled)) - flips_gained} to the wrong one)")
 accuracy_drop = sentiment_accuracy["bidirectional GRU"] - shuffled_accuracy
-assert accuracy_drop < 0.05
+assert accuracy_drop < 0.05, "shuffling the words costs the bidirectional GRU less than five points of accuracy"
 assert flipped_share < 0.2, "for at least four sentences in five, the order of the words does not change the label"
 assert abs(accuracy_drop) < flipped_share / 2, "the flips partly cancel"
 
@@ -1036,7 +1051,7 @@ test_probabilities = np.concatenate([keras.ops.convert_to_numpy(sentiment_models
 test_predictions = (test_probabilities > 0.5).astype("int32")
 confusion = np.zeros((2, 2), dtype=int)
 np.add.at(confusion, (labels_test, test_predictions), 1)
-assert confusion.sum() == len(labels_test)
+assert confusion.sum() == len(labels_test), "the confusion matrix adds up to the number of test sentences"
 fig, ax = plt.subplots(figsize=(4.2, 3.6))
 ax.imshow(confusion, cmap="Blues")
 for (true_label, predicted_label), count in np.ndenumerate(confusion):
@@ -1067,7 +1082,7 @@ for index in mistakes[np.argsort(-np.abs(test_probabilities[mistakes] - 0.5))[:5
 # %%
 trained_change = padding_sensitivity(sentiment_models["bidirectional GRU"], texts_test[1], extra_padding=(0, 3, 60))
 print("trained bidirectional GRU, output unchanged by padding (within 1e-5):", trained_change < 1e-5)
-assert trained_change < 1e-5
+assert trained_change < 1e-5, "the trained model's output on a test sentence does not change with the padding"
 
 # %% [markdown]
 # ## 10. Pitfalls
@@ -1170,7 +1185,7 @@ by_hand = (27 * embedding_size + 2 * 3 * width * (embedding_size + width + 2)
 
 # %% tags=["check"]
 print(f"by hand {by_hand}, count_params {deep_tagger.count_params()}")
-assert by_hand == deep_tagger.count_params()
+assert by_hand == deep_tagger.count_params(), "by_hand must equal deep_tagger.count_params()"
 
 
 # %% tags=["solution"]
@@ -1190,4 +1205,4 @@ unpadded_output = float_model(float_sequence)
 for extra_steps in (1, 7, 40):  # the check pads the sequence itself, with lengths of its own
     padded = np.pad(float_sequence, ((0, 0), (0, extra_steps), (0, 0)))
     assert np.allclose(float_model(padded), unpadded_output, atol=1e-5), f"padding of {extra_steps} changes it"
-assert padding_gap < 1e-5
+assert padding_gap < 1e-5, "padding_gap must be below 1e-5: with the mask, two paddings give the same output"

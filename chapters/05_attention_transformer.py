@@ -355,7 +355,8 @@ context_numpy, weights_numpy = dot_product_attention(queries, keys, keys, value_
 print("dot-product attention agrees with keras.layers.Attention:",
       np.allclose(context_numpy, context_keras, atol=1e-5), np.allclose(weights_numpy, weights_keras, atol=1e-6))
 print("weight on the masked positions:", float(np.abs(np.asarray(weights_keras)[1, :, 5:]).max()))
-assert np.allclose(context_numpy, context_keras, atol=1e-5) and np.allclose(weights_numpy, weights_keras, atol=1e-6)
+assert np.allclose(context_numpy, context_keras, atol=1e-5) and np.allclose(weights_numpy, weights_keras, atol=1e-6), \
+    "our NumPy dot-product attention matches keras.layers.Attention"
 assert np.abs(np.asarray(weights_keras)[1, :, 5:]).max() < 1e-12, "masked positions get no weight"
 
 # %%
@@ -369,7 +370,8 @@ context_keras, weights_keras = keras_additive([queries @ W_q, keys, keys @ W_k],
 context_numpy, weights_numpy = additive_attention(queries, keys, keys, W_q, W_k, w, value_mask)
 print("additive attention agrees with keras.layers.AdditiveAttention:",
       np.allclose(context_numpy, context_keras, atol=1e-5), np.allclose(weights_numpy, weights_keras, atol=1e-6))
-assert np.allclose(context_numpy, context_keras, atol=1e-5) and np.allclose(weights_numpy, weights_keras, atol=1e-6)
+assert np.allclose(context_numpy, context_keras, atol=1e-5) and np.allclose(weights_numpy, weights_keras, atol=1e-6), \
+    "our NumPy additive attention matches keras.layers.AdditiveAttention"
 
 # %% [markdown]
 # Keras takes the inputs in the order `[query, value, key]`, which is why the second call passes the
@@ -521,7 +523,8 @@ padding_weight = max(float(weights[:, length:].max()) for weights, length in zip
 print("attention weights:", alignment.shape, "(examples, output steps, input positions)")
 print("rows sum to 1:", np.allclose(alignment.sum(axis=-1), 1, atol=1e-5))
 print("largest weight on a padding position below 1e-6:", padding_weight < 1e-6)
-assert np.allclose(alignment.sum(axis=-1), 1, atol=1e-5) and padding_weight < 1e-6
+assert np.allclose(alignment.sum(axis=-1), 1, atol=1e-5) and padding_weight < 1e-6, \
+    "in the four dates shown, each row of weights sums to 1 and padding gets below 1e-6"
 
 # %%
 # The book's fonts have no Chinese characters: the figure shows them in pinyin.
@@ -544,15 +547,15 @@ fig.suptitle("Attention weights of the LSTM seq2seq: where each output character
 plt.show()
 
 # %% [markdown]
-# The padding positions, right of the dashed line, are dark in every row: the mask gives them
-# exactly no weight, which the assert above checks. Look for the alignment in each panel: the rows of
-# the year digits put their weight on the four digits of the year in the input, wherever the language
-# writes them (at the end in English, German and French, at the start in Chinese); in these panels
-# the month's second digit looks at the month name or its digits (its first digit, 0 or 1, is often
-# read elsewhere), the day rows at the day. The weights are often
-# shifted by a character or spread over two neighbours, because each encoder state has read the
-# characters before it, so "the state after the 9" already knows the 9. The rows of the two dashes are
-# often among the least sharp: the dash is the same in every date and needs no input.
+# The padding positions, right of the dashed line, are dark in every row: the mask gives them no
+# weight (below $10^{-6}$ in these four dates, asserted above). Look for the alignment in each panel:
+# the rows of the year digits put their weight on the four digits of the year in the input, wherever
+# the language writes them (at the end in English, German and French, at the start in Chinese); in
+# these panels the month's second digit looks at the month name or its digits (its first digit, 0 or
+# 1, is often read elsewhere), the day rows at the day. The weights are often shifted by a character
+# or spread over two neighbours, because each encoder state has read the characters before it, so
+# "the state after the 9" already knows the 9. The rows of the two dashes are often among the least
+# sharp: the dash is the same in every date and needs no input.
 #
 # Four panels from one trained model are anecdotes. The year's reading can be measured on every test
 # date: find the four digits of the year in the input text, and sum the weight that each of the four
@@ -575,7 +578,8 @@ print("weight of the year rows on the year (+-1 character), mean over the test d
 for locale in LOCALES:
     print(f"  {locale}: more than half: {year_mass_by_locale[locale] > 0.5}; more than an even spread: "
           f"{year_mass_by_locale[locale] > even_mass[groups[locale]].mean()}")
-assert all(year_mass_by_locale[locale] > max(0.5, even_mass[groups[locale]].mean()) for locale in LOCALES)
+assert all(year_mass_by_locale[locale] > max(0.5, even_mass[groups[locale]].mean()) for locale in LOCALES), \
+    "in every language the year rows put over half their weight on the year, above an even spread"
 
 # %% tags=["nbval-ignore-output"]
 print(" ".join(f"{locale}: {year_mass_by_locale[locale]:.2f} (even spread {even_mass[groups[locale]].mean():.2f})"
@@ -626,7 +630,8 @@ for key_dim in (4, 64, 1024):
     entropy_scaled, jacobian_scaled = softmax_stats[key_dim, True]
     print(f"{key_dim:>5} {dots.std():>11.2f} {entropy_raw:>18.2f} {entropy_scaled:>7.2f} {jacobian_raw:>33.1e} "
           f"{jacobian_scaled:>7.3f}")
-    assert abs(dots.std() / np.sqrt(key_dim) - 1) < 0.05
+    assert abs(dots.std() / np.sqrt(key_dim) - 1) < 0.05, \
+        "the dot product q . k has a standard deviation of sqrt(d_k), within 5%"
 
 # %%
 entropy_at = {key: stats[0] for key, stats in softmax_stats.items()}
@@ -634,7 +639,8 @@ jacobian_at = {key: stats[1] for key, stats in softmax_stats.items()}
 assert entropy_at[1024, False] < 0.1 * np.log(num_keys), "unscaled, the softmax is nearly one-hot at d_k = 1024"
 assert jacobian_at[1024, False] < 1e-3 * jacobian_at[1024, True], "and the gradient through it all but vanishes"
 assert max(abs(entropy_at[d, True] - entropy_at[4, True]) for d in (64, 1024)) < 0.1, "scaled: the same at any d_k"
-assert max(abs(jacobian_at[d, True] - jacobian_at[4, True]) for d in (64, 1024)) < 0.05
+assert max(abs(jacobian_at[d, True] - jacobian_at[4, True]) for d in (64, 1024)) < 0.05, \
+    "scaled, the softmax's Jacobian is about the same size at any d_k"
 
 # %% [markdown]
 # Two masks matter. A **padding mask** hides the padding positions of the keys, as above. A **causal
@@ -669,7 +675,8 @@ output, weights = scaled_dot_product_attention(inputs, inputs, inputs, causal_ma
 output_changed, _ = scaled_dot_product_attention(changed, changed, changed, causal_mask)
 print("earlier outputs unchanged:", np.allclose(output[:-1], output_changed[:-1]))
 print("weights above the diagonal:", float(np.triu(weights, 1).max()))
-assert np.allclose(output[:-1], output_changed[:-1]) and np.triu(weights, 1).max() < 1e-12
+assert np.allclose(output[:-1], output_changed[:-1]) and np.triu(weights, 1).max() < 1e-12, \
+    "with the causal mask, changing the last input leaves earlier outputs alone and no weight looks ahead"
 
 # %% [markdown]
 # ## 7. Multi-head attention from scratch
@@ -707,8 +714,10 @@ print("weights:", [w.shape for w in mha.get_weights()])
 print(f"{mha.count_params()} parameters = 4 d (d + 1) = {4 * model_dim * (model_dim + 1)}")
 print("our multi-head attention agrees with keras.layers.MultiHeadAttention:",
       np.allclose(output_numpy, output_keras, atol=1e-5))
-assert np.allclose(output_numpy, output_keras, atol=1e-5)
-assert mha.count_params() == 4 * model_dim * (model_dim + 1)
+assert np.allclose(output_numpy, output_keras, atol=1e-5), \
+    "our multi-head attention matches keras.layers.MultiHeadAttention"
+assert mha.count_params() == 4 * model_dim * (model_dim + 1), \
+    "four heads of width d / 4 have 4 d (d + 1) parameters, as many as one head of width d"
 
 # %% [markdown]
 # Four heads of size 4 cost exactly as much as one head of size 16: multi-head attention splits the
@@ -727,19 +736,20 @@ output_permuted = mha(sequence[:, permutation], sequence[:, permutation])
 output_plain = mha(sequence, sequence)
 print("self-attention of permuted inputs = permuted outputs:",
       np.allclose(np.asarray(output_permuted), np.asarray(output_plain)[:, permutation], atol=1e-5))
-assert np.allclose(np.asarray(output_permuted), np.asarray(output_plain)[:, permutation], atol=1e-5)
+assert np.allclose(np.asarray(output_permuted), np.asarray(output_plain)[:, permutation], atol=1e-5), \
+    "self-attention is permutation-equivariant: permuted inputs give permuted outputs"
 
 # %% [markdown]
-# An equality that holds for any weights, and the contrast that makes it a finding: an LSTM on the
-# same permuted inputs does *not* return its outputs permuted, because its state at each step depends
-# on what came before.
+# An equality that holds for any weights (checked here for one set and one permutation), and the
+# contrast that makes it a finding: an LSTM on the same permuted inputs does *not* return its outputs
+# permuted, because its state at each step depends on what came before.
 
 # %%
 order_reader = keras.layers.LSTM(model_dim, return_sequences=True)
 lstm_permuted, lstm_plain = order_reader(sequence[:, permutation]), order_reader(sequence)
 lstm_equivariant = np.allclose(np.asarray(lstm_permuted), np.asarray(lstm_plain)[:, permutation], atol=1e-3)
 print("LSTM of permuted inputs = permuted outputs:", lstm_equivariant)
-assert not lstm_equivariant
+assert not lstm_equivariant, "an LSTM does not return permuted outputs for permuted inputs"
 
 # %% [markdown]
 # The transformer's fix is to add a **positional encoding** $P$ to the embeddings, a vector for each
@@ -768,7 +778,8 @@ output_pos = mha(sequence + positions_9, sequence + positions_9)
 output_pos_permuted = mha(sequence[:, permutation] + positions_9, sequence[:, permutation] + positions_9)
 print("with positional encoding, permuting the inputs changes the outputs:",
       not np.allclose(np.asarray(output_pos_permuted), np.asarray(output_pos)[:, permutation], atol=1e-3))
-assert not np.allclose(np.asarray(output_pos_permuted), np.asarray(output_pos)[:, permutation], atol=1e-3)
+assert not np.allclose(np.asarray(output_pos_permuted), np.asarray(output_pos)[:, permutation], atol=1e-3), \
+    "with positional encoding, permuting the inputs no longer just permutes the outputs"
 
 # %%
 encoding = positional_encoding(64, 32)
@@ -990,8 +1001,9 @@ print(f"{'self-attention':<28}{'1 (matrix products)':>22}{'1 attention':>34}")
 print(f"the last output depends on the first input: RNN {rnn_sensitivity > 0}, self-attention "
       f"{attention_sensitivity > 0}, CNN with {cnn_layers_needed - 1} layers {cnn_short > 0}, "
       f"with {cnn_layers_needed} layers {cnn_enough > 0}")
-assert counting_cell.applications == path_length
-assert rnn_sensitivity > 0 and attention_sensitivity > 0 and cnn_short == 0 and cnn_enough > 0
+assert counting_cell.applications == path_length, "the RNN applies its cell T = 64 times"
+assert rnn_sensitivity > 0 and attention_sensitivity > 0 and cnn_short == 0 and cnn_enough > 0, \
+    "the first input reaches the last output of the RNN, of attention and of log2 T CNN layers, not of one fewer"
 
 # %% tags=["nbval-ignore-output"]
 print(f"gradient from the last output to the first input: RNN {rnn_sensitivity:.1e}, "
@@ -1226,7 +1238,7 @@ by_hand = 3 * (512 * 8 * 64 + 8 * 64) + 8 * 64 * 512 + 512
 big_mha = keras.layers.MultiHeadAttention(num_heads=8, key_dim=64)
 big_mha(np.zeros((1, 2, 512), dtype="float32"), np.zeros((1, 2, 512), dtype="float32"))
 print(f"by hand {by_hand}, count_params {big_mha.count_params()}")
-assert by_hand == big_mha.count_params()
+assert by_hand == big_mha.count_params(), "your count by hand must equal the layer's count_params()"
 
 # %% tags=["solution"]
 # Exercise 2: write your answer where the solution markers are.
@@ -1241,7 +1253,8 @@ context_general, _ = attend(general_scores, keys, value_mask)
 # %% tags=["check"]
 context_keras = keras.layers.Attention()([queries @ W_general, keys], mask=[None, value_mask])
 print("general score agrees:", np.allclose(context_general, context_keras, atol=1e-4))
-assert np.allclose(context_general, context_keras, atol=1e-4)
+assert np.allclose(context_general, context_keras, atol=1e-4), \
+    "context_general must match keras.layers.Attention on the projected queries q W"
 
 # %% tags=["solution"]
 # Exercise 3: write your answer where the solution markers are.
@@ -1256,11 +1269,15 @@ logits_scrambled = transformer.predict([x_test[:16], scrambled], verbose=0)
 
 # %% tags=["check"]
 print("positions 0-4 unchanged:", np.allclose(logits_true[:, :5], logits_scrambled[:, :5], atol=1e-4))
-assert scrambled.shape == (16, output_length) and np.array_equal(scrambled[:, :5], decoder_in_test[:16, :5])
+assert scrambled.shape == (16, output_length) and np.array_equal(scrambled[:, :5], decoder_in_test[:16, :5]), \
+    "scrambled must be a (16, output_length) copy that keeps positions 0-4 unchanged"
 assert np.all(scrambled[:, 5:] != decoder_in_test[:16, 5:]), "change every decoder input after position 4"
-assert np.allclose(logits_true, transformer.predict([x_test[:16], decoder_in_test[:16]], verbose=0), atol=1e-5)
-assert np.allclose(logits_scrambled, transformer.predict([x_test[:16], scrambled], verbose=0), atol=1e-5)
-assert np.allclose(logits_true[:, :5], logits_scrambled[:, :5], atol=1e-4)
+assert np.allclose(logits_true, transformer.predict([x_test[:16], decoder_in_test[:16]], verbose=0), atol=1e-5), \
+    "logits_true must be the transformer's logits on the true decoder inputs"
+assert np.allclose(logits_scrambled, transformer.predict([x_test[:16], scrambled], verbose=0), atol=1e-5), \
+    "logits_scrambled must be the transformer's logits on scrambled"
+assert np.allclose(logits_true[:, :5], logits_scrambled[:, :5], atol=1e-4), \
+    "positions 0-4 must get the same logits on both inputs"
 
 # %% tags=["solution"]
 # Exercise 4: write your answer where the solution markers are.

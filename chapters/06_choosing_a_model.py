@@ -412,7 +412,8 @@ for name in good_models:
     assert mean_mae[name] < baseline_mae["climatology"].mean() - 0.15, f"{name} must beat climatology clearly"
 assert mean_mae["CNN with pooling"] > persistence_mean - 0.05, "the pooled CNN is no better than persistence"
 assert mean_mae["CNN with pooling"] > max(mean_mae[name] for name in good_models) + 0.08, "worse than the three"
-assert max(mean_mae[name] for name in good_models) - min(mean_mae[name] for name in good_models) < 0.35
+assert max(mean_mae[name] for name in good_models) - min(mean_mae[name] for name in good_models) < 0.35, \
+    "the GRU, Conv1D → GRU and transformer lie within 0.35 °C of one another"
 assert all(errors[0] > baseline_mae["persistence"][0] - 0.25 for errors in model_mae.values()), "day 1 is hard"
 step_cost_vs_gru = {name: paired_ratio(step_times, name, "GRU") for name in contestants}
 if not gpu_available():  # measured on CPUs; a GPU runs these small steps at its fixed cost per call
@@ -535,8 +536,10 @@ mean_ablation = {key: errors.mean() for key, errors in ablation_mae.items()}
 best_epoch = {key: int(np.argmin(history["val_loss"])) for key, (_, history) in ablation.items()}
 val_loss = {key: ablation[key][1]["val_loss"][best_epoch[key]] for key in ablation}
 # without pooling the flattened readout costs on the test year; with and without, on the validation year
-assert mean_ablation[False, "flatten"] > mean_ablation[False, "last"] + 0.1
-assert all(val_loss[pooling, "flatten"] > val_loss[pooling, "last"] + 0.02 for pooling in (True, False))
+assert mean_ablation[False, "flatten"] > mean_ablation[False, "last"] + 0.1, \
+    "without pooling, reading the last position beats flattening by over 0.1 °C"
+assert all(val_loss[pooling, "flatten"] > val_loss[pooling, "last"] + 0.02 for pooling in (True, False)), \
+    "with pooling or without, flattening reaches a worse best validation loss"
 assert mean_ablation[True, "last"] > mean_ablation[False, "last"] + 0.1, "pooling costs as well"
 assert mean_ablation[False, "last"] < persistence_mean - 0.15, "without either, the CNN beats persistence clearly"
 # and the pooled CNN's loss to the unpooled last-position CNN is smallest on the first day
@@ -607,7 +610,8 @@ def inputs_seen_by_last_output(model, num_steps=40):
 for dilations in [(1, 2, 4), (1, 2, 4, 8)]:
     seen = inputs_seen_by_last_output(build_latch_cnn(dilations))
     print(f"dilations {dilations}: formula {receptive_field(3, dilations)}, inputs with a non-zero gradient {seen}")
-    assert seen == receptive_field(3, dilations)
+    assert seen == receptive_field(3, dilations), \
+        "the last output depends on as many inputs as the formula's receptive field"
 
 # %% [markdown]
 # The gradient looked at the last output, which has no future to leak. Causality is a statement about
@@ -687,7 +691,8 @@ for name, correct in latch_correct.items():
 cnn_correct, gru_correct = latch_correct["causal CNN (receptive field 15)"], latch_correct["GRU(16)"]
 assert cnn_correct[latch_lag_test < 15].mean() > 0.97, "inside its receptive field the CNN is right"
 assert abs(cnn_correct[latch_lag_test >= 15].mean() - 0.5) < 0.08, "beyond it, the CNN can only guess"
-assert gru_correct[latch_lag_test < 15].mean() > 0.97 and gru_correct[latch_lag_test >= 15].mean() > 0.97
+assert gru_correct[latch_lag_test < 15].mean() > 0.97 and gru_correct[latch_lag_test >= 15].mean() > 0.97, \
+    "the GRU is right on over 97% of steps, inside the CNN's field and beyond it"
 
 # %%
 lags = np.arange(60)
@@ -742,7 +747,8 @@ for name, layer in recurrent_layers.items():
 lstm_bias = recurrent_layers["LSTM"].cell.bias.numpy()  # gates in the order input, forget, cell, output
 print("LSTM bias: forget gate", np.unique(lstm_bias[units:2 * units]), " other gates", np.unique(lstm_bias[[
     *range(units), *range(2 * units, 4 * units)]]))
-assert np.all(lstm_bias[units:2 * units] == 1) and np.all(np.delete(lstm_bias, range(units, 2 * units)) == 0)
+assert np.all(lstm_bias[units:2 * units] == 1) and np.all(np.delete(lstm_bias, range(units, 2 * units)) == 0), \
+    "the LSTM's forget-gate bias starts at 1, every other bias at 0"
 
 # %% [markdown]
 # How much the choice matters shows in 100 steps of the linear part of a recurrence, $h_t = h_{t-1} U$,
@@ -773,7 +779,8 @@ for name, matrix in candidates.items():
 # %%
 assert np.allclose(norm_ratios["orthogonal"], 1, atol=1e-3), "an orthogonal matrix preserves lengths"
 glorot_singular_values = np.linalg.svd(candidates["Glorot uniform"], compute_uv=False)
-assert glorot_singular_values.max() > 1.5 and glorot_singular_values.min() < 0.1
+assert glorot_singular_values.max() > 1.5 and glorot_singular_values.min() < 0.1, \
+    "in one step, Glorot stretches some directions by over 1.5 and squeezes others below 0.1"
 glorot_log_growth = np.median(np.log(norm_ratios["Glorot uniform"][-1]))
 residual = glorot_log_growth - 100 * np.log(radius["Glorot uniform"])
 assert -4.5 < residual < 2, "100 steps scale lengths by about rho^100"
@@ -790,16 +797,16 @@ plt.show()
 
 # %% [markdown]
 # The orthogonal recurrence keeps every vector's length exactly. The Glorot matrix, a perfectly
-# reasonable choice for a feedforward layer, does not: in one step it squeezes some directions to almost
-# nothing and stretches others by nearly 2 (its singular values), but after 100 steps the lengths have
-# changed by about $\rho^{100}$ (printed above; the assert checks the median over 64 starting vectors
-# between $e^{-4.5}$ and $e^{2}$ times $\rho^{100}$: a random start has only part of its length along
-# the direction that grows at the rate $\rho$, so it ends a little below $\rho^{100}$), and $\rho$
-# is a little above or below 1 depending on the seed: compare `BOOK_SEED` values, for some the growth
-# is orders of magnitude. The singular values alone would allow anything between $\sigma_{\min}^{100}$
-# and $\sigma_{\max}^{100}$. The nonlinearity and the gates change the picture once
-# training starts, but the start matters: a network whose gradients already explode or vanish at step 0
-# may never find a good direction.
+# reasonable choice for a feedforward layer, does not: in one step it squeezes some directions below
+# a tenth of their length and stretches others by more than 1.5 (its singular values; asserted), but
+# after 100 steps the lengths have changed by about $\rho^{100}$ (printed above; the assert checks
+# the median over 64 starting vectors between $e^{-4.5}$ and $e^{2}$ times $\rho^{100}$: a random
+# start has only part of its length along the direction that grows at the rate $\rho$, so it ends a
+# little below $\rho^{100}$), and $\rho$ is a little above or below 1 depending on the seed: compare
+# `BOOK_SEED` values, for some the growth is orders of magnitude. The singular values alone would
+# allow anything between $\sigma_{\min}^{100}$ and $\sigma_{\max}^{100}$. The nonlinearity and the
+# gates change the picture once training starts, but the start matters: a network whose gradients
+# already explode or vanish at step 0 may never find a good direction.
 #
 # One detail is easy to miss. A GRU's recurrent kernel holds its three gates side by side, a
 # $32 \times 96$ matrix, and Keras makes that *whole* matrix orthogonal (orthonormal rows), not each
@@ -813,7 +820,8 @@ for gate, block in zip(["update", "reset", "candidate"], np.split(gru_recurrent,
     print(f"{gate:>9} block: singular values {block_singular_values.min():.3f} to {block_singular_values.max():.3f}")
     assert block_singular_values.min() < 0.5, "not orthogonal: an orthogonal block has every singular value 1"
     assert block_singular_values.max() < 1 + 1e-5, "no block stretches: their squares add up to the identity"
-assert np.allclose(gru_recurrent @ gru_recurrent.T, np.eye(units), atol=1e-5)
+assert np.allclose(gru_recurrent @ gru_recurrent.T, np.eye(units), atol=1e-5), \
+    "Keras makes the whole 32 x 96 GRU recurrent kernel orthogonal (orthonormal rows)"
 
 # %% [markdown]
 # No gate's block is orthogonal: its singular values spread from near 0 to just below 1 (none can
@@ -884,7 +892,8 @@ for scale in (1.0, 3.0, 6.0):
 print("largest difference of the normalised states between scales 1 and 6:",
       f"{np.abs(normalised_states[1.0] - normalised_states[6.0]).max():.1e}")
 assert saturation[1.0][0] < 0.05 and saturation[6.0][0] > 0.4, "large weights saturate the plain cell"
-assert max(plain_and_normalised[1] for plain_and_normalised in saturation.values()) < 0.05
+assert max(plain_and_normalised[1] for plain_and_normalised in saturation.values()) < 0.05, \
+    "the layer-normalised cell keeps under 5% of its states saturated at every scale"
 assert np.allclose(normalised_states[1.0], normalised_states[6.0], atol=1e-3), "LN removes a common scale"
 
 # %% [markdown]
@@ -948,7 +957,8 @@ if gpu_available():  # on a GPU, recurrent dropout is what stands between the la
         layers.GRU(8, recurrent_dropout=0.2, use_cudnn=True)(np.zeros((1, 5, 2), "float32"), training=True)
         raise AssertionError("recurrent_dropout should rule out cuDNN")
     except ValueError as error:
-        assert "cuDNN is not supported" in str(error)
+        assert "cuDNN is not supported" in str(error), \
+            "use_cudnn=True refuses recurrent dropout with a 'cuDNN is not supported' error"
 
 # %% [markdown]
 # Input dropout costs little here; recurrent dropout costs a clear fraction of every step even on a
@@ -1324,7 +1334,8 @@ field_by_hand = 1 + (5 - 1) * (1 + 3 + 9)
 # %% tags=["check"]
 field_by_gradients = inputs_seen_by_last_output(build_causal_stack(5, (1, 3, 9)), 80)
 print("by hand:", field_by_hand, " by gradients:", field_by_gradients)
-assert field_by_gradients == field_by_hand == receptive_field(5, (1, 3, 9))
+assert field_by_gradients == field_by_hand == receptive_field(5, (1, 3, 9)), \
+    "field_by_hand must be the receptive field the gradients count"
 
 
 # %% tags=["solution"]
@@ -1352,7 +1363,7 @@ per_gate_blocks = np.split(per_gate_gru.cell.recurrent_kernel.numpy(), 3, axis=1
 for gate, block in zip(["update", "reset", "candidate"], per_gate_blocks, strict=True):
     block_is_orthogonal = np.allclose(np.linalg.svd(block, compute_uv=False), 1, atol=1e-4)
     print(f"{gate:>9} block: every singular value within 1e-4 of 1: {block_is_orthogonal}")
-    assert block_is_orthogonal
+    assert block_is_orthogonal, "each gate's block must be orthogonal: every singular value within 1e-4 of 1"
 
 # %% tags=["solution"]
 # Exercise 4: write your answer where the solution markers are.

@@ -123,8 +123,10 @@ print(f"{len(train_verses)} training verses, {len(valid_verses)} validation vers
 example = next(v for v in test_verses if (v.chapter, v.verse) == (1, 1))
 print("John 1:1 |", " ".join(example.spanish), "|", " ".join(example.english))
 print("links (English index - Spanish index):", example.links[:8], "...")
-assert {v.book for v in test_verses} == {"John"} and {v.book for v in valid_verses} == {"Romans"}
-assert not {"John", "Romans"} & {v.book for v in train_verses}
+assert {v.book for v in test_verses} == {"John"} and {v.book for v in valid_verses} == {"Romans"}, \
+    "the test book is John and the validation book is Romans"
+assert not {"John", "Romans"} & {v.book for v in train_verses}, \
+    "no verse of John or Romans is among the training verses"
 
 # %% [markdown]
 # ## 2. Words, unknown words and subwords
@@ -219,9 +221,9 @@ print("John 1:1 in pieces:", " ".join(" ".join(segment(word, merges)) for word i
 
 # %% [markdown]
 # `sentencepiece` (Kudo & Richardson, 2018), a library kept by Google, implements the same algorithm
-# in C++ (`model_type="bpe"`). Trained on the same sentences with the same number of merges, it should
-# cut John's words the same way. Its vocabulary counts everything: our four reserved ids, one id per
-# character, and one per merge.
+# in C++ (`model_type="bpe"`). Trained on the same sentences with the same number of merges, it
+# should cut John's words the same way (over 99% of the tokens, asserted). Its vocabulary counts
+# everything: our four reserved ids, one id per character, and one per merge.
 
 # %%
 def train_bpe(sentences, vocabulary_size):
@@ -240,7 +242,7 @@ john_spanish = [lowercase(v.spanish) for v in test_verses]
 john_words = [word for verse in john_spanish for word in verse]
 agreement = np.mean([segment(word, merges) == tuple(library_bpe.encode(word, out_type=str)) for word in john_words])
 print(f"the same pieces as sentencepiece on {agreement:.2%} of John's {len(john_words):,} Spanish tokens")
-assert agreement > 0.99
+assert agreement > 0.99, "our merges cut more than 99 % of John's tokens as sentencepiece does"
 
 # %% [markdown]
 # A real system learns a few thousand merges. With a vocabulary of 2,000 pieces, John's Spanish has
@@ -254,7 +256,8 @@ print(f"2,000 pieces: {pieces_per_word:.2f} pieces per Spanish token of John, "
       f"{sum(ids.count(UNK) for ids in spanish_pieces)} unknown pieces")
 print("a word never seen in training:", next(w for w in john_words if w not in spanish_word_counts), "->",
       spanish_bpe.encode(next(w for w in john_words if w not in spanish_word_counts), out_type=str))
-assert sum(ids.count(UNK) for ids in spanish_pieces) == 0 and pieces_per_word > 1.1
+assert sum(ids.count(UNK) for ids in spanish_pieces) == 0 and pieces_per_word > 1.1, \
+    "with 2,000 pieces no piece of John is unknown, and there are more pieces than words"
 
 # %% [markdown]
 # Subwords are what translation systems have used since 2016. Our networks below still work on
@@ -278,7 +281,8 @@ def sources_and_targets(verses):
 (train_sources, train_targets), (valid_sources, valid_targets), (test_sources, test_targets) = (
     sources_and_targets(verses) for verses in (train_verses, valid_verses, test_verses))
 print("John 1:1 as the network reads it:", " ".join(spanish_words[i] for i in test_sources[test_verses.index(example)]))
-assert all(len(source) == len(v.spanish) + 1 for source, v in zip(test_sources, test_verses, strict=True))
+assert all(len(source) == len(v.spanish) + 1 for source, v in zip(test_sources, test_verses, strict=True)), \
+    "each source has one id more than its verse has Spanish tokens"
 
 # %% [markdown]
 # ## 3. Two baselines before any network
@@ -337,7 +341,7 @@ print("signatures:", chrf.get_signature(), "|", bleu.get_signature())
 
 # %%
 baseline_scores = {name: scores(texts) for name, texts in translations.items()}
-assert dictionary["dios"] == "god"
+assert dictionary["dios"] == "god", "the dictionary translates dios as god"
 assert baseline_scores["word for word"]["chrF"] > baseline_scores["random verse"]["chrF"] + 15, \
     "far above the random verse"
 assert baseline_scores["random verse"]["BLEU"] < 2, "a fluent verse unrelated to the source shares few 4-grams"
@@ -523,9 +527,11 @@ attention_weights_count = 64 * 64 + (64 * 64 + 64) + 64  # W, U and its bias, v
 output_layer_share = {name: model.decoder.logits.count_params() / parameters[name]
                       for name, model in translators.items()}
 print("share of the output layer:", {name: f"{share:.0%}" for name, share in output_layer_share.items()})
-assert all(model.decoder.logits.count_params() == (192 + 1) * len(english_words) for model in translators.values())
+assert all(model.decoder.logits.count_params() == (192 + 1) * len(english_words) for model in translators.values()), \
+    "the output layer is 192 inputs times the English vocabulary, plus a bias per word"
 assert all(0.4 < share < 0.6 for share in output_layer_share.values()), "about half of every model"
-assert parameters["attention, previous state"] - parameters["fixed context"] == attention_weights_count
+assert parameters["attention, previous state"] - parameters["fixed context"] == attention_weights_count, \
+    "the previous-state model exceeds the fixed context by exactly the count of W, U, its bias and v"
 assert parameters["attention, previous state"] - parameters["attention"] == 3 * 64 * 64, \
     "the current-state decoder's GRU does not read the context: its input kernel is 64 rows shorter"
 
@@ -564,7 +570,8 @@ for name, model in translators.items():
     difference = np.abs(np.stack(step_logits, 1) - training_logits).max()
     print(f"{name:>26}: logits of size {np.abs(training_logits).mean():.2f}; step by step against the training "
           f"path, largest difference {difference:.1e}")
-    assert np.abs(training_logits).mean() > 0.3 and difference < 1e-4
+    assert np.abs(training_logits).mean() > 0.3 and difference < 1e-4, \
+        "fed the same words, step by step gives the training path's logits, and they are not tiny"
 
 # %% [markdown]
 # **Training.** The models train the same way: teacher forcing, Adam at $10^{-2}$ with the global
@@ -619,13 +626,14 @@ plain_padding = 1 - sum(map(len, train_sources + train_targets)) / (
     len(train_sources) * (max(map(len, train_sources)) + max(map(len, train_targets))))
 bucketed_padding = padding_share(batches(train_sources, train_targets, True))
 print(f"padding share: one array for all verses {plain_padding:.0%}, bucketed batches {bucketed_padding:.0%}")
-assert bucketed_padding < plain_padding / 2
+assert bucketed_padding < plain_padding / 2, \
+    "bucketed batches have less than half the padding share of one array for all verses"
 
 # %%
 trained = ["fixed context", "attention"]
 if gpu_available():  # its loop of single steps is too slow for the CPU budget
     trained.append("attention, previous state")
-assert set(trained) <= set(translators)
+assert set(trained) <= set(translators), "only decoders built above are trained"
 
 # %% tags=["nbval-ignore-output"]
 histories = {}
@@ -833,9 +841,11 @@ plt.show()
 
 # %%
 first_bin, last_bin = list(length_bins)[0], list(length_bins)[-1]
-assert score_table["attention", "all"]["BLEU"] > 1.5 * score_table["fixed context", "all"]["BLEU"]
+assert score_table["attention", "all"]["BLEU"] > 1.5 * score_table["fixed context", "all"]["BLEU"], \
+    "attention's BLEU on John is more than one and a half times the fixed context's"
 for name in trained[1:]:  # attention; with a GPU, the previous-state decoder too
-    assert score_table[name, "all"]["chrF"] > score_table["fixed context", "all"]["chrF"] + 4
+    assert score_table[name, "all"]["chrF"] > score_table["fixed context", "all"]["chrF"] + 4, \
+        "attention's chrF on John is more than 4 points above the fixed context's"
 assert network_p_value < 0.01, "attention's lead is far beyond the sampling noise of 810 verses"
 assert all(score_table["attention", b][metric] > score_table["fixed context", b][metric]
            for b in length_bins for metric in ("chrF", "BLEU")), "in every bin, on both metrics"
@@ -843,7 +853,8 @@ assert score_table["fixed context", "all"]["BLEU"] > score_table["random verse",
     "BLEU above the random verse's"
 assert score_table["fixed context", "all"]["chrF"] < score_table["random verse", "all"]["chrF"] + 2, \
     "no better than the random verse in chrF"
-assert score_table["word for word, networks' words", "all"]["chrF"] > score_table["attention", "all"]["chrF"]
+assert score_table["word for word, networks' words", "all"]["chrF"] > score_table["attention", "all"]["chrF"], \
+    "even restricted to the networks' words, the dictionary beats attention in chrF"
 
 # %% [markdown]
 # Attention translates far better than the fixed context: more than one and a half times its BLEU
@@ -906,13 +917,13 @@ assert loss_gap[first_bin] > max(0.25, 0.4 * loss_gap[last_bin]), "the fixed con
 # lead on the longest: asserted): after five epochs the fixed context has probably learned to use
 # little of its summary at any length, so there is little left to lose on the long ones.
 #
-# The dictionary built from the Strong's links beats both networks in chrF, and it still does when
-# it may use only the words the networks know (asserted in chrF, with the bootstrap's p-value
-# printed; the BLEU column, printed beside it, can rank them otherwise): in chrF its lead is not the
-# size of its vocabulary. It was built from the human word links of the training verses, while the
-# networks learn from six thousand verse pairs alone; Koehn and Knowles (2017) found that neural
-# translation falls behind older statistical methods when the training data is this small, and
-# overtakes them only with much more.
+# The dictionary built from the Strong's links beats both networks in chrF even when it may use only
+# the words the networks know (asserted in chrF, with the bootstrap's p-value printed; the BLEU
+# column, printed beside it, can rank them otherwise): in chrF its lead is not the size of its
+# vocabulary. It was built from the human word links of the training verses, while the networks learn
+# from six thousand verse pairs alone; Koehn and Knowles (2017) found that neural translation falls
+# behind older statistical methods when the training data is this small, and overtakes them only with
+# much more.
 
 # %% [markdown]
 # ## 7. Does attention align words?
@@ -994,7 +1005,7 @@ for name, quality in alignment.items():
     print(f"{name:>26}: " + ", ".join(f"{k} {v:.3f}" for k, v in quality.items()))
 
 # %%
-assert alignment["a perfect aligner"]["AER"] == 0
+assert alignment["a perfect aligner"]["AER"] == 0, "a perfect aligner scores an AER of 0"
 assert alignment["diagonal"]["AER"] < alignment["random word"]["AER"] - 0.15, "word order is much alike"
 assert alignment["attention"]["AER"] < alignment["diagonal"]["AER"], "attention aligns better than position"
 
@@ -1138,7 +1149,7 @@ gain = {name: scores(texts)["chrF"] - scores(replacements["no replacement"])["ch
         for name, texts in replacements.items() if name != "no replacement"}
 print("chrF gained by the replacement:", {name: round(value, 1) for name, value in gain.items()})
 assert unknown_written > english_unknown, "the decoder writes <unk> more often than the references need"
-assert gain["guided by attention"] > 2
+assert gain["guided by attention"] > 2, "replacement guided by attention raises chrF by more than two points"
 assert gain["diagonal position"] > 0.5 * gain["guided by attention"], "the diagonal gets most of the gain"
 
 # %% [markdown]
@@ -1178,7 +1189,8 @@ print(f"attention, greedy: chrF {seen_chrf:.1f} on the {len(seen)} training vers
       f"word for word on John {score_table['word for word', 'all']['chrF']:.1f}")
 
 # %%
-assert all(forced_loss["John"][name] > forced_loss["training verses"][name] + 0.3 for name in trained)
+assert all(forced_loss["John"][name] > forced_loss["training verses"][name] + 0.3 for name in trained), \
+    "for every model the loss on John is over 0.3 nats per word above that on training verses"
 assert seen_chrf < score_table["word for word", "all"]["chrF"], "its own training verses, translated worse"
 
 # %% [markdown]
@@ -1232,11 +1244,10 @@ assert seen_chrf < score_table["word for word", "all"]["chrF"], "its own trainin
 #   every length bin, beyond the sampling noise of the test set. Its lead in teacher-forced loss was
 #   larger on the longest verses than on the shortest, consistent with a small bottleneck; the fixed
 #   context was far behind already on short verses.
-# - A word-for-word dictionary built from human links beat both networks in chrF, also when
-#   restricted to the networks' vocabularies: against six thousand verse pairs and five epochs of
-#   training, the human links make it the stronger system here by that metric. A random training
-#   verse shows what chrF gives fluent English that ignores the source; the fixed context did no
-#   better in chrF.
+# - A word-for-word dictionary built from human links, even restricted to the networks' vocabularies,
+#   beat both networks in chrF: against six thousand verse pairs and five epochs of training, the
+#   human links make it the stronger system here by that metric. A random training verse shows what
+#   chrF gives fluent English that ignores the source; the fixed context did no better in chrF.
 # - A beam of 4 found translations of higher model probability than greedy, and shorter ones; a
 #   paired bootstrap says whether a difference in the metric survives another sample of verses, not
 #   another training run.
@@ -1276,7 +1287,7 @@ raw_texts = decoded["attention", 4]["text"]
 print(f"words per verse: raw {np.mean([len(t.split()) for t in raw_texts]):.2f}, "
       f"normalised {np.mean([len(t.split()) for t in normalised_texts]):.2f}; "
       f"chrF raw {scores(raw_texts)['chrF']:.1f}, normalised {scores(normalised_texts)['chrF']:.1f}")
-assert normalised_choice.shape == (len(test_verses),)
+assert normalised_choice.shape == (len(test_verses),), "normalised_choice must hold one beam index per verse of John"
 assert np.array_equal(normalised_choice, expected_choice), "the beam with the best log-probability per word"
 assert np.any(normalised_choice != 0), "on some verses it is not the raw choice"
 
@@ -1292,4 +1303,5 @@ def pieces_per_token(size):
 per_token = {size: pieces_per_token(size) for size in (500, 2000, 8000)}
 print({size: round(value, 2) for size, value in per_token.items()})
 assert np.isclose(per_token[2000], pieces_per_word), "the same count as section 2's"
-assert per_token[500] > per_token[2000] > per_token[8000] > 1
+assert per_token[500] > per_token[2000] > per_token[8000] > 1, \
+    "pieces per token must fall as the vocabulary grows, and stay above 1"

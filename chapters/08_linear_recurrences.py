@@ -124,8 +124,10 @@ left, right = combine(combine(x, y), z), combine(x, combine(y, z))
 print("(x o y) o z == x o (y o z) on 1,000 random triples (float64, 1e-12):",
       all(np.allclose(u, v, rtol=1e-12, atol=1e-12) for u, v in zip(left, right, strict=True)))
 print("but x o y == y o x:", all(np.allclose(u, v) for u, v in zip(combine(x, y), combine(y, x), strict=True)))
-assert all(np.allclose(u, v, rtol=1e-12, atol=1e-12) for u, v in zip(left, right, strict=True))
-assert not all(np.allclose(u, v) for u, v in zip(combine(x, y), combine(y, x), strict=True))
+assert all(np.allclose(u, v, rtol=1e-12, atol=1e-12) for u, v in zip(left, right, strict=True)), \
+    "the pair operator is associative on 1,000 random triples, to 1e-12"
+assert not all(np.allclose(u, v) for u, v in zip(combine(x, y), combine(y, x), strict=True)), \
+    "the pair operator is not commutative"
 
 # %% [markdown]
 # The operator is associative but not commutative: the order of the steps matters, their grouping
@@ -184,11 +186,14 @@ print("our scan == loop (float64, 1e-12):", np.allclose(by_scan, by_loop, rtol=1
 print("keras.ops.associative_scan == loop (float32, 1e-5):", np.allclose(by_keras, by_loop, rtol=1e-5, atol=1e-5))
 print("closed form == loop for a constant decay (1e-10):", np.allclose(by_closed_form, by_loop_constant, atol=1e-10))
 print(f"T = {sequence_length}: {levels} levels, {combinations} combinations (the loop: {sequence_length} steps)")
-assert np.allclose(by_scan, by_loop, rtol=1e-12, atol=1e-12)
-assert np.allclose(by_keras, by_loop, rtol=1e-5, atol=1e-5)
-assert np.allclose(by_closed_form, by_loop_constant, atol=1e-10)
-assert levels == math.ceil(math.log2(sequence_length))
-assert combinations == sum(sequence_length - 2 ** k for k in range(levels))
+assert np.allclose(by_scan, by_loop, rtol=1e-12, atol=1e-12), "our scan gives the loop's states, to 1e-12"
+assert np.allclose(by_keras, by_loop, rtol=1e-5, atol=1e-5), \
+    "keras.ops.associative_scan gives the loop's states to float32 precision"
+assert np.allclose(by_closed_form, by_loop_constant, atol=1e-10), \
+    "for a constant decay the closed form gives the loop's states"
+assert levels == math.ceil(math.log2(sequence_length)), "the scan of T = 100 steps takes ceil(log2 T) levels"
+assert combinations == sum(sequence_length - 2 ** k for k in range(levels)), \
+    "level k combines every position but the first 2^k: T - 2^k combinations"
 
 # %% [markdown]
 # The depth is the point. The table counts the sequential levels of each method; the work of a level
@@ -199,7 +204,8 @@ print(f"{'T':>6} {'loop: steps':>12} {'scan: levels':>13} {'scan: combinations':
 for length in (16, 128, 1024, 8192):
     _, scan_levels, scan_combinations = hillis_steele_scan(np.ones((1, length, 1)), np.ones((1, length, 1)))
     print(f"{length:>6} {length:>12} {scan_levels:>13} {scan_combinations:>19}")
-    assert scan_levels == math.ceil(math.log2(length)) and scan_combinations < length * scan_levels
+    assert scan_levels == math.ceil(math.log2(length)) and scan_combinations < length * scan_levels, \
+        "the scan takes ceil(log2 T) levels, with fewer than T combinations per level"
 
 # %% [markdown]
 # A picture of the levels for $T = 8$: an arrow joins the position it reads to the position it
@@ -358,9 +364,12 @@ print("and == the NumPy loop on the same coefficients:", np.allclose(parallel_st
 gru_parameters = keras.Sequential([keras.Input((None, 5)), layers.GRU(8)]).count_params()
 print(f"parameters with 5 inputs: minGRU(8) {min_gru.count_params()} = 2(DH + H), "
       f"GRU(8) {gru_parameters} = 3H(D + H + 2)")
-assert np.allclose(parallel_states, np.stack(stepped_states, 1), atol=1e-5)
-assert np.allclose(parallel_states, loop_recurrence(a_min, b_min), atol=1e-5)
-assert min_gru.count_params() == 2 * (5 * 8 + 8) and gru_parameters == 3 * 8 * (5 + 8 + 2)
+assert np.allclose(parallel_states, np.stack(stepped_states, 1), atol=1e-5), \
+    "the scan mode and the step mode give the same states"
+assert np.allclose(parallel_states, loop_recurrence(a_min, b_min), atol=1e-5), \
+    "the scan mode gives the NumPy loop's states on the same coefficients"
+assert min_gru.count_params() == 2 * (5 * 8 + 8) and gru_parameters == 3 * 8 * (5 + 8 + 2), \
+    "minGRU has 2(DH + H) parameters, the GRU 3H(D + H + 2)"
 
 # %% [markdown]
 # minGRU has no recurrent matrix at all: at equal width it has far fewer parameters than a GRU, and
@@ -391,9 +400,11 @@ candidates = keras.ops.convert_to_numpy(min_gru.candidate(long_inputs))
 print("scan == float64 loop after 4,000 steps (1e-4):", np.allclose(scan_long, loop_long, atol=1e-4))
 print("|h_t| <= max |h~|:", bool(np.all(np.abs(scan_long) <= np.abs(candidates).max(axis=1, keepdims=True) + 1e-6)))
 print("the cumulative-product shortcut stays finite:", bool(np.isfinite(shortcut).all()))
-assert np.allclose(scan_long, loop_long, atol=1e-4)
-assert np.all(np.abs(scan_long) <= np.abs(candidates).max(axis=1, keepdims=True) + 1e-6)
-assert not np.isfinite(shortcut).all()
+assert np.allclose(scan_long, loop_long, atol=1e-4), \
+    "after 4,000 steps the float32 scan matches a float64 loop, to 1e-4"
+assert np.all(np.abs(scan_long) <= np.abs(candidates).max(axis=1, keepdims=True) + 1e-6), \
+    "no state exceeds in magnitude the largest candidate of its sequence and channel"
+assert not np.isfinite(shortcut).all(), "the cumulative-product shortcut does not stay finite over 4,000 steps"
 
 # %% [markdown]
 # Feng et al. use this very shortcut, made safe by working with logarithms (Heinsen, 2023): with
@@ -439,19 +450,19 @@ assert log_space_error > 10 * scan_error, "but in float32 the scan keeps more di
 #
 # The parametrisation of $\lambda$ is the LRU's (for the modulus of its complex $\lambda$; S4D and
 # Mamba write the same decay as $e^{\Delta A}$, with a learned step $\Delta$ and $A < 0$, or
-# $\operatorname{Re} A < 0$ for S4D's complex $A$). It makes
-# every $\lambda_n$ lie in $(0, 1)$ for any real $\nu_n$ (in float32, down to $\nu_n \approx -17$,
-# below which $\lambda_n$ rounds to 1), so the recurrence cannot become unstable (the spectral radius
-# of chapter 2 is $\max_n \lambda_n < 1$). It also sets the memory: $\lambda^k = 1/2$ after
-# $k = \ln 2 / \exp(\nu)$ steps, so initialising $\nu_n = -\ln \tau_n$ with $\tau_n$ spread from 1 to
-# 1,000 gives half-lives from under a step to about 700 steps. A long memory has a price the LRU pays
-# for: a state that sums inputs for $\tau$ steps grows, a unit-variance input giving it a variance of
-# $1 / (1 - \lambda^2) \approx \tau / 2$ (the cell simulates it), so the LRU scales the input by
-# $\gamma_n$, initialised at $\sqrt{1 - \lambda_n^2}$, which brings the variance back to 1, and trained
-# (and adds a direct term $D x_t$ and a phase to $\lambda$). Our layer below has none of the three.
-# Orvieto et al. (2023) reached S4's results on the Long Range Arena with such a layer by steps they
-# took one at a time from a tanh RNN: a linear recurrence, diagonalised complex weights, the
-# exponential parametrisation, the normalisation $\gamma$, and decays started close to 1.
+# $\operatorname{Re} A < 0$ for S4D's complex $A$). It makes every $\lambda_n$ lie in $(0, 1)$ for
+# any real $\nu_n$ (in float32, down to $\nu_n \approx -17$, below which $\lambda_n$ rounds to 1;
+# both checked below, on a grid and at $\nu_n = -20$), so the recurrence cannot become unstable (the
+# spectral radius of chapter 2 is $\max_n \lambda_n < 1$). It also sets the memory: $\lambda^k = 1/2$
+# after $k = \ln 2 / \exp(\nu)$ steps, so initialising $\nu_n = -\ln \tau_n$ with $\tau_n$ spread
+# from 1 to 1,000 gives half-lives from under a step to about 700 steps. A long memory has a price
+# the LRU pays for: a state that sums inputs for $\tau$ steps grows, a unit-variance input giving it
+# a variance of $1 / (1 - \lambda^2) \approx \tau / 2$ (the cell simulates it), so the LRU scales the
+# input by $\gamma_n$, initialised at $\sqrt{1 - \lambda_n^2}$, which brings the variance back to 1,
+# and trained (and adds a direct term $D x_t$ and a phase to $\lambda$). Our layer below has none of
+# the three. Orvieto et al. (2023) reached S4's results on the Long Range Arena with such a layer by
+# steps they took one at a time from a tanh RNN: a linear recurrence, diagonalised complex weights,
+# the exponential parametrisation, the normalisation $\gamma$, and decays started close to 1.
 #
 # Because $\lambda$ is fixed, unrolling the recurrence gives $y_t = \sum_{k \ge 0} K_k\, x_{t-k}$ with
 # the **impulse response** $K_k = \sum_n C_n \lambda_n^k B_n$: the same
@@ -485,11 +496,13 @@ for _ in range(20_000):
 print(f"tau = 1,000: state variance {state.var():.0f} (1 / (1 - lambda^2) = {1 / (1 - slowest ** 2):.0f}), "
       f"with the input scaled by gamma {scaled_state.var():.2f}; in float32, nu = -20 gives lambda = "
       f"{np.exp(-np.exp(np.float32(-20)))}")
-assert np.allclose(y_recurrent, y_convolution, atol=1e-10)
-assert np.allclose(half_lives, memory_lengths * np.log(2), rtol=1e-6)
-assert np.all((any_nu > 0) & (any_nu < 1))
+assert np.allclose(y_recurrent, y_convolution, atol=1e-10), \
+    "the recurrence equals the causal convolution with its impulse response"
+assert np.allclose(half_lives, memory_lengths * np.log(2), rtol=1e-6), "the half-life of each state is tau ln 2 steps"
+assert np.all((any_nu > 0) & (any_nu < 1)), "lambda = exp(-exp(nu)) lies in (0, 1) for every nu tried from -6 to 3"
 assert abs(scaled_state.var() - 1) < 0.15, "scaled by gamma, the state has about the input's variance"
-assert 400 < state.var() < 600 and np.exp(-np.exp(np.float32(-20))) == np.float32(1.0)
+assert 400 < state.var() < 600 and np.exp(-np.exp(np.float32(-20))) == np.float32(1.0), \
+    "unscaled, the state's variance is between 400 and 600 (tau / 2); in float32 nu = -20 gives lambda = 1"
 
 # %%
 fig, (ax_kernel, ax_half) = plt.subplots(1, 2, figsize=(12, 3.8))
@@ -518,7 +531,8 @@ y_fft = np.fft.irfft(signal_spectrum * kernel_spectrum, fft_length)[:len(signal)
 y_wrapped = np.fft.irfft(np.fft.rfft(signal) * np.fft.rfft(kernel), len(signal))  # no padding: circular
 print("FFT convolution == recurrence (1e-10):", np.allclose(y_fft, y_recurrent, atol=1e-10))
 print("without the padding == recurrence:", np.allclose(y_wrapped, y_recurrent, atol=1e-10))
-assert np.allclose(y_fft, y_recurrent, atol=1e-10) and np.allclose(y_fft, y_convolution, atol=1e-10)
+assert np.allclose(y_fft, y_recurrent, atol=1e-10) and np.allclose(y_fft, y_convolution, atol=1e-10), \
+    "the FFT convolution, padded to 2T, gives the recurrence's and the direct convolution's outputs"
 assert not np.allclose(y_wrapped, y_recurrent, atol=1e-10), "a circular convolution wraps the tail around"
 
 # %% [markdown]
@@ -548,8 +562,10 @@ softplus = np.logaddexp(0, gate_logits)
 sigmoid = 1 / (1 + np.exp(-gate_logits))
 print("1 - sigmoid(k) == exp(-softplus(k)):", np.allclose(1 - sigmoid, np.exp(-softplus), rtol=1e-9, atol=1e-15))
 print("1 - exp(-softplus(k)) == sigmoid(k):", np.allclose(1 - np.exp(-softplus), sigmoid, rtol=1e-9, atol=1e-15))
-assert np.allclose(1 - sigmoid, np.exp(-softplus), rtol=1e-9, atol=1e-15)
-assert np.allclose(1 - np.exp(-softplus), sigmoid, rtol=1e-9, atol=1e-15)
+assert np.allclose(1 - sigmoid, np.exp(-softplus), rtol=1e-9, atol=1e-15), \
+    "the minGRU's decay 1 - sigmoid(k) is exp(-softplus(k)), Mamba's decay with A = -1"
+assert np.allclose(1 - np.exp(-softplus), sigmoid, rtol=1e-9, atol=1e-15), \
+    "the zero-order hold's input coefficient 1 - exp(-softplus(k)) is sigmoid(k)"
 
 # %% [markdown]
 # Chapter 6's latch task asks for exactly that choice: at every step output the sign of the most
@@ -900,7 +916,8 @@ looped.build(sequences.shape)
 looped.set_weights(min_gru.get_weights())
 print("loop == scan on the same weights (1e-5):",
       np.allclose(keras.ops.convert_to_numpy(looped(sequences)), parallel_states, atol=1e-5))
-assert np.allclose(keras.ops.convert_to_numpy(looped(sequences)), parallel_states, atol=1e-5)
+assert np.allclose(keras.ops.convert_to_numpy(looped(sequences)), parallel_states, atol=1e-5), \
+    "the looped minGRU gives the scan's states on the same weights"
 timed_lengths = [128, 512, 2048]
 
 # %% tags=["nbval-ignore-output"]
@@ -1010,7 +1027,8 @@ for char_id in prompt_ids:
     step_logits.append(logits)
     state_bytes.append(sum(keras.ops.convert_to_numpy(state).nbytes for state in min_gru_states))
 print("step mode == parallel mode on 100 characters (1e-4):", np.allclose(step_logits, parallel_logits, atol=1e-4))
-assert np.allclose(step_logits, parallel_logits, atol=1e-4)
+assert np.allclose(step_logits, parallel_logits, atol=1e-4), \
+    "the trained minGRU's step mode gives its scan's logits on the 100-character window"
 
 # %% [markdown]
 # From the end of that window the same function writes 200 characters, each drawn from the softmax of
@@ -1077,7 +1095,8 @@ print("decoder with a cache == the full model on 100 characters (1e-4):",
       np.allclose(cached_logits, full_logits, atol=1e-4))
 print(f"bytes of the key-value cache after 1, 50 and 100 characters: {cache_bytes[0]:,}, {cache_bytes[49]:,}, "
       f"{cache_bytes[99]:,}")
-assert np.allclose(cached_logits, full_logits, atol=1e-4)
+assert np.allclose(cached_logits, full_logits, atol=1e-4), \
+    "the decoder with a key-value cache gives the full model's logits on the 100-character window"
 
 # %% [markdown]
 # Not every recurrent state is as small as the minGRU's. A Mamba layer of width $d$ (inner width $2d$,
@@ -1103,12 +1122,12 @@ plt.show()
 
 # %% [markdown]
 # The trained minGRU read its prompt and wrote 200 characters, 300 steps in all, three times the
-# length of its training windows, holding two states of the same size throughout (printed), and its
-# step mode gave the logits of its scan (asserted). The transformer's decoder gave its full model's
-# logits (asserted) only by keeping a key and a value for every character, a cache that grew by the
-# same number of bytes at every step (printed) and cannot go past the 100 positions of its table. A
-# transformer of $L$ layers keeps $L$ such caches; a recurrent model keeps $L$ states, small
-# (minGRU) or not (Mamba), whose size does not depend on $T$.
+# length of its training windows, holding two states of the same size throughout (printed), and on
+# its 100-character prompt its step mode gave the logits of its scan (asserted). The transformer's
+# decoder gave its full model's logits (asserted) only by keeping a key and a value for every
+# character, a cache that grew by the same number of bytes at every step (printed) and cannot go past
+# the 100 positions of its table. A transformer of $L$ layers keeps $L$ such caches; a recurrent
+# model keeps $L$ states, small (minGRU) or not (Mamba), whose size does not depend on $T$.
 
 
 # %% [markdown]
@@ -1169,7 +1188,8 @@ outer_products = np.einsum("tk,tv->tkv", keys, values).reshape(1, num_tokens, he
 matrix_states = loop_recurrence(np.ones_like(outer_products), outer_products)  # S_t = S_{t-1} + k_t^T v_t
 linear_attention = np.einsum("tk,tkv->tv", queries, matrix_states.reshape(num_tokens, head_width, head_width))
 print("q_t S_t == masked (Q K^T) V (1e-9):", np.allclose(linear_attention, masked_attention, atol=1e-9))
-assert np.allclose(linear_attention, masked_attention, atol=1e-9)
+assert np.allclose(linear_attention, masked_attention, atol=1e-9), \
+    "q_t S_t from the matrix-state recurrence equals the masked product (Q K^T) V"
 
 # %% [markdown]
 # The matrix state is what makes linear attention cheap to generate with: $d^2$ numbers per head
@@ -1253,10 +1273,10 @@ assert xla_error is not None, "this TensorFlow compiles the scan: the layers cou
 #   0.12 bits of a GRU of the same size and block on the unseen play, behind it; the second layer
 #   closed more than half of one layer's gap to the GRU; a small transformer was behind the GRU and
 #   the stacked minGRU and no better than a table of character pairs at that budget.
-# - The trained minGRU generated in step mode with two states of fixed size, giving its scan's
-#   logits; the trained transformer's decoder gave its full model's logits by keeping a key and a value
-#   per token, a cache that grows with every token. Not every recurrent state is small: a Mamba layer
-#   keeps as much as 20 tokens of cache in a transformer layer of the same width.
+# - The trained minGRU generated in step mode with two states of fixed size, giving its scan's logits
+#   on its prompt; the trained transformer's decoder gave its full model's logits by keeping a key
+#   and a value per token, a cache that grows with every token. Not every recurrent state is small: a
+#   Mamba layer keeps as much as 20 tokens of cache in a transformer layer of the same width.
 
 # %% [markdown]
 # ## 10. Exercises
@@ -1281,7 +1301,8 @@ _, backward_states = keras.ops.associative_scan(combine, (a_back, b_back), axis=
 expected_backward = loop_recurrence(a_back[:, ::-1], b_back[:, ::-1])[:, ::-1]
 print("backward scan == loop on the reversed sequences (1e-5):", np.allclose(backward_states, expected_backward,
                                                                              atol=1e-5))
-assert np.allclose(backward_states, expected_backward, atol=1e-5)
+assert np.allclose(backward_states, expected_backward, atol=1e-5), \
+    "backward_states must match the loop run on the reversed sequences"
 
 # %% tags=["solution"]
 # Exercise 2: write your answer where the solution markers are.
@@ -1293,7 +1314,7 @@ stack_by_hand = 2 * (32 * 10 + 32) + 2 * (32 * 32 + 32)
 
 # %% tags=["check"]
 print(f"by hand {stack_by_hand}, count_params {stack.count_params()}")
-assert stack_by_hand == stack.count_params()
+assert stack_by_hand == stack.count_params(), "stack_by_hand must equal the stack's count_params()"
 
 # %% tags=["solution"]
 # Exercise 3: write your answer where the solution markers are.
@@ -1305,4 +1326,5 @@ nu_50 = np.log(np.log(2) / 50)
 # %% tags=["check"]
 impulse_response = np.exp(-np.exp(np.float64(nu_50))) ** np.arange(200)
 print("impulse response after 50 steps:", round(float(impulse_response[50]), 6))
-assert abs(impulse_response[50] - 0.5) < 1e-5  # a float32 answer passes; nu = -ln 50 gives 0.37
+assert abs(impulse_response[50] - 0.5) < 1e-5, (  # a float32 answer passes; nu = -ln 50 gives 0.37
+    "nu_50 must give an impulse response of 1/2, within 1e-5, after 50 steps")
