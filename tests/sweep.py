@@ -7,6 +7,7 @@ Each (chapter, seed) runs `tests.assert_margins` in its own process, in the envi
 `make test` plus PERTURBED_ENV (another oneDNN instruction-set cap and another thread count than
 the stored outputs were made with). The summary lists, per chapter, every assert that failed for
 some seed and the tightest ones that did not, with their worst relative margin and its seed.
+OUT/sweep.json records the environment and the commit the sweep ran (tests/ledger.py reads it).
 """
 
 import argparse
@@ -42,6 +43,21 @@ def parse_seeds(text):
     if not seeds:
         raise ValueError(f"no seeds in {text!r}")
     return sorted(seeds)
+
+
+def _git(*arguments):
+    result = subprocess.run(["git", *arguments], cwd=ROOT, capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def write_manifest(out_dir, perturbed):
+    """OUT/sweep.json: which numeric environment and which commit (with uncommitted changes or not) ran."""
+    manifest = {"environment": "perturbed" if perturbed else "reference",
+                "variables": {**CPU_ENV, **(PERTURBED_ENV if perturbed else OUTPUTS_ENV)},
+                "commit": _git("rev-parse", "--short", "HEAD"),
+                "uncommitted_changes": bool(_git("status", "--porcelain", "--", "chapters", "utils", "data")),
+                "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    (out_dir / "sweep.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
 
 
 def run_one(chapter, seed, out_dir, perturbed):
@@ -110,6 +126,12 @@ def main(argv=None):
     if not args.summary_only:
         if not args.chapters:
             parser.error("name the chapters to run")
+        previous = args.out / "sweep.json"
+        if previous.exists() and any(args.out.glob("*.jsonl")):
+            commit = json.loads(previous.read_text(encoding="utf-8"))["commit"]
+            if commit != _git("rev-parse", "--short", "HEAD"):
+                parser.error(f"{args.out} holds a sweep of commit {commit}: choose another --out, or delete it")
+        write_manifest(args.out, not args.reference_env)
         jobs = [(chapter, seed) for seed in parse_seeds(args.seeds) for chapter in args.chapters]
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
             list(pool.map(lambda job: run_one(*job, args.out, not args.reference_env), jobs))
