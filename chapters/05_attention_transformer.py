@@ -462,7 +462,8 @@ assert min(exact_by_locale.values()) >= 0.9, "attention should write nearly ever
 assert all_dates["year"] < 0.5 * all_dates["month"] and all_dates["month"] < all_dates["day"], "later, more wrong"
 chained_day_errors = all_dates["day"] - true_prefix["day"]  # day errors that the true prefix removes
 assert chained_day_errors > 0.5 * all_dates["month"], "fed its own wrong months, the model gets more days wrong"
-assert true_prefix["year"] < 0.5 * true_prefix["month"], "with the true prefix, no chaining: the year still least"
+assert true_prefix["year"] < 0.5 * true_prefix["month"], \
+    "with the true prefix, no chaining: the year still has under half the month's error rate"
 assert all(field_error[locale]["year"] <= field_error[locale]["month"] and field_error[locale]["year"]
            < field_error[locale]["day"] for locale in LOCALES), "the year is the least wrong in every language"
 

@@ -7,34 +7,42 @@ import re
 from pathlib import Path
 
 LEDGER = Path(__file__).resolve().parent / "claims_ledger.json"
-THIN = 2.0  # fewer seed-to-seed standard deviations than this from failing is marked on the page
+THIN = 0.02  # a predicted chance of failing above this (one seed in 50) is marked on the page
 
 INTRODUCTION = """\
 # How sure is each claim?
 
 Every claim this book makes about a result is an `assert` in its chapter, executed each time the chapter
 runs: on your machine, in the tests, and in the seed sweep this page comes from. The sweep ran every
-chapter once for each of the seeds {seeds}, in another numeric environment than the stored outputs were made
-in ({environment}), and recorded each assert's values. Each row gives the claim (the assert's message),
-the check itself, and for a check that compares numbers:
+chapter once for each of the seeds {seeds} in a numeric environment of its own ({environment}: another
+instruction set and thread count than the stored outputs were made with), and recorded the values
+each assert compared. Each row gives the claim (the assert's message) with its check, and for a check
+whose comparison of numbers the recorder sees (`a < b`, chains of them, `and`):
 
 - *Worst case*: both sides of its tightest comparison over all runs, and the seed it came from.
 - *Room*: that comparison's relative margin, how far the bound could move, as a share of the larger
   side, before the assert fails: $(b - a) / \\max(|a|, |b|)$ for $a < b$. An accuracy of 1 against a
-  bound of 0.95 has 5 % room and can have no more, so read it with the next column.
-- *Seeds*: how many seed-to-seed standard deviations the comparison's mean over the seeds lies from
-  failing (the smallest over the comparisons an assert makes; for two positive sides, measured on
-  the log of their ratio), or *same* when the value was the same for every seed (a property of the
-  data, a computation without training, or a saturated score). Below {thin} (marked **thin**), an
-  unseen seed fails it now and then: if the values were normal, about one seed in {one_in} at {thin}
-  standard deviations. The reading is cautious when a value scatters over orders of magnitude on the
-  passing side (a small number beside a large room is that case). For a check `abs(x) < b` the
-  column is $b$ over the root mean square of $|x|$, which bounds the chance of failing by one over its
-  square, whatever the distribution (Chebyshev's inequality).
+  bound of 0.95 has 5 % room and can have no more; against a bound of 0 the room is always 100 %.
+- *New seed*: the chance that a seed not swept fails the check, predicted from the swept ones. For
+  each comparison, its gap to the bound (on the log of the ratio when both sides are positive) on a
+  new seed is predicted from the seeds' mean and standard deviation with Student's $t$, which allows
+  for estimating both from {n} seeds; for a check `abs(x) < b`, Chebyshev's inequality bounds it by
+  the mean of $(x / b)^2$ over the seeds, whatever the distribution of $x$ (shown as ≤, never
+  marked: a bound, often far above the real chance). An assert that makes
+  several comparisons (or runs in a loop) gets their sum. Above one in {one_in} it is marked
+  **thin**. *same* means the values were the same on every seed: a property of the data, a
+  computation without training, or a trained score at its ceiling; {n} passes out of {n} alone
+  rule out, at 95 % confidence, only failure rates above {ruled_out} %. A blank cell is a comparison with
+  a bound of exactly 0 (a structural check such as `x > 0`) or one the recorder cannot see.
 
-Checks that compare no numbers (`np.allclose`, `all(...)`, equality of shapes or counts) are listed as
-held or not. The ledger is rebuilt by `make sweep` and `make ledger`; a test fails when a chapter's
-asserts and this page no longer match.
+These predictions are rough. The bounds were chosen by authors who had seen runs of these same
+seeds, so the figures are in-sample; the normal shape behind Student's $t$ is an assumption, which
+overstates the risk when a value scatters far on the passing side and can understate it for values
+that cluster or are counts. Checks whose numbers the recorder cannot see (`np.allclose`, `all(...)`
+over a loop, equality of shapes or counts) are listed as held or not. The page names the commit that
+was swept: a test fails when a chapter's code (anything but its asserts' messages) or a message has
+changed since, so the page cannot go stale without notice; what the chapters import (`utils/`, the
+data, the pinned libraries) is not compared.
 """
 
 
@@ -57,14 +65,17 @@ def _percent(margin):
     return f"{100 * margin:.0f} %" if abs(margin) >= 0.01 else f"{100 * margin:.2g} %"
 
 
-def _spread(spread):
-    if spread is None:
+def _chance(chance, is_bound=False):
+    """'1 in N' for a predicted chance, '≤ 1 in N' for Chebyshev's bound (never marked thin: a bound)."""
+    if chance is None:
         return ""
-    if spread == "same":
+    if chance == "same":
         return "same"
-    if spread >= 100:
-        return "over 100"
-    return f"{spread:.1f}" + (" **thin**" if spread < THIN else "")
+    if chance < 1e-4:
+        return "< 1 in 10,000"
+    if is_bound:
+        return f"≤ 1 in {max(1, math.floor(1 / chance)):,}"
+    return f"1 in {round(1 / chance):,}" + (" **thin**" if chance > THIN else "")
 
 
 def _row(item):
@@ -81,25 +92,23 @@ def _row(item):
     else:
         outcome = (f"{_number(worst['left'])} {_text(worst['operator'])} {_number(worst['right'])} "
                    f"(seed {worst['seed']})")
-    return f"| {section} | {claim}<br>{_code(item['check'])} | {outcome} | {room} | {_spread(item['seed_spread'])} |"
+    chance = _chance(item["failure_chance"], item.get("chance_is_bound", False))
+    return f"| {section} | {claim}<br>{_code(item['check'])} | {outcome} | {room} | {chance} |"
 
 
 def _summary(chapters, titles):
-    lines = ["| Chapter | Asserts | Compare numbers | Thin | Failed | Fewest seed SDs |", "|---|--:|--:|--:|--:|--:|"]
+    lines = ["| Chapter | Asserts | Comparisons seen | Thin | Failed | Largest predicted chance a new seed fails |",
+             "|---|--:|--:|--:|--:|--:|"]
     for stem, entry in chapters.items():
         numeric = sum(1 for item in entry["asserts"] if item["worst"])
-        spreads = [item["seed_spread"] for item in entry["asserts"] if isinstance(item["seed_spread"], float)]
+        chances = [item["failure_chance"] for item in entry["asserts"]
+                   if isinstance(item["failure_chance"], float) and not item.get("chance_is_bound")]
         failed = sum(1 for item in entry["asserts"] if item["failed_seeds"])
-        thin = sum(1 for spread in spreads if spread < THIN)
-        fewest = f"{min(spreads):.1f}" if spreads else ""
+        thin = sum(1 for chance in chances if chance > THIN)
+        largest = _chance(max(chances)).replace(" **thin**", "") if chances else ""
         lines.append(f"| [{_text(titles.get(stem, stem))}]({stem}.ipynb) | {len(entry['asserts'])} | "
-                     f"{numeric} | {thin} | {failed} | {fewest} |")
+                     f"{numeric} | {thin} | {failed} | {largest} |")
     return "\n".join(lines)
-
-
-def _normal_tail(z):
-    """P(X < -z) for a standard normal X."""
-    return 0.5 * math.erfc(z / math.sqrt(2))
 
 
 def _seed_range(seeds):
@@ -121,14 +130,15 @@ def render(ledger, titles):
     seed_sets = {tuple(entry["seeds"]) for entry in chapters.values()}
     seeds = _seed_range(first["seeds"]) if len(seed_sets) == 1 else "listed with each chapter"
     parts = [INTRODUCTION.format(seeds=seeds, environment=environment or "the perturbed environment",
-                                 thin=f"{THIN:g}", one_in=round(1 / _normal_tail(THIN))),
+                                 n=len(first["seeds"]), one_in=round(1 / THIN),
+                                 ruled_out=round(100 * (1 - 0.05 ** (1 / len(first["seeds"]))))),
              _summary(chapters, titles)]
     for stem, entry in chapters.items():
         sweep = entry["sweep"]
         parts.append(f"## {_text(titles.get(stem, stem))}\n\n"
                      f"Swept for seeds {_seed_range(entry['seeds'])} at commit `{sweep['commit']}` "
                      f"({sweep['started']}). [Open the chapter]({stem}.ipynb).\n\n"
-                     "| § | Claim, and its check | Worst case | Room | Seeds |\n|--:|---|---|--:|--:|\n"
+                     "| § | Claim, and its check | Worst case | Room | New seed |\n|--:|---|---|--:|--:|\n"
                      + "\n".join(_row(item) for item in entry["asserts"]))
     return "\n\n".join(parts) + "\n"
 

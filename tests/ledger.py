@@ -2,23 +2,26 @@
 
     python -m tests.ledger SWEEP_DIR [SWEEP_DIR ...]     writes site/claims_ledger.json (make ledger)
 
-Each SWEEP_DIR holds `tests.sweep` logs (CHAPTER_seedN.jsonl) and its sweep.json; for each chapter the
-last directory named that has logs of it is used, and a chapter with no logs keeps its stored entry as
-long as its checks have not changed. An assert is identified by its check, the expression it tests
-(the k-th assert with a given check in the chapter is matched with the k-th line the sweep recorded
-for that check): its message, the sentence the ledger shows, can be reworded without a new sweep, but
-an assert whose check was added, removed or changed needs one. A sweep that ran a check the chapter no
-longer has is refused; an assert the sweep never reached (a branch taken only on a GPU) is listed as
-not executed. `tests/test_ledger.py` checks on every `make test` that the stored ledger lists exactly
-the chapters' asserts; site/stage.py renders it as the appendix page "How sure is each claim?".
+Each SWEEP_DIR holds `tests.sweep` logs (CHAPTER_seedN.jsonl) and its sweep.json, which names the
+commit swept; for each chapter the last directory named that has logs of it is used, and a chapter
+with no logs keeps its stored entry while its code is unchanged. A chapter's code is fingerprinted
+without the asserts' messages (its syntax tree, so comments, prose and layout do not count): the
+swept commit's code must have the current fingerprint, and then the k-th assert swept is the k-th
+assert now. Messages, the sentences the ledger shows, can be reworded without a new sweep (`make
+ledger SWEEPS=` refreshes them); any other change to a chapter's code needs one. An assert the sweep
+never reached (a branch taken only on a GPU) is listed as not executed. `tests/test_ledger.py` checks
+on every `make test` that the stored ledger matches the chapters' code and messages; site/stage.py
+renders it as the appendix page "How sure is each claim?". What the chapters import (utils/, data/,
+the pinned libraries) is not fingerprinted; the page names the commit that was swept.
 """
 
 import ast
+import hashlib
 import json
 import math
 import re
+import subprocess
 import sys
-import textwrap
 from collections import defaultdict
 from pathlib import Path
 from typing import NamedTuple
@@ -33,12 +36,6 @@ class Assert(NamedTuple):
     check: str      # the tested expression, its lines joined by single spaces
     message: str    # a plain string, or an f-string's literal parts with … for each value
     section: str    # the last `## ` heading above the assert
-
-
-def check_of(statement):
-    """The check of an assert statement's text: `assert a < b, "m"` -> 'a < b'."""
-    node = ast.parse(textwrap.dedent(statement).strip()).body[0]
-    return re.sub(r"\s*\n\s*", " ", ast.get_source_segment(textwrap.dedent(statement).strip(), node.test))
 
 
 def chapter_asserts(source_text):
@@ -58,6 +55,24 @@ def chapter_asserts(source_text):
             section = next((title for number, title in reversed(headings) if number < node.lineno), "")
             found.append(Assert(node.lineno, check, message, section))
     return sorted(found)
+
+
+def code_fingerprint(source_text):
+    """sha256 of the chapter's syntax tree with every assert's message removed: what the sweep measured."""
+    tree = ast.parse(source_text)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assert):
+            node.msg = None
+    return hashlib.sha256(ast.dump(tree).encode("utf-8")).hexdigest()[:16]
+
+
+def swept_source(commit, path):
+    """The chapter's source at the swept commit (git show)."""
+    result = subprocess.run(["git", "show", f"{commit}:chapters/{path.name}"], cwd=ROOT, capture_output=True,
+                            text=True, encoding="utf-8")
+    if result.returncode != 0:
+        raise SystemExit(f"cannot read chapters/{path.name} at the swept commit {commit}: {result.stderr.strip()}")
+    return result.stdout
 
 
 def sweep_manifest(directory):
@@ -111,90 +126,105 @@ def margin_by_seed(runs):
     return dict(sorted(by_seed.items(), key=lambda item: int(item[0])))
 
 
-def runs_by_assert(source_path, directory, seeds, current):
-    """[(seed, record)] for each of the `current` asserts: the k-th assert with a given check gets the
-    records of the k-th distinct source line the sweep recorded for that check."""
-    by_check = defaultdict(lambda: defaultdict(list))
-    for seed, records in seeds.items():
+def runs_by_assert(source_path, directory, seeds, commit, swept):
+    """[(seed, record)] for each assert of the chapter, in source order: the sweep's records are matched
+    by their line in the swept commit's source `swept`, whose code must be the chapter's code now."""
+    current = source_path.read_text(encoding="utf-8")
+    if code_fingerprint(swept) != code_fingerprint(current):
+        raise SystemExit(f"{source_path.name}: its code changed since the sweep of {commit} (not only assert "
+                         "messages): sweep it again")
+    index_of_line = {item.line: k for k, item in enumerate(chapter_asserts(swept))}
+    runs = [[] for _ in index_of_line]
+    for seed, records in sorted(seeds.items()):
         for record in records:
-            if "statement" not in record:
-                raise SystemExit(f"{directory}: logs without assert texts (made before tests/assert_margins.py "
-                                 "recorded them): sweep again")
-            by_check[check_of(record["statement"])][record["line"]].append((seed, record))
-    position = defaultdict(int)
-    runs = []
-    for item in current:
-        lines = sorted(by_check.get(item.check, {}))
-        k = position[item.check]
-        position[item.check] += 1
-        runs.append(by_check[item.check][lines[k]] if k < len(lines) else [])
-    unknown = [check for check, lines in by_check.items()
-               if len(lines) > sum(1 for item in current if item.check == check)]
-    if unknown:
-        raise SystemExit(f"{source_path.name}: the sweep in {directory} ran a check the chapter no longer has "
-                         f"({unknown[0][:80]!r}): sweep again")
+            if record["line"] not in index_of_line:
+                raise SystemExit(f"{directory}: a record at line {record['line']}, where {commit}'s "
+                                 f"{source_path.name} has no assert")
+            runs[index_of_line[record["line"]]].append((seed, record))
     return runs
 
 
 FOLDED = re.compile(r"(np\.)?abs\((?:[^()]|\([^()]*\))*\)(\.max\(\))?\s*<=?\s*[^<>=]+$")  # abs(x) < b, one comparison
+THIN = 0.02  # a predicted chance of failing above this (one seed in 50) is marked on the page
 
 
-def seed_spread(runs, check=""):
-    """How many seed-to-seed standard deviations the comparisons kept from failing: for each comparison (the
-    j-th link of the k-th execution within a run) its gap to the bound on each seed, positive when it passed,
-    then mean / SD over the seeds; the smallest over the comparisons. The gap is the log of the ratio of
-    the two sides when both are positive on every seed (a quantity that spans orders of magnitude is
-    judged by its ratio), else their difference; a comparison with an exact zero on one side (x > 0,
-    x == 0) is a structural check and has no spread. None without numeric comparisons or with fewer than
-    three seeds; "same" when every gap is the same on every seed (saturated, or no seed in the value).
-    For a check `abs(x) < b` (x scattered around 0, or not) it is b over the root mean square of |x|:
-    P(|x| >= b) <= 1 / spread**2 by Chebyshev's inequality, whatever the distribution."""
-    if FOLDED.fullmatch(check):
-        pairs = [(link["left"], link["right"]) for _, record in runs for link in record["links"]
-                 if link["margin"] is not None]
-        if len(pairs) >= 3 and all(right > 0 for _, right in pairs):
-            rms = (sum(left ** 2 for left, _ in pairs) / len(pairs)) ** 0.5
-            bound = min(right for _, right in pairs)
-            return "same" if rms == 0 else round(bound / rms, 2)
-    sides = defaultdict(dict)
+def t_cdf(t, df):
+    """P(T < t) for Student's t with df degrees of freedom: the integral of c cos^(df-1) u over
+    u in (-pi/2, atan(t / sqrt(df))), by Simpson's rule (a bounded interval, so accurate far in the tails)."""
+    c = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(math.pi)
+    upper, steps = math.atan(t / math.sqrt(df)), 4000
+    width = (upper + math.pi / 2) / steps
+    weights = [1 if i in (0, steps) else 4 if i % 2 else 2 for i in range(steps + 1)]
+    return c * width / 3 * sum(w * math.cos(-math.pi / 2 + i * width) ** (df - 1) for i, w in enumerate(weights))
+
+
+def failure_chance(runs, check=""):
+    """The chance that a seed not swept fails the assert, from the seeds that were: None without numeric
+    comparisons, fewer than three seeds, or only structural ones (a bound of exactly 0); "same" when
+    every comparison had the same values on every seed; else a number, summed over the assert's
+    comparisons (the j-th link of its k-th execution in a run: a union bound).
+    - A comparison `a < b` (or >, <=, >=): the gap to the bound on each seed, on the log of the ratio
+      when both sides are positive on every seed, else the difference; a new seed's gap is predicted
+      from the n seeds' mean m and SD s with Student's t: P(gap < 0) = T_(n-1)(-m / (s sqrt(1 + 1/n))).
+    - A check `abs(x) < b`: Chebyshev's inequality, P(|x| >= b) <= E[(x / b)^2], estimated by the mean
+      over seeds of (|x| / b)^2 (no assumption on the distribution, but E is estimated from n seeds)."""
+    series = defaultdict(dict)
     executions = defaultdict(int)
     for seed, record in runs:
         k = executions[seed]
         executions[seed] += 1
         for j, link in enumerate(record["links"]):
             if link["operator"] in ("<", "<=", ">", ">=") and link["margin"] is not None:
-                sides[k, j][seed] = (link["left"], link["operator"], link["right"])
-    spreads = []
-    for by_seed in sides.values():
+                series[k, j][seed] = (link["left"], link["operator"], link["right"])
+    folded = bool(FOLDED.fullmatch(check))
+    chances, same = [], 0
+    for by_seed in series.values():
         triples = list(by_seed.values())
-        if len(triples) < 3 or any(left == 0 or right == 0 for left, _, right in triples):
+        if len(triples) < 3 or all(right == 0 for _, _, right in triples):
+            continue
+        if len({(left, right) for left, _, right in triples}) == 1:
+            same += 1
+            continue
+        if folded and all(right > 0 for _, _, right in triples):
+            chances.append(min(1.0, sum((abs(left) / right) ** 2 for left, _, right in triples) / len(triples)))
             continue
         logs = all(left > 0 and right > 0 for left, _, right in triples)
         gaps = []
         for left, operator, right in triples:
             difference = math.log(left / right) if logs else left - right
             gaps.append(difference if operator in (">", ">=") else -difference)
-        mean = sum(gaps) / len(gaps)
-        sd = (sum((gap - mean) ** 2 for gap in gaps) / (len(gaps) - 1)) ** 0.5
-        spreads.append(None if sd <= 1e-9 * max(abs(mean), 1e-12) else mean / sd)
-    if not spreads:
-        return None
-    finite = [z for z in spreads if z is not None]
-    return round(min(finite), 2) if finite else "same"
+        n = len(gaps)
+        mean = sum(gaps) / n
+        sd = (sum((gap - mean) ** 2 for gap in gaps) / (n - 1)) ** 0.5
+        chances.append(t_cdf(-mean / (sd * math.sqrt(1 + 1 / n)), n - 1) if sd > 0 else float(mean <= 0))
+    if not chances:
+        return "same" if same else None
+    return min(1.0, float(f"{sum(chances):.3g}"))
 
 
-def chapter_entry(source_path, directory, seeds):
+def chance_is_bound(check):
+    """Whether failure_chance is Chebyshev's upper bound (a check `abs(x) < b`) rather than a prediction."""
+    return bool(FOLDED.fullmatch(check))
+
+
+def chapter_entry(source_path, directory, seeds, swept=None):
+    """The ledger entry of one chapter; `swept` is its source at the swept commit (read with git if None)."""
+    manifest = sweep_manifest(directory)
+    if swept is None:
+        swept = swept_source(manifest["commit"], source_path)
     current = chapter_asserts(source_path.read_text(encoding="utf-8"))
     entries = []
-    for item, runs in zip(current, runs_by_assert(source_path, directory, seeds, current), strict=True):
+    all_runs = runs_by_assert(source_path, directory, seeds, manifest["commit"], swept)
+    for item, runs in zip(current, all_runs, strict=True):
         entries.append({"check": item.check, "message": item.message, "section": item.section,
                         "executions": len(runs),
                         "failed_seeds": sorted({seed for seed, record in runs if not record["passed"]}),
                         "worst": worst_case(runs), "margin_by_seed": margin_by_seed(runs),
-                        "seed_spread": seed_spread(runs, item.check)})
-    manifest = sweep_manifest(directory)
+                        "failure_chance": failure_chance(runs, item.check),
+                        "chance_is_bound": chance_is_bound(item.check)})
     return {"sweep": {"commit": manifest["commit"], "started": manifest["started"],
                       "variables": manifest["variables"]},
+            "fingerprint": code_fingerprint(source_path.read_text(encoding="utf-8")),
             "seeds": sorted(seeds), "not_executed": sum(1 for e in entries if not e["executions"]),
             "asserts": entries}
 
@@ -203,23 +233,15 @@ def stored_ledger():
     return json.loads(LEDGER.read_text(encoding="utf-8")) if LEDGER.exists() else {"chapters": {}}
 
 
-def stale_checks(source_path, entry):
-    """The first difference between a chapter's current checks and its ledger entry's, or None."""
-    current = [item.check for item in chapter_asserts(source_path.read_text(encoding="utf-8"))]
-    listed = [item["check"] for item in entry["asserts"]]
-    if current == listed:
-        return None
-    added = [c for c in current if c not in listed]
-    removed = [c for c in listed if c not in current]
-    if added:
-        return f"the chapter has an assert the ledger does not: {added[0]!r}"
-    if removed:
-        return f"the ledger has an assert the chapter no longer has: {removed[0]!r}"
-    return "the chapter's asserts are the ledger's in another order or number"
+def stale_code(source_path, entry):
+    """Why the chapter's ledger entry no longer describes its code, or None."""
+    if code_fingerprint(source_path.read_text(encoding="utf-8")) != entry.get("fingerprint"):
+        return "its code changed since the sweep (not only assert messages)"
+    return None
 
 
 def stale_texts(source_path, entry):
-    """The first assert whose message or section differs from the ledger's (same checks), or None."""
+    """The first assert whose message or section differs from the ledger's (same code), or None."""
     for item, listed in zip(chapter_asserts(source_path.read_text(encoding="utf-8")), entry["asserts"], strict=True):
         if (item.message, item.section) != (listed["message"], listed["section"]):
             return f"the assert `{item.check[:60]}` now reads {item.message or item.section!r}"
@@ -227,23 +249,24 @@ def stale_texts(source_path, entry):
 
 
 def refreshed(source_path, entry):
-    """A stored entry whose checks are current, with the chapter's current messages and sections."""
+    """A stored entry whose code is current, with the chapter's current messages, sections and checks."""
     current = chapter_asserts(source_path.read_text(encoding="utf-8"))
-    asserts = [{**listed, "message": item.message, "section": item.section}
+    asserts = [{**listed, "check": item.check, "message": item.message, "section": item.section,
+                "chance_is_bound": chance_is_bound(item.check)}
                for item, listed in zip(current, entry["asserts"], strict=True)]
     return {**entry, "asserts": asserts}
 
 
 def build(directories):
     """The ledger of every chapter: from the sweep logs where some are given, else the stored ledger's entry
-    while the chapter's checks are still the ones it lists (so one changed chapter can be swept alone)."""
+    while the chapter's code is unchanged (so one changed chapter can be swept alone)."""
     logs = sweep_logs(directories)
     stored = stored_ledger()["chapters"]
     chapters = {}
     for path in sorted(CHAPTERS.glob("[0-9][0-9]_*.py")):
         if path.stem in logs:
             chapters[path.stem] = chapter_entry(path, *logs[path.stem])
-        elif path.stem in stored and stale_checks(path, stored[path.stem]) is None:
+        elif path.stem in stored and stale_code(path, stored[path.stem]) is None:
             chapters[path.stem] = refreshed(path, stored[path.stem])
         else:
             raise SystemExit(f"{path.stem}: no sweep logs and no current ledger entry: "
