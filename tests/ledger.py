@@ -17,11 +17,13 @@ the pinned libraries) is not fingerprinted; the page names the commit that was s
 
 import ast
 import hashlib
+import io
 import json
 import math
 import re
 import subprocess
 import sys
+import tokenize
 from collections import defaultdict
 from pathlib import Path
 from typing import NamedTuple
@@ -58,12 +60,35 @@ def chapter_asserts(source_text):
 
 
 def code_fingerprint(source_text):
-    """sha256 of the chapter's syntax tree with every assert's message removed: what the sweep measured."""
-    tree = ast.parse(source_text)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assert):
-            node.msg = None
-    return hashlib.sha256(ast.dump(tree).encode("utf-8")).hexdigest()[:16]
+    """sha256 of the chapter's code without comments (the prose), its asserts' messages and its layout: what
+    the sweep measured. Built from source positions and comment tokens, not from `ast.dump`, whose text
+    differs between Python versions."""
+    lines = source_text.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    def offset(line, utf8_column):  # ast columns count UTF-8 bytes, tokenize's count characters
+        return starts[line - 1] + len(lines[line - 1].encode("utf-8")[:utf8_column].decode("utf-8"))
+
+    spans = []  # character spans to leave out
+    for node in ast.walk(ast.parse(source_text)):
+        if isinstance(node, ast.Assert) and node.msg is not None:  # the comma, any line break and the message
+            begin = offset(node.test.end_lineno, node.test.end_col_offset)
+            end = offset(node.msg.end_lineno, node.msg.end_col_offset)
+            between = re.sub(r"#[^\n]*", "", source_text[begin:offset(node.msg.lineno, node.msg.col_offset)])
+            for _ in range(between.count("(") - between.count(")")):  # a message in parentheses
+                end = source_text.index(")", end) + 1
+            spans.append((begin, end))
+    for token in tokenize.generate_tokens(io.StringIO(source_text).readline):
+        if token.type == tokenize.COMMENT:
+            spans.append((starts[token.start[0] - 1] + token.start[1], starts[token.end[0] - 1] + token.end[1]))
+    kept, position = [], 0
+    for begin, end in sorted(spans):
+        kept.append(source_text[position:max(position, begin)])
+        position = max(position, end)
+    kept.append(source_text[position:])
+    code = re.sub(r"\s+", " ", "".join(kept).replace("\\\n", " ")).strip()
+    return hashlib.sha256(code.encode("utf-8")).hexdigest()[:16]
 
 
 def swept_source(commit, path):

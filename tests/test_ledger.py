@@ -55,6 +55,11 @@ def test_chapter_asserts_in_order_with_check_message_and_section():
 def test_the_fingerprint_ignores_messages_comments_and_layout_not_code():
     assert ledger.code_fingerprint(CHAPTER) == ledger.code_fingerprint(SWEPT)
     assert ledger.code_fingerprint(CHAPTER) != ledger.code_fingerprint(CHAPTER.replace("x = 3", "x = 4"))
+    plain = 'ρ = 0.5\nassert abs(ρ - 0.5) < 1e-5  # note\ny = "×"\n'
+    for worded in ('ρ = 0.5\nassert abs(ρ - 0.5) < 1e-5, "ρ is ½"  # note\ny = "×"\n',
+                   'ρ = 0.5\nassert abs(ρ - 0.5) < 1e-5, \\\n    "ρ is ½"\ny = "×"\n',
+                   'ρ = 0.5\nassert abs(ρ - 0.5) < 1e-5, (  # note\n    "ρ is ½")\ny = "×"\n'):
+        assert ledger.code_fingerprint(worded) == ledger.code_fingerprint(plain), worded
 
 
 def test_records_matched_through_the_swept_code(tmp_path):
