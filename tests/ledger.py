@@ -170,7 +170,6 @@ def runs_by_assert(source_path, directory, seeds, commit, swept):
 
 
 FOLDED = re.compile(r"(np\.)?abs\((?:[^()]|\([^()]*\))*\)(\.max\(\))?\s*<=?\s*[^<>=]+$")  # abs(x) < b, one comparison
-THIN = 0.02  # a predicted chance of failing above this (one seed in 50) is marked on the page
 
 
 def t_cdf(t, df):
