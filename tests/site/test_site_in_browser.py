@@ -8,6 +8,7 @@ fails instead (on CI a skip would look like a pass).
 
 import functools
 import http.server
+import json
 import os
 import shutil
 import threading
@@ -20,6 +21,16 @@ SITE = ROOT / "build" / "site" / "_build" / "html"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = ROOT / "build" / "site_screenshots"
 CHAPTER_PAGES = sorted(p.relative_to(SITE).as_posix() for p in (SITE / "chapters").glob("[0-9][0-9]_*.html"))
+
+
+def plays_audio(notebook):
+    """Whether a chapter's stored outputs hold an audio player (IPython.display.Audio's HTML)."""
+    outputs = [o for c in json.loads(notebook.read_text(encoding="utf-8"))["cells"] for o in c.get("outputs", [])]
+    return any("<audio" in "".join(o.get("data", {}).get("text/html", "")) for o in outputs)
+
+
+AUDIO_PAGES = sorted(f"chapters/{notebook.stem}.html" for notebook in (ROOT / "chapters").glob("[0-9][0-9]_*.ipynb")
+                     if plays_audio(notebook))
 
 if CHROMIUM is None and os.environ.get("CI") == "true":
     pytest.fail("Chromium is missing on CI: install it (Debian: apt-get install chromium)", pytrace=False)
@@ -48,7 +59,7 @@ def site_url():
 def browser():
     sync_playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is in .venv-site").sync_playwright
     flags = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync"]
+             "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=flags)
         yield browser
@@ -102,6 +113,39 @@ def test_chapter_renders_figures_and_equations(browser, site_url, chapter):
     page.screenshot(path=SCREENSHOTS / f"{Path(chapter).stem}.png")
     equation.screenshot(path=SCREENSHOTS / f"{Path(chapter).stem}_equation.png")
     page.locator("img[src*='_images']").first.screenshot(path=SCREENSHOTS / f"{Path(chapter).stem}_figure.png")
+    page.close()
+
+
+def test_some_chapter_plays_audio():
+    assert AUDIO_PAGES, "no chapter's stored outputs hold an audio player (chapter 9 should)"
+
+
+# Each player's sound is decoded and plays: the metadata load, the duration is that of a clip, and the
+# playback position moves (muted; headless Chromium plays into a fake audio device).
+PLAY_EVERY_PLAYER = """async () => Promise.all([...document.querySelectorAll('article audio')].map(async audio => {
+    if (audio.readyState < 1) {
+        await new Promise((loaded, failed) => {
+            audio.addEventListener('loadedmetadata', loaded);
+            audio.addEventListener('error', () => failed(new Error('audio error ' + audio.error?.code)));
+        });
+    }
+    audio.muted = true;
+    await audio.play();
+    await new Promise(wait => setTimeout(wait, 500));
+    const position = audio.currentTime;
+    audio.pause();
+    return {duration: audio.duration, position: position};
+}))"""
+
+
+@pytest.mark.parametrize("chapter", AUDIO_PAGES)
+def test_audio_plays_on_the_page(browser, site_url, chapter):
+    page, failed, external = load(browser, f"{site_url}/{chapter}")
+    players = page.evaluate(PLAY_EVERY_PLAYER)
+    assert players, f"{chapter}: the notebook has audio but the page has no audio player"
+    assert all(player["duration"] > 5 for player in players), f"{chapter}: clips shorter than 5 s: {players}"
+    assert all(player["position"] > 0 for player in players), f"{chapter}: a player did not play: {players}"
+    assert not failed and not external, f"{chapter}: requests failed or left localhost: {failed + external}"
     page.close()
 
 
