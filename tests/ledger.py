@@ -182,13 +182,32 @@ def t_cdf(t, df):
     return c * width / 3 * sum(w * math.cos(-math.pi / 2 + i * width) ** (df - 1) for i, w in enumerate(weights))
 
 
+def floor_safe_zeros(triples):
+    """(left, operator, right) per seed with a zero on the side the check wants small (`left` of a < b,
+    `right` of a > b) raised to half the smallest positive value of that side, when every other value
+    is positive: a rate that was 0 on one seed is the safest case, and should not move the whole series
+    from the log-ratio scale to the raw one."""
+    if len({operator for _, operator, _ in triples}) != 1:
+        return triples
+    small_side = 0 if triples[0][1] in ("<", "<=") else 2
+    sides = [[triple[0] for triple in triples], [triple[2] for triple in triples]]
+    small, large = (sides[0], sides[1]) if small_side == 0 else (sides[1], sides[0])
+    positive = [value for value in small if value > 0]
+    if not positive or any(value < 0 for value in small) or any(value <= 0 for value in large):
+        return triples
+    floored = [value if value > 0 else min(positive) / 2 for value in small]
+    return [(value, operator, right) if small_side == 0 else (left, operator, value)
+            for value, (left, operator, right) in zip(floored, triples, strict=True)]
+
+
 def failure_chance(runs, check=""):
     """The chance that a seed not swept fails the assert, from the seeds that were: None without numeric
     comparisons, fewer than three seeds, or only structural ones (a bound of exactly 0); "same" when
     every comparison had the same values on every seed; else a number, summed over the assert's
     comparisons (the j-th link of its k-th execution in a run: a union bound).
     - A comparison `a < b` (or >, <=, >=): the gap to the bound on each seed, on the log of the ratio
-      when both sides are positive on every seed, else the difference; a new seed's gap is predicted
+      when both sides are positive on every seed (a zero on the side that should be small counts as
+      half that side's smallest positive value), else the difference; a new seed's gap is predicted
       from the n seeds' mean m and SD s with Student's t: P(gap < 0) = T_(n-1)(-m / (s sqrt(1 + 1/n))).
     - A check `abs(x) < b`: Chebyshev's inequality, P(|x| >= b) <= E[(x / b)^2], estimated by the mean
       over seeds of (|x| / b)^2 (no assumption on the distribution, but E is estimated from n seeds)."""
@@ -212,6 +231,7 @@ def failure_chance(runs, check=""):
         if folded and all(right > 0 for _, _, right in triples):
             chances.append(min(1.0, sum((abs(left) / right) ** 2 for left, _, right in triples) / len(triples)))
             continue
+        triples = floor_safe_zeros(triples)
         logs = all(left > 0 and right > 0 for left, _, right in triples)
         gaps = []
         for left, operator, right in triples:

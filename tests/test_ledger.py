@@ -134,6 +134,14 @@ def test_failure_chance_predicted_from_the_seeds():
     # both sides positive: judged on the log of the ratio (3, 2 and 1 times ln 10 here)
     by_ratio = ledger.failure_chance(runs([1e-9, 1e-8, 1e-7], bound=1e-6))
     assert by_ratio == float(f"{ledger.t_cdf(-2 / math.sqrt(1 + 1 / 3), 2):.3g}")
+    # a zero on the small side (a rate that was 0 on one seed) stays on the log scale, at half the smallest
+    # positive value: gaps ln(8), ln(2), ln(4) for 0 (as 0.125), 0.5 and 0.25 below 1
+    with_zero = ledger.failure_chance(runs([0.0, 0.5, 0.25]))
+    gaps = [math.log(8), math.log(2), math.log(4)]
+    mean, sd = sum(gaps) / 3, (sum((g - sum(gaps) / 3) ** 2 for g in gaps) / 2) ** 0.5
+    assert with_zero == float(f"{ledger.t_cdf(-mean / (sd * math.sqrt(1 + 1 / 3)), 2):.3g}")
+    assert ledger.floor_safe_zeros([(2.0, ">", 0.0), (3.0, ">", 1.0)]) == [(2.0, ">", 0.5), (3.0, ">", 1.0)]
+    assert ledger.floor_safe_zeros([(0.0, ">", 1.0), (3.0, ">", 1.0)]) == [(0.0, ">", 1.0), (3.0, ">", 1.0)]
     # abs(x) < b: Chebyshev, the mean of (|x| / b)^2
     assert ledger.failure_chance(runs([0.1, 0.2, 0.3], bound=1.0), "abs(x) < 1.0") == pytest.approx(0.14 / 3, rel=1e-3)
 
