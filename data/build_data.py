@@ -237,10 +237,51 @@ def voice_grid(part, steps):
     return grid, unseen
 
 
-def melody_signature(soprano, length=12):
-    """The soprano's first intervals between attacks: the tune, in any key and rhythm."""
+def soprano_intervals(soprano):
+    """The intervals between the soprano's struck notes: its tune, in any key and rhythm."""
     attacks = [pitch for pitch in soprano if pitch > 0]
-    return tuple(b - a for a, b in zip(attacks, attacks[1:], strict=False))[:length]
+    return tuple(b - a for a, b in zip(attacks, attacks[1:], strict=False))
+
+
+def tune_groups(sopranos, opening=12, shared_run=16):
+    """Indices of the chorales grouped by tune: two chorales are one tune when their sopranos begin with
+    the same `opening` intervals, or share any run of `shared_run` consecutive intervals (a passing
+    note or a changed cadence then does not split a tune); groups are closed under both links."""
+    parent = list(range(len(sopranos)))
+
+    def root(index):
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]
+            index = parent[index]
+        return index
+
+    first_seen = {}
+    for index, soprano in enumerate(sopranos):
+        intervals = soprano_intervals(soprano)
+        keys = {("opening", intervals[:opening])}
+        keys |= {("run", intervals[start:start + shared_run]) for start in range(len(intervals) - shared_run + 1)}
+        for key in keys:
+            if key in first_seen:
+                parent[root(index)] = root(first_seen[key])
+            else:
+                first_seen[key] = index
+    groups = {}
+    for index in range(len(sopranos)):
+        groups.setdefault(root(index), []).append(index)
+    return sorted(groups.values())
+
+
+def assign_splits(rows):
+    """Set each row's `tune` (its group's first chorale in file order) and `split`: a tune goes to test
+    when the sha256 of that name is 0 mod 10, to valid when it is 1, else to train. Returns the groups."""
+    groups = tune_groups([[int(v) for v in row["soprano"].split()] for row in rows])
+    for members in groups:
+        name = rows[members[0]]["chorale"]
+        digit = int(hashlib.sha256(name.encode()).hexdigest(), 16) % 10
+        for index in members:
+            rows[index]["split"] = "test" if digit == 0 else "valid" if digit == 1 else "train"
+            rows[index]["tune"] = name
+    return groups
 
 
 def build_bach_chorales(download_dir):
@@ -293,16 +334,8 @@ def build_bach_chorales(download_dir):
                      "key": f"{key.tonic.name} {key.mode}", "bar_starts": " ".join(map(str, bar_starts)),
                      "fermatas": " ".join(map(str, fermatas)),
                      **{voice.lower(): " ".join(map(str, grid)) for voice, grid in zip(VOICES, grids, strict=True)}})
-    # One tune, one split: group the harmonisations by their soprano's first intervals, then split the
-    # groups by a hash of their first chorale's name (about 80 / 10 / 10 %).
-    groups = {}
-    for row in rows:
-        groups.setdefault(melody_signature([int(v) for v in row["soprano"].split()]), []).append(row)
-    for members in groups.values():
-        digit = int(hashlib.sha256(members[0]["chorale"].encode()).hexdigest(), 16) % 10
-        for row in members:
-            row["split"] = "test" if digit == 0 else "valid" if digit == 1 else "train"
-            row["tune"] = members[0]["chorale"]
+    # One tune, one split (about 80 / 10 / 10 % of the tunes): see assign_splits.
+    groups = assign_splits(rows)
     columns = ["chorale", "split", "tune", "meter", "key_signature", "key", "bar_starts", "fermatas",
                "soprano", "alto", "tenor", "bass"]
     buffer = io.StringIO(newline="")

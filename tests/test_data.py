@@ -1,6 +1,7 @@
 """The vendored data: checksums, documentation, loaders and their errors."""
 
 import hashlib
+import importlib
 import shutil
 from pathlib import Path
 
@@ -83,12 +84,19 @@ def test_parallel_verses_split_by_book_with_links_in_range():
 
 def test_bach_chorales_split_by_tune_on_an_eighth_note_grid():
     splits = {split: data.load_bach_chorales(split) for split in ("train", "valid", "test")}
-    assert {split: len(chorales) for split, chorales in splits.items()} == {"train": 310, "valid": 52, "test": 43}
+    assert {split: len(chorales) for split, chorales in splits.items()} == {"train": 311, "valid": 48, "test": 46}
     tunes = {split: {c.tune for c in chorales} for split, chorales in splits.items()}
     assert not (tunes["train"] & tunes["valid"] or tunes["train"] & tunes["test"] or tunes["valid"] & tunes["test"])
     melodies = {split: {tuple(np.diff([p for p in c.voices[:, 0] if p > 0])[:12]) for c in chorales}
                 for split, chorales in splits.items()}
     assert not melodies["train"] & melodies["test"], "a test tune's opening is in the training chorales"
+
+    def runs(chorale, length=14):  # every run of `length` consecutive soprano intervals
+        intervals = tuple(np.diff([p for p in chorale.voices[:, 0] if p > 0]))
+        return {intervals[i:i + length] for i in range(len(intervals) - length + 1)}
+
+    shared = set().union(*map(runs, splits["train"])) & set().union(*map(runs, splits["test"]))
+    assert not shared, "a test soprano shares a run of 14 intervals with a training one: a tune in two splits"
     for chorale in data.load_bach_chorales("all"):
         pitches = np.abs(chorale.voices)
         assert chorale.voices.dtype == np.int16 and chorale.voices.shape[1] == 4
@@ -145,3 +153,15 @@ def test_missing_checksum_list_is_explained(data_copy):
     (data_copy / "SHA256SUMS").unlink()
     with pytest.raises(data.DataFileError, match="SHA256SUMS is missing"):
         data.load_movie_sentences("train", data_dir=data_copy)
+
+
+def test_tunes_are_linked_by_their_opening_or_by_a_long_shared_run():
+    build_data = importlib.import_module("data.build_data")
+    scale = [60, 62, 64, 65, 67, 69, 71, 72]
+    tune = scale * 3                                  # 23 intervals
+    varied = [60] + [61] + tune[1:]                   # a new note in the opening, the rest the same
+    other = [60, 67, 60, 67, 62, 69, 62, 69] * 3      # no long run in common with the others
+    chained = other[:13] + tune[:18]                  # opens like `other`, then 17 intervals of `tune`
+    assert build_data.tune_groups([tune, varied, other]) == [[0, 1], [2]]
+    assert build_data.tune_groups([tune, other, chained]) == [[0, 1, 2]]  # links are closed: one tune
+    assert build_data.tune_groups([tune[:12], tune[:12]]) == [[0, 1]]     # same opening, too short for a run
