@@ -170,8 +170,8 @@ def load_bach_chorales(split, data_dir=DATA_DIR):
     eighth-note grid: the MIDI pitch of a note struck at that step, minus the pitch of a note still
     sounding from before (held or tied), 0 for a rest.
 
-    Split by tune: the harmonisations whose sopranos begin with the same intervals stay together,
-    so no test melody is seen in training. Returns a list of Chorale.
+    Split by tune: harmonisations whose sopranos begin with the same 12 intervals, or share a run of 16,
+    stay together, so no test melody is seen in training. Returns a list of Chorale.
     """
     _check_split(split, (*SPLITS, "all"))
     with open(verified_path("bach_chorales.tsv", data_dir), newline="", encoding="utf-8") as file:
