@@ -462,9 +462,8 @@ assert worst_model - best_model < markov - regression, "the choice of unit matte
 # frame. The three units differ by less than the regression gains on the Markov chain (asserted).
 # The paper's ordering, the GRU best and the tanh RNN worst, is not what we find: the GRU does not
 # come out ahead of the LSTM by 0.1 nats, as it did in the paper (asserted), and which unit wins is
-# not settled by runs this short. Chung et al. trained with RMSProp and
-# weight noise; our budget is well under a minute per model, and the paper reports no baseline
-# without memory.
+# not settled by runs this short. Chung et al. trained with RMSProp and weight noise; our budget is
+# well under a minute per model, and the paper reports no baseline without memory.
 #
 # The data differ too. The JSB set has 382 chorales, split 229/76/77; ours has 405 from music21's
 # encodings, split by tune (no harmonisation of a test melody is seen in training), and sampled on
@@ -559,9 +558,9 @@ plt.show()
 # %% [markdown]
 # Letting each key read the keys below it, with a linear layer and no memory, gains more than 1.5
 # nats on the best recurrent unit (asserted): far more than the choice between tanh, LSTM and GRU.
-# With the keys below, a hidden layer and an LSTM both gain a little more on the linear layer, and
-# the LSTM and the MLP without memory differ by less than 0.2 nats (asserted), a small fraction of
-# what the keys below gained; which of the two is ahead is not settled by runs this short. In the
+# The table also has a hidden layer and an LSTM with the keys below: the LSTM and the MLP without
+# memory differ by less than 0.2 nats (asserted), a small fraction of what the keys below gained,
+# and which of the two is ahead is not settled by runs this short. In the
 # figure, all models with independent keys, with or without memory, form one band, and the three
 # joint models lie far below it. Section 4 meets the same lesson in the model that writes four
 # voices, whose voices are drawn independently.
@@ -757,15 +756,15 @@ assert np.all(context_nll - gru_nll < voice_nll["previous token"] - context_nll)
 # a hold; the context table also knows which pitch is held and where the beat falls, and beats it in
 # every voice by more than a tenth of a nat (asserted). The GRU, which reads all four voices and
 # remembers the past, beats the context table in every voice (asserted), but by less than the
-# context table gained on the previous token: much of what it predicts is each voice's own rhythm
-# and position in the bar.
+# context table gained on the previous token (asserted): most of what the GRU predicts, a table of
+# each voice's own last pitch and the beat already predicts.
 
 # %% [markdown]
 # **Generation, one step at a time.** The trained layers can be called one step at a time: embed the
 # four tokens and the bar position, run the GRU's cell once, apply the heads. The next cell checks
 # that stepping through a test window gives the full model's logits, then samples: each voice's
-# token is drawn from its softmax at a temperature below 1, which makes
-# likely tokens likelier (chapter 1).
+# token is drawn from its softmax at a temperature below 1, which makes likely tokens likelier
+# (chapter 1).
 
 # %%
 gru_cell = chorale_model.get_layer("gru").cell
