@@ -1106,14 +1106,13 @@ def transpose(voices, semitones):
     return voices + np.sign(voices) * semitones
 ### END SOLUTION
 
-
-up_a_fifth = transpose(chorales["test"][0].voices, 7)
-
 # %% tags=["check"]
 original = chorales["test"][0].voices
+up_a_fifth = transpose(original, 7)
 assert np.array_equal(np.sign(up_a_fifth), np.sign(original)), "struck, held and rest steps stay what they were"
 assert np.array_equal(np.abs(up_a_fifth)[original != 0], np.abs(original)[original != 0] + 7), "every pitch moves up 7"
 assert np.array_equal(piano_roll(up_a_fifth)[:, 7:], piano_roll(original)[:, :-7]), "the roll moves 7 keys up"
+assert np.array_equal(transpose(up_a_fifth, -7), original), "down a fifth again gives the chorale back"
 print("transposed up a fifth:", voice_notes(up_a_fifth[:, 0])[:4], "...")
 
 # %% tags=["solution"]
