@@ -413,7 +413,7 @@ model_nll, roll_histories = {}, {}
 for name, (cell, _, _) in CELLS.items():
     model_nll[name], roll_histories[name] = train_roll_model(name, roll_model(cell, units[name]))
 mlp_size = closest_to_budget(lambda size: frame_mlp(size).count_params())
-no_memory = {"previous frame, logistic": (keras.Sequential([keras.Input((None, 88)), layers.Dense(88)]), 3e-2, 150),
+no_memory = {"previous frame, logistic": (keras.Sequential([keras.Input((None, 88)), layers.Dense(88)]), 1e-1, 150),
              f"previous frame, MLP ({mlp_size})": (frame_mlp(mlp_size), 2e-2, 80)}
 for name, (model, learning_rate, max_epochs) in no_memory.items():
     baseline_nll[name], roll_histories[name] = train_roll_model(name, model, max_epochs=max_epochs,
@@ -528,7 +528,7 @@ joint_nll = {}
 for name, model in joint_models.items():
     plain = name.startswith("previous")
     joint_nll[name], roll_histories[name] = train_roll_model(
-        name, model, reads_frame=True, max_epochs=150, learning_rate=3e-2 if plain else 2e-2)
+        name, model, reads_frame=True, max_epochs=150, learning_rate=1e-1 if plain else 2e-2)
 print_table(joint_nll)
 
 # %%
