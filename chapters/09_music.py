@@ -873,11 +873,11 @@ display(Audio(synthesize(new_chorale), rate=SAMPLE_RATE))
 #
 # Two controls tell which numbers can see what. The **shuffled control** is Bach's own continuation
 # with the pitches of each voice put in random order over its notes (rhythm and rests kept): it has
-# exactly Bach's notes but not his lines. The **shifted control** keeps every line and destroys the
-# harmony: the alto, tenor and bass are each moved in time by a different random whole number of
-# bars (circularly, over the whole bars of the continuation; an incomplete last bar is left out), so
-# each voice is still Bach's melody in its own register, but the voices no longer sound together as
-# he wrote them.
+# exactly Bach's notes but not his lines. The [shifted control](glossary.md#shifted-control) keeps
+# every line and destroys the harmony: the alto, tenor and bass are each moved in time by a different
+# random whole number of bars (circularly, over the whole bars of the continuation; an incomplete
+# last bar is left out), so each voice is still Bach's melody in its own register, but the voices no
+# longer sound together as he wrote them.
 
 # %%
 def most_used_pitch_classes(mode):
