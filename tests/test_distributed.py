@@ -1,0 +1,97 @@
+"""utils/distributed.py: the loop's settings and data order, the ports, and workers that never outlive their kernel."""
+
+import os
+import signal
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from utils import distributed
+
+ROOT = Path(__file__).resolve().parent.parent
+GOOD = dict(global_batch=8, epochs=2, learning_rate=0.1, shuffle_seed=0)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(epochs=0), "epochs must be a positive"),
+    (dict(global_batch=2.5), "global_batch must be a positive"),
+    (dict(learning_rate=0), "learning_rate must be positive"),
+])
+def test_bad_settings_are_refused_with_a_message(change, message):
+    with pytest.raises(ValueError, match=message):
+        distributed.check_settings(GOOD | change)
+
+
+def test_missing_settings_are_named():
+    with pytest.raises(ValueError, match="lack shuffle_seed"):
+        distributed.check_settings({name: GOOD[name] for name in ("global_batch", "epochs", "learning_rate")})
+
+
+def test_each_epoch_order_depends_on_the_epoch_alone():
+    x, y = np.arange(20, dtype="float32")[:, None], np.zeros((20, 1), "float32")
+    first = [b[0].numpy().ravel().tolist() for b in distributed.epoch_dataset(x, y, 8, epoch=3, shuffle_seed=1)]
+    again = [b[0].numpy().ravel().tolist() for b in distributed.epoch_dataset(x, y, 8, epoch=3, shuffle_seed=1)]
+    other = [b[0].numpy().ravel().tolist() for b in distributed.epoch_dataset(x, y, 8, epoch=4, shuffle_seed=1)]
+    assert first == again and first != other
+    assert [len(batch) for batch in first] == [8, 8], "full batches only: the last 4 examples wait"
+
+
+def test_free_ports_are_distinct_loopback_ports():
+    ports = distributed.free_loopback_ports(3)
+    assert len(set(ports)) == 3 and all(0 < port < 65536 for port in ports)
+
+
+def test_short_message_keeps_both_ends():
+    error = ValueError("start " + "x" * 500 + " end")
+    message = distributed.short_message(error, length=40)
+    assert message.startswith("start") and message.endswith("end") and len(message) <= 45
+
+
+def test_run_workers_refuses_no_workers(tmp_path):
+    with pytest.raises(ValueError, match="num_workers"):
+        distributed.run_workers(tmp_path, num_workers=0)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="finds processes through psutil's view of Linux")
+def test_workers_leave_when_the_kernel_is_killed_mid_cell(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    jupyter_client = pytest.importorskip("jupyter_client")
+    manager = jupyter_client.KernelManager(kernel_name="python3")
+    manager.start_kernel(cwd=str(tmp_path), env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""})
+    try:
+        client = manager.client()
+        client.start_channels()
+        client.wait_for_ready(timeout=60)
+        job = tmp_path / "job"
+        client.execute(textwrap.dedent(f"""
+            import sys; sys.path.insert(0, {str(ROOT)!r})
+            import keras, numpy as np
+            from utils import distributed
+            model = keras.Sequential([keras.Input((5, 2)), keras.layers.GRU(4), keras.layers.Dense(1)])
+            x, y = np.zeros((40_000, 5, 2), "float32"), np.zeros((40_000, 1), "float32")
+            # 10,000 steps per epoch: the workers print nothing (and so never meet a closed pipe) for many seconds
+            distributed.write_job({str(job)!r}, model, x, y, global_batch=4, epochs=100, learning_rate=0.01,
+                                  shuffle_seed=0)
+            distributed.run_workers({str(job)!r}, timeout=600)  # runs far longer than this test waits
+        """))
+        kernel = psutil.Process(manager.provisioner.process.pid)
+        deadline, workers = time.monotonic() + 120, []
+        while time.monotonic() < deadline:
+            workers = [p for p in kernel.children(recursive=True) if "utils.distributed" in " ".join(p.cmdline())]
+            if len(workers) == 2:
+                break
+            time.sleep(0.2)
+        assert len(workers) == 2, "the cell did not start its two workers"
+        time.sleep(3)  # the workers import TensorFlow, meet and start their first (long, silent) epoch
+        os.kill(kernel.pid, signal.SIGKILL)  # the kernel dies mid-cell: no finally runs in it
+        gone, alive = psutil.wait_procs(workers, timeout=5)
+        assert not alive, f"workers outlived their kernel: {[p.pid for p in alive]}"
+    finally:
+        for process in psutil.process_iter(["cmdline"]):
+            if str(tmp_path) in " ".join(process.info["cmdline"] or []):
+                process.kill()
+        manager.shutdown_kernel(now=True)
