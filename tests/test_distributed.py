@@ -1,5 +1,6 @@
 """utils/distributed.py: the loop's settings and data order, the ports, and workers that never outlive their kernel."""
 
+import json
 import os
 import signal
 import sys
@@ -40,8 +41,8 @@ def test_each_epoch_order_depends_on_the_epoch_alone():
     assert [len(batch) for batch in first] == [8, 8], "full batches only: the last 4 examples wait"
 
 
-def test_free_ports_are_distinct_loopback_ports():
-    ports = distributed.free_loopback_ports(3)
+def test_free_ports_are_distinct():
+    ports = distributed.free_ports(3)
     assert len(set(ports)) == 3 and all(0 < port < 65536 for port in ports)
 
 
@@ -95,3 +96,44 @@ def test_workers_leave_when_the_kernel_is_killed_mid_cell(tmp_path):
             if str(tmp_path) in " ".join(process.info["cmdline"] or []):
                 process.kill()
         manager.shutdown_kernel(now=True)
+
+
+def test_workers_address_each_other_on_the_loopback_interface_only(tmp_path, monkeypatch):
+    (tmp_path / "job.json").write_text(json.dumps(GOOD))
+    started = []
+
+    class FinishedWorker:
+        returncode, stdout = 0, iter(())
+
+        def __init__(self, command, env, **options):
+            assert env[distributed.WATCH_PARENT] == "1", "workers started here watch their parent"
+            started.append(json.loads(env["TF_CONFIG"]))
+            self.stdin = None
+
+        def poll(self):
+            return 0
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(distributed.subprocess, "Popen", FinishedWorker)
+    codes, lines = distributed.run_workers(tmp_path, num_workers=3)
+    assert codes == [0, 0, 0] and lines == []
+    assert [config["task"]["index"] for config in started] == [0, 1, 2]
+    addresses = started[0]["cluster"]["worker"]
+    assert len(set(addresses)) == 3 and all(address.startswith("127.0.0.1:") for address in addresses)
+    assert all(config["cluster"] == started[0]["cluster"] for config in started)
+
+
+def test_a_worker_started_without_run_workers_ignores_a_closed_stdin(tmp_path):
+    """Under a cluster manager stdin is often /dev/null: the worker must not take that for a dead parent."""
+    import subprocess
+
+    config = {"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 0}}
+    env = {**os.environ, "TF_CONFIG": json.dumps(config), "PYTHONPATH": str(ROOT)}
+    env.pop(distributed.WATCH_PARENT, None)
+    result = subprocess.run([sys.executable, "-c", "import utils.distributed as d, sys; sys.argv = ['x', 'NOJOB']; "
+                             "d.worker_main('NOJOB')"], stdin=subprocess.DEVNULL, env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert "has ended; leaving" not in result.stdout
+    assert "NOJOB" in result.stderr, "the worker went on to read its job (and found none)"

@@ -42,7 +42,7 @@ DEVICE_INDEPENDENT = {
 }
 # Where the GPU-only code is: run on the CPU by the dry run, or (needing cuDNN) checked statically only.
 DRY_RUN_CHAPTERS = {"02_bptt.py", "05_attention_transformer.py", "06_choosing_a_model.py",
-                    "07_translation.py", "08_linear_recurrences.py"}
+                    "07_translation.py", "08_linear_recurrences.py", "10_production.py"}
 CUDNN_ONLY_CHAPTERS = {"04_bidirectional.py", "06_choosing_a_model.py"}
 
 

@@ -82,7 +82,7 @@ def train_with_loop(strategy, model, x, y, global_batch, epochs, learning_rate, 
             per_example = tf.reduce_mean(tf.square(targets - predictions), axis=-1)
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
         gradients = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
         return loss
 
     @tf.function
@@ -115,21 +115,28 @@ def short_message(error, length=110):
     return message if len(message) <= length else f"{message[:length // 2 - 3]} ... {message[-length // 2:]}"
 
 
-def _exit_when_parent_goes():
-    """Leave at once when our standard input closes: the process that started us has ended."""
+WATCH_PARENT = "RNN_BOOK_WORKER_WATCHES_PARENT"  # set by run_workers; absent when a cluster manager starts us
+
+
+def _exit_when_parent_goes(index):
+    """Leave at once when our standard input closes: the notebook that started us has ended."""
     sys.stdin.read()
-    os._exit(1)
+    try:
+        print(f"worker {index}: the process that started me has ended; leaving", flush=True)
+    finally:  # its end of our stdout is gone too, so the print itself may fail
+        os._exit(1)
 
 
 def worker_main(job_dir):
     """Run one worker of a MultiWorkerMirroredStrategy job (TF_CONFIG set by `run_workers`)."""
-    threading.Thread(target=_exit_when_parent_goes, daemon=True).start()
+    index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
+    if os.environ.get(WATCH_PARENT) == "1":  # only under run_workers: a supervisor may give us no stdin at all
+        threading.Thread(target=_exit_when_parent_goes, args=(index,), daemon=True).start()
     import keras
     import tensorflow as tf
 
     job_dir = Path(job_dir)
     job = json.loads((job_dir / "job.json").read_text())
-    index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     data = np.load(job_dir / "data.npz")
     with strategy.scope():
@@ -150,12 +157,12 @@ def worker_main(job_dir):
     np.savez(job_dir / f"worker-{index}.npz", *[np.asarray(w) for w in model.get_weights()])
 
 
-def free_loopback_ports(count):
-    """`count` distinct TCP ports on 127.0.0.1 that were free a moment ago."""
+def free_ports(count):
+    """`count` distinct TCP ports that were free a moment ago on every interface (TensorFlow binds them all)."""
     sockets = [socket.socket() for _ in range(count)]
     try:
         for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
+            sock.bind(("", 0))
         return [sock.getsockname()[1] for sock in sockets]
     finally:
         for sock in sockets:
@@ -175,10 +182,15 @@ def write_job(job_dir, model, x, y, **settings):
 def run_workers(job_dir, num_workers=2, timeout=120, **overrides):
     """Start `num_workers` worker processes on 127.0.0.1, print their lines, and wait for them.
 
-    Returns the workers' exit codes and the lines they printed. When one worker fails, the others are stopped (a collective operation
-    would wait for the missing worker forever), as a cluster manager would before restarting the
-    job. Every worker is stopped when this function ends, however it ends, and a worker whose parent
-    dies leaves on its own (it watches its standard input), so none outlives the notebook's cell.
+    Returns the workers' exit codes and the lines they printed. When one worker fails, the others
+    are stopped at once, as a cluster manager would before restarting the job (left alone, they
+    would block in their next all-reduce until TensorFlow's health check gives up on the missing
+    worker). Every worker is stopped when this function ends, however it ends, and a worker whose
+    parent dies leaves on its own (it watches its standard input; only workers started here do), so
+    none outlives the notebook's cell. The workers run on the CPU (CUDA_VISIBLE_DEVICES empty), so
+    that two of them never compete for one GPU's memory. TensorFlow's server in each worker listens
+    on every interface of the machine, without authentication; the addresses in TF_CONFIG are
+    loopback only.
     `overrides` update job.json for this run (crash_at_epoch=..., try_fit=True).
     """
     if not isinstance(num_workers, int) or num_workers < 1:
@@ -187,13 +199,15 @@ def run_workers(job_dir, num_workers=2, timeout=120, **overrides):
     job = json.loads((job_dir / "job.json").read_text())
     job = {name: value for name, value in job.items() if name in SETTINGS} | overrides
     (job_dir / "job.json").write_text(json.dumps(job))
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_loopback_ports(num_workers)]}
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(num_workers)]}
     root = Path(__file__).resolve().parent.parent
     workers = []
     try:
         for index in range(num_workers):
-            env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
-                       PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+            task = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+            python_path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+            env = dict(os.environ, TF_CONFIG=json.dumps(task), CUDA_VISIBLE_DEVICES="", PYTHONPATH=python_path,
+                       **{WATCH_PARENT: "1"})
             with open(job_dir / f"worker-{index}.log", "w") as errors:  # TensorFlow's own messages
                 workers.append(subprocess.Popen(
                     [sys.executable, "-m", "utils.distributed", str(job_dir)], env=env, cwd=root,
