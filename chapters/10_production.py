@@ -27,20 +27,20 @@
 # the weights of one process.
 #
 # **You will learn to**
-# - save a model with a custom layer as a `.keras` file and load it back, and see what breaks when a
-#   layer cannot describe itself; export a [SavedModel](glossary.md#savedmodel) for serving;
-# - keep the best weights with `ModelCheckpoint`, and resume an interrupted `fit` with
-#   `BackupAndRestore`;
+# - save a model with a custom layer as a `.keras` file and load it back, see what breaks when a
+#   layer cannot describe itself, and keep the best weights with `ModelCheckpoint`;
 # - serve a recurrent model one step at a time, with a [stateful](glossary.md#stateful-rnn) layer
-#   or with the state kept outside the model, and count what each stream costs in memory;
+#   or with the state kept outside the model, count what each stream costs in memory, and export
+#   the serving functions in raw units as a [SavedModel](glossary.md#savedmodel);
 # - build windows in a `tf.data` pipeline and measure what prefetching buys;
+# - resume an interrupted `fit` with `BackupAndRestore`, and see what reproducibility needs and costs;
 # - train on two devices with `tf.distribute.MirroredStrategy`, and on two worker processes with
 #   `MultiWorkerMirroredStrategy` and a custom training loop, restart a failed worker from its
 #   checkpoint, and scale the learning rate with the batch.
 #
 # **Prerequisites**: chapter 1 (the [persistence baseline](glossary.md#persistence-baseline),
-# generation one step at a time), chapter 3
-# (GRU), chapter 6 (training well). Chapters 5 and 8 for the comparison with a transformer's cache.
+# generation one step at a time), chapter 3 (GRU), chapter 6 (training well). Chapters 5 and 8 for
+# the comparison with a transformer's cache.
 #
 # **Run time**: a few minutes on a 2-core CPU (the README's table has the measured time); not yet
 # measured on a GPU.
@@ -866,14 +866,15 @@ plt.show()
 # %% [markdown]
 # From the small rate, keeping the rate while the batch grows ends worse, 4 and 8 times fewer steps
 # (asserted), and scaling it wins back more than half of that loss at 4 times the batch (asserted);
-# at 8 times the match loosens. The third line starts from a better rate for batch 16 and applies
-# the same rule: the figure shows how far it carries there. The rule gives the learning rate to start
-# a sweep from when the batch grows, not the answer; Goyal et al. needed a warm-up, and found a batch
-# size beyond which it failed.
+# at 8 times it still ends better than keeping the rate (asserted). The third line starts from a
+# better rate for batch 16 and applies the same rule: the figure shows how far it carries there. The
+# rule gives the learning rate to start a sweep from when the batch grows, not the answer; Goyal et
+# al. needed a warm-up, and found a batch size beyond which it failed.
 
 # %%
 assert same_rate[1] < same_rate[4] < same_rate[8], "the same rate with fewer steps ends worse"
 assert abs(scaled_rate[4] - same_rate[1]) < 0.5 * (same_rate[4] - same_rate[1]), "scaling wins most of it back"
+assert scaled_rate[8] < same_rate[8], "at 8 times the batch, scaling still helps"
 
 # %% [markdown]
 # ### On a GPU: mixed precision
@@ -933,7 +934,8 @@ if gpu_available():
 #   their standard input, which suits a notebook only: under a cluster manager, whose processes
 #   often have no standard input, the manager owns the workers' lives, and `run_workers` is not used.
 # - **Determinism that is assumed, not switched on.** Equal weights after a restart need the same
-#   operations in the same order; `enable_op_determinism` gives that at a price (section 4).
+#   operations in the same order and the same batches; on a GPU, `enable_op_determinism` gives the
+#   first at a price (section 4), and the second is the data pipeline's job.
 
 # %% [markdown]
 # ## 7. Summary
@@ -954,7 +956,8 @@ if gpu_available():
 #   custom loop, since Keras 3's `fit` fails there) gave the weights of one device with the same
 #   global batch, when the batches split evenly; a failed worker restarted from its checkpoint ended
 #   where the uninterrupted job did.
-# - The best learning rate grew with the batch, bumpily: the linear scaling rule is a starting point.
+# - From a small learning rate, scaling it with the batch kept most of the small batch's result at 4
+#   times the batch; from a good rate, the linear scaling rule is where a sweep starts.
 
 # %% [markdown]
 # ## 8. Exercises
