@@ -42,7 +42,7 @@
 # generation one step at a time), chapter 3 (GRU), chapter 6 (training well). Chapters 5 and 8 for
 # the comparison with a transformer's cache.
 #
-# **Run time**: a few minutes on a 2-core CPU (the README's table has the measured time); not yet
+# **Run time**: about a minute on a 2-core CPU (the README's table has the measured time); not yet
 # measured on a GPU.
 
 # %% jupyter={"source_hidden": true} tags=["bootstrap"]
@@ -73,7 +73,10 @@ if book_root == here / "rnn-book":
 import atexit
 import contextlib
 import inspect
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -96,7 +99,7 @@ from utils.measure import interleaved_seconds, median_seconds, paired_ratio  # n
 seed = setup_book()
 layers = keras.layers
 work_dir = Path(tempfile.mkdtemp(prefix="rnn-book-chapter-10-"))  # models, checkpoints, the workers' job
-atexit.register(shutil.rmtree, work_dir, ignore_errors=True)  # removed when the kernel ends, however it ends
+atexit.register(shutil.rmtree, work_dir, ignore_errors=True)  # also removed when the kernel shuts down
 print("logical CPU devices:", [device.name for device in tf.config.list_logical_devices("CPU")])
 
 # %% [markdown]
@@ -325,17 +328,23 @@ for steps in (WINDOW, 365, 10_000):
 # training statistics live in this notebook; a client has degrees Celsius, millimetres and metres
 # per second. So the exported functions take raw units and return degrees, with the statistics
 # inside the graph. `keras.export.ExportArchive` writes two entry points (signatures): `forecast`
-# for whole windows, and `step`, the step function above, for one day and a state. TensorFlow
-# Serving expects a numbered version directory, so the archive goes to `serving/1`.
+# for whole windows, and `step`, the step function above, for one day and a state. Both run the
+# GRU's cell, not the `GRU` layer: on a GPU the layer would be traced into NVIDIA's cuDNN kernel,
+# and the exported graph would then load only where there is a GPU. TensorFlow Serving expects a
+# numbered version directory, so the archive goes to `serving/1`.
 
 # %%
 mean_constant, std_constant = tf.constant(feature_mean, "float32"), tf.constant(feature_std, "float32")
 
 
+gru_over_days = layers.RNN(gru_cell)  # the trained cell, run over the days by a plain loop (never cuDNN)
+
+
 def forecast_celsius(raw_days):
     """Raw windows (streams, days, 4) in C, mm, m/s -> tomorrow's highest temperature in C."""
-    forecast = model((raw_days - mean_constant) / std_constant)
-    return forecast[:, 0] * std_constant[0] + mean_constant[0]
+    days = (raw_days - mean_constant) / std_constant
+    forecast = persist_layer([days, correction_layer(gru_over_days(days))])
+    return {"forecast": forecast[:, 0] * std_constant[0] + mean_constant[0]}
 
 
 def step_celsius(raw_today, state):
@@ -363,14 +372,19 @@ print("written:", sorted(path.name for path in (work_dir / "serving" / "1").iter
 
 # %% [markdown]
 # A server loads the directory with no Keras and no code of ours. We serve the raw days of 2015 both
-# ways and compare with the Keras model (standardised in, degrees out by hand):
+# ways and compare with the Keras model (standardised in, degrees out by hand); a new stream starts
+# from a state of zeros:
 
 # %%
 served = tf.saved_model.load(str(work_dir / "serving" / "1"))
 print("signatures:", sorted(served.signatures))
+exported_ops = {node.op for signature in served.signatures.values()
+                for function in signature.graph.as_graph_def().library.function for node in function.node_def}
+assert not any("Cudnn" in op for op in exported_ops), "the exported graph runs without a GPU"
+assert set(served.signatures["serving_default"].structured_outputs) == {"forecast"}, "the default is forecast"
 raw_test_windows = np.stack([daily["test"][start:start + WINDOW] for start in range(len(x_test))])
 expected_celsius = model(x_test).numpy()[:, 0] * feature_std[0] + feature_mean[0]
-served_celsius = served.forecast(raw_test_windows).numpy()
+served_celsius = served.forecast(raw_test_windows)["forecast"].numpy()
 state = np.zeros((len(x_test), gru_cell.units), "float32")
 for day in range(WINDOW):  # every 2015 window at once, one day at a time
     stepped = served.step(raw_test_windows[:, day], state)
@@ -382,9 +396,27 @@ assert np.allclose(served_celsius, expected_celsius, atol=1e-4)
 assert np.allclose(stepped["forecast"].numpy(), expected_celsius, atol=1e-4)
 
 # %% [markdown]
-# Both entry points give the Keras model's forecasts in degrees, for all 351 windows of 2015
-# (asserted). `saved_model_cli show --dir serving/1 --all`, a command that comes with TensorFlow,
-# lists the signatures with their inputs and outputs, which is what a client's developer reads.
+# That was this notebook's process, which knows `PersistPlus`. The real test is a fresh Python
+# process that imports TensorFlow and nothing of ours:
+
+# %% tags=["nbval-ignore-output"]
+np.save(work_dir / "raw_test_windows.npy", raw_test_windows)
+serving_program = ("import sys, numpy as np, tensorflow as tf; served = tf.saved_model.load(sys.argv[1]); "
+                   "np.save(sys.argv[3], served.forecast(np.load(sys.argv[2]))['forecast'].numpy())")
+subprocess.run([sys.executable, "-c", serving_program, str(work_dir / "serving" / "1"),
+                str(work_dir / "raw_test_windows.npy"), str(work_dir / "served.npy")],
+               check=True, capture_output=True, timeout=120, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+fresh_process_celsius = np.load(work_dir / "served.npy")
+print("a fresh process served the same forecasts:", np.allclose(fresh_process_celsius, expected_celsius, atol=1e-4))
+assert np.allclose(fresh_process_celsius, expected_celsius, atol=1e-4)
+
+# %% [markdown]
+# Both entry points give the Keras model's forecasts in degrees, for all 351 windows of 2015, in
+# this process and in a fresh one on the CPU (asserted), and no operation in the exported graphs
+# needs cuDNN (asserted). The third signature, `serving_default`, is the one a client gets when it
+# names none (here, `forecast`, asserted). `saved_model_cli show --dir serving/1 --all`, a command
+# that comes with TensorFlow, lists the signatures with their inputs and outputs, which is what a
+# client's developer reads.
 
 # %% [markdown]
 # ## 3. Feeding the model: `tf.data`
@@ -414,9 +446,10 @@ assert first_pass != second_pass, "a new order in each pass"
 # What does prefetching buy? When reading a batch takes time (a disk, a network, a decoder), the
 # model waits for it, unless the next batch is read while the model trains. We simulate a read that
 # waits as long as one training step takes (a sleep, which uses no processor, like waiting for a
-# disk), with a wider GRU(128) so that a step takes a few milliseconds, and time epochs three ways,
-# in turns so that the machine's other work falls on all alike: with prefetching switched off
-# entirely, with `tf.data`'s defaults, and with an explicit `prefetch(1)`.
+# disk), with a wider GRU(128) so that a step costs more than the forecaster's, and time two epochs
+# at a time, three ways, in turns so that the machine's other work falls on all alike: with
+# prefetching switched off entirely, with `tf.data`'s defaults, and with an explicit
+# `prefetch(tf.data.AUTOTUNE)` (which lets `tf.data` choose how many batches to prepare).
 
 # %% tags=["nbval-ignore-output"]
 speed_model = build_forecaster(PersistPlus(0), hidden_size=128)
@@ -456,27 +489,27 @@ def run_epoch(dataset):
         train_step(x, y)
 
 
-epoch_data = tf.data.Dataset.from_tensor_slices((x_train, y_train)).batch(64)
+epoch_data = tf.data.Dataset.from_tensor_slices((x_train, y_train)).batch(64).repeat(2)  # two epochs
 epoch_seconds = interleaved_seconds({
     "no prefetch": lambda: run_epoch(without_prefetch(slow_reads(epoch_data))),
     "defaults": lambda: run_epoch(slow_reads(epoch_data)),
-    "prefetch(1)": lambda: run_epoch(slow_reads(epoch_data).prefetch(1))}, rounds=9)
-prefetch_speedup = paired_ratio(epoch_seconds, "no prefetch", "prefetch(1)")
+    "prefetch": lambda: run_epoch(slow_reads(epoch_data).prefetch(tf.data.AUTOTUNE))}, rounds=9)
+prefetch_speedup = paired_ratio(epoch_seconds, "no prefetch", "prefetch")
 default_speedup = paired_ratio(epoch_seconds, "no prefetch", "defaults")
-reading_seconds = len(epoch_data) * step_seconds  # the time an epoch spends in reads
+reading_seconds = len(epoch_data) * step_seconds  # the time two epochs spend in reads
 
 
 def seconds_saved(seconds, pipeline):
-    """Median over the rounds of the epoch time that `pipeline` saved against no prefetching."""
+    """Median over the rounds of the time that `pipeline` saved against no prefetching."""
     return float(np.median(np.subtract(seconds["no prefetch"], seconds[pipeline])))
 
 
 print(f"one step {1000 * step_seconds:.1f} ms, one read as long; against no prefetching, epochs are "
-      f"{prefetch_speedup:.2f}x faster with prefetch(1) and {default_speedup:.2f}x with tf.data's defaults;")
-print(f"saved per epoch: {seconds_saved(epoch_seconds, 'prefetch(1)'):.3f} s and "
+      f"{prefetch_speedup:.2f}x faster with prefetch and {default_speedup:.2f}x with tf.data's defaults;")
+print(f"saved per two epochs: {seconds_saved(epoch_seconds, 'prefetch'):.3f} s and "
       f"{seconds_saved(epoch_seconds, 'defaults'):.3f} s of the {reading_seconds:.3f} s spent reading")
 if not gpu_available():
-    assert seconds_saved(epoch_seconds, "prefetch(1)") > 0.5 * reading_seconds, "prefetch hides the reads"
+    assert seconds_saved(epoch_seconds, "prefetch") > 0.5 * reading_seconds, "prefetch hides the reads"
     assert seconds_saved(epoch_seconds, "defaults") > 0.5 * reading_seconds, "tf.data prefetches by itself"
 
 # %% [markdown]
@@ -592,20 +625,39 @@ recorder = RecordOrder()
 probe = keras.Sequential([keras.Input((1,)), recorder, layers.Dense(1)])
 probe.compile(optimizer="sgd", loss="mse", run_eagerly=True)
 probe.fit(np.arange(8.0)[:, None], np.zeros(8), batch_size=8, epochs=3, shuffle=True, verbose=0)
-print("order in epochs 1, 2, 3:", recorder.seen)
-assert recorder.seen[0] != list(range(8)) and recorder.seen[0] == recorder.seen[1] == recorder.seen[2]
+probe.fit(np.arange(8.0)[:, None], np.zeros(8), batch_size=8, epochs=1, shuffle=True, verbose=0)
+print("order in epochs 1, 2, 3, and in a second fit:", recorder.seen)
+assert recorder.seen[0] != list(range(8)) and all(order == recorder.seen[0] for order in recorder.seen)
+recorder.seen.clear()
+tf.random.set_seed(None)  # no global seed for TensorFlow's random operations...
+probe.fit(np.arange(8.0)[:, None], np.zeros(8), batch_size=8, epochs=3, shuffle=True, verbose=0)
+keras.utils.set_random_seed(seed)  # ...and back to the book's seed
+print("without a global seed:", recorder.seen)
+assert len({tuple(order) for order in recorder.seen}) > 1, "without a seed, the order changes"
 
 # %% [markdown]
-# The examples are shuffled once, and that order repeats in every epoch (asserted). That is a side
-# effect of seeding, not a design: without a global seed the order changes from epoch to epoch, and
-# a later Keras may seed each epoch's shuffle with the epoch number. It costs some of what shuffling
-# is for (every chapter of this book that calls `fit(shuffle=True)` after `setup_book` sees one order
-# throughout), and it makes a restart exact by luck. Do not rely on it: make the order a function of
-# the epoch number (section 5's training loop does), or save the input pipeline's position with the
-# model (`tf.train.Checkpoint` can hold a `tf.data` iterator). A `tf.data` pipeline with
-# `shuffle(..., reshuffle_each_iteration=True)` and neither of these starts its sequence of orders
-# again after a restart, and the resumed run then sees other batches than an uninterrupted one.
-#
+# The examples are shuffled once, and that order repeats in every epoch, and even in the next call
+# of `fit` (asserted). That is a side effect of seeding, not a design: without a global seed the
+# order changes from epoch to epoch (asserted), and a later Keras may seed each epoch's shuffle with
+# the epoch number. It costs some of what shuffling is for (every chapter of this book that calls
+# `fit(shuffle=True)` after `setup_book` sees one order in every epoch), and it makes a restart exact
+# by luck. Do not rely on it: make the order a function of the epoch number (section 5's training
+# loop does), or save the input pipeline's position with the model (`tf.train.Checkpoint` can hold
+# a `tf.data` iterator). A `tf.data` pipeline with `shuffle(..., reshuffle_each_iteration=True)` and
+# neither of these starts its sequence of orders again after a restart (asserted below), and the
+# resumed run then sees other batches than an uninterrupted one.
+
+# %%
+def epoch_orders(dataset, epochs):
+    return [[int(value) for value in dataset] for _ in range(epochs)]
+
+
+first_run = epoch_orders(tf.data.Dataset.range(8).shuffle(8, seed=seed), epochs=4)
+after_restart = epoch_orders(tf.data.Dataset.range(8).shuffle(8, seed=seed), epochs=1)  # a fresh pipeline
+print("epoch 4 of the first run:", first_run[3], "| epoch 4 after a restart at epoch 4:", after_restart[0])
+assert after_restart[0] == first_run[0] != first_run[3], "the restarted pipeline replays epoch 1's order"
+
+# %% [markdown]
 # ### What determinism costs
 #
 # On a GPU, deterministic kernels are slower and an operation that has none raises an error; random
@@ -618,17 +670,19 @@ assert recorder.seen[0] != list(range(8)) and recorder.seen[0] == recorder.seen[
 with op_determinism():
     deterministic_seconds = interleaved_seconds({
         "no prefetch": lambda: run_epoch(without_prefetch(slow_reads(epoch_data))),
-        "prefetch(1)": lambda: run_epoch(slow_reads(epoch_data).prefetch(1))}, rounds=9)
-deterministic_speedup = paired_ratio(deterministic_seconds, "no prefetch", "prefetch(1)")
-print(f"with op determinism, prefetch(1) makes epochs {deterministic_speedup:.2f}x faster "
-      f"(without it: {prefetch_speedup:.2f}x)")
+        "prefetch": lambda: run_epoch(slow_reads(epoch_data).prefetch(tf.data.AUTOTUNE))}, rounds=9)
+print(f"with op determinism, prefetch saved {seconds_saved(deterministic_seconds, 'prefetch'):.3f} s of the "
+      f"{reading_seconds:.3f} s spent reading (without it: {seconds_saved(epoch_seconds, 'prefetch'):.3f} s)")
 if not gpu_available():
-    assert deterministic_speedup < 1.15, "determinism switched prefetching off in this pipeline"
+    assert seconds_saved(deterministic_seconds, "prefetch") < 0.2 * reading_seconds, "prefetching is off"
 
 # %% [markdown]
-# The gain of prefetching is gone (asserted: less than 1.15 times). A pipeline without stateful
-# functions keeps its prefetch; random augmentation is the common case that pays, and the
-# documentation's advice is stateless random operations (`tf.random.stateless_uniform` and its kin).
+# Prefetching now hides less than a fifth of the reading time (asserted), against more than half
+# before. A pipeline without stateful functions keeps its prefetch. The documentation separates two
+# cases: a `map` whose function draws random numbers runs serially (no parallel calls), while other
+# stateful operations, like our Python call, also switch prefetching off for the whole pipeline; its
+# advice for random augmentation is stateless random operations (`tf.random.stateless_uniform` and
+# its kin).
 
 # %% [markdown]
 # ## 5. Scaling out with `tf.distribute`
@@ -821,8 +875,8 @@ assert sum("restored" in line for line in worker_lines) == 2 and resumed_differe
 # learning rate is small, *k* steps on *k* small batches move the weights about as far as one step of
 # *k* times the size on their union. We try it on our forecaster with the same loop on one device,
 # on the first 640 windows (so that batches of 16, 64 and 128 are all full), for eight epochs from the
-# same initial weights: first from a small learning rate, where the reason applies; then from the
-# best of three rates at batch 16, which is where a practitioner would start.
+# same initial weights, from a small learning rate, where that reasoning applies. The rule does not
+# promise a better result at a larger batch; it promises the *same* result as the small batch.
 
 # %% tags=["nbval-ignore-output"]
 x_scaling, y_scaling = x_train[:640], y_train[:640]
@@ -840,41 +894,36 @@ def validation_after_training(batch, rate):
 small_rate, factors = 0.002, (1, 4, 8)
 same_rate = {k: validation_after_training(16 * k, small_rate) for k in factors}
 scaled_rate = {k: same_rate[1] if k == 1 else validation_after_training(16 * k, small_rate * k) for k in factors}
-small_batch = {small_rate: same_rate[1]} | {rate: validation_after_training(16, rate) for rate in (0.008, 0.032)}
-best_small_batch_rate = min(small_batch, key=small_batch.get)
-from_best = {k: small_batch[best_small_batch_rate] if k == 1 else
-             validation_after_training(16 * k, best_small_batch_rate * k) for k in factors}
 for k in factors:
-    print(f"batch {16 * k:>3}: validation MSE {same_rate[k]:.4f} at rate {small_rate}, {scaled_rate[k]:.4f} at "
-          f"{small_rate * k:g}, {from_best[k]:.4f} at {best_small_batch_rate * k:g}")
+    print(f"batch {16 * k:>3}: validation MSE {same_rate[k]:.4f} at rate {small_rate}, "
+          f"{scaled_rate[k]:.4f} at rate {small_rate * k:g}")
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.5))
 batches = [16 * k for k in factors]
 ax.plot(batches, [same_rate[k] for k in factors], marker="o", label=f"rate {small_rate} at every batch")
 ax.plot(batches, [scaled_rate[k] for k in factors], marker="s", label=f"rate {small_rate} x k (linear scaling)")
-ax.plot(batches, [min(from_best[k], 0.3) for k in factors], marker="^", linestyle="--",
-        label="best rate at batch 16, x k")
-ax.axhline(persistence["valid"], color="0.5", linestyle=":", label="persistence")
-ax.set(xscale="log", xlabel="global batch: 16 x k (examples)", ylabel="validation MSE after 8 epochs\n(cut at 0.3)",
-       title="The linear scaling rule, from a small and from a good learning rate")
+ax.axhline(same_rate[1], color="0.5", linestyle=":", label="batch 16 (what the rule promises)")
+ax.set(xscale="log", xlabel="global batch: 16 x k (examples)", ylabel="validation MSE after 8 epochs",
+       title="The linear scaling rule, from a small learning rate")
 ax.set_xticks(batches, labels=[str(batch) for batch in batches])
 ax.minorticks_off()
 ax.legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
-# From the small rate, keeping the rate while the batch grows ends worse, 4 and 8 times fewer steps
-# (asserted), and scaling it wins back more than half of that loss at 4 times the batch (asserted);
-# at 8 times it still ends better than keeping the rate (asserted). The third line starts from a
-# better rate for batch 16 and applies the same rule: the figure shows how far it carries there. The
-# rule gives the learning rate to start a sweep from when the batch grows, not the answer; Goyal et
-# al. needed a warm-up, and found a batch size beyond which it failed.
+# Keeping the rate while the batch grows ends worse, with 4 and 8 times fewer steps (asserted).
+# Scaling the rate wins back more than half of that loss at 4 times the batch (asserted); we assert
+# only that factor, because how close the scaled run comes at 8 times varies with the seed. These
+# are short runs from a deliberately small rate (a larger one would help at any batch size, and none
+# of these runs reaches the persistence baseline): the experiment shows the rule's promise, not a
+# good model. From a learning rate that is already as large as training tolerates, multiplying it by
+# *k* can make training diverge; that is why Goyal et al. needed a warm-up, and they found a batch
+# size beyond which the rule failed. Use it to choose where a learning-rate sweep starts.
 
 # %%
 assert same_rate[1] < same_rate[4] < same_rate[8], "the same rate with fewer steps ends worse"
 assert abs(scaled_rate[4] - same_rate[1]) < 0.5 * (same_rate[4] - same_rate[1]), "scaling wins most of it back"
-assert scaled_rate[8] < same_rate[8], "at 8 times the batch, scaling still helps"
 
 # %% [markdown]
 # ### On a GPU: mixed precision
@@ -957,7 +1006,7 @@ if gpu_available():
 #   global batch, when the batches split evenly; a failed worker restarted from its checkpoint ended
 #   where the uninterrupted job did.
 # - From a small learning rate, scaling it with the batch kept most of the small batch's result at 4
-#   times the batch; from a good rate, the linear scaling rule is where a sweep starts.
+#   times the batch; the linear scaling rule tells where a learning-rate sweep starts.
 
 # %% [markdown]
 # ## 8. Exercises

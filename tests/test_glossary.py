@@ -39,6 +39,8 @@ def read_glossary(path):
     entries = {}
     for block in re.split(r"^### ", Path(path).read_text(encoding="utf-8"), flags=re.M)[1:]:
         heading, _, body = block.partition("\n")
+        if slug(heading.strip()) in entries:
+            raise ValueError(f"glossary entry {heading.strip()!r} appears twice")
         lines = [line.strip() for line in body.strip().splitlines() if line.strip()]
         if len(lines) < 2:
             raise ValueError(f"glossary entry {heading!r} needs a translation line and a definition")
@@ -115,3 +117,11 @@ def test_prose_hides_math_code_and_links():
     masked = prose(text)
     assert len(masked) == len(text)
     assert masked.split() == ["a", "b", "e", "f"]
+
+
+def test_a_term_defined_twice_is_refused(tmp_path):
+    glossary = tmp_path / "glossary.md"
+    entry = "### hidden state\n中文 隐藏状态 · Deutsch verborgener Zustand\n\nThe state. First used in chapter 1.\n\n"
+    glossary.write_text(entry * 2, encoding="utf-8")
+    with pytest.raises(ValueError, match="appears twice"):
+        read_glossary(glossary)
