@@ -137,3 +137,51 @@ def test_a_worker_started_without_run_workers_ignores_a_closed_stdin(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert "has ended; leaving" not in result.stdout
     assert "NOJOB" in result.stderr, "the worker went on to read its job (and found none)"
+
+
+def test_workers_start_again_on_new_ports_when_a_port_was_taken(tmp_path, monkeypatch, capsys):
+    (tmp_path / "job.json").write_text(json.dumps(GOOD))
+    clusters = []
+
+    class Worker:
+        def __init__(self, command, env, stderr, **options):
+            clusters.append(json.loads(env["TF_CONFIG"])["cluster"])
+            first_attempt = len(clusters) <= 2
+            if first_attempt:
+                stderr.write(f"UnknownError: {distributed.PORT_TAKEN}\n")
+            self.returncode = 1 if first_attempt else 0
+            self.stdout = iter(() if first_attempt else (f"worker {len(clusters) - 3}: done\n",))
+            self.stdin = None
+
+        def poll(self):
+            return self.returncode
+
+        def wait(self):
+            return self.returncode
+
+    monkeypatch.setattr(distributed.subprocess, "Popen", Worker)
+    codes, lines = distributed.run_workers(tmp_path)
+    assert codes == [0, 0] and lines == ["worker 0: done", "worker 1: done"]
+    assert len(clusters) == 4 and clusters[0] == clusters[1] and clusters[2] == clusters[3]
+    assert "worker 0: done" in capsys.readouterr().out
+
+
+def test_workers_are_not_started_again_for_other_failures(tmp_path, monkeypatch):
+    (tmp_path / "job.json").write_text(json.dumps(GOOD))
+    started = []
+
+    class FailingWorker:
+        returncode, stdout, stdin = 3, iter(()), None
+
+        def __init__(self, command, env, stderr, **options):
+            started.append(env["TF_CONFIG"])
+
+        def poll(self):
+            return 3
+
+        def wait(self):
+            return 3
+
+    monkeypatch.setattr(distributed.subprocess, "Popen", FailingWorker)
+    codes, _ = distributed.run_workers(tmp_path)
+    assert codes == [3, 3] and len(started) == 2

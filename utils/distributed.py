@@ -190,7 +190,8 @@ def run_workers(job_dir, num_workers=2, timeout=120, **overrides):
     none outlives the notebook's cell. The workers run on the CPU (CUDA_VISIBLE_DEVICES empty), so
     that two of them never compete for one GPU's memory. TensorFlow's server in each worker listens
     on every interface of the machine, without authentication; the addresses in TF_CONFIG are
-    loopback only.
+    loopback only. If a worker could not open its port (another program took it after we found it
+    free), the workers are started once more on new ports.
     `overrides` update job.json for this run (crash_at_epoch=..., try_fit=True).
     """
     if not isinstance(num_workers, int) or num_workers < 1:
@@ -199,23 +200,37 @@ def run_workers(job_dir, num_workers=2, timeout=120, **overrides):
     job = json.loads((job_dir / "job.json").read_text())
     job = {name: value for name, value in job.items() if name in SETTINGS} | overrides
     (job_dir / "job.json").write_text(json.dumps(job))
+    for attempt in (1, 2):
+        codes, lines = _start_and_wait(job_dir, num_workers, timeout)
+        logs = [(job_dir / f"worker-{index}.log").read_text(errors="replace") for index in range(num_workers)]
+        if attempt == 1 and any(PORT_TAKEN in log for log in logs):
+            continue  # another program took a port between our probe and the worker's start: new ports, once
+        break
+    for line in lines:
+        print(line)
+    return codes, lines
+
+
+PORT_TAKEN = "Could not start gRPC server"  # what a worker's TensorFlow logs when its port is taken
+
+
+def _start_and_wait(job_dir, num_workers, timeout):
+    """One attempt of run_workers: start the workers on fresh ports, wait, stop them; (codes, lines)."""
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(num_workers)]}
     root = Path(__file__).resolve().parent.parent
-    workers = []
+    python_path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    workers, readers, lines = [], [], []
     try:
         for index in range(num_workers):
             task = {"cluster": cluster, "task": {"type": "worker", "index": index}}
-            python_path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
             env = dict(os.environ, TF_CONFIG=json.dumps(task), CUDA_VISIBLE_DEVICES="", PYTHONPATH=python_path,
                        **{WATCH_PARENT: "1"})
             with open(job_dir / f"worker-{index}.log", "w") as errors:  # TensorFlow's own messages
                 workers.append(subprocess.Popen(
                     [sys.executable, "-m", "utils.distributed", str(job_dir)], env=env, cwd=root,
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True))
-        lines = []
-        readers = [threading.Thread(target=lambda w=w: lines.extend(w.stdout), daemon=True) for w in workers]
-        for reader in readers:
-            reader.start()
+            readers.append(threading.Thread(target=lambda w=workers[-1]: lines.extend(w.stdout), daemon=True))
+            readers[-1].start()
         deadline = time.monotonic() + timeout
         while any(w.poll() is None for w in workers):
             if any(w.poll() not in (None, 0) for w in workers):
@@ -231,8 +246,6 @@ def run_workers(job_dir, num_workers=2, timeout=120, **overrides):
     for reader in readers:
         reader.join(timeout=5)
     lines = sorted(lines, key=lambda text: not text.startswith("worker 0"))  # worker 0's lines first, in order
-    for line in lines:
-        print(line, end="")
     return [worker.returncode for worker in workers], [line.rstrip("\n") for line in lines]
 
 
