@@ -99,7 +99,7 @@ def test_workers_leave_when_the_kernel_is_killed_mid_cell(tmp_path):
 
 
 def test_workers_address_each_other_on_the_loopback_interface_only(tmp_path, monkeypatch):
-    (tmp_path / "job.json").write_text(json.dumps(GOOD))
+    (tmp_path / "job.json").write_text(json.dumps(GOOD), encoding="utf-8")
     started = []
 
     class FinishedWorker:
@@ -140,7 +140,7 @@ def test_a_worker_started_without_run_workers_ignores_a_closed_stdin(tmp_path):
 
 
 def test_workers_start_again_on_new_ports_when_a_port_was_taken(tmp_path, monkeypatch, capsys):
-    (tmp_path / "job.json").write_text(json.dumps(GOOD))
+    (tmp_path / "job.json").write_text(json.dumps(GOOD), encoding="utf-8")
     clusters = []
 
     class Worker:
@@ -167,7 +167,7 @@ def test_workers_start_again_on_new_ports_when_a_port_was_taken(tmp_path, monkey
 
 
 def test_workers_are_not_started_again_for_other_failures(tmp_path, monkeypatch):
-    (tmp_path / "job.json").write_text(json.dumps(GOOD))
+    (tmp_path / "job.json").write_text(json.dumps(GOOD), encoding="utf-8")
     started = []
 
     class FailingWorker:

@@ -136,7 +136,7 @@ def worker_main(job_dir):
     import tensorflow as tf
 
     job_dir = Path(job_dir)
-    job = json.loads((job_dir / "job.json").read_text())
+    job = json.loads((job_dir / "job.json").read_text(encoding="utf-8"))
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     data = np.load(job_dir / "data.npz")
     with strategy.scope():
@@ -176,7 +176,7 @@ def write_job(job_dir, model, x, y, **settings):
     job_dir.mkdir(parents=True, exist_ok=True)
     model.save(job_dir / "model.keras")
     np.savez(job_dir / "data.npz", x=x, y=y)
-    (job_dir / "job.json").write_text(json.dumps(settings))
+    (job_dir / "job.json").write_text(json.dumps(settings), encoding="utf-8")
 
 
 def run_workers(job_dir, num_workers=2, timeout=120, **overrides):
@@ -197,12 +197,13 @@ def run_workers(job_dir, num_workers=2, timeout=120, **overrides):
     if not isinstance(num_workers, int) or num_workers < 1:
         raise ValueError(f"num_workers must be a positive whole number, got {num_workers!r}")
     job_dir = Path(job_dir)
-    job = json.loads((job_dir / "job.json").read_text())
+    job = json.loads((job_dir / "job.json").read_text(encoding="utf-8"))
     job = {name: value for name, value in job.items() if name in SETTINGS} | overrides
-    (job_dir / "job.json").write_text(json.dumps(job))
+    (job_dir / "job.json").write_text(json.dumps(job), encoding="utf-8")
     for attempt in (1, 2):
         codes, lines = _start_and_wait(job_dir, num_workers, timeout)
-        logs = [(job_dir / f"worker-{index}.log").read_text(errors="replace") for index in range(num_workers)]
+        logs = [(job_dir / f"worker-{index}.log").read_text(encoding="utf-8", errors="replace")
+                for index in range(num_workers)]
         if attempt == 1 and any(PORT_TAKEN in log for log in logs):
             continue  # another program took a port between our probe and the worker's start: new ports, once
         break
@@ -224,11 +225,11 @@ def _start_and_wait(job_dir, num_workers, timeout):
         for index in range(num_workers):
             task = {"cluster": cluster, "task": {"type": "worker", "index": index}}
             env = dict(os.environ, TF_CONFIG=json.dumps(task), CUDA_VISIBLE_DEVICES="", PYTHONPATH=python_path,
-                       **{WATCH_PARENT: "1"})
-            with open(job_dir / f"worker-{index}.log", "w") as errors:  # TensorFlow's own messages
+                       PYTHONIOENCODING="utf-8", **{WATCH_PARENT: "1"})  # the worker prints what we decode
+            with open(job_dir / f"worker-{index}.log", "w", encoding="utf-8") as errors:  # TensorFlow's own messages
                 workers.append(subprocess.Popen(
                     [sys.executable, "-m", "utils.distributed", str(job_dir)], env=env, cwd=root,
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True))
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, encoding="utf-8"))
             readers.append(threading.Thread(target=lambda w=workers[-1]: lines.extend(w.stdout), daemon=True))
             readers[-1].start()
         deadline = time.monotonic() + timeout
