@@ -695,6 +695,15 @@ if not gpu_available():
 # every replica applies the same update to its copy. The copies never drift apart, and the result is
 # the update one device would make with the whole batch. `tf.distribute.MirroredStrategy` does this
 # on the devices of one machine, `MultiWorkerMirroredStrategy` across machines.
+#
+# Why the sum is the right gradient: with a global batch of $B$ examples split into the shares
+# $S_1, \dots, S_N$ of $N$ replicas, the gradient of the batch's mean loss is
+#
+# $$\nabla_w \frac{1}{B} \sum_{i=1}^{B} \ell_i(w)
+# = \sum_{r=1}^{N} \nabla_w \Big( \frac{1}{B} \sum_{i \in S_r} \ell_i(w) \Big),$$
+#
+# so each replica must divide its share's loss by the *global* $B$, and the all-reduce adds the
+# replicas' gradients.
 
 # %%
 def draw_data_parallel(ax):
@@ -757,7 +766,9 @@ assert mirrored_difference[len(x_train)] > 1e-4, "an uneven last batch makes the
 # 1e-5): splitting a batch and adding the gradients only changes the order of the additions. With all
 # 717 examples they differ by far more (asserted above 1e-4): the last batch of 13 cannot be split
 # evenly between two replicas, and with 7 examples on one and 6 on the other, the replicas' mean losses
-# no longer weigh every example alike. Use batch sizes and `drop_remainder=True` (or data sizes) that
+# no longer weigh every example alike: Keras averages the replicas' mean losses,
+# $\frac{1}{N} \sum_r \frac{1}{|S_r|} \sum_{i \in S_r} \ell_i$, which is the batch mean only when all shares
+# $|S_r|$ are equal. Use batch sizes and `drop_remainder=True` (or data sizes) that
 # divide evenly when results must match.
 #
 # Across machines, Keras 3's `fit` does not work with `MultiWorkerMirroredStrategy` (Keras issue
@@ -872,11 +883,15 @@ assert sum("restored" in line for line in worker_lines) == 2 and resumed_differe
 #
 # More replicas usually mean a larger global batch, and so fewer steps per epoch. Goyal et al. (2017)
 # trained ImageNet models with batches up to 8,192 by the **linear scaling rule**: multiply the batch
-# by *k*, multiply the learning rate by *k* (with a warm-up at the start). Its reason: while the
-# learning rate is small, *k* steps on *k* small batches move the weights about as far as one step of
-# *k* times the size on their union. We try it on our forecaster with the same loop on one device,
-# on the first 640 windows (so that batches of 16, 64 and 128 are all full), for eight epochs from the
-# same initial weights, from a small learning rate, where that reasoning applies. The rule does not
+# by *k*, multiply the learning rate by *k* (with a warm-up at the start). Its reason: *k* steps of
+# plain SGD with rate $\eta$ on batches $B_1, \dots, B_k$ move the weights by
+# $-\eta \sum_{j=1}^{k} \nabla L_{B_j}(w_{t+j-1})$, and while $\eta$ is small the weights barely move
+# between those steps, so this is close to $-k\eta \, \nabla L_{B_1 \cup \dots \cup B_k}(w_t)$, one
+# step with rate $k\eta$ on a batch $k$ times the size (the mean gradient over the union is the mean
+# of the $k$ batch gradients; with momentum, as in our loop, the argument is the same). We try it
+# on our forecaster with the same loop on one device, on the first 640 windows (so that batches of
+# 16, 64 and 128 are all full), for eight epochs from the same initial weights, from a small learning
+# rate, where that reasoning applies. The rule does not
 # promise a better result at a larger batch; it promises the *same* result as the small batch.
 
 # %% tags=["nbval-ignore-output"]
