@@ -995,9 +995,11 @@ if gpu_available():
 #   for as long as they run, anyone who can reach the port can run code as you. Run them only on a
 #   trusted network or behind a firewall, never on a machine that faces the internet.
 # - **Processes left behind.** A worker that outlives its notebook keeps its port and its memory.
-#   Start workers from code that stops them in a `finally`; ours also watch their parent through
-#   their standard input, which suits a notebook only: under a cluster manager, whose processes
-#   often have no standard input, the manager owns the workers' lives, and `run_workers` is not used.
+#   Start workers from code that stops them in a `finally`. A killed kernel runs no `finally`, so
+#   ours also end with their parent: on Linux the operating system kills them (`PR_SET_PDEATHSIG`),
+#   which works even while a worker is stuck in a C call; elsewhere a thread watches their standard
+#   input. This suits a notebook only: under a cluster manager the manager owns the workers' lives,
+#   and `run_workers` is not used.
 # - **Determinism that is assumed, not switched on.** Equal weights after a restart need the same
 #   operations in the same order and the same batches; on a GPU, `enable_op_determinism` gives the
 #   first at a price (section 4), and the second is the data pipeline's job.

@@ -89,13 +89,67 @@ def test_workers_leave_when_the_kernel_is_killed_mid_cell(tmp_path):
         assert len(workers) == 2, "the cell did not start its two workers"
         time.sleep(3)  # the workers import TensorFlow, meet and start their first (long, silent) epoch
         os.kill(kernel.pid, signal.SIGKILL)  # the kernel dies mid-cell: no finally runs in it
-        gone, alive = psutil.wait_procs(workers, timeout=5)
-        assert not alive, f"workers outlived their kernel: {[p.pid for p in alive]}"
+        alive = still_running(workers, seconds=5)
+        assert not alive, f"workers outlived their kernel: {alive}"
     finally:
         for process in psutil.process_iter(["cmdline"]):
             if str(tmp_path) in " ".join(process.info["cmdline"] or []):
                 process.kill()
         manager.shutdown_kernel(now=True)
+
+
+def still_running(processes, seconds):
+    """The pids among `processes` still running after `seconds` (a zombie has ended; it waits to be reaped)."""
+    import psutil
+
+    deadline = time.monotonic() + seconds
+    while True:
+        alive = []
+        for process in processes:
+            try:
+                if process.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(process.pid)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="only Linux ends a process holding the GIL (PDEATHSIG)")
+def test_a_worker_inside_a_long_c_call_still_leaves_with_its_parent(tmp_path):
+    """A worker in a C call that holds the GIL (TensorFlow's import, a collective waiting for its peer; here a sum
+    over a huge range) cannot run its watch thread; the kernel's parent-death signal ends it all the same."""
+    psutil = pytest.importorskip("psutil")
+    ready = tmp_path / "ready"
+    worker = ("import os, pathlib, utils.distributed as d; d.watch_parent(0, int(os.environ[d.WATCH_PARENT])); "
+              f"pathlib.Path({str(ready)!r}).touch(); sum(range(10**13))")
+    parent = textwrap.dedent(f"""
+        import os, subprocess, sys
+        env = dict(os.environ, PYTHONPATH={str(ROOT)!r}, **{{{distributed.WATCH_PARENT!r}: str(os.getpid())}})
+        worker = subprocess.Popen([sys.executable, "-c", {worker!r}], stdin=subprocess.PIPE, env=env)
+        print(worker.pid, flush=True)
+        worker.wait()
+    """)
+    import subprocess
+
+    starter = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True, encoding="utf-8")
+    try:
+        worker = psutil.Process(int(starter.stdout.readline()))
+        deadline = time.monotonic() + 60
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ready.exists(), "the worker did not start"
+        time.sleep(0.5)  # well inside the sum now
+        starter.kill()
+        starter.wait()
+        alive = still_running([worker], seconds=5)
+        assert not alive, "a worker holding the GIL outlived its parent"
+    finally:
+        starter.kill()
+        for process in psutil.process_iter(["cmdline"]):
+            if str(ready) in " ".join(process.info["cmdline"] or []):
+                process.kill()
 
 
 def test_workers_address_each_other_on_the_loopback_interface_only(tmp_path, monkeypatch):
@@ -106,7 +160,7 @@ def test_workers_address_each_other_on_the_loopback_interface_only(tmp_path, mon
         returncode, stdout = 0, iter(())
 
         def __init__(self, command, env, **options):
-            assert env[distributed.WATCH_PARENT] == "1", "workers started here watch their parent"
+            assert env[distributed.WATCH_PARENT] == str(os.getpid()), "workers started here watch their parent"
             started.append(json.loads(env["TF_CONFIG"]))
             self.stdin = None
 

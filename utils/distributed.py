@@ -115,7 +115,7 @@ def short_message(error, length=110):
     return message if len(message) <= length else f"{message[:length // 2 - 3]} ... {message[-length // 2:]}"
 
 
-WATCH_PARENT = "RNN_BOOK_WORKER_WATCHES_PARENT"  # set by run_workers; absent when a cluster manager starts us
+WATCH_PARENT = "RNN_BOOK_WORKER_WATCHES_PARENT"  # run_workers sets it to its process id; a cluster manager does not
 
 
 def _exit_when_parent_goes(index):
@@ -127,11 +127,30 @@ def _exit_when_parent_goes(index):
         os._exit(1)
 
 
+def watch_parent(index, parent_pid):
+    """Make sure this worker ends when the process that started it (`parent_pid`) ends, even if killed.
+
+    On Linux the kernel itself kills us when our parent dies (prctl PR_SET_PDEATHSIG): that works while
+    this process is inside a long C call that holds Python's GIL (TensorFlow's import, a collective
+    waiting for a dead peer), when no Python thread can run. Elsewhere a thread waits for our standard
+    input to close, which happens when the parent dies; it can act only once it gets the GIL.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1  # from <linux/prctl.h>
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        if os.getppid() != parent_pid:  # the parent died before the line above: no signal will come
+            os._exit(1)
+    threading.Thread(target=_exit_when_parent_goes, args=(index,), daemon=True).start()
+
+
 def worker_main(job_dir):
     """Run one worker of a MultiWorkerMirroredStrategy job (TF_CONFIG set by `run_workers`)."""
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
-    if os.environ.get(WATCH_PARENT) == "1":  # only under run_workers: a supervisor may give us no stdin at all
-        threading.Thread(target=_exit_when_parent_goes, args=(index,), daemon=True).start()
+    if os.environ.get(WATCH_PARENT):  # only under run_workers: a supervisor may give us no stdin at all
+        watch_parent(index, int(os.environ[WATCH_PARENT]))
     import keras
     import tensorflow as tf
 
@@ -225,7 +244,7 @@ def _start_and_wait(job_dir, num_workers, timeout):
         for index in range(num_workers):
             task = {"cluster": cluster, "task": {"type": "worker", "index": index}}
             env = dict(os.environ, TF_CONFIG=json.dumps(task), CUDA_VISIBLE_DEVICES="", PYTHONPATH=python_path,
-                       PYTHONIOENCODING="utf-8", **{WATCH_PARENT: "1"})  # the worker prints what we decode
+                       PYTHONIOENCODING="utf-8", **{WATCH_PARENT: str(os.getpid())})  # the worker prints what we decode
             with open(job_dir / f"worker-{index}.log", "w", encoding="utf-8") as errors:  # TensorFlow's own messages
                 workers.append(subprocess.Popen(
                     [sys.executable, "-m", "utils.distributed", str(job_dir)], env=env, cwd=root,
