@@ -91,7 +91,7 @@ test-seed: $(INSTALLED)
 
 # The seed sweep: every chapter for each seed in SEEDS, in the perturbed environment, every assert's
 # margin recorded (tests/assert_margins.py); the table of the tightest asserts goes to $(SWEEP_OUT)/summary.md.
-# One changed chapter: make sweep CHAPTERS=chapters/07_translation.py SWEEP_OUT=build/sweep-07
+# One changed chapter: make sweep CHAPTERS=chapters/06_translation.py SWEEP_OUT=build/sweep-06
 SEEDS ?= 0-9
 SWEEP_OUT ?= build/sweep
 sweep: $(INSTALLED)
@@ -210,6 +210,7 @@ grade: $(NBGRADER_INSTALLED)
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check utils tests data chapters site classroom
+	$(VENV)/bin/ruff format --check utils tests data chapters site classroom
 
 # Fresh notebooks from the .py sources, executed top to bottom (never --update: it keeps old outputs),
 # stderr noise dropped, then the .py re-rendered from the notebook so the pair is exactly in sync.

@@ -52,13 +52,22 @@ import sys
 BOOK_REPOSITORY = ""
 here = pathlib.Path.cwd().resolve()
 marker = pathlib.Path("utils", "bootstrap.py")
-book_root = next((p for p in (here, *here.parents) if (p / marker).is_file()), here / "rnn-book")
+book_root = next(
+    (p for p in (here, *here.parents) if (p / marker).is_file()), here / "rnn-book"
+)
 if not (book_root / marker).is_file():
     if not BOOK_REPOSITORY:
-        raise RuntimeError(f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
-                           "open the notebook inside the book, or see 'Colab and Kaggle' in the README")
-    print(f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)")
-    subprocess.run(["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)], check=True)
+        raise RuntimeError(
+            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
+            "open the notebook inside the book, or see 'Colab and Kaggle' in the README"
+        )
+    print(
+        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)"
+    )
+    subprocess.run(
+        ["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)],
+        check=True,
+    )
 if str(book_root) not in sys.path:
     sys.path.insert(0, str(book_root))
 if book_root == here / "rnn-book":
@@ -121,7 +130,9 @@ def make_order_task(num_sequences, rng, seq_len=seq_len, region=None):
     for row in tokens:
         pos_a, pos_b = rng.choice(allowed, size=2, replace=False)
         row[pos_a], row[pos_b] = TOKEN_A, TOKEN_B
-    labels = (np.argmax(tokens == TOKEN_A, axis=1) < np.argmax(tokens == TOKEN_B, axis=1)).astype("float32")
+    labels = (
+        np.argmax(tokens == TOKEN_A, axis=1) < np.argmax(tokens == TOKEN_B, axis=1)
+    ).astype("float32")
     return tokens, labels
 
 
@@ -135,8 +146,24 @@ x_train, y_train = make_order_task(4000, rng)
 x_half, y_half = make_order_task(500, rng)
 x_test = np.concatenate([x_half, swap_a_and_b(x_half)])
 y_test = np.concatenate([y_half, 1 - y_half])
-print("train:", x_train.shape, " test:", x_test.shape, " share of label 1 in test:", y_test.mean())
-print("example:", x_test[0], "label", int(y_test[0]), "| its twin:", x_test[500], "label", int(y_test[500]))
+print(
+    "train:",
+    x_train.shape,
+    " test:",
+    x_test.shape,
+    " share of label 1 in test:",
+    y_test.mean(),
+)
+print(
+    "example:",
+    x_test[0],
+    "label",
+    int(y_test[0]),
+    "| its twin:",
+    x_test[500],
+    "label",
+    int(y_test[500]),
+)
 
 # %% [markdown]
 # Three small models, each starting with an embedding of every token: `keras.layers.Embedding` is a
@@ -149,36 +176,60 @@ print("example:", x_test[0], "label", int(y_test[0]), "| its twin:", x_test[500]
 # `SimpleRNN` of 16 units; its final state goes to the classifier. The bag and recurrent models are
 # built with `None` as the length: they accept sequences of any length.
 
+
 # %%
 def order_classifier(name, body, seq_len=None):
     """Embedding -> body -> sigmoid, for token sequences of length seq_len (None: any length)."""
-    return keras.Sequential([keras.Input(shape=(seq_len,), dtype="int32"), keras.layers.Embedding(vocab_size, 8),
-                             *body, keras.layers.Dense(1, activation="sigmoid")], name=name)
+    return keras.Sequential(
+        [
+            keras.Input(shape=(seq_len,), dtype="int32"),
+            keras.layers.Embedding(vocab_size, 8),
+            *body,
+            keras.layers.Dense(1, activation="sigmoid"),
+        ],
+        name=name,
+    )
 
 
 def build_bag_model():
-    return order_classifier("bag", [keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(16, "relu")])
+    return order_classifier(
+        "bag", [keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(16, "relu")]
+    )
 
 
 def build_window_model(seq_len=seq_len):
-    return order_classifier("window", [keras.layers.Flatten(), keras.layers.Dense(16, "relu")], seq_len)
+    return order_classifier(
+        "window", [keras.layers.Flatten(), keras.layers.Dense(16, "relu")], seq_len
+    )
 
 
 def build_rnn_model(recurrent_layer=keras.layers.SimpleRNN):
     return order_classifier(recurrent_layer.__name__, [recurrent_layer(16)])
 
 
-order_models = {"bag of embeddings": build_bag_model(), "window (flattened)": build_window_model(),
-                "SimpleRNN": build_rnn_model()}
+order_models = {
+    "bag of embeddings": build_bag_model(),
+    "window (flattened)": build_window_model(),
+    "SimpleRNN": build_rnn_model(),
+}
 for name, model in order_models.items():
     print(f"{name:>18}: {model.count_params()} parameters")
 
 # %% tags=["nbval-ignore-output"]
 order_histories = {}
 for name, model in order_models.items():
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
     order_histories[name] = model.fit(
-        x_train, y_train, validation_split=0.1, epochs=10, batch_size=64, verbose=0,
+        x_train,
+        y_train,
+        validation_split=0.1,
+        epochs=10,
+        batch_size=64,
+        verbose=0,
         callbacks=[EpochLogger(every=5, name=name)],
     )
 
@@ -187,7 +238,10 @@ for name, model in order_models.items():
 # predictions for a sequence and its twin are.
 
 # %% tags=["nbval-ignore-output"]
-order_accuracy = {name: model.evaluate(x_test, y_test, verbose=0)[1] for name, model in order_models.items()}
+order_accuracy = {
+    name: model.evaluate(x_test, y_test, verbose=0)[1]
+    for name, model in order_models.items()
+}
 bag_predictions = order_models["bag of embeddings"].predict(x_test, verbose=0)[:, 0]
 twin_gap = np.abs(bag_predictions[:500] - bag_predictions[500:]).max()
 for name, accuracy in order_accuracy.items():
@@ -195,11 +249,18 @@ for name, accuracy in order_accuracy.items():
 print(f"bag model, largest difference between a sequence and its twin: {twin_gap:.1e}")
 
 # %%
-assert order_accuracy["SimpleRNN"] >= 0.95, "the recurrent model should solve the order task"
-assert order_accuracy["window (flattened)"] >= 0.95, "a feedforward network that sees the positions solves it too"
-assert twin_gap < 1e-5, "the bag model must give a sequence and its twin the same prediction"
-assert order_accuracy["bag of embeddings"] == 0.5, \
-    "the bag model is exactly at chance on the order task"  # a consequence: each twin pair gets one right, one wrong
+assert order_accuracy["SimpleRNN"] >= 0.95, (
+    "the recurrent model should solve the order task"
+)
+assert order_accuracy["window (flattened)"] >= 0.95, (
+    "a feedforward network that sees the positions solves it too"
+)
+assert twin_gap < 1e-5, (
+    "the bag model must give a sequence and its twin the same prediction"
+)
+assert order_accuracy["bag of embeddings"] == 0.5, (
+    "the bag model is exactly at chance on the order task"
+)  # a consequence: each twin pair gets one right, one wrong
 
 # %% [markdown]
 # The recurrent model and the window model are (nearly) always right; the bag model is exactly at
@@ -208,7 +269,9 @@ assert order_accuracy["bag of embeddings"] == 0.5, \
 # that sees the order can. The learning curves show the difference from the first epochs.
 
 # %%
-plot_learning_curves(order_histories, metric="accuracy", title="Order task: who comes first, A or B?")
+plot_learning_curves(
+    order_histories, metric="accuracy", title="Order task: who comes first, A or B?"
+)
 plt.ylabel("accuracy (chance = 0.5)")
 plt.show()
 
@@ -257,25 +320,35 @@ num_features, hidden_size = 3, 16
 
 
 def count_rnn_parameters(length):
-    return keras.Sequential([keras.Input((length, num_features)), keras.layers.SimpleRNN(hidden_size)]).count_params()
+    return keras.Sequential(
+        [keras.Input((length, num_features)), keras.layers.SimpleRNN(hidden_size)]
+    ).count_params()
 
 
 def count_flat_dense_parameters(length):
-    layers = [keras.Input((length, num_features)), keras.layers.Flatten(), keras.layers.Dense(hidden_size)]
+    layers = [
+        keras.Input((length, num_features)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(hidden_size),
+    ]
     return keras.Sequential(layers).count_params()
 
 
 formula = num_features * hidden_size + hidden_size * hidden_size + hidden_size
 for length in (10, 1000):
-    print(f"length {length:>4}: SimpleRNN {count_rnn_parameters(length):>6}   "
-          f"Dense on the flattened sequence {count_flat_dense_parameters(length):>6}")
+    print(
+        f"length {length:>4}: SimpleRNN {count_rnn_parameters(length):>6}   "
+        f"Dense on the flattened sequence {count_flat_dense_parameters(length):>6}"
+    )
 print("formula D*H + H*H + H =", formula)
 
 # %%
-assert count_rnn_parameters(10) == count_rnn_parameters(1000) == formula, \
+assert count_rnn_parameters(10) == count_rnn_parameters(1000) == formula, (
     "the SimpleRNN has D*H + H*H + H parameters, at length 10 and at 1,000 alike"
-assert count_flat_dense_parameters(1000) > 50 * count_flat_dense_parameters(10), \
+)
+assert count_flat_dense_parameters(1000) > 50 * count_flat_dense_parameters(10), (
     "a dense layer on the flattened sequence needs over 50 times more weights at 1,000 steps than at 10"
+)
 
 # %% [markdown]
 # The recurrent layer can even be built with `None` as the length and then read sequences of any
@@ -286,6 +359,7 @@ assert count_flat_dense_parameters(1000) > 50 * count_flat_dense_parameters(10),
 # The forward pass is a loop over time. Keras stores exactly the matrices of the equations above:
 # `kernel` is $W_{xh}$ ($D \times H$), `recurrent_kernel` is $W_{hh}$ ($H \times H$) and `bias` is $b_h$.
 # We write the loop in NumPy, in float64.
+
 
 # %%
 def simple_rnn_forward(inputs, kernel, recurrent_kernel, bias):
@@ -307,29 +381,57 @@ def simple_rnn_forward(inputs, kernel, recurrent_kernel, bias):
 
 # %%
 inputs = keras.Input(shape=(None, num_features))
-keras_states, keras_last_state = keras.layers.SimpleRNN(hidden_size, return_sequences=True, return_state=True)(inputs)
+keras_states, keras_last_state = keras.layers.SimpleRNN(
+    hidden_size, return_sequences=True, return_state=True
+)(inputs)
 keras_outputs = keras.layers.Dense(2)(keras_states)
 rnn_check_model = keras.Model(inputs, [keras_states, keras_last_state, keras_outputs])
 
 sequences = rng.normal(size=(4, 7, num_features)).astype("float32")
-kernel, recurrent_kernel, bias, readout_kernel, readout_bias = rnn_check_model.get_weights()
-bias, readout_bias = (rng.normal(size=b.shape).astype("float32") for b in (bias, readout_bias))  # not zeros
-rnn_check_model.set_weights([kernel, recurrent_kernel, bias, readout_kernel, readout_bias])
+kernel, recurrent_kernel, bias, readout_kernel, readout_bias = (
+    rnn_check_model.get_weights()
+)
+bias, readout_bias = (
+    rng.normal(size=b.shape).astype("float32") for b in (bias, readout_bias)
+)  # not zeros
+rnn_check_model.set_weights(
+    [kernel, recurrent_kernel, bias, readout_kernel, readout_bias]
+)
 states_keras, last_state_keras, outputs_keras = rnn_check_model(sequences)
-print("kernel", kernel.shape, "recurrent_kernel", recurrent_kernel.shape, "bias", bias.shape)
+print(
+    "kernel",
+    kernel.shape,
+    "recurrent_kernel",
+    recurrent_kernel.shape,
+    "bias",
+    bias.shape,
+)
 
 # %%
-states_numpy = simple_rnn_forward(sequences.astype("float64"), kernel, recurrent_kernel, bias)
+states_numpy = simple_rnn_forward(
+    sequences.astype("float64"), kernel, recurrent_kernel, bias
+)
 outputs_numpy = states_numpy @ readout_kernel + readout_bias
-print("all states agree:", np.allclose(states_numpy, states_keras, rtol=1e-5, atol=1e-6))
-print("last state agrees:", np.allclose(states_numpy[:, -1], last_state_keras, rtol=1e-5, atol=1e-6))
-print("outputs y_t agree:", np.allclose(outputs_numpy, outputs_keras, rtol=1e-5, atol=1e-6))
-assert np.allclose(states_numpy, states_keras, rtol=1e-5, atol=1e-6), \
+print(
+    "all states agree:", np.allclose(states_numpy, states_keras, rtol=1e-5, atol=1e-6)
+)
+print(
+    "last state agrees:",
+    np.allclose(states_numpy[:, -1], last_state_keras, rtol=1e-5, atol=1e-6),
+)
+print(
+    "outputs y_t agree:",
+    np.allclose(outputs_numpy, outputs_keras, rtol=1e-5, atol=1e-6),
+)
+assert np.allclose(states_numpy, states_keras, rtol=1e-5, atol=1e-6), (
     "the NumPy loop matches Keras's states at every step, within float32 rounding"
-assert np.allclose(states_numpy[:, -1], last_state_keras, rtol=1e-5, atol=1e-6), \
+)
+assert np.allclose(states_numpy[:, -1], last_state_keras, rtol=1e-5, atol=1e-6), (
     "the loop's last state matches Keras's final state, within float32 rounding"
-assert np.allclose(outputs_numpy, outputs_keras, rtol=1e-5, atol=1e-6), \
+)
+assert np.allclose(outputs_numpy, outputs_keras, rtol=1e-5, atol=1e-6), (
     "the outputs y_t = h_t W_hy + b_y match Keras's at every step, within float32 rounding"
+)
 
 # %% [markdown]
 # Ten lines of NumPy are the whole `SimpleRNN`: same states at every step, same final state, same
@@ -339,10 +441,16 @@ assert np.allclose(outputs_numpy, outputs_keras, rtol=1e-5, atol=1e-6), \
 # %%
 long_sequences = rng.normal(size=(2, 50, num_features)).astype("float32")
 long_states_keras = rnn_check_model(long_sequences)[0]
-long_states_numpy = simple_rnn_forward(long_sequences.astype("float64"), kernel, recurrent_kernel, bias)
-print("50 steps agree:", np.allclose(long_states_numpy, long_states_keras, rtol=1e-5, atol=1e-6))
-assert np.allclose(long_states_numpy, long_states_keras, rtol=1e-5, atol=1e-6), \
+long_states_numpy = simple_rnn_forward(
+    long_sequences.astype("float64"), kernel, recurrent_kernel, bias
+)
+print(
+    "50 steps agree:",
+    np.allclose(long_states_numpy, long_states_keras, rtol=1e-5, atol=1e-6),
+)
+assert np.allclose(long_states_numpy, long_states_keras, rtol=1e-5, atol=1e-6), (
     "on a sequence of 50 steps the same weights still match Keras's states"
+)
 
 # %% [markdown]
 # **A precision trap on GPUs.** On NVIDIA GPUs from the Ampere generation on (A100, L4, H100, and the
@@ -369,21 +477,31 @@ assert np.allclose(long_states_numpy, long_states_keras, rtol=1e-5, atol=1e-6), 
 
 # %%
 long_lengths = (48, 96)
-long_test_sets = {(length, where): make_order_task(1000, rng, seq_len=length, region=region)
-                  for length in long_lengths
-                  for where, region in (("early", (0, seq_len)), ("late", (length - seq_len, length)))}
+long_test_sets = {
+    (length, where): make_order_task(1000, rng, seq_len=length, region=region)
+    for length in long_lengths
+    for where, region in (("early", (0, seq_len)), ("late", (length - seq_len, length)))
+}
 example_tokens = long_test_sets[48, "late"][0][0]
-print("a late sequence of 48 tokens: A at", np.argmax(example_tokens == TOKEN_A), "and B at",
-      np.argmax(example_tokens == TOKEN_B))
+print(
+    "a late sequence of 48 tokens: A at",
+    np.argmax(example_tokens == TOKEN_A),
+    "and B at",
+    np.argmax(example_tokens == TOKEN_B),
+)
 
 # %%
 try:
-    order_models["window (flattened)"].predict(long_test_sets[48, "early"][0], verbose=0)
+    order_models["window (flattened)"].predict(
+        long_test_sets[48, "early"][0], verbose=0
+    )
     window_error = None
 except ValueError as error:
     window_error = error
 print("the window model refuses 48 tokens with a ValueError:", window_error is not None)
-assert window_error is not None, "the window model refuses a sequence of 48 tokens with a ValueError"
+assert window_error is not None, (
+    "the window model refuses a sequence of 48 tokens with a ValueError"
+)
 
 # %% [markdown]
 # The `SimpleRNN` of section 2 reads the longer sequences. We add one more recurrent model: a `GRU`, a
@@ -394,20 +512,38 @@ assert window_error is not None, "the window model refuses a sequence of 48 toke
 
 # %% tags=["nbval-ignore-output"]
 gru_order_model = build_rnn_model(keras.layers.GRU)
-gru_order_model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", metrics=["accuracy"])
-gru_order_model.fit(x_train, y_train, validation_split=0.1, epochs=10, batch_size=64, verbose=0,
-                    callbacks=[EpochLogger(every=5, name="GRU")])
+gru_order_model.compile(
+    optimizer=keras.optimizers.Adam(1e-2),
+    loss="binary_crossentropy",
+    metrics=["accuracy"],
+)
+gru_order_model.fit(
+    x_train,
+    y_train,
+    validation_split=0.1,
+    epochs=10,
+    batch_size=64,
+    verbose=0,
+    callbacks=[EpochLogger(every=5, name="GRU")],
+)
 long_accuracy = {}
 for name, model in (("SimpleRNN", order_models["SimpleRNN"]), ("GRU", gru_order_model)):
     for (length, where), (tokens, labels) in long_test_sets.items():
-        long_accuracy[name, length, where] = model.evaluate(tokens, labels, verbose=0)[1]
-    print(f"{name:>9} trained on 12 tokens, accuracy early | late: " + ", ".join(
-        f"{length} tokens {long_accuracy[name, length, 'early']:.3f} | {long_accuracy[name, length, 'late']:.3f}"
-        for length in long_lengths))
+        long_accuracy[name, length, where] = model.evaluate(tokens, labels, verbose=0)[
+            1
+        ]
+    print(
+        f"{name:>9} trained on 12 tokens, accuracy early | late: "
+        + ", ".join(
+            f"{length} tokens {long_accuracy[name, length, 'early']:.3f} | {long_accuracy[name, length, 'late']:.3f}"
+            for length in long_lengths
+        )
+    )
 
 # %%
-assert min(long_accuracy["GRU", length, "late"] for length in long_lengths) >= 0.9, \
+assert min(long_accuracy["GRU", length, "late"] for length in long_lengths) >= 0.9, (
     "the GRU's rule holds after a lead-in of fillers it never saw in training"
+)
 
 # %% [markdown]
 # The GRU is right on nine sequences in ten or more when the markers come after a long lead-in of
@@ -433,6 +569,7 @@ assert min(long_accuracy["GRU", length, "late"] for length in long_lengths) >= 0
 # the zero padding at an edge (which would tell it where the marker is). The convolution below has the
 # window model's parameter count and is trained exactly like the others on 12 tokens.
 
+
 # %%
 def make_apart_task(num_sequences, rng, length=48):
     """Sequences of `length` tokens with A and B more than seq_len apart and at least seq_len from
@@ -448,30 +585,64 @@ def make_apart_task(num_sequences, rng, length=48):
     return tokens, a_first.astype("float32")
 
 
-conv_order_model = order_classifier("convolution", [
-    keras.layers.Conv1D(16, seq_len, padding="same", activation="relu"), keras.layers.GlobalMaxPooling1D()])
-print(f"convolution: {conv_order_model.count_params()} parameters "
-      f"(window model: {order_models['window (flattened)'].count_params()})")
+conv_order_model = order_classifier(
+    "convolution",
+    [
+        keras.layers.Conv1D(16, seq_len, padding="same", activation="relu"),
+        keras.layers.GlobalMaxPooling1D(),
+    ],
+)
+print(
+    f"convolution: {conv_order_model.count_params()} parameters "
+    f"(window model: {order_models['window (flattened)'].count_params()})"
+)
 
 # %% tags=["nbval-ignore-output"]
-conv_order_model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", metrics=["accuracy"])
-conv_order_model.fit(x_train, y_train, validation_split=0.1, epochs=10, batch_size=64, verbose=0,
-                     callbacks=[EpochLogger(every=5, name="convolution")])
+conv_order_model.compile(
+    optimizer=keras.optimizers.Adam(1e-2),
+    loss="binary_crossentropy",
+    metrics=["accuracy"],
+)
+conv_order_model.fit(
+    x_train,
+    y_train,
+    validation_split=0.1,
+    epochs=10,
+    batch_size=64,
+    verbose=0,
+    callbacks=[EpochLogger(every=5, name="convolution")],
+)
 for (length, where), (tokens, labels) in long_test_sets.items():
-    long_accuracy["convolution", length, where] = conv_order_model.evaluate(tokens, labels, verbose=0)[1]
+    long_accuracy["convolution", length, where] = conv_order_model.evaluate(
+        tokens, labels, verbose=0
+    )[1]
 x_apart, y_apart = make_apart_task(1000, rng)
-for name, model in (("SimpleRNN", order_models["SimpleRNN"]), ("GRU", gru_order_model),
-                    ("convolution", conv_order_model)):
+for name, model in (
+    ("SimpleRNN", order_models["SimpleRNN"]),
+    ("GRU", gru_order_model),
+    ("convolution", conv_order_model),
+):
     long_accuracy[name, 48, "apart"] = model.evaluate(x_apart, y_apart, verbose=0)[1]
 for name in ("SimpleRNN", "GRU", "convolution"):
-    print(f"{name:>11}: " + ", ".join(f"{length} {where} {long_accuracy[name, length, where]:.3f}"
-                                      for length, where in (*long_test_sets, (48, "apart"))))
+    print(
+        f"{name:>11}: "
+        + ", ".join(
+            f"{length} {where} {long_accuracy[name, length, where]:.3f}"
+            for length, where in (*long_test_sets, (48, "apart"))
+        )
+    )
 
 # %%
-assert min(long_accuracy["convolution", length, where] for length, where in long_test_sets) >= 0.95, \
-    "with A and B within one filter, the convolution reads any length"
-assert long_accuracy["convolution", 48, "apart"] < 0.6, "no filter position sees both A and B"
-assert long_accuracy["GRU", 48, "apart"] >= 0.9, "the GRU's state carries A or B across the gap"
+assert (
+    min(long_accuracy["convolution", length, where] for length, where in long_test_sets)
+    >= 0.95
+), "with A and B within one filter, the convolution reads any length"
+assert long_accuracy["convolution", 48, "apart"] < 0.6, (
+    "no filter position sees both A and B"
+)
+assert long_accuracy["GRU", 48, "apart"] >= 0.9, (
+    "the GRU's state carries A or B across the gap"
+)
 
 # %% [markdown]
 # The convolution is right on 95% or more of all four sets, at 48 and 96 tokens (asserted): weight
@@ -492,16 +663,35 @@ assert long_accuracy["GRU", 48, "apart"] >= 0.9, "the GRU's state carries A or B
 patterns = [
     (1, [0], [0], "one-to-one\n(Dense net)", {}),
     (4, range(4), range(4), "one-to-many\n(the same x at every step)", {}),
-    (4, [0], range(4), "one-to-many, autoregressive\n(output → next input)", {"feedback": True}),
+    (
+        4,
+        [0],
+        range(4),
+        "one-to-many, autoregressive\n(output → next input)",
+        {"feedback": True},
+    ),
     (4, range(4), [3], "many-to-one\n(sentence → sentiment)", {}),
     (4, range(4), range(4), "many-to-many\n(tag every word)", {}),
-    (6, range(3), range(3, 6), "encoder-decoder\n(c: the encoder's last state)", {"decoder_start": 3}),
+    (
+        6,
+        range(3),
+        range(3, 6),
+        "encoder-decoder\n(c: the encoder's last state)",
+        {"decoder_start": 3},
+    ),
 ]
-fig, axes = plt.subplots(1, 6, figsize=(18, 3.0), gridspec_kw={"width_ratios": [2, 4, 4, 4, 4, 6]})
-for ax, (num_steps, input_steps, output_steps, title, options) in zip(axes, patterns, strict=True):
+fig, axes = plt.subplots(
+    1, 6, figsize=(18, 3.0), gridspec_kw={"width_ratios": [2, 4, 4, 4, 4, 6]}
+)
+for ax, (num_steps, input_steps, output_steps, title, options) in zip(
+    axes, patterns, strict=True
+):
     draw_sequence_diagram(ax, num_steps, input_steps, output_steps, title, **options)
-fig.suptitle("Sequence patterns: inputs (green), recurrent states (blue), outputs (orange), outputs fed back\n"
-             "as inputs (red), the encoder's summary c (purple)", fontweight="bold")
+fig.suptitle(
+    "Sequence patterns: inputs (green), recurrent states (blue), outputs (orange), outputs fed back\n"
+    "as inputs (red), the encoder's summary c (purple)",
+    fontweight="bold",
+)
 plt.show()
 
 # %% [markdown]
@@ -514,19 +704,40 @@ plt.show()
 layers = keras.layers
 steps_in, steps_out, units, outputs_per_step = 10, 5, 16, 2
 shape_models = {
-    "one-to-one": [keras.Input((num_features,)), layers.Dense(units, "relu"), layers.Dense(outputs_per_step)],
-    "one-to-many (repeated)": [keras.Input((num_features,)), layers.RepeatVector(steps_out),
-                               layers.SimpleRNN(units, return_sequences=True), layers.Dense(outputs_per_step)],
-    "many-to-one": [keras.Input((steps_in, num_features)), layers.SimpleRNN(units), layers.Dense(outputs_per_step)],
-    "many-to-many (synchronous)": [keras.Input((steps_in, num_features)),
-                                   layers.SimpleRNN(units, return_sequences=True), layers.Dense(outputs_per_step)],
-    "encoder-decoder": [keras.Input((steps_in, num_features)), layers.SimpleRNN(units), layers.RepeatVector(steps_out),
-                        layers.SimpleRNN(units, return_sequences=True),
-                        layers.TimeDistributed(layers.Dense(outputs_per_step))],
+    "one-to-one": [
+        keras.Input((num_features,)),
+        layers.Dense(units, "relu"),
+        layers.Dense(outputs_per_step),
+    ],
+    "one-to-many (repeated)": [
+        keras.Input((num_features,)),
+        layers.RepeatVector(steps_out),
+        layers.SimpleRNN(units, return_sequences=True),
+        layers.Dense(outputs_per_step),
+    ],
+    "many-to-one": [
+        keras.Input((steps_in, num_features)),
+        layers.SimpleRNN(units),
+        layers.Dense(outputs_per_step),
+    ],
+    "many-to-many (synchronous)": [
+        keras.Input((steps_in, num_features)),
+        layers.SimpleRNN(units, return_sequences=True),
+        layers.Dense(outputs_per_step),
+    ],
+    "encoder-decoder": [
+        keras.Input((steps_in, num_features)),
+        layers.SimpleRNN(units),
+        layers.RepeatVector(steps_out),
+        layers.SimpleRNN(units, return_sequences=True),
+        layers.TimeDistributed(layers.Dense(outputs_per_step)),
+    ],
 }
 for name, stack in shape_models.items():
     model = keras.Sequential(stack)
-    print(f"{name:>27}: {str(model.input_shape):>16} -> {str(model.output_shape):<16} {model.count_params():>4} params")
+    print(
+        f"{name:>27}: {str(model.input_shape):>16} -> {str(model.output_shape):<16} {model.count_params():>4} params"
+    )
 
 # %% [markdown]
 # The encoder reads 10 steps and keeps only its final state; `RepeatVector` hands that state to the
@@ -542,10 +753,17 @@ for name, stack in shape_models.items():
 # one character at a time.
 
 # %%
-step_rnn, step_readout = layers.SimpleRNN(units, return_state=True), layers.Dense(num_features)
+step_rnn, step_readout = (
+    layers.SimpleRNN(units, return_state=True),
+    layers.Dense(num_features),
+)
 step_input, previous_state = keras.Input((num_features,)), keras.Input((units,))
-_, next_state = step_rnn(layers.Reshape((1, num_features))(step_input), initial_state=previous_state)
-one_step_model = keras.Model([step_input, previous_state], [step_readout(next_state), next_state])
+_, next_state = step_rnn(
+    layers.Reshape((1, num_features))(step_input), initial_state=previous_state
+)
+one_step_model = keras.Model(
+    [step_input, previous_state], [step_readout(next_state), next_state]
+)
 
 
 def rnn_step(x, state):
@@ -555,7 +773,12 @@ def rnn_step(x, state):
 
 first_input, zero_state = sequences[:, 0], np.zeros((len(sequences), units), "float32")
 generated, _ = generate(rnn_step, first_input, zero_state, num_steps=6)
-print("one input of shape", first_input.shape, "-> 6 outputs, stacked:", np.stack(generated, axis=1).shape)
+print(
+    "one input of shape",
+    first_input.shape,
+    "-> 6 outputs, stacked:",
+    np.stack(generated, axis=1).shape,
+)
 
 # %% [markdown]
 # The loop is exactly the recurrence of section 4 run on its own outputs: our NumPy
@@ -563,12 +786,21 @@ print("one input of shape", first_input.shape, "-> 6 outputs, stacked:", np.stac
 # output.
 
 # %%
-fed_back = np.stack([first_input, *generated[:-1]], axis=1).astype("float64")  # x_1, then y_1 ... y_5
+fed_back = np.stack([first_input, *generated[:-1]], axis=1).astype(
+    "float64"
+)  # x_1, then y_1 ... y_5
 readout_kernel_step, readout_bias_step = step_readout.get_weights()
-replayed = simple_rnn_forward(fed_back, *step_rnn.get_weights()) @ readout_kernel_step + readout_bias_step
-print("loop == one pass over its own outputs:", np.allclose(np.stack(generated, axis=1), replayed, atol=1e-5))
-assert np.allclose(np.stack(generated, axis=1), replayed, atol=1e-5), \
+replayed = (
+    simple_rnn_forward(fed_back, *step_rnn.get_weights()) @ readout_kernel_step
+    + readout_bias_step
+)
+print(
+    "loop == one pass over its own outputs:",
+    np.allclose(np.stack(generated, axis=1), replayed, atol=1e-5),
+)
+assert np.allclose(np.stack(generated, axis=1), replayed, atol=1e-5), (
     "the NumPy recurrence fed x_1, y_1 ... y_5 in one pass reproduces every generated output"
+)
 
 # %% [markdown]
 # ## 7. A first real forecast: tomorrow's temperature in Seattle
@@ -592,9 +824,19 @@ print("columns:", [name for name in weather if name != "date"])
 # are neighbours.
 
 # %%
-measurements = np.stack([weather["temp_max"], weather["temp_min"], weather["precipitation"], weather["wind"]], axis=1)
+measurements = np.stack(
+    [
+        weather["temp_max"],
+        weather["temp_min"],
+        weather["precipitation"],
+        weather["wind"],
+    ],
+    axis=1,
+)
 is_train_year = years <= 2013
-standardised = (measurements - measurements[is_train_year].mean(0)) / measurements[is_train_year].std(0)
+standardised = (measurements - measurements[is_train_year].mean(0)) / measurements[
+    is_train_year
+].std(0)
 
 
 def season_features(dates):
@@ -613,15 +855,23 @@ def make_forecast_windows(horizon):
     the window's last day ("today"). Returns windows, targets, today's temperature, the target dates
     and the split of each window by the year of its target date."""
     last_days = np.arange(window - 1, len(dates) - horizon)
-    windows = np.stack([features[day - window + 1:day + 1] for day in last_days])
+    windows = np.stack([features[day - window + 1 : day + 1] for day in last_days])
     target_years = years[last_days + horizon]
-    split_of = {"train": target_years <= 2013, "valid": target_years == 2014, "test": target_years == 2015}
+    split_of = {
+        "train": target_years <= 2013,
+        "valid": target_years == 2014,
+        "test": target_years == 2015,
+    }
     targets, today = mean_temperature[last_days + horizon], mean_temperature[last_days]
     return windows, targets, today, dates[last_days + horizon], split_of
 
 
 windows, targets, persistence, target_dates, split_of = make_forecast_windows(horizon=1)
-print("windows:", windows.shape, {name: int(mask.sum()) for name, mask in split_of.items()})
+print(
+    "windows:",
+    windows.shape,
+    {name: int(mask.sum()) for name, mask in split_of.items()},
+)
 
 # %% [markdown]
 # The networks predict the *change* from today, scaled to unit size, and are trained on the mean
@@ -640,37 +890,63 @@ change_scale = change[split_of["train"]].std()
 
 def build_forecaster():
     inputs = keras.Input((window, features.shape[1]))
-    return keras.Sequential([inputs, keras.layers.SimpleRNN(8), keras.layers.Dense(1)], name="SimpleRNN")
+    return keras.Sequential(
+        [inputs, keras.layers.SimpleRNN(8), keras.layers.Dense(1)], name="SimpleRNN"
+    )
 
 
 forecasters = [build_forecaster() for _ in range(3)]
-print(f"SimpleRNN forecaster: {forecasters[0].count_params()} parameters, {len(forecasters)} runs")
+print(
+    f"SimpleRNN forecaster: {forecasters[0].count_params()} parameters, {len(forecasters)} runs"
+)
+
 
 # %% tags=["nbval-ignore-output"]
 def fit_forecaster(model, windows, scaled_change, split_of):
     """Train on the train split with early stopping on the valid split; return the History."""
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mae")
     return model.fit(
-        windows[split_of["train"]], scaled_change[split_of["train"]],
+        windows[split_of["train"]],
+        scaled_change[split_of["train"]],
         validation_data=(windows[split_of["valid"]], scaled_change[split_of["valid"]]),
-        epochs=100, batch_size=32, verbose=0,
-        callbacks=[keras.callbacks.EarlyStopping(patience=10, restore_best_weights=True), EpochLogger(20, model.name)],
+        epochs=100,
+        batch_size=32,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.EarlyStopping(patience=10, restore_best_weights=True),
+            EpochLogger(20, model.name),
+        ],
     )
 
 
-forecast_histories = [fit_forecaster(model, windows, change / change_scale, split_of) for model in forecasters]
+forecast_histories = [
+    fit_forecaster(model, windows, change / change_scale, split_of)
+    for model in forecasters
+]
 
 # %% tags=["nbval-ignore-output"]
 test_days = split_of["test"]
 observed = targets[test_days]
-run_forecasts = [persistence[test_days] + change_scale * model.predict(windows[test_days], verbose=0)[:, 0]
-                 for model in forecasters]
-test_forecasts = {"persistence": persistence[test_days], "SimpleRNN": np.mean(run_forecasts, axis=0)}
-test_errors = {name: np.abs(forecast - observed) for name, forecast in test_forecasts.items()}
+run_forecasts = [
+    persistence[test_days]
+    + change_scale * model.predict(windows[test_days], verbose=0)[:, 0]
+    for model in forecasters
+]
+test_forecasts = {
+    "persistence": persistence[test_days],
+    "SimpleRNN": np.mean(run_forecasts, axis=0),
+}
+test_errors = {
+    name: np.abs(forecast - observed) for name, forecast in test_forecasts.items()
+}
 test_mae = {name: float(errors.mean()) for name, errors in test_errors.items()}
 print(f"persistence: test MAE {test_mae['persistence']:.3f} °C")
-print(f"  SimpleRNN: test MAE {test_mae['SimpleRNN']:.3f} °C, the average of 3 runs with MAE "
-      + ", ".join(f"{np.abs(forecast - observed).mean():.3f}" for forecast in run_forecasts))
+print(
+    f"  SimpleRNN: test MAE {test_mae['SimpleRNN']:.3f} °C, the average of 3 runs with MAE "
+    + ", ".join(
+        f"{np.abs(forecast - observed).mean():.3f}" for forecast in run_forecasts
+    )
+)
 
 # %% [markdown]
 # A difference of two means over 365 days hides that both forecasts face the same weather: some days
@@ -685,18 +961,32 @@ print(f"  SimpleRNN: test MAE {test_mae['SimpleRNN']:.3f} °C, the average of 3 
 # %% tags=["nbval-ignore-output"]
 daily_gain = test_errors["persistence"] - test_errors["SimpleRNN"]
 standard_error = daily_gain.std(ddof=1) / np.sqrt(len(daily_gain))
-print(f"RNN gain over persistence per test day: mean {daily_gain.mean():.3f} °C, standard error "
-      f"{standard_error:.3f} °C ({daily_gain.mean() / standard_error:.1f} standard errors)")
-print(f"days on which the RNN is closer: {np.mean(daily_gain > 0):.0%}, persistence: {np.mean(daily_gain < 0):.0%}")
+print(
+    f"RNN gain over persistence per test day: mean {daily_gain.mean():.3f} °C, standard error "
+    f"{standard_error:.3f} °C ({daily_gain.mean() / standard_error:.1f} standard errors)"
+)
+print(
+    f"days on which the RNN is closer: {np.mean(daily_gain > 0):.0%}, persistence: {np.mean(daily_gain < 0):.0%}"
+)
 next_day_correlation = np.corrcoef(daily_gain[:-1], daily_gain[1:])[0, 1]
 print(f"correlation between one day's gain and the next: {next_day_correlation:.2f}")
 
 # %%
-assert 1.4 < test_mae["persistence"] < 1.7, "persistence is off by about 1.5 °C a day in 2015"
-assert test_mae["SimpleRNN"] < test_mae["persistence"], "the RNNs' average forecast must beat 'tomorrow = today'"
-assert daily_gain.mean() > 2 * standard_error, "... by more than two standard errors of the daily gains"
-assert abs(next_day_correlation) < 0.2, "the standard error assumes nearly independent daily gains"
-assert np.mean(daily_gain < 0) > 0.3, "a modest gain: persistence is still closer on many days"
+assert 1.4 < test_mae["persistence"] < 1.7, (
+    "persistence is off by about 1.5 °C a day in 2015"
+)
+assert test_mae["SimpleRNN"] < test_mae["persistence"], (
+    "the RNNs' average forecast must beat 'tomorrow = today'"
+)
+assert daily_gain.mean() > 2 * standard_error, (
+    "... by more than two standard errors of the daily gains"
+)
+assert abs(next_day_correlation) < 0.2, (
+    "the standard error assumes nearly independent daily gains"
+)
+assert np.mean(daily_gain < 0) > 0.3, (
+    "a modest gain: persistence is still closer on many days"
+)
 
 # %% [markdown]
 # Persistence is the simplest baseline, not the only one. Two more need no training at all, only a
@@ -706,20 +996,27 @@ assert np.mean(daily_gain < 0) > 0.3, "a modest gain: persistence is still close
 # tune can use it as training data. The same paired comparison tells whether the RNNs beat the
 # regression.
 
+
 # %% tags=["nbval-ignore-output"]
 def least_squares_forecast(train_inputs, train_targets, test_inputs):
     """Fit targets ≈ inputs @ w + b by least squares on the training rows; predict the test rows."""
-    coefficients, *_ = np.linalg.lstsq(np.column_stack([train_inputs, np.ones(len(train_inputs))]), train_targets,
-                                       rcond=None)
+    coefficients, *_ = np.linalg.lstsq(
+        np.column_stack([train_inputs, np.ones(len(train_inputs))]),
+        train_targets,
+        rcond=None,
+    )
     return np.column_stack([test_inputs, np.ones(len(test_inputs))]) @ coefficients
 
 
 fit_days = split_of["train"] | split_of["valid"]
 season = season_features(target_dates)
 today_features = windows[:, -1]  # the six numbers of the window's last day
-test_forecasts["climatology"] = least_squares_forecast(season[fit_days], targets[fit_days], season[test_days])
+test_forecasts["climatology"] = least_squares_forecast(
+    season[fit_days], targets[fit_days], season[test_days]
+)
 test_forecasts["linear, today"] = persistence[test_days] + least_squares_forecast(
-    today_features[fit_days], change[fit_days], today_features[test_days])
+    today_features[fit_days], change[fit_days], today_features[test_days]
+)
 for name in ("climatology", "linear, today"):
     test_errors[name] = np.abs(test_forecasts[name] - observed)
     test_mae[name] = float(test_errors[name].mean())
@@ -727,11 +1024,19 @@ gain_over_linear = test_errors["linear, today"] - test_errors["SimpleRNN"]
 linear_standard_error = gain_over_linear.std(ddof=1) / np.sqrt(len(gain_over_linear))
 for name in ("climatology", "persistence", "linear, today", "SimpleRNN"):
     print(f"{name:>13}: test MAE {test_mae[name]:.3f} °C")
-print(f"RNN gain over the linear regression per day: mean {gain_over_linear.mean():.3f} °C "
-      f"({gain_over_linear.mean() / linear_standard_error:+.1f} standard errors)")
-assert test_mae["climatology"] > test_mae["persistence"] + 0.5, "the season alone is a weak forecast"
-assert test_mae["linear, today"] < test_mae["persistence"], "a linear model on today beats persistence too"
-assert gain_over_linear.mean() < linear_standard_error, "the RNNs are no better than the regression"
+print(
+    f"RNN gain over the linear regression per day: mean {gain_over_linear.mean():.3f} °C "
+    f"({gain_over_linear.mean() / linear_standard_error:+.1f} standard errors)"
+)
+assert test_mae["climatology"] > test_mae["persistence"] + 0.5, (
+    "the season alone is a weak forecast"
+)
+assert test_mae["linear, today"] < test_mae["persistence"], (
+    "a linear model on today beats persistence too"
+)
+assert gain_over_linear.mean() < linear_standard_error, (
+    "the RNNs are no better than the regression"
+)
 
 # %% [markdown]
 # The recurrent networks' average forecast beats persistence on the held-out year by more than two
@@ -744,7 +1049,7 @@ assert gain_over_linear.mean() < linear_standard_error, "the RNNs are no better 
 # is not two standard errors ahead of it either (asserted there). The RNNs differ from it in several
 # ways at once, a week of history, a nonlinearity, another loss, early stopping; together they earn
 # nothing we can measure on this year, and weather systems arriving from the Pacific are not in these
-# four columns. A network has to beat the strongest cheap baseline, not the weakest; chapter 6
+# four columns. A network has to beat the strongest cheap baseline, not the weakest; chapter 8
 # compares many kinds of forecaster on this data. The first quarter of 2015:
 
 # %%
@@ -752,8 +1057,19 @@ quarter = slice(0, 90)
 test_dates = target_dates[test_days]
 plt.figure(figsize=(9, 3.8))
 plt.plot(test_dates[quarter], targets[test_days][quarter], "k-", label="observed")
-plt.plot(test_dates[quarter], test_forecasts["persistence"][quarter], ":", color="0.5", label="persistence")
-plt.plot(test_dates[quarter], test_forecasts["SimpleRNN"][quarter], "C0-", label="SimpleRNN forecast (3 runs averaged)")
+plt.plot(
+    test_dates[quarter],
+    test_forecasts["persistence"][quarter],
+    ":",
+    color="0.5",
+    label="persistence",
+)
+plt.plot(
+    test_dates[quarter],
+    test_forecasts["SimpleRNN"][quarter],
+    "C0-",
+    label="SimpleRNN forecast (3 runs averaged)",
+)
 plt.title("Next-day mean temperature, Seattle, January–March 2015 (test year)")
 plt.xlabel("date")
 plt.ylabel("mean temperature (°C)")
@@ -841,25 +1157,47 @@ plt.show()
 # relu((e_A + p_i) W) + relu((e_B + p_j) W) is not the twin's relu((e_A + p_j) W) + relu((e_B + p_i) W),
 # so the average depends on where A and B are.
 token_input = keras.Input((seq_len,), dtype="int32")
-positions = keras.ops.cumsum(keras.ops.ones_like(token_input), axis=1) - 1  # 0, 1, ..., seq_len - 1
-token_vectors = layers.Embedding(vocab_size, 8)(token_input) + layers.Embedding(seq_len, 8)(positions)
-per_token = layers.Dense(32, activation="relu")(token_vectors)  # nonlinear, one token at a time
+positions = (
+    keras.ops.cumsum(keras.ops.ones_like(token_input), axis=1) - 1
+)  # 0, 1, ..., seq_len - 1
+token_vectors = layers.Embedding(vocab_size, 8)(token_input) + layers.Embedding(
+    seq_len, 8
+)(positions)
+per_token = layers.Dense(32, activation="relu")(
+    token_vectors
+)  # nonlinear, one token at a time
 average = layers.GlobalAveragePooling1D()(per_token)
-positional_bag = keras.Model(token_input, layers.Dense(1, activation="sigmoid")(average))
-positional_bag.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", metrics=["accuracy"])
+positional_bag = keras.Model(
+    token_input, layers.Dense(1, activation="sigmoid")(average)
+)
+positional_bag.compile(
+    optimizer=keras.optimizers.Adam(1e-2),
+    loss="binary_crossentropy",
+    metrics=["accuracy"],
+)
 _ = positional_bag.fit(x_train, y_train, epochs=5, batch_size=64, verbose=0)
 ### END SOLUTION
 
 # %% tags=["check", "nbval-ignore-output"]
 positional_bag_accuracy = positional_bag.evaluate(x_test, y_test, verbose=0)[1]
-print(f"bag with positions: test accuracy {positional_bag_accuracy:.3f} "
-      f"(the bag of section 2: {order_accuracy['bag of embeddings']:.3f})")
-poolings = [layer for layer in positional_bag.layers if isinstance(layer, layers.GlobalAveragePooling1D)]
-assert len(poolings) == 1, "keep the average over the sequence: one GlobalAveragePooling1D layer"
+print(
+    f"bag with positions: test accuracy {positional_bag_accuracy:.3f} "
+    f"(the bag of section 2: {order_accuracy['bag of embeddings']:.3f})"
+)
+poolings = [
+    layer
+    for layer in positional_bag.layers
+    if isinstance(layer, layers.GlobalAveragePooling1D)
+]
+assert len(poolings) == 1, (
+    "keep the average over the sequence: one GlobalAveragePooling1D layer"
+)
 try:  # everything after the average must read the average only
     keras.Model(poolings[0].output, positional_bag.output)
 except ValueError as error:
-    raise AssertionError("the output must be computed from the average alone, with no other path") from error
+    raise AssertionError(
+        "the output must be computed from the average alone, with no other path"
+    ) from error
 # before the average, each position's vector may depend on its own token (and position) only: change one
 # token at a time and see which vectors move
 per_token_vectors = keras.Model(positional_bag.inputs, poolings[0].input)
@@ -867,12 +1205,21 @@ probe_tokens = np.repeat(x_test[:32], seq_len, axis=0)
 changed_tokens = probe_tokens.copy()
 changed_positions = np.tile(np.arange(seq_len), 32)
 changed_tokens[np.arange(len(changed_tokens)), changed_positions] = (
-    changed_tokens[np.arange(len(changed_tokens)), changed_positions] + 1) % vocab_size
-moved = np.abs(per_token_vectors.predict(changed_tokens, verbose=0)
-               - per_token_vectors.predict(probe_tokens, verbose=0)).max(axis=-1) > 1e-6
-assert not (moved & (np.arange(seq_len) != changed_positions[:, None])).any(), \
+    changed_tokens[np.arange(len(changed_tokens)), changed_positions] + 1
+) % vocab_size
+moved = (
+    np.abs(
+        per_token_vectors.predict(changed_tokens, verbose=0)
+        - per_token_vectors.predict(probe_tokens, verbose=0)
+    ).max(axis=-1)
+    > 1e-6
+)
+assert not (moved & (np.arange(seq_len) != changed_positions[:, None])).any(), (
     "a token changed the vector of another position: the model reads the order before the average"
-assert positional_bag_accuracy >= 0.9, "the average must depend on where A and B are, not only on which tokens"
+)
+assert positional_bag_accuracy >= 0.9, (
+    "the average must depend on where A and B are, not only on which tokens"
+)
 
 # %% tags=["solution"]
 # Exercise 2: write your answer where the solution markers are.
@@ -894,14 +1241,22 @@ def split_equals_whole(batch, split):
     _, *first_states = lstm(batch[:, :split])
     h_split, c_split = continue_lstm(lstm, first_states, batch[:, split:])
     _, h_full, c_full = lstm(batch)
-    return np.allclose(h_split, h_full, atol=1e-6) and np.allclose(c_split, c_full, atol=1e-6)
+    return np.allclose(h_split, h_full, atol=1e-6) and np.allclose(
+        c_split, c_full, atol=1e-6
+    )
 
 
-for batch, split in ((sequences, 3), (rng.normal(size=(3, 9, num_features)).astype("float32"), 4)):
-    print(f"(h, c) after {batch.shape[1]} steps == after {split} + {batch.shape[1] - split} steps:",
-          split_equals_whole(batch, split))
-    assert split_equals_whole(batch, split), \
+for batch, split in (
+    (sequences, 3),
+    (rng.normal(size=(3, 9, num_features)).astype("float32"), 4),
+):
+    print(
+        f"(h, c) after {batch.shape[1]} steps == after {split} + {batch.shape[1] - split} steps:",
+        split_equals_whole(batch, split),
+    )
+    assert split_equals_whole(batch, split), (
         "continuing from the returned (h, c) must give the (h, c) of one call over all the steps"
+    )
 
 # %% tags=["solution"]
 # Exercise 3: write your answer where the solution markers are.
@@ -910,54 +1265,100 @@ for batch, split in ((sequences, 3), (rng.normal(size=(3, 9, num_features)).asty
 # The window model and the SimpleRNN have learned "A before B". Reversing puts B before A exactly when
 # A was before B (and the fillers are as random as before), so they give the opposite of almost every
 # label: accuracy near 0, not 0.5.
-predicted_accuracy = {"bag of embeddings": 0.5, "window (flattened)": 0.0, "SimpleRNN": 0.0}
+predicted_accuracy = {
+    "bag of embeddings": 0.5,
+    "window (flattened)": 0.0,
+    "SimpleRNN": 0.0,
+}
 ### END SOLUTION
 
 # %% tags=["check", "nbval-ignore-output"]
 reversed_test = np.ascontiguousarray(x_test[:, ::-1])
-reversed_accuracy = {name: model.evaluate(reversed_test, y_test, verbose=0)[1] for name, model in order_models.items()}
+reversed_accuracy = {
+    name: model.evaluate(reversed_test, y_test, verbose=0)[1]
+    for name, model in order_models.items()
+}
 print({name: round(accuracy, 3) for name, accuracy in reversed_accuracy.items()})
-assert set(predicted_accuracy) == set(reversed_accuracy), f"predict all three: {sorted(reversed_accuracy)}"
-assert all(abs(reversed_accuracy[name] - predicted_accuracy[name]) <= 0.1 for name in reversed_accuracy), \
+assert set(predicted_accuracy) == set(reversed_accuracy), (
+    f"predict all three: {sorted(reversed_accuracy)}"
+)
+assert all(
+    abs(reversed_accuracy[name] - predicted_accuracy[name]) <= 0.1
+    for name in reversed_accuracy
+), (
     "each predicted accuracy must be within 0.1 of the accuracy measured on reversed sequences"
+)
 
 # %% tags=["solution", "nbval-ignore-output"]
 # Exercise 4: write your answer where the solution markers are.
-windows_3, targets_3, today_3, target_dates_3, split_3 = make_forecast_windows(horizon=3)
+windows_3, targets_3, today_3, target_dates_3, split_3 = make_forecast_windows(
+    horizon=3
+)
 test_3 = split_3["test"]
 change_3 = targets_3 - today_3
-scale_3 = change_3[split_3["train"]].std()  # the 3-day changes, scaled to unit size as in section 7
+scale_3 = change_3[
+    split_3["train"]
+].std()  # the 3-day changes, scaled to unit size as in section 7
 ### BEGIN SOLUTION
 # three days ahead, with the same windows, model and training as for one day.
 model = build_forecaster()
 history_3 = fit_forecaster(model, windows_3, change_3 / scale_3, split_3)
-forecast_3 = today_3[test_3] + scale_3 * model.predict(windows_3[test_3], verbose=0)[:, 0]
+forecast_3 = (
+    today_3[test_3] + scale_3 * model.predict(windows_3[test_3], verbose=0)[:, 0]
+)
 ### END SOLUTION
 
 # %% tags=["check", "nbval-ignore-output"]
 observed_3 = targets_3[test_3]
 season_3 = season_features(target_dates_3)
 fit_3 = split_3["train"] | split_3["valid"]
-forecasts_3 = {"persistence": today_3[test_3], "RNN": forecast_3,
-               "climatology": least_squares_forecast(season_3[fit_3], targets_3[fit_3], season_3[test_3]),
-               "linear, today": today_3[test_3] + least_squares_forecast(windows_3[fit_3, -1], change_3[fit_3],
-                                                                         windows_3[test_3, -1])}
-errors_3 = {name: np.abs(forecast - observed_3) for name, forecast in forecasts_3.items()}
+forecasts_3 = {
+    "persistence": today_3[test_3],
+    "RNN": forecast_3,
+    "climatology": least_squares_forecast(
+        season_3[fit_3], targets_3[fit_3], season_3[test_3]
+    ),
+    "linear, today": today_3[test_3]
+    + least_squares_forecast(
+        windows_3[fit_3, -1], change_3[fit_3], windows_3[test_3, -1]
+    ),
+}
+errors_3 = {
+    name: np.abs(forecast - observed_3) for name, forecast in forecasts_3.items()
+}
 for name, errors in errors_3.items():
     print(f"3 days ahead, {name:>13}: test MAE {errors.mean():.3f} °C")
 gain_3 = errors_3["linear, today"] - errors_3["RNN"]
 gain_3_error = gain_3.std(ddof=1) / np.sqrt(len(gain_3))
-print(f"RNN gain over the regression: {gain_3.mean():+.3f} °C ({gain_3.mean() / gain_3_error:+.1f} standard errors)")
+print(
+    f"RNN gain over the regression: {gain_3.mean():+.3f} °C ({gain_3.mean() / gain_3_error:+.1f} standard errors)"
+)
 # data only, the same for every seed: persistence gets worse with the horizon, and the season beats it
-assert errors_3["persistence"].mean() > test_mae["persistence"] + 0.3, "persistence gets worse with the horizon"
-assert errors_3["climatology"].mean() < errors_3["persistence"].mean(), "three days ahead the season beats today"
+assert errors_3["persistence"].mean() > test_mae["persistence"] + 0.3, (
+    "persistence gets worse with the horizon"
+)
+assert errors_3["climatology"].mean() < errors_3["persistence"].mean(), (
+    "three days ahead the season beats today"
+)
 # a model of its own, trained on the 3-day changes: its best validation loss is reproduced on them
-assert all(model is not forecaster for forecaster in forecasters), "train a new model for three days ahead"
+assert all(model is not forecaster for forecaster in forecasters), (
+    "train a new model for three days ahead"
+)
 valid_3 = split_3["valid"]
-assert np.isclose(model.evaluate(windows_3[valid_3], change_3[valid_3] / scale_3, verbose=0),
-                  min(history_3.history["val_loss"]), rtol=1e-3), "train on change_3 / scale_3, validated on 2014"
-assert np.allclose(forecast_3, today_3[test_3] + scale_3 * model.predict(windows_3[test_3], verbose=0)[:, 0],
-                   atol=1e-4), "forecast_3 must be today_3 plus scale_3 times the new model's test prediction"
+assert np.isclose(
+    model.evaluate(windows_3[valid_3], change_3[valid_3] / scale_3, verbose=0),
+    min(history_3.history["val_loss"]),
+    rtol=1e-3,
+), "train on change_3 / scale_3, validated on 2014"
+assert np.allclose(
+    forecast_3,
+    today_3[test_3] + scale_3 * model.predict(windows_3[test_3], verbose=0)[:, 0],
+    atol=1e-4,
+), "forecast_3 must be today_3 plus scale_3 times the new model's test prediction"
 # the check of what was learned: the RNN beats both no-skill forecasts, but not the regression on today
-assert errors_3["RNN"].mean() < errors_3["climatology"].mean(), "the RNN beats both three days ahead"
-assert gain_3.mean() < 2 * gain_3_error, "the RNN does not beat the regression on today's numbers three days ahead"
+assert errors_3["RNN"].mean() < errors_3["climatology"].mean(), (
+    "the RNN beats both three days ahead"
+)
+assert gain_3.mean() < 2 * gain_3_error, (
+    "the RNN does not beat the regression on today's numbers three days ahead"
+)

@@ -56,13 +56,22 @@ import sys
 BOOK_REPOSITORY = ""
 here = pathlib.Path.cwd().resolve()
 marker = pathlib.Path("utils", "bootstrap.py")
-book_root = next((p for p in (here, *here.parents) if (p / marker).is_file()), here / "rnn-book")
+book_root = next(
+    (p for p in (here, *here.parents) if (p / marker).is_file()), here / "rnn-book"
+)
 if not (book_root / marker).is_file():
     if not BOOK_REPOSITORY:
-        raise RuntimeError(f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
-                           "open the notebook inside the book, or see 'Colab and Kaggle' in the README")
-    print(f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)")
-    subprocess.run(["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)], check=True)
+        raise RuntimeError(
+            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
+            "open the notebook inside the book, or see 'Colab and Kaggle' in the README"
+        )
+    print(
+        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)"
+    )
+    subprocess.run(
+        ["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)],
+        check=True,
+    )
 if str(book_root) not in sys.path:
     sys.path.insert(0, str(book_root))
 if book_root == here / "rnn-book":
@@ -123,23 +132,44 @@ plt.show()
 # %%
 seq_len = 20
 sensitivity_model = keras.Sequential(
-    [keras.Input((seq_len, 1)), keras.layers.SimpleRNN(16, return_sequences=True), keras.layers.Dense(1)]
+    [
+        keras.Input((seq_len, 1)),
+        keras.layers.SimpleRNN(16, return_sequences=True),
+        keras.layers.Dense(1),
+    ]
 )
-x_random = tf.constant(np.random.default_rng(seed).normal(size=(64, seq_len, 1)), dtype="float32")
-with tf.device("/CPU:0"), tf.GradientTape() as tape:  # the CPU: where "exactly zero" is exact on any machine
+x_random = tf.constant(
+    np.random.default_rng(seed).normal(size=(64, seq_len, 1)), dtype="float32"
+)
+with (
+    tf.device("/CPU:0"),
+    tf.GradientTape() as tape,
+):  # the CPU: where "exactly zero" is exact on any machine
     tape.watch(x_random)
-    step_losses = keras.ops.sum(sensitivity_model(x_random)[:, :, 0] ** 2, axis=0)  # ℓ_t, target 0, summed
-jacobian = tape.jacobian(step_losses, x_random)[..., 0].numpy()  # [t, sequence, k]: sequences are independent
+    step_losses = keras.ops.sum(
+        sensitivity_model(x_random)[:, :, 0] ** 2, axis=0
+    )  # ℓ_t, target 0, summed
+jacobian = tape.jacobian(step_losses, x_random)[
+    ..., 0
+].numpy()  # [t, sequence, k]: sequences are independent
 sensitivity = np.abs(jacobian).mean(axis=1)  # [t, k] = mean |dℓ_t / dx_k|
 future_entries = sensitivity[np.triu_indices(seq_len, k=1)]
 print("sensitivity matrix shape:", sensitivity.shape)
 print("nonzero entries with k > t (the future):", int(np.count_nonzero(future_entries)))
-assert np.count_nonzero(future_entries) == 0, "no loss depends on a later input: every entry with k > t is exactly zero"
-log_sensitivity_by_lag = [np.log(np.diagonal(sensitivity, offset=-lag)).mean() for lag in range(seq_len)]
-assert np.polyfit(np.arange(seq_len), log_sensitivity_by_lag, 1)[0] < -0.02, "older inputs count less, on average"
+assert np.count_nonzero(future_entries) == 0, (
+    "no loss depends on a later input: every entry with k > t is exactly zero"
+)
+log_sensitivity_by_lag = [
+    np.log(np.diagonal(sensitivity, offset=-lag)).mean() for lag in range(seq_len)
+]
+assert np.polyfit(np.arange(seq_len), log_sensitivity_by_lag, 1)[0] < -0.02, (
+    "older inputs count less, on average"
+)
 
 # %%
-masked = np.ma.masked_where(np.triu(np.ones((seq_len, seq_len)), k=1) == 1, np.abs(sensitivity) + 1e-12)
+masked = np.ma.masked_where(
+    np.triu(np.ones((seq_len, seq_len)), k=1) == 1, np.abs(sensitivity) + 1e-12
+)
 plt.imshow(np.log10(masked), origin="lower")
 plt.colorbar(label="log10 mean |dℓ_t / dx_k|")
 plt.xticks(range(0, seq_len, 2))
@@ -147,7 +177,9 @@ plt.yticks(range(0, seq_len, 2))
 plt.xlabel("input step k")
 plt.ylabel("loss step t")
 plt.title("Each loss depends on every earlier input")
-plt.plot([], [], "s", color="w", markeredgecolor="k", label="white: k > t, exactly zero")
+plt.plot(
+    [], [], "s", color="w", markeredgecolor="k", label="white: k > t, exactly zero"
+)
 plt.legend(loc="lower right")
 plt.show()
 
@@ -193,6 +225,7 @@ plt.show()
 # First the parameters (named as in the equations) and the forward pass, which caches what the
 # backward pass needs.
 
+
 # %%
 def init_params(rng, input_size, hidden_size, output_size):
     """Small random weights for the simple RNN and its linear read-out."""
@@ -214,11 +247,17 @@ def rnn_forward(params, x, targets):
         states.append(h)  # states[t + 1] is h_t; states[0] is h_0 = 0
         outputs.append(h @ params["W_hy"] + params["b_y"])
     y = np.stack(outputs, axis=1)
-    return np.mean((y - targets) ** 2), {"x": x, "states": states, "y": y, "targets": targets}
+    return np.mean((y - targets) ** 2), {
+        "x": x,
+        "states": states,
+        "y": y,
+        "targets": targets,
+    }
 
 
 # %% [markdown]
 # The backward pass is the equations above, line by line, in a loop from the last step to the first.
+
 
 # %%
 def rnn_backward(params, cache):
@@ -226,12 +265,16 @@ def rnn_backward(params, cache):
     x, states, y = cache["x"], cache["states"], cache["y"]
     grads = {name: np.zeros_like(value) for name, value in params.items()}
     dy = 2 * (y - cache["targets"]) / y.size
-    da_next = np.zeros_like(states[0])  # δa_{T+1} = 0: nothing comes from after the last step
+    da_next = np.zeros_like(
+        states[0]
+    )  # δa_{T+1} = 0: nothing comes from after the last step
     for t in reversed(range(x.shape[1])):
         h, h_prev = states[t + 1], states[t]
         grads["W_hy"] += h.T @ dy[:, t]
         grads["b_y"] += dy[:, t].sum(axis=0)
-        dh = dy[:, t] @ params["W_hy"].T + da_next @ params["W_hh"].T  # two paths out of h_t
+        dh = (
+            dy[:, t] @ params["W_hy"].T + da_next @ params["W_hh"].T
+        )  # two paths out of h_t
         da = dh * (1 - h**2)  # through tanh
         grads["W_xh"] += x[:, t].T @ da
         grads["W_hh"] += h_prev.T @ da
@@ -254,7 +297,9 @@ targets_small = rng.normal(size=(batch_size, seq_len, output_size))
 loss, cache = rnn_forward(params, x_small, targets_small)
 grads = rnn_backward(params, cache)
 for name in params:
-    print(f"{name:5s} parameter {str(params[name].shape):8s} gradient {grads[name].shape}")
+    print(
+        f"{name:5s} parameter {str(params[name].shape):8s} gradient {grads[name].shape}"
+    )
 
 # %% [markdown]
 # ## 4. Keras agrees: the same gradients from `tf.GradientTape`
@@ -267,7 +312,9 @@ for name in params:
 
 # %%
 inputs = keras.Input((seq_len, input_size), dtype="float64")
-hidden = keras.layers.SimpleRNN(hidden_size, return_sequences=True, dtype="float64")(inputs)
+hidden = keras.layers.SimpleRNN(hidden_size, return_sequences=True, dtype="float64")(
+    inputs
+)
 outputs = keras.layers.Dense(output_size, dtype="float64")(hidden)
 keras_rnn = keras.Model(inputs, outputs)
 keras_rnn.set_weights([params[name] for name in ("W_xh", "W_hh", "b_h", "W_hy", "b_y")])
@@ -284,18 +331,26 @@ print("same loss:", np.isclose(float(keras_loss), loss, rtol=1e-12, atol=0))
 # %%
 relative_errors = {}
 names = ("W_xh", "W_hh", "b_h", "W_hy", "b_y")
-for name, weight, tape_grad in zip(names, keras_rnn.trainable_weights, tape_grads, strict=True):
+for name, weight, tape_grad in zip(
+    names, keras_rnn.trainable_weights, tape_grads, strict=True
+):
     tape_grad = tape_grad.numpy()
-    relative_errors[name] = np.max(np.abs(tape_grad - grads[name])) / np.max(np.abs(tape_grad))
-    print(f"{name:5s} = {weight.path:40s} agrees to 1e-12: {relative_errors[name] < 1e-12}")
-assert max(relative_errors.values()) < 1e-12, \
+    relative_errors[name] = np.max(np.abs(tape_grad - grads[name])) / np.max(
+        np.abs(tape_grad)
+    )
+    print(
+        f"{name:5s} = {weight.path:40s} agrees to 1e-12: {relative_errors[name] < 1e-12}"
+    )
+assert max(relative_errors.values()) < 1e-12, (
     "the NumPy BPTT gradients equal the tape's, within 1e-12 of the largest entry"
+)
 
 # %% [markdown]
 # Autodiff is itself code that could be wrong (or used wrongly), so we add an independent check that
 # needs nothing but the forward pass: the central finite difference
 # $\partial L/\partial\theta \approx \frac{L(\theta + \varepsilon) - L(\theta - \varepsilon)}{2\varepsilon}$
 # on a few entries of each weight matrix.
+
 
 # %%
 def finite_difference(params, name, index, x, targets, eps=1e-6):
@@ -308,12 +363,20 @@ def finite_difference(params, name, index, x, targets, eps=1e-6):
     return (loss_plus - loss_minus) / (2 * eps)
 
 
-checks = [("W_xh", (2, 5)), ("W_hh", (0, 1)), ("W_hh", (7, 3)), ("b_h", (4,)), ("W_hy", (6, 1))]
+checks = [
+    ("W_xh", (2, 5)),
+    ("W_hh", (0, 1)),
+    ("W_hh", (7, 3)),
+    ("b_h", (4,)),
+    ("W_hy", (6, 1)),
+]
 for name, index in checks:
     numeric = finite_difference(params, name, index, x_small, targets_small)
     agree = np.isclose(numeric, grads[name][index], rtol=1e-7, atol=1e-10)
     print(f"d loss / d {name}{list(index)}: BPTT and finite difference agree: {agree}")
-    assert agree, "BPTT agrees with the central finite difference to about seven significant digits"
+    assert agree, (
+        "BPTT agrees with the central finite difference to about seven significant digits"
+    )
 
 # %% [markdown]
 # All five entries agree to seven significant digits or better (a central difference in float64 with the
@@ -347,6 +410,7 @@ for name, index in checks:
 # random inputs (so the states start near the linear regime), and the gradient of the loss read-out
 # carried back 60 steps. The function below is the same backward line as in `rnn_backward`.
 
+
 # %%
 def gradient_norm_by_lag(W_hh, W_xh, x, dh_last):
     """Norm of δh_t for lag T - t = 0, 1, ..., T-1 (a loss on h_T only); shape (T, batch)."""
@@ -372,13 +436,20 @@ dh_last = np.repeat(readout, batch_size, axis=0)  # δh_T for the loss L = h_T �
 
 radii = (0.5, 1.0, 1.5, 3.0)
 lags = np.arange(seq_len)
-log_norms = {rho: np.log(gradient_norm_by_lag(rho * direction, W_xh, x_drive, dh_last)).mean(axis=1) for rho in radii}
+log_norms = {
+    rho: np.log(gradient_norm_by_lag(rho * direction, W_xh, x_drive, dh_last)).mean(
+        axis=1
+    )
+    for rho in radii
+}
 slopes = {rho: np.polyfit(lags, log_norms[rho], 1)[0] for rho in radii}
 
 # %%
 for rho in radii:
     relative_norm = np.exp(log_norms[rho] - log_norms[rho][0])
-    plt.semilogy(lags, relative_norm, label=f"ρ = {rho} (slope {slopes[rho]:+.2f} per step)")
+    plt.semilogy(
+        lags, relative_norm, label=f"ρ = {rho} (slope {slopes[rho]:+.2f} per step)"
+    )
 plt.xlabel("lag T - t (time steps)")
 plt.ylabel("‖δh_t‖ / ‖δh_T‖ (log scale)")
 plt.title("Gradient norm against the time lag (mean of 32 sequences)")
@@ -393,16 +464,22 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 for rho in radii:
-    print(f"rho {rho:3.1f}: fitted slope {slopes[rho]:+.3f} per step, ln(rho) = {np.log(rho):+.3f}, "
-          f"factor over 60 steps {np.exp(slopes[rho] * seq_len):.1e}")
-assert slopes[0.5] < -0.5 and abs(slopes[0.5] - np.log(0.5)) < 0.15, \
-    "at ρ = 0.5 the gradient decays, its slope within 0.15 of ln 0.5"  # exponential decay, at the predicted rate
-assert -0.15 < slopes[1.0] < 0, \
-    "at ρ = 1 the gradient still decays, slowly: a slope between -0.15 and 0"  # at 1: a slow decay, not preservation
-assert slopes[1.5] < np.log(1.5) / 4, \
-    "at ρ = 1.5 the slope is below a quarter of ln 1.5"  # saturation eats most of the growth
-assert slopes[3.0] > 0.05, \
-    "at ρ = 3 the gradient grows with the lag, slope above 0.05 per step"  # well above 1: exponential growth
+    print(
+        f"rho {rho:3.1f}: fitted slope {slopes[rho]:+.3f} per step, ln(rho) = {np.log(rho):+.3f}, "
+        f"factor over 60 steps {np.exp(slopes[rho] * seq_len):.1e}"
+    )
+assert slopes[0.5] < -0.5 and abs(slopes[0.5] - np.log(0.5)) < 0.15, (
+    "at ρ = 0.5 the gradient decays, its slope within 0.15 of ln 0.5"
+)  # exponential decay, at the predicted rate
+assert -0.15 < slopes[1.0] < 0, (
+    "at ρ = 1 the gradient still decays, slowly: a slope between -0.15 and 0"
+)  # at 1: a slow decay, not preservation
+assert slopes[1.5] < np.log(1.5) / 4, (
+    "at ρ = 1.5 the slope is below a quarter of ln 1.5"
+)  # saturation eats most of the growth
+assert slopes[3.0] > 0.05, (
+    "at ρ = 3 the gradient grows with the lag, slope above 0.05 per step"
+)  # well above 1: exponential growth
 
 # %% [markdown]
 # With $\rho = 0.5$ the fitted slope is close to $\ln 0.5 \approx -0.69$: the gradient halves at every
@@ -421,17 +498,27 @@ assert slopes[3.0] > 0.05, \
 
 # %% tags=["nbval-ignore-output"]
 contracting = 0.9 * direction
-power_norms = np.array([np.linalg.norm(np.linalg.matrix_power(contracting, n), 2) for n in range(1, seq_len + 1)])
-print(f"rho 0.9: largest singular value {power_norms[0]:.2f}; the norm of W^n peaks at {power_norms.max():.2f} "
-      f"(n = {power_norms.argmax() + 1}), stays above 1 for {np.sum(power_norms > 1)} steps and is "
-      f"{power_norms[-1]:.1e} at n = {seq_len}")
-assert np.all(power_norms[:4] > 1) and power_norms[-1] < 0.05, \
+power_norms = np.array(
+    [
+        np.linalg.norm(np.linalg.matrix_power(contracting, n), 2)
+        for n in range(1, seq_len + 1)
+    ]
+)
+print(
+    f"rho 0.9: largest singular value {power_norms[0]:.2f}; the norm of W^n peaks at {power_norms.max():.2f} "
+    f"(n = {power_norms.argmax() + 1}), stays above 1 for {np.sum(power_norms > 1)} steps and is "
+    f"{power_norms[-1]:.1e} at n = {seq_len}"
+)
+assert np.all(power_norms[:4] > 1) and power_norms[-1] < 0.05, (
     "at ρ = 0.9 the norm of W^n stays above 1 for n = 1 to 4 and is below 0.05 at n = 60"
+)
 
 # %%
 steps_n = np.arange(1, seq_len + 1)
-plt.semilogy(steps_n, power_norms, label="‖W^n‖ (largest singular value of the n-th power)")
-plt.semilogy(steps_n, 0.9 ** steps_n, "--", label="ρ^n = 0.9^n")
+plt.semilogy(
+    steps_n, power_norms, label="‖W^n‖ (largest singular value of the n-th power)"
+)
+plt.semilogy(steps_n, 0.9**steps_n, "--", label="ρ^n = 0.9^n")
 plt.axhline(1.0, color="k", linestyle=":")
 plt.xlabel("number of steps n")
 plt.ylabel("‖W^n‖ (log scale)")
@@ -469,13 +556,22 @@ seq_len, short_lag, long_lag = 90, 5, 80
 rng = np.random.default_rng(seed)
 x_check, y_check = make_recall_task(rng, 1000, seq_len, long_lag)
 by_hand = build_recall_model(seq_len)
-kernel, recurrent_kernel, bias = (np.zeros_like(w) for w in by_hand.layers[0].get_weights())
-kernel[0, 0], recurrent_kernel[0, 0] = 2.0, 2.0  # write the bit into unit 0, and keep it there
+kernel, recurrent_kernel, bias = (
+    np.zeros_like(w) for w in by_hand.layers[0].get_weights()
+)
+kernel[0, 0], recurrent_kernel[0, 0] = (
+    2.0,
+    2.0,
+)  # write the bit into unit 0, and keep it there
 by_hand.layers[0].set_weights([kernel, recurrent_kernel, bias])
-by_hand.layers[1].set_weights([np.eye(32, 1, dtype="float32") * 10, np.zeros(1, "float32")])
+by_hand.layers[1].set_weights(
+    [np.eye(32, 1, dtype="float32") * 10, np.zeros(1, "float32")]
+)
 hand_accuracy = float(by_hand.evaluate(x_check, y_check, verbose=0)[1])
 print(f"hand-set SimpleRNN(32), lag {long_lag}: accuracy {hand_accuracy:.3f}")
-assert hand_accuracy == 1.0, "the hand-set SimpleRNN(32) recalls the bit at lag 80 on every test sequence"
+assert hand_accuracy == 1.0, (
+    "the hand-set SimpleRNN(32) recalls the bit at lag 80 on every test sequence"
+)
 
 # %% [markdown]
 # So the capacity is there: one unit, two weights. Now look at what holding costs the gradient. The
@@ -490,9 +586,12 @@ for _ in range(long_lag - 1):  # the steps from the bit to the end
     latch_state = np.tanh(2.0 * latch_state)
     latch_slopes.append(2.0 * (1 - latch_state**2))
 latch_gradient = np.prod(latch_slopes)
-print(f"slope per step at the end {latch_slopes[-1]:.3f}; product over {len(latch_slopes)} steps {latch_gradient:.1e}")
-assert latch_slopes[-1] < 0.2 and latch_gradient < 1e-50, \
-    "the latch passes back under 1e-50 of the gradient"  # arithmetic on fixed weights: keeps the prose's bounds true
+print(
+    f"slope per step at the end {latch_slopes[-1]:.3f}; product over {len(latch_slopes)} steps {latch_gradient:.1e}"
+)
+assert latch_slopes[-1] < 0.2 and latch_gradient < 1e-50, (
+    "the latch passes back under 1e-50 of the gradient"
+)  # arithmetic on fixed weights: keeps the prose's bounds true
 
 # %% [markdown]
 # The latch that holds the bit perfectly passes back less than $10^{-50}$ of the gradient (the product
@@ -504,17 +603,25 @@ assert latch_slopes[-1] < 0.2 and latch_gradient < 1e-50, \
 # position, $\lVert \partial L / \partial x_t \rVert$ (root mean square over 256 sequences).
 
 # %%
-x_probe, y_probe = (tf.constant(array) for array in make_recall_task(rng, 256, seq_len, long_lag))
+x_probe, y_probe = (
+    tf.constant(array) for array in make_recall_task(rng, 256, seq_len, long_lag)
+)
 untrained = build_recall_model(seq_len)
 with tf.GradientTape() as tape:
     tape.watch(x_probe)
-    probe_loss = keras.ops.mean(keras.losses.binary_crossentropy(y_probe[:, None], untrained(x_probe)))
-input_grad = np.sqrt(np.mean(tape.gradient(probe_loss, x_probe).numpy()[:, :, 0] ** 2, axis=0))
+    probe_loss = keras.ops.mean(
+        keras.losses.binary_crossentropy(y_probe[:, None], untrained(x_probe))
+    )
+input_grad = np.sqrt(
+    np.mean(tape.gradient(probe_loss, x_probe).numpy()[:, :, 0] ** 2, axis=0)
+)
 
 # %%
 plt.semilogy(np.arange(seq_len), input_grad, label="untrained SimpleRNN(32)")
 for lag, color in ((short_lag, "C2"), (long_lag, "C3")):
-    plt.axvline(seq_len - lag, color=color, linestyle="--", label=f"where the bit is, lag {lag}")
+    plt.axvline(
+        seq_len - lag, color=color, linestyle="--", label=f"where the bit is, lag {lag}"
+    )
 plt.xlabel("input position t (time step)")
 plt.ylabel("RMS of dL/dx_t (bit channel)")
 plt.title("How much gradient reaches each input")
@@ -524,7 +631,9 @@ plt.show()
 # %% tags=["nbval-ignore-output"]
 reach = input_grad[seq_len - long_lag] / input_grad[seq_len - short_lag]
 print(f"gradient at lag {long_lag} / gradient at lag {short_lag}: {reach:.1e}")
-assert reach < 1e-3, "the gradient reaching lag 80 is over a thousand times smaller than at lag 5"
+assert reach < 1e-3, (
+    "the gradient reaching lag 80 is over a thousand times smaller than at lag 5"
+)
 
 # %% [markdown]
 # The gradient that reaches the input 80 steps back is over a thousand times smaller than the one
@@ -538,20 +647,35 @@ for lag in (short_lag, long_lag):
     x_valid, y_valid = make_recall_task(rng, 1000, seq_len, lag)
     logger = EpochLogger(every=4, name=f"lag {lag}")
     lag_histories[f"lag {lag}"] = build_recall_model(seq_len).fit(
-        x_train, y_train, validation_data=(x_valid, y_valid), epochs=8, batch_size=64, verbose=0, callbacks=[logger])
+        x_train,
+        y_train,
+        validation_data=(x_valid, y_valid),
+        epochs=8,
+        batch_size=64,
+        verbose=0,
+        callbacks=[logger],
+    )
 
 # %% tags=["nbval-ignore-output"]
-plot_learning_curves(lag_histories, metric="accuracy", title="SimpleRNN(32): recall a bit 5 or 80 steps back")
+plot_learning_curves(
+    lag_histories,
+    metric="accuracy",
+    title="SimpleRNN(32): recall a bit 5 or 80 steps back",
+)
 plt.ylabel("accuracy (chance = 0.5)")
 plt.show()
 short_accuracy = np.array(lag_histories[f"lag {short_lag}"].history["val_accuracy"])
 long_accuracy = np.array(lag_histories[f"lag {long_lag}"].history["val_accuracy"])
-print(f"validation accuracy per epoch: lag {short_lag} {np.round(short_accuracy, 3)}, "
-      f"lag {long_lag} {np.round(long_accuracy, 3)}")
-assert short_accuracy[0] > 0.95 and short_accuracy[-1] > 0.95, \
-    "lag 5 is learned within the first epoch (above 0.95) and still at the last"  # lag 5: learned in the first epoch
-assert abs(long_accuracy[0] - 0.5) < 0.1, \
-    "after the first epoch, lag 80 is at chance (within 0.1 of one half)"  # lag 80: at chance after the first epoch
+print(
+    f"validation accuracy per epoch: lag {short_lag} {np.round(short_accuracy, 3)}, "
+    f"lag {long_lag} {np.round(long_accuracy, 3)}"
+)
+assert short_accuracy[0] > 0.95 and short_accuracy[-1] > 0.95, (
+    "lag 5 is learned within the first epoch (above 0.95) and still at the last"
+)  # lag 5: learned in the first epoch
+assert abs(long_accuracy[0] - 0.5) < 0.1, (
+    "after the first epoch, lag 80 is at chance (within 0.1 of one half)"
+)  # lag 80: at chance after the first epoch
 
 # %% [markdown]
 # The short lag is solved within the first epoch; after that epoch, lag 80 is at chance (both
@@ -569,20 +693,41 @@ assert abs(long_accuracy[0] - 0.5) < 0.1, \
 # memory designed to last), trained on lag 80 alone.
 
 # %% tags=["nbval-ignore-output"]
-x_mixed, y_mixed = make_recall_task(rng, 4000, seq_len, lag=rng.integers(1, long_lag + 1, size=4000))
+x_mixed, y_mixed = make_recall_task(
+    rng, 4000, seq_len, lag=rng.integers(1, long_lag + 1, size=4000)
+)
 x_valid, y_valid = make_recall_task(rng, 1000, seq_len, long_lag)
-mixed_history = build_recall_model(seq_len).fit(x_mixed, y_mixed, validation_data=(x_valid, y_valid), epochs=8,
-                                                batch_size=64, verbose=0, callbacks=[EpochLogger(4, "lags 1-80")])
+mixed_history = build_recall_model(seq_len).fit(
+    x_mixed,
+    y_mixed,
+    validation_data=(x_valid, y_valid),
+    epochs=8,
+    batch_size=64,
+    verbose=0,
+    callbacks=[EpochLogger(4, "lags 1-80")],
+)
 x_train, y_train = make_recall_task(rng, 4000, seq_len, long_lag)
 lstm_history = build_recall_model(seq_len, layer_type=keras.layers.LSTM).fit(
-    x_train, y_train, validation_data=(x_valid, y_valid), epochs=8, batch_size=64, verbose=0,
-    callbacks=[EpochLogger(4, "LSTM, lag 80")])
+    x_train,
+    y_train,
+    validation_data=(x_valid, y_valid),
+    epochs=8,
+    batch_size=64,
+    verbose=0,
+    callbacks=[EpochLogger(4, "LSTM, lag 80")],
+)
 mixed_accuracy = np.array(mixed_history.history["val_accuracy"])
 lstm_accuracy = np.array(lstm_history.history["val_accuracy"])
-print(f"accuracy at lag {long_lag} per epoch: SimpleRNN trained on lags 1-80 {np.round(mixed_accuracy, 3)}, "
-      f"LSTM trained on lag 80 {np.round(lstm_accuracy, 3)}")
-assert np.median(mixed_accuracy[-3:]) > 0.9, "with short lags to start from, the SimpleRNN learns lag 80"
-assert np.abs(lstm_accuracy[:3] - 0.5).max() < 0.1, "trained on lag 80 alone, the LSTM sits at chance too"
+print(
+    f"accuracy at lag {long_lag} per epoch: SimpleRNN trained on lags 1-80 {np.round(mixed_accuracy, 3)}, "
+    f"LSTM trained on lag 80 {np.round(lstm_accuracy, 3)}"
+)
+assert np.median(mixed_accuracy[-3:]) > 0.9, (
+    "with short lags to start from, the SimpleRNN learns lag 80"
+)
+assert np.abs(lstm_accuracy[:3] - 0.5).max() < 0.1, (
+    "trained on lag 80 alone, the LSTM sits at chance too"
+)
 
 # %% [markdown]
 # With short lags in the data the `SimpleRNN` learns to keep the bit for 80 steps within eight epochs
@@ -601,7 +746,7 @@ assert np.abs(lstm_accuracy[:3] - 0.5).max() < 0.1, "trained on lag 80 alone, th
 #
 # **Without the distractors.** Which factor of section 5's Jacobian $\operatorname{diag}(1 - h_t^2)\,
 # W_{hh}^\top$ does the shrinking here? Keras starts a `SimpleRNN`'s recurrent matrix
-# [orthogonal](glossary.md#orthogonal-initialisation), with every singular value 1 (chapter 6 explains
+# [orthogonal](glossary.md#orthogonal-initialisation), with every singular value 1 (chapter 8 explains
 # why), so the matrix alone would carry the gradient across 80 steps unchanged. The other factor is the
 # tanh derivative, and the noise channel, read at every step, keeps pushing the units away from zero,
 # where that derivative is below 1. A control: the same task with the noise channel set to zero. On the
@@ -611,10 +756,16 @@ assert np.abs(lstm_accuracy[:3] - 0.5).max() < 0.1, "trained on lag 80 alone, th
 # noise.
 
 # %% tags=["nbval-ignore-output"]
-W_xh_untrained, W_hh_untrained, _ = untrained.layers[0].get_weights()  # the bias is still 0
-readout_row = untrained.layers[1].get_weights()[0].T  # δh_T of the loss, up to a factor per sequence
+W_xh_untrained, W_hh_untrained, _ = untrained.layers[
+    0
+].get_weights()  # the bias is still 0
+readout_row = (
+    untrained.layers[1].get_weights()[0].T
+)  # δh_T of the loss, up to a factor per sequence
 x_clean_probe = x_probe.numpy().copy()
 x_clean_probe[:, :, 1] = 0  # no noise: only the bit
+
+
 def untrained_states(inputs):
     """The untrained SimpleRNN's states (batch, time, units), computed in NumPy with its weights."""
     states, h = [], np.zeros((len(inputs), W_hh_untrained.shape[0]))
@@ -626,33 +777,61 @@ def untrained_states(inputs):
 
 state_reach, slope_after_bit, bit_trace = {}, {}, {}
 for name, inputs in (("with noise", x_probe.numpy()), ("without noise", x_clean_probe)):
-    norms = gradient_norm_by_lag(W_hh_untrained, W_xh_untrained, inputs, np.repeat(readout_row, len(inputs), 0))
+    norms = gradient_norm_by_lag(
+        W_hh_untrained, W_xh_untrained, inputs, np.repeat(readout_row, len(inputs), 0)
+    )
     # index lag - 1: the state written at the bit's own step (norms[0] is the last state's own gradient)
     state_reach[name] = float(np.median(norms[long_lag - 1] / norms[short_lag - 1]))
     states = untrained_states(inputs)
-    slope_after_bit[name] = float(np.mean(1 - states[:, seq_len - long_lag:] ** 2))
+    slope_after_bit[name] = float(np.mean(1 - states[:, seq_len - long_lag :] ** 2))
     flipped = inputs.copy()
     flipped[:, :, 0] *= -1  # the other bit, the same noise
-    bit_trace[name] = float(np.linalg.norm(states[:, -1] - untrained_states(flipped)[:, -1], axis=1).mean())
-    print(f"{name:>13}: ||δh|| at lag {long_lag} / at lag {short_lag} {state_reach[name]:.1e} (median), "
-          f"mean tanh' after the bit {slope_after_bit[name]:.3f}, "
-          f"the bit's trace in the last state ||h_T(+1) - h_T(-1)|| {bit_trace[name]:.1e}")
-untrained_lstm = keras.layers.LSTM(untrained.layers[0].units)  # Keras's defaults, as the LSTM arms of this section
+    bit_trace[name] = float(
+        np.linalg.norm(states[:, -1] - untrained_states(flipped)[:, -1], axis=1).mean()
+    )
+    print(
+        f"{name:>13}: ||δh|| at lag {long_lag} / at lag {short_lag} {state_reach[name]:.1e} (median), "
+        f"mean tanh' after the bit {slope_after_bit[name]:.3f}, "
+        f"the bit's trace in the last state ||h_T(+1) - h_T(-1)|| {bit_trace[name]:.1e}"
+    )
+untrained_lstm = keras.layers.LSTM(
+    untrained.layers[0].units
+)  # Keras's defaults, as the LSTM arms of this section
 x_clean_flipped = x_clean_probe.copy()
 x_clean_flipped[:, :, 0] *= -1
-lstm_bit_trace = float(np.linalg.norm(untrained_lstm(x_clean_probe) - untrained_lstm(x_clean_flipped), axis=1).mean())
-print(f"untrained default LSTM, without noise: the bit's trace in the last state {lstm_bit_trace:.1e}")
+lstm_bit_trace = float(
+    np.linalg.norm(
+        untrained_lstm(x_clean_probe) - untrained_lstm(x_clean_flipped), axis=1
+    ).mean()
+)
+print(
+    f"untrained default LSTM, without noise: the bit's trace in the last state {lstm_bit_trace:.1e}"
+)
 recurrent_singular_values = np.linalg.svd(W_hh_untrained, compute_uv=False)
-print(f"untrained W_hh: singular values from {recurrent_singular_values.min():.4f} to "
-      f"{recurrent_singular_values.max():.4f}")
+print(
+    f"untrained W_hh: singular values from {recurrent_singular_values.min():.4f} to "
+    f"{recurrent_singular_values.max():.4f}"
+)
 
 # %%
-assert np.allclose(recurrent_singular_values, 1, atol=1e-4), "Keras starts W_hh orthogonal"
-assert state_reach["without noise"] > 0.1, "without the noise, a good share of the gradient reaches lag 80"
-assert state_reach["without noise"] > 100 * state_reach["with noise"], "the noise takes it away"
-assert slope_after_bit["without noise"] > slope_after_bit["with noise"] + 0.05, "through the tanh derivatives"
-assert bit_trace["with noise"] < 1e-3 * bit_trace["without noise"], "and the bit's trace in the state with it"
-assert lstm_bit_trace < 1e-3 * bit_trace["without noise"], "the default LSTM keeps little of the bit, even clean"
+assert np.allclose(recurrent_singular_values, 1, atol=1e-4), (
+    "Keras starts W_hh orthogonal"
+)
+assert state_reach["without noise"] > 0.1, (
+    "without the noise, a good share of the gradient reaches lag 80"
+)
+assert state_reach["without noise"] > 100 * state_reach["with noise"], (
+    "the noise takes it away"
+)
+assert slope_after_bit["without noise"] > slope_after_bit["with noise"] + 0.05, (
+    "through the tanh derivatives"
+)
+assert bit_trace["with noise"] < 1e-3 * bit_trace["without noise"], (
+    "and the bit's trace in the state with it"
+)
+assert lstm_bit_trace < 1e-3 * bit_trace["without noise"], (
+    "the default LSTM keeps little of the bit, even clean"
+)
 
 # %% [markdown]
 # Without the noise the tanh derivatives after the bit stay near 1, and a good share of the gradient on
@@ -677,19 +856,41 @@ x_noisy_train, x_clean_valid = x_clean_train.copy(), x_valid.copy()
 x_clean_train[:, :, 1], x_clean_valid[:, :, 1] = 0, 0
 control_accuracy = {}
 for name, layer_type, frozen, inputs, valid_inputs in (
-        ("SimpleRNN frozen, no noise", keras.layers.SimpleRNN, True, x_clean_train, x_clean_valid),
-        ("SimpleRNN frozen, noise", keras.layers.SimpleRNN, True, x_noisy_train, x_valid),
-        ("LSTM, no noise", keras.layers.LSTM, False, x_clean_train, x_clean_valid)):
-    model = build_recall_model(seq_len, layer_type=layer_type, train_recurrence=not frozen)  # frozen: readout only
-    history = model.fit(inputs, y_clean_train, validation_data=(valid_inputs, y_valid), epochs=1, batch_size=64,
-                        verbose=0, callbacks=[EpochLogger(1, name)])
+    (
+        "SimpleRNN frozen, no noise",
+        keras.layers.SimpleRNN,
+        True,
+        x_clean_train,
+        x_clean_valid,
+    ),
+    ("SimpleRNN frozen, noise", keras.layers.SimpleRNN, True, x_noisy_train, x_valid),
+    ("LSTM, no noise", keras.layers.LSTM, False, x_clean_train, x_clean_valid),
+):
+    model = build_recall_model(
+        seq_len, layer_type=layer_type, train_recurrence=not frozen
+    )  # frozen: readout only
+    history = model.fit(
+        inputs,
+        y_clean_train,
+        validation_data=(valid_inputs, y_valid),
+        epochs=1,
+        batch_size=64,
+        verbose=0,
+        callbacks=[EpochLogger(1, name)],
+    )
     control_accuracy[name] = history.history["val_accuracy"][0]
 print({name: round(accuracy, 3) for name, accuracy in control_accuracy.items()})
 
 # %%
-assert control_accuracy["SimpleRNN frozen, no noise"] > 0.95, "untrained, the clean state still holds the bit"
-assert abs(control_accuracy["SimpleRNN frozen, noise"] - 0.5) < 0.1, "with the noise, it is buried"
-assert abs(control_accuracy["LSTM, no noise"] - 0.5) < 0.1, "the default LSTM is at chance on the clean task"
+assert control_accuracy["SimpleRNN frozen, no noise"] > 0.95, (
+    "untrained, the clean state still holds the bit"
+)
+assert abs(control_accuracy["SimpleRNN frozen, noise"] - 0.5) < 0.1, (
+    "with the noise, it is buried"
+)
+assert abs(control_accuracy["LSTM, no noise"] - 0.5) < 0.1, (
+    "the default LSTM is at chance on the clean task"
+)
 
 # %% [markdown]
 # Without the noise the *untrained* `SimpleRNN` still holds the bit after 80 steps: tanh is odd and
@@ -719,25 +920,39 @@ assert abs(control_accuracy["LSTM, no noise"] - 0.5) < 0.1, "the default LSTM is
 # We train with plain SGD in a loop of our own, so that we can record, at every step, the loss, the
 # gradient norm (before any clipping) and the length of the step actually taken.
 
+
 # %%
 def train_and_record(model, optimizer, x, y, steps=200, batch_size=32):
     """SGD steps on consecutive batches; return the loss, the gradient norm and the step length (the norm
     of the change of all weights) of each step, stopping at NaN."""
+
     @tf.function
     def train_step(x_batch, y_batch):
         before = [tf.identity(weight) for weight in model.trainable_variables]
         with tf.GradientTape() as tape:
             loss = keras.ops.mean((model(x_batch) - y_batch) ** 2)
         grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply(grads, model.trainable_variables)  # clipping, if any, happens in here
-        changes = [after - old for after, old in zip(model.trainable_variables, before, strict=True)]
+        optimizer.apply(
+            grads, model.trainable_variables
+        )  # clipping, if any, happens in here
+        changes = [
+            after - old
+            for after, old in zip(model.trainable_variables, before, strict=True)
+        ]
         step = tf.linalg.global_norm(changes)
         return loss, tf.linalg.global_norm(grads), step
 
     records = []
     for step in range(steps):
         start = step * batch_size % len(x)
-        records.append([float(value) for value in train_step(x[start:start + batch_size], y[start:start + batch_size])])
+        records.append(
+            [
+                float(value)
+                for value in train_step(
+                    x[start : start + batch_size], y[start : start + batch_size]
+                )
+            ]
+        )
         if not np.isfinite(records[-1][0]):
             break
     losses, grad_norms, step_lengths = np.array(records).T
@@ -746,11 +961,17 @@ def train_and_record(model, optimizer, x, y, steps=200, batch_size=32):
 
 # %%
 def build_irnn(seq_len=100, hidden_size=32):
-    return keras.Sequential([
-        keras.Input((seq_len, 1)),
-        keras.layers.SimpleRNN(hidden_size, activation="relu", recurrent_initializer=keras.initializers.Identity()),
-        keras.layers.Dense(1),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((seq_len, 1)),
+            keras.layers.SimpleRNN(
+                hidden_size,
+                activation="relu",
+                recurrent_initializer=keras.initializers.Identity(),
+            ),
+            keras.layers.Dense(1),
+        ]
+    )
 
 
 rng = np.random.default_rng(seed)
@@ -778,11 +999,17 @@ gradient = [np.array([3.0, 4.0]), np.array([12.0])]
 flat_gradient = np.concatenate(gradient)
 for option in ({"clipvalue": 1.0}, {"clipnorm": 1.0}, {"global_clipnorm": 1.0}):
     variables = [keras.Variable(np.zeros(2)), keras.Variable(np.zeros(1))]
-    keras.optimizers.SGD(learning_rate=1.0, **option).apply([tf.constant(g) for g in gradient], variables)
+    keras.optimizers.SGD(learning_rate=1.0, **option).apply(
+        [tf.constant(g) for g in gradient], variables
+    )
     step = -np.concatenate([v.numpy() for v in variables])
-    cosine = step @ flat_gradient / (np.linalg.norm(step) * np.linalg.norm(flat_gradient))
-    print(f"{str(option):26s} step {np.round(step, 4)}  norm {np.linalg.norm(step):.4f}  "
-          f"cosine with the gradient {cosine:.4f}")
+    cosine = (
+        step @ flat_gradient / (np.linalg.norm(step) * np.linalg.norm(flat_gradient))
+    )
+    print(
+        f"{str(option):26s} step {np.round(step, 4)}  norm {np.linalg.norm(step):.4f}  "
+        f"cosine with the gradient {cosine:.4f}"
+    )
 
 # %% [markdown]
 # `clipvalue` turned $(3, 4, 12)$ into $(1, 1, 1)$: a different direction (cosine well below 1).
@@ -795,7 +1022,9 @@ for option in ({"clipvalue": 1.0}, {"clipnorm": 1.0}, {"global_clipnorm": 1.0}):
 
 # %%
 num_weights = build_irnn().count_params()
-print(f"P = {num_weights:,} weights: clipvalue=1 allows a step up to sqrt(P) = {np.sqrt(num_weights):.1f} times longer")
+print(
+    f"P = {num_weights:,} weights: clipvalue=1 allows a step up to sqrt(P) = {np.sqrt(num_weights):.1f} times longer"
+)
 
 # %% [markdown]
 # To separate the direction from the length, we add two runs. `clipvalue` at $1/\sqrt{P}$ bends the
@@ -806,37 +1035,68 @@ print(f"P = {num_weights:,} weights: clipvalue=1 allows a step up to sqrt(P) = {
 
 # %% tags=["nbval-ignore-output"]
 matched_value = 1 / np.sqrt(num_weights)
-clip_options = {"no clipping": {}, "clipvalue=1": {"clipvalue": 1.0},
-                "clipvalue=1/sqrt(P)": {"clipvalue": matched_value}, "clipnorm=1": {"clipnorm": 1.0},
-                "global_clipnorm=1": {"global_clipnorm": 1.0}}
+clip_options = {
+    "no clipping": {},
+    "clipvalue=1": {"clipvalue": 1.0},
+    "clipvalue=1/sqrt(P)": {"clipvalue": matched_value},
+    "clipnorm=1": {"clipnorm": 1.0},
+    "global_clipnorm=1": {"global_clipnorm": 1.0},
+}
 long_label = "global_clipnorm, long steps"
 clip_options[long_label] = None  # its threshold is set from the clipvalue=1 run below
 irnn_runs = {}
 for label, option in clip_options.items():
-    if label == long_label:  # a step length as long as clipvalue=1's median, in the gradient's direction
-        option = {"global_clipnorm": float(np.median(irnn_runs["clipvalue=1"][2])) / 1e-3}
+    if (
+        label == long_label
+    ):  # a step length as long as clipvalue=1's median, in the gradient's direction
+        option = {
+            "global_clipnorm": float(np.median(irnn_runs["clipvalue=1"][2])) / 1e-3
+        }
     model = build_irnn()
     model.set_weights(initial_weights)
-    irnn_runs[label] = train_and_record(model, keras.optimizers.SGD(1e-3, **option), x_count, y_count)
+    irnn_runs[label] = train_and_record(
+        model, keras.optimizers.SGD(1e-3, **option), x_count, y_count
+    )
     losses, grad_norms, step_lengths = irnn_runs[label]
-    print(f"{label:26s} {len(losses):3d} steps  loss first {losses[0]:7.3g} largest {np.nanmax(losses):8.3g} "
-          f"last {losses[-1]:8.3g}  first gradient norm {grad_norms[0]:.3g}  "
-          f"median step {np.median(step_lengths):.2g}")
+    print(
+        f"{label:26s} {len(losses):3d} steps  loss first {losses[0]:7.3g} largest {np.nanmax(losses):8.3g} "
+        f"last {losses[-1]:8.3g}  first gradient norm {grad_norms[0]:.3g}  "
+        f"median step {np.median(step_lengths):.2g}"
+    )
 print(f"baseline (always answer the average): MSE {baseline_mse:.2f}")
 
 # %% tags=["nbval-ignore-output"]
 fig, (ax_loss, ax_grad) = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
 for label, (losses, grad_norms, _) in irnn_runs.items():
-    faint = "value" in label or "long" in label  # the two long-step runs overlap: draw them see-through
-    style = {"marker": "o", "markersize": 8} if len(losses) < 10 else {"alpha": 0.5 if faint else 0.9}
-    ax_loss.semilogy(np.where(np.isfinite(losses), losses, np.nan), label=label, **style)
+    faint = (
+        "value" in label or "long" in label
+    )  # the two long-step runs overlap: draw them see-through
+    style = (
+        {"marker": "o", "markersize": 8}
+        if len(losses) < 10
+        else {"alpha": 0.5 if faint else 0.9}
+    )
+    ax_loss.semilogy(
+        np.where(np.isfinite(losses), losses, np.nan), label=label, **style
+    )
     ax_grad.semilogy(grad_norms, **style)
-ax_loss.axhline(baseline_mse, color="gray", linestyle=":", label="always answer the average")
+ax_loss.axhline(
+    baseline_mse, color="gray", linestyle=":", label="always answer the average"
+)
 ax_grad.axhline(1.0, color="k", linestyle=":")
-ax_loss.set(xlabel="training step", ylabel="MSE on the batch (count²)", title="Loss (a run that stops: NaN)")
-ax_grad.set(xlabel="training step", ylabel="gradient norm before clipping", title="Gradient norm (dotted: threshold 1)")
+ax_loss.set(
+    xlabel="training step",
+    ylabel="MSE on the batch (count²)",
+    title="Loss (a run that stops: NaN)",
+)
+ax_grad.set(
+    xlabel="training step",
+    ylabel="gradient norm before clipping",
+    title="Gradient norm (dotted: threshold 1)",
+)
 fig.legend(loc="outside lower center", ncol=4)
 plt.show()
+
 
 # %% tags=["nbval-ignore-output"]
 def late_loss(label):
@@ -848,21 +1108,35 @@ def median_step(label):
     return float(np.median(irnn_runs[label][2]))
 
 
-assert not np.all(np.isfinite(irnn_runs["no clipping"][0])), \
-    "without clipping the run diverges: its loss stops being a finite number"  # diverged
+assert not np.all(np.isfinite(irnn_runs["no clipping"][0])), (
+    "without clipping the run diverges: its loss stops being a finite number"
+)  # diverged
 for label in ("clipvalue=1/sqrt(P)", "clipnorm=1", "global_clipnorm=1"):
-    assert len(irnn_runs[label][0]) == 200 and np.all(np.isfinite(irnn_runs[label][0])), \
-        "each short-step clipped run survives all 200 steps without NaN"
-    assert late_loss(label) < 0.5 * baseline_mse, \
-        "short clipped steps learn to count: below half the baseline"  # learned to count: well below the average
-assert median_step("clipvalue=1") > 5 * median_step("global_clipnorm=1"), \
-    "clipvalue=1's median step is over 5 times global_clipnorm=1's"  # same threshold, much longer steps
-assert irnn_runs["global_clipnorm=1"][1].min() > 1, \
-    "with global_clipnorm=1, clipping is active on every step"  # the gradient norm exceeds the threshold at every step
-for label in ("clipvalue=1", long_label):  # long steps, bent or exact: neither learns to count
-    assert len(irnn_runs[label][0]) == 200 and late_loss(label) > 0.5 * baseline_mse, \
+    assert len(irnn_runs[label][0]) == 200 and np.all(
+        np.isfinite(irnn_runs[label][0])
+    ), "each short-step clipped run survives all 200 steps without NaN"
+    assert late_loss(label) < 0.5 * baseline_mse, (
+        "short clipped steps learn to count: below half the baseline"
+    )  # learned to count: well below the average
+assert median_step("clipvalue=1") > 5 * median_step("global_clipnorm=1"), (
+    "clipvalue=1's median step is over 5 times global_clipnorm=1's"
+)  # same threshold, much longer steps
+assert irnn_runs["global_clipnorm=1"][1].min() > 1, (
+    "with global_clipnorm=1, clipping is active on every step"
+)  # the gradient norm exceeds the threshold at every step
+for label in (
+    "clipvalue=1",
+    long_label,
+):  # long steps, bent or exact: neither learns to count
+    assert len(irnn_runs[label][0]) == 200 and late_loss(label) > 0.5 * baseline_mse, (
         "with long steps, bent or exact, the run survives but stays above half the baseline"
-print({label: (round(late_loss(label), 3), f"{median_step(label):.1e}") for label in list(clip_options)[1:]})
+    )
+print(
+    {
+        label: (round(late_loss(label), 3), f"{median_step(label):.1e}")
+        for label in list(clip_options)[1:]
+    }
+)
 
 # %% [markdown]
 # Without clipping, the run is over after a step or two (the loss becomes NaN). With `clipnorm` or
@@ -891,6 +1165,7 @@ print({label: (round(late_loss(label), 3), f"{median_step(label):.1e}") for labe
 # terms. That predicts a power of $T$, not an exponential. We measure the initial gradient norm for
 # streams of 25 to 400 steps, from the same initial weights:
 
+
 # %% tags=["nbval-ignore-output"]
 def initial_gradient_norm(stream_len, num_streams=256):
     """Global gradient norm of the MSE at the initial weights, for fresh count streams of stream_len steps."""
@@ -906,11 +1181,18 @@ stream_lengths = np.array([25, 50, 100, 200, 400])
 initial_norms = np.array([initial_gradient_norm(n) for n in stream_lengths])
 growth_per_doubling = initial_norms[1:] / initial_norms[:-1]
 power = np.polyfit(np.log(stream_lengths), np.log(initial_norms), 1)[0]
-norms_text = ", ".join(f"T={n}: {g:.2g}" for n, g in zip(stream_lengths, initial_norms, strict=True))
+norms_text = ", ".join(
+    f"T={n}: {g:.2g}" for n, g in zip(stream_lengths, initial_norms, strict=True)
+)
 print("initial gradient norm:", norms_text)
-print("growth per doubling of T:", np.round(growth_per_doubling, 1), f"| fitted power of T: {power:.2f}")
-assert 2 < power < 4 and growth_per_doubling.max() < 3 * growth_per_doubling.min(), \
+print(
+    "growth per doubling of T:",
+    np.round(growth_per_doubling, 1),
+    f"| fitted power of T: {power:.2f}",
+)
+assert 2 < power < 4 and growth_per_doubling.max() < 3 * growth_per_doubling.min(), (
     "the first gradient grows like a power of T between 2 and 4, by similar factors per doubling"
+)
 
 # %% [markdown]
 # Each doubling of $T$ multiplies the gradient by about the same factor, between $2^2$ and $2^4$
@@ -922,9 +1204,13 @@ assert 2 < power < 4 and growth_per_doubling.max() < 3 * growth_per_doubling.min
 
 # %% tags=["nbval-ignore-output"]
 unclipped_losses, unclipped_norms, _ = irnn_runs["no clipping"]
-print(f"first unclipped step: length {1e-3 * unclipped_norms[0]:.2g}; loss before {unclipped_losses[0]:.3g}, "
-      f"after {unclipped_losses[1]}")
-assert not np.isfinite(unclipped_losses[1]), "one unclipped step throws the weights into overflow"
+print(
+    f"first unclipped step: length {1e-3 * unclipped_norms[0]:.2g}; loss before {unclipped_losses[0]:.3g}, "
+    f"after {unclipped_losses[1]}"
+)
+assert not np.isfinite(unclipped_losses[1]), (
+    "one unclipped step throws the weights into overflow"
+)
 
 # %% [markdown]
 # Where does the overflow come from? We take that one step ourselves and run the ReLU recurrence with
@@ -936,15 +1222,26 @@ jumped = build_irnn()
 jumped.set_weights(initial_weights)
 with tf.GradientTape() as tape:
     first_loss = keras.ops.mean((jumped(x_count[:32]) - y_count[:32]) ** 2)
-keras.optimizers.SGD(1e-3).apply(tape.gradient(first_loss, jumped.trainable_variables), jumped.trainable_variables)
-jumped_kernel, jumped_recurrent, jumped_bias = (w.astype("float64") for w in jumped.layers[0].get_weights())
+keras.optimizers.SGD(1e-3).apply(
+    tape.gradient(first_loss, jumped.trainable_variables), jumped.trainable_variables
+)
+jumped_kernel, jumped_recurrent, jumped_bias = (
+    w.astype("float64") for w in jumped.layers[0].get_weights()
+)
 state, log10_norms = np.zeros((32, jumped_recurrent.shape[0])), []
 for t in range(100):
-    state = np.maximum(0, x_count[:32, t] @ jumped_kernel + state @ jumped_recurrent + jumped_bias)
+    state = np.maximum(
+        0, x_count[:32, t] @ jumped_kernel + state @ jumped_recurrent + jumped_bias
+    )
     log10_norms.append(np.log10(np.linalg.norm(state, axis=1).max()))
 growth_per_25 = np.diff(np.array(log10_norms)[[24, 49, 74, 99]])
-print("log10 of the largest state norm at t = 25, 50, 75, 100:", np.round(np.array(log10_norms)[[24, 49, 74, 99]], 1))
-assert growth_per_25.min() > 3 and growth_per_25.max() < 1.5 * growth_per_25.min(), "exponential: equal factors"
+print(
+    "log10 of the largest state norm at t = 25, 50, 75, 100:",
+    np.round(np.array(log10_norms)[[24, 49, 74, 99]], 1),
+)
+assert growth_per_25.min() > 3 and growth_per_25.max() < 1.5 * growth_per_25.min(), (
+    "exponential: equal factors"
+)
 
 # %% [markdown]
 # After that single step the state's norm grows by about the same enormous factor every 25 steps (more
@@ -963,11 +1260,16 @@ assert growth_per_25.min() > 3 and growth_per_25.max() < 1.5 * growth_per_25.min
 # learning rate, $10^{-2}$, from five starting points, each without and with `global_clipnorm=1`. At
 # this rate the loss usually jumps early (on some starts it does not); we read the starts where it did.
 
+
 # %% tags=["nbval-ignore-output"]
 def adam_rms(optimizer, variable):
     """Adam's running root mean square of the gradients of `variable` (the square root of its second-moment
     slot, which Keras names after the variable's path), averaged over its entries."""
-    slot = next(v for v in optimizer.variables if v.name == variable.path.replace("/", "_") + "_velocity")
+    slot = next(
+        v
+        for v in optimizer.variables
+        if v.name == variable.path.replace("/", "_") + "_velocity"
+    )
     return float(np.sqrt(np.mean(slot.numpy())))
 
 
@@ -979,30 +1281,50 @@ for start in range(5):
     for clipped in (False, True):
         model = build_irnn()
         model.set_weights(start_weights)
-        optimizer = keras.optimizers.Adam(1e-2, **({"global_clipnorm": 1.0} if clipped else {}))
+        optimizer = keras.optimizers.Adam(
+            1e-2, **({"global_clipnorm": 1.0} if clipped else {})
+        )
         pair[clipped], *_ = train_and_record(model, optimizer, x_count, y_count)
         rms[clipped] = adam_rms(optimizer, model.layers[-1].bias)
     adam_runs.append(pair)
     readout_rms.append(rms)
-    print(f"start {start}: largest loss {np.nanmax(pair[False]):8.3g} unclipped, {np.nanmax(pair[True]):8.3g} "
-          f"clipped; median of the last 50 steps {np.median(pair[False][-50:]):7.3g} unclipped, "
-          f"{np.median(pair[True][-50:]):7.3g} clipped; Adam's root mean square for the readout's bias "
-          f"{rms[False]:.2g} unclipped, {rms[True]:.2g} clipped")
+    print(
+        f"start {start}: largest loss {np.nanmax(pair[False]):8.3g} unclipped, {np.nanmax(pair[True]):8.3g} "
+        f"clipped; median of the last 50 steps {np.median(pair[False][-50:]):7.3g} unclipped, "
+        f"{np.median(pair[True][-50:]):7.3g} clipped; Adam's root mean square for the readout's bias "
+        f"{rms[False]:.2g} unclipped, {rms[True]:.2g} clipped"
+    )
 # a run that answers 0 throughout, with no spike: the bias's gradient is about -2 * mean count at every step, and
 # Adam's running mean square of a constant g after t steps is g^2 (1 - beta_2^t)
 steady_rms = 2 * y_count.mean() * np.sqrt(1 - 0.999**200)
-print(f"the loss of answering 0 (the mean squared count): {answer_zero_mse:.1f}; baseline {baseline_mse:.2f}; "
-      f"the readout bias's running root mean square of a run answering 0 without a spike: {steady_rms:.1f}")
+print(
+    f"the loss of answering 0 (the mean squared count): {answer_zero_mse:.1f}; baseline {baseline_mse:.2f}; "
+    f"the readout bias's running root mean square of a run answering 0 without a spike: {steady_rms:.1f}"
+)
 
 # %%
-jumped = [k for k, pair in enumerate(adam_runs) if np.nanmax(pair[False]) > 1000 * answer_zero_mse]
-assert len(jumped) >= 2, "at this learning rate the loss jumps on at least two starts of five"
+jumped = [
+    k
+    for k, pair in enumerate(adam_runs)
+    if np.nanmax(pair[False]) > 1000 * answer_zero_mse
+]
+assert len(jumped) >= 2, (
+    "at this learning rate the loss jumps on at least two starts of five"
+)
 for pair, rms in ((adam_runs[k], readout_rms[k]) for k in jumped):
     assert len(pair[False]) == len(pair[True]) == 200, "no NaN"
-    assert 0.5 < np.nanmax(pair[True]) / np.nanmax(pair[False]) < 2, "clipping does not stop Adam's jump"
-    assert abs(np.median(pair[False][-50:]) - answer_zero_mse) < 0.25 * answer_zero_mse, "unclipped: answers ~0"
-    assert np.median(pair[True][-50:]) < baseline_mse, "clipped, it recovers, below the baseline"
-    assert rms[False] > 1.5 * steady_rms, "unclipped, the spike stays in Adam's running mean square"
+    assert 0.5 < np.nanmax(pair[True]) / np.nanmax(pair[False]) < 2, (
+        "clipping does not stop Adam's jump"
+    )
+    assert (
+        abs(np.median(pair[False][-50:]) - answer_zero_mse) < 0.25 * answer_zero_mse
+    ), "unclipped: answers ~0"
+    assert np.median(pair[True][-50:]) < baseline_mse, (
+        "clipped, it recovers, below the baseline"
+    )
+    assert rms[False] > 1.5 * steady_rms, (
+        "unclipped, the spike stays in Adam's running mean square"
+    )
 
 # %% [markdown]
 # Where the loss jumped (more than a thousand times the cost of answering 0), clipping did not stop
@@ -1042,6 +1364,7 @@ for pair, rms in ((adam_runs[k], readout_rms[k]) for k in jumped):
 # earlier (an echo with lag 12). The model maps a chunk and an initial state to per-step predictions
 # and the final state, the explicit form of a [stateful RNN](glossary.md#stateful-rnn).
 
+
 # %%
 def make_echo_streams(rng, num_streams, stream_len, lag):
     """Random 0/1 streams; the target at step t is the input at step t - lag (0 for the first steps)."""
@@ -1054,8 +1377,9 @@ def make_echo_streams(rng, num_streams, stream_len, lag):
 def build_chunk_model(hidden_size=32):
     chunk = keras.Input((None, 1))  # any chunk length
     state_in = keras.Input((hidden_size,))
-    sequence, state_out = keras.layers.SimpleRNN(hidden_size, return_sequences=True, return_state=True)(
-        chunk, initial_state=state_in)
+    sequence, state_out = keras.layers.SimpleRNN(
+        hidden_size, return_sequences=True, return_state=True
+    )(chunk, initial_state=state_in)
     predictions = keras.layers.Dense(1, activation="sigmoid")(sequence)
     return keras.Model([chunk, state_in], [predictions, state_out])
 
@@ -1063,6 +1387,7 @@ def build_chunk_model(hidden_size=32):
 # %% [markdown]
 # The training loop carries the state from chunk to chunk. Because each `train_step` call receives the
 # previous state as a plain input tensor, the gradient stops at the chunk boundary by construction.
+
 
 # %%
 def train_truncated(x, y, chunk_len, epochs=2, hidden_size=32):
@@ -1073,14 +1398,22 @@ def train_truncated(x, y, chunk_len, epochs=2, hidden_size=32):
     def train_step(x_chunk, y_chunk, state):
         with tf.GradientTape() as tape:
             predictions, next_state = model([x_chunk, state])
-            loss = keras.ops.mean(keras.losses.binary_crossentropy(y_chunk, predictions))
-        optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+            loss = keras.ops.mean(
+                keras.losses.binary_crossentropy(y_chunk, predictions)
+            )
+        optimizer.apply(
+            tape.gradient(loss, model.trainable_variables), model.trainable_variables
+        )
         return next_state
 
     for _ in range(epochs):
-        state = tf.zeros((x.shape[0], hidden_size))  # a new pass over the streams starts from zero
+        state = tf.zeros(
+            (x.shape[0], hidden_size)
+        )  # a new pass over the streams starts from zero
         for start in range(0, x.shape[1], chunk_len):
-            state = train_step(x[:, start:start + chunk_len], y[:, start:start + chunk_len], state)
+            state = train_step(
+                x[:, start : start + chunk_len], y[:, start : start + chunk_len], state
+            )
     return model
 
 
@@ -1100,7 +1433,9 @@ for chunk_len in (4, 8, 16, 24):
     model = train_truncated(x_streams, y_streams, chunk_len)
     seconds = time.perf_counter() - start_time
     predictions, _ = model([x_test, np.zeros((len(x_test), hidden_size), "float32")])
-    accuracy = np.mean((predictions.numpy()[:, echo_lag:] > 0.5) == y_test[:, echo_lag:])
+    accuracy = np.mean(
+        (predictions.numpy()[:, echo_lag:] > 0.5) == y_test[:, echo_lag:]
+    )
     chunk_results[chunk_len] = {"accuracy": accuracy, "seconds": seconds}
 
 # %% [markdown]
@@ -1111,16 +1446,28 @@ for chunk_len in (4, 8, 16, 24):
 # %% tags=["nbval-ignore-output"]
 print("chunk  stored floats  updates/pass  gradient sees  test accuracy  training time")
 for chunk_len, result in chunk_results.items():
-    print(f"{chunk_len:5d}  {chunk_len * 32 * hidden_size:13,d}  {len(range(0, 2048, chunk_len)):12d}  "
-          f"{chunk_len - 1:>8d} steps  {result['accuracy']:13.3f}  {result['seconds']:10.1f} s")
-assert chunk_results[16]["accuracy"] > 0.95 and chunk_results[24]["accuracy"] > 0.95, \
-    "chunks of 16 and 24 steps learn the lag-12 echo, accuracy above 0.95"  # longer: learned
-assert chunk_results[4]["accuracy"] < 0.8, "chunks of 4 stay far below the longer chunks"
+    print(
+        f"{chunk_len:5d}  {chunk_len * 32 * hidden_size:13,d}  {len(range(0, 2048, chunk_len)):12d}  "
+        f"{chunk_len - 1:>8d} steps  {result['accuracy']:13.3f}  {result['seconds']:10.1f} s"
+    )
+assert chunk_results[16]["accuracy"] > 0.95 and chunk_results[24]["accuracy"] > 0.95, (
+    "chunks of 16 and 24 steps learn the lag-12 echo, accuracy above 0.95"
+)  # longer: learned
+assert chunk_results[4]["accuracy"] < 0.8, (
+    "chunks of 4 stay far below the longer chunks"
+)
 
 # %% tags=["nbval-ignore-output"]
 chunk_lengths = list(chunk_results)
-plt.plot(chunk_lengths, [chunk_results[k]["accuracy"] for k in chunk_lengths], "o-", label="SimpleRNN(32), 2 passes")
-plt.axvline(echo_lag, color="C3", linestyle="--", label=f"lag of the task ({echo_lag} steps)")
+plt.plot(
+    chunk_lengths,
+    [chunk_results[k]["accuracy"] for k in chunk_lengths],
+    "o-",
+    label="SimpleRNN(32), 2 passes",
+)
+plt.axvline(
+    echo_lag, color="C3", linestyle="--", label=f"lag of the task ({echo_lag} steps)"
+)
 plt.axhline(0.5, color="gray", linestyle=":", label="chance")
 plt.xticks(chunk_lengths)
 plt.xlabel("truncation length k (time steps)")
@@ -1164,13 +1511,23 @@ plt.show()
 # fastest round: other work on the machine can only add time, so the minimum is the closest to the
 # step's own cost.
 
+
 # %%
 def training_step(batch_size, seq_len, hidden_size=64, input_size=8):
     """A function that runs one train_on_batch of a SimpleRNN(64) model on a fixed batch."""
     model = keras.Sequential(
-        [keras.Input((seq_len, input_size)), keras.layers.SimpleRNN(hidden_size), keras.layers.Dense(1)])
+        [
+            keras.Input((seq_len, input_size)),
+            keras.layers.SimpleRNN(hidden_size),
+            keras.layers.Dense(1),
+        ]
+    )
     model.compile(optimizer="sgd", loss="mse")
-    x = np.random.default_rng(seed).normal(size=(batch_size, seq_len, input_size)).astype("float32")
+    x = (
+        np.random.default_rng(seed)
+        .normal(size=(batch_size, seq_len, input_size))
+        .astype("float32")
+    )
     y = np.zeros((batch_size, 1), "float32")
     return partial(model.train_on_batch, x, y)
 
@@ -1180,7 +1537,9 @@ lengths = np.array([25, 50, 100, 200, 400])
 steps = {(32, int(n)): training_step(32, int(n)) for n in lengths}
 steps[512, 25] = training_step(512, 25)  # 16 times more sequences: used below
 tf_log_level = tf.get_logger().level
-tf.get_logger().setLevel("ERROR")  # six models trace one function each: not a retracing problem
+tf.get_logger().setLevel(
+    "ERROR"
+)  # six models trace one function each: not a retracing problem
 step_times = interleaved_seconds(steps, rounds=9)
 tf.get_logger().setLevel(tf_log_level)
 batch_seconds = np.array([np.min(step_times[32, int(n)]) for n in lengths])
@@ -1194,11 +1553,18 @@ more_steps_cost = paired_ratio(step_times, (32, 400), (32, 25))
 if gpu_available():  # not measured on a GPU: only the order is asserted there
     assert more_steps_cost > 1, "400 sequential steps cost more than 25"
 else:
-    assert more_steps_cost > 2.5 and time_fit[2] > 0.9, "on the CPU the time grows along a straight line"
+    assert more_steps_cost > 2.5 and time_fit[2] > 0.9, (
+        "on the CPU the time grows along a straight line"
+    )
 
 # %% tags=["nbval-ignore-output"]
 plt.plot(lengths, 1000 * batch_seconds, "o", label="measured (fastest of 9, in turns)")
-plt.plot(lengths, 1000 * (time_fit[0] * lengths + time_fit[1]), "--", label=f"linear fit, R² = {time_fit[2]:.3f}")
+plt.plot(
+    lengths,
+    1000 * (time_fit[0] * lengths + time_fit[1]),
+    "--",
+    label=f"linear fit, R² = {time_fit[2]:.3f}",
+)
 plt.xlabel("sequence length T (steps)")
 plt.ylabel("time per training step (ms)")
 plt.title("Keras SimpleRNN(64), batch 32: one training step")
@@ -1217,9 +1583,13 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 more_sequences = np.min(step_times[512, 25])
-print(f"32 x 25: {1000 * batch_seconds[0]:.1f} ms | 16x more sequences, 512 x 25: {1000 * more_sequences:.1f} ms "
-      f"| 16x longer, 32 x 400: {1000 * batch_seconds[-1]:.1f} ms")
-assert paired_ratio(step_times, (512, 25), (32, 400)) < 0.9, "the same arithmetic costs more as steps than as sequences"
+print(
+    f"32 x 25: {1000 * batch_seconds[0]:.1f} ms | 16x more sequences, 512 x 25: {1000 * more_sequences:.1f} ms "
+    f"| 16x longer, 32 x 400: {1000 * batch_seconds[-1]:.1f} ms"
+)
+assert paired_ratio(step_times, (512, 25), (32, 400)) < 0.9, (
+    "the same arithmetic costs more as steps than as sequences"
+)
 
 # %% [markdown]
 # Sequences in a batch are independent, so one time step processes all of them with a single, wider
@@ -1291,6 +1661,7 @@ assert paired_ratio(step_times, (512, 25), (32, 400)) < 0.9, "the same arithmeti
 # one more product with $W_{hh}^\top$) and check it against `tf.GradientTape`, passing $h_0$ to the
 # Keras layer as `initial_state`.
 
+
 # %% tags=["solution"]
 # Exercise 1: write your answer where the solution markers are.
 def initial_state_gradient(params, cache):
@@ -1312,8 +1683,15 @@ h0 = tf.zeros((x_small.shape[0], params["W_hh"].shape[0]), dtype="float64")
 rnn_layer, dense_layer = keras_rnn.layers[1], keras_rnn.layers[2]
 with tf.GradientTape() as tape:
     tape.watch(h0)
-    loss_h0 = keras.ops.mean((dense_layer(rnn_layer(x_small, initial_state=h0)) - targets_small) ** 2)
-agree = np.allclose(initial_state_gradient(params, cache), tape.gradient(loss_h0, h0).numpy(), rtol=1e-10, atol=1e-14)
+    loss_h0 = keras.ops.mean(
+        (dense_layer(rnn_layer(x_small, initial_state=h0)) - targets_small) ** 2
+    )
+agree = np.allclose(
+    initial_state_gradient(params, cache),
+    tape.gradient(loss_h0, h0).numpy(),
+    rtol=1e-10,
+    atol=1e-14,
+)
 print("δh_0 agrees with the tape:", agree)
 assert agree, "your δh_0 must match tf.GradientTape's gradient for the initial state"
 
@@ -1331,7 +1709,9 @@ rng = np.random.default_rng(seed)
 ### BEGIN SOLUTION
 # the log-norm of a linear RNN's gradient falls (or grows) with slope ln(rho) per step.
 linear_log_norms, linear_slopes = {}, {}
-start_gradients = rng.normal(size=(32, direction.shape[0]))  # the same start for every rho
+start_gradients = rng.normal(
+    size=(32, direction.shape[0])
+)  # the same start for every rho
 for rho in (0.5, 0.9, 1.0, 1.2):
     dh, norms = start_gradients, []
     for _ in range(60):
@@ -1344,19 +1724,30 @@ for rho in (0.5, 0.9, 1.0, 1.2):
 # %% tags=["check", "nbval-ignore-output"]
 for rho, slope in linear_slopes.items():
     print(f"rho {rho}: slope {slope:+.3f}, ln(rho) {np.log(rho):+.3f}")
-assert sorted(linear_slopes) == sorted(linear_log_norms) == [0.5, 0.9, 1.0, 1.2], \
+assert sorted(linear_slopes) == sorted(linear_log_norms) == [0.5, 0.9, 1.0, 1.2], (
     "linear_slopes and linear_log_norms need exactly the keys 0.5, 0.9, 1.0 and 1.2"
+)
 for rho, log_norms in linear_log_norms.items():
     log_norms = np.asarray(log_norms, dtype="float64")
     assert log_norms.shape == (60,), "one mean log-norm per step, 60 steps"
-    assert abs(log_norms[0] - np.log(np.sqrt(direction.shape[0]))) < 0.2, "start: standard normal rows, norm ≈ √64"
+    assert abs(log_norms[0] - np.log(np.sqrt(direction.shape[0]))) < 0.2, (
+        "start: standard normal rows, norm ≈ √64"
+    )
     line = np.polyfit(np.arange(60), log_norms, 1)
-    assert abs(line[0] - linear_slopes[rho]) < 1e-6, "the slope is the one fitted to the measured log-norms"
-    assert np.std(log_norms - np.polyval(line, np.arange(60))) > 0.003, "measured norms are not an exact line"
-    assert abs(linear_slopes[rho] - np.log(rho)) < 0.1, "each fitted slope must be within 0.1 of ln ρ"
+    assert abs(line[0] - linear_slopes[rho]) < 1e-6, (
+        "the slope is the one fitted to the measured log-norms"
+    )
+    assert np.std(log_norms - np.polyval(line, np.arange(60))) > 0.003, (
+        "measured norms are not an exact line"
+    )
+    assert abs(linear_slopes[rho] - np.log(rho)) < 0.1, (
+        "each fitted slope must be within 0.1 of ln ρ"
+    )
 gaps = [linear_slopes[rho] - np.log(rho) for rho in linear_slopes]
 print("slope - ln(rho):", np.round(gaps, 6))
-assert np.ptp(gaps) < 1e-9, "the same start for every rho: (rho W)^n = rho^n W^n shifts every log-norm by n ln(rho)"
+assert np.ptp(gaps) < 1e-9, (
+    "the same start for every rho: (rho W)^n = rho^n W^n shifts every log-norm by n ln(rho)"
+)
 
 # %% [markdown]
 # The slopes match $\ln\rho$ (within 0.1, asserted), and the gap is the same for every $\rho$: since
@@ -1382,18 +1773,27 @@ full_output = full_layer(x_long).numpy()
 stateful_layer = keras.layers.SimpleRNN(8, return_sequences=True, stateful=True)
 stateful_rnn = keras.Sequential([keras.Input(batch_shape=(2, 10, 3)), stateful_layer])
 stateful_layer.set_weights(full_layer.get_weights())
-chunked_output = np.concatenate([stateful_rnn(x_long[:, i:i + 10]).numpy() for i in range(0, 50, 10)], axis=1)
+chunked_output = np.concatenate(
+    [stateful_rnn(x_long[:, i : i + 10]).numpy() for i in range(0, 50, 10)], axis=1
+)
 stateful_layer.reset_states()
 after_reset = stateful_rnn(x_long[:, :10]).numpy()
 ### END SOLUTION
 
 # %% tags=["check"]
-print("chunk by chunk == one pass:", np.allclose(chunked_output, full_output, atol=1e-5))
-print("after reset_states the first chunk repeats:", np.allclose(after_reset, full_output[:, :10], atol=1e-5))
-assert np.allclose(chunked_output, full_output, atol=1e-5), \
+print(
+    "chunk by chunk == one pass:", np.allclose(chunked_output, full_output, atol=1e-5)
+)
+print(
+    "after reset_states the first chunk repeats:",
+    np.allclose(after_reset, full_output[:, :10], atol=1e-5),
+)
+assert np.allclose(chunked_output, full_output, atol=1e-5), (
     "fed chunk by chunk, the stateful layer must give the outputs of one pass over all 50 steps"
-assert np.allclose(after_reset, full_output[:, :10], atol=1e-5), \
+)
+assert np.allclose(after_reset, full_output[:, :10], atol=1e-5), (
     "after reset_states() the first chunk must give the one-pass output again"
+)
 
 # %% [markdown]
 # **Exercise 4 — why not just a smaller learning rate?** Train the counting IRNN of section 7 without
@@ -1408,25 +1808,42 @@ small_lr_runs = {}
 for learning_rate in (1e-5, 1e-6):
     model = build_irnn()
     model.set_weights(initial_weights)
-    small_lr_runs[learning_rate], *_ = train_and_record(model, keras.optimizers.SGD(learning_rate), x_count, y_count)
+    small_lr_runs[learning_rate], *_ = train_and_record(
+        model, keras.optimizers.SGD(learning_rate), x_count, y_count
+    )
 ### END SOLUTION
 
 # %% tags=["check", "nbval-ignore-output"]
 for learning_rate, losses in small_lr_runs.items():
-    print(f"lr {learning_rate:.0e}, no clipping: loss first {losses[0]:.3g} largest {np.nanmax(losses):.3g} "
-          f"final {np.mean(losses[-20:]):.3g}")
-print(f"lr 1e-03, global_clipnorm=1: final {late_loss('global_clipnorm=1'):.3g}; baseline {baseline_mse:.2f}")
-first_clipped_loss = irnn_runs["global_clipnorm=1"][0][0]  # before any update, on the same first batch
-assert all(np.isclose(losses[0], first_clipped_loss, rtol=1e-5) for losses in small_lr_runs.values()), \
-    "start from the section's initial weights"
-assert np.nanmax(small_lr_runs[1e-5]) > 2 * small_lr_runs[1e-5][0], \
-    "at learning rate 1e-5 the loss must still rise above twice its first value"  # 100 times smaller, still jumps up
-assert np.all(np.isfinite(small_lr_runs[1e-5])), \
-    "at learning rate 1e-5 every loss must be finite"  # no NaN this time, but it ends answering about 0:
-assert abs(np.mean(small_lr_runs[1e-5][-20:]) - np.mean(y_count**2)) < 0.2 * np.mean(y_count**2), \
-    "at learning rate 1e-5 the run must end within a fifth of the cost of answering 0"
-assert np.all(np.isfinite(small_lr_runs[1e-6])) and np.mean(small_lr_runs[1e-6][-20:]) < 0.5 * baseline_mse, \
+    print(
+        f"lr {learning_rate:.0e}, no clipping: loss first {losses[0]:.3g} largest {np.nanmax(losses):.3g} "
+        f"final {np.mean(losses[-20:]):.3g}"
+    )
+print(
+    f"lr 1e-03, global_clipnorm=1: final {late_loss('global_clipnorm=1'):.3g}; baseline {baseline_mse:.2f}"
+)
+first_clipped_loss = irnn_runs["global_clipnorm=1"][0][
+    0
+]  # before any update, on the same first batch
+assert all(
+    np.isclose(losses[0], first_clipped_loss, rtol=1e-5)
+    for losses in small_lr_runs.values()
+), "start from the section's initial weights"
+assert np.nanmax(small_lr_runs[1e-5]) > 2 * small_lr_runs[1e-5][0], (
+    "at learning rate 1e-5 the loss must still rise above twice its first value"
+)  # 100 times smaller, still jumps up
+assert np.all(np.isfinite(small_lr_runs[1e-5])), (
+    "at learning rate 1e-5 every loss must be finite"
+)  # no NaN this time, but it ends answering about 0:
+assert abs(np.mean(small_lr_runs[1e-5][-20:]) - np.mean(y_count**2)) < 0.2 * np.mean(
+    y_count**2
+), "at learning rate 1e-5 the run must end within a fifth of the cost of answering 0"
+assert (
+    np.all(np.isfinite(small_lr_runs[1e-6]))
+    and np.mean(small_lr_runs[1e-6][-20:]) < 0.5 * baseline_mse
+), (
     "at learning rate 1e-6 the run must survive and learn to count, below half the baseline"
+)
 
 # %% [markdown]
 # At $10^{-5}$, a hundred times below the learning rate of the clipped runs, the loss still jumps

@@ -56,13 +56,22 @@ import sys
 BOOK_REPOSITORY = ""
 here = pathlib.Path.cwd().resolve()
 marker = pathlib.Path("utils", "bootstrap.py")
-book_root = next((p for p in (here, *here.parents) if (p / marker).is_file()), here / "rnn-book")
+book_root = next(
+    (p for p in (here, *here.parents) if (p / marker).is_file()), here / "rnn-book"
+)
 if not (book_root / marker).is_file():
     if not BOOK_REPOSITORY:
-        raise RuntimeError(f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
-                           "open the notebook inside the book, or see 'Colab and Kaggle' in the README")
-    print(f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)")
-    subprocess.run(["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)], check=True)
+        raise RuntimeError(
+            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
+            "open the notebook inside the book, or see 'Colab and Kaggle' in the README"
+        )
+    print(
+        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)"
+    )
+    subprocess.run(
+        ["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)],
+        check=True,
+    )
 if str(book_root) not in sys.path:
     sys.path.insert(0, str(book_root))
 if book_root == here / "rnn-book":
@@ -94,12 +103,16 @@ rng = np.random.default_rng(seed)
 # Read this text and fill the gap:
 
 # %%
-story = ("Tom is a cat . He lives with an old sailor in a small house by the harbour . Every morning "
-         "the sailor walks to the market , buys bread and talks with the fishermen about the weather "
-         "and the boats . Tom 's favourite food is ___")
+story = (
+    "Tom is a cat . He lives with an old sailor in a small house by the harbour . Every morning "
+    "the sailor walks to the market , buys bread and talks with the fishermen about the weather "
+    "and the boats . Tom 's favourite food is ___"
+)
 words = story.split()
 cue_position, gap_position = words.index("cat"), words.index("___")
-print(f"{len(words)} words; the cue 'cat' is word {cue_position}, the gap is word {gap_position}")
+print(
+    f"{len(words)} words; the cue 'cat' is word {cue_position}, the gap is word {gap_position}"
+)
 print("distance between cue and answer:", gap_position - cue_position, "words")
 
 # %% [markdown]
@@ -218,16 +231,24 @@ plt.show()
 
 # %%
 num_features, hidden_size = 3, 8
-layer_types = {"SimpleRNN": keras.layers.SimpleRNN, "GRU": keras.layers.GRU, "LSTM": keras.layers.LSTM}
+layer_types = {
+    "SimpleRNN": keras.layers.SimpleRNN,
+    "GRU": keras.layers.GRU,
+    "LSTM": keras.layers.LSTM,
+}
 formulas = {
     "SimpleRNN": hidden_size * (num_features + hidden_size + 1),
     "GRU": 3 * hidden_size * (num_features + hidden_size + 2),
     "LSTM": 4 * hidden_size * (num_features + hidden_size + 1),
 }
 for name, layer_type in layer_types.items():
-    counted = keras.Sequential([keras.Input((None, num_features)), layer_type(hidden_size)]).count_params()
+    counted = keras.Sequential(
+        [keras.Input((None, num_features)), layer_type(hidden_size)]
+    ).count_params()
     print(f"{name:>9}: count_params {counted:>4}, formula {formulas[name]:>4}")
-    assert counted == formulas[name], "count_params equals the formula for SimpleRNN, GRU and LSTM"
+    assert counted == formulas[name], (
+        "count_params equals the formula for SimpleRNN, GRU and LSTM"
+    )
 
 # %% [markdown]
 # At the same width an LSTM costs four times a `SimpleRNN` and a GRU about three times. We compare
@@ -241,6 +262,7 @@ for name, layer_type in layer_types.items():
 # $[z, r, h]$, and its bias has shape $(2, 3H)$: row 0 for the input part, row 1 for the recurrent part.
 # The LSTM step returns its gates too, so that we can look at them later.
 
+
 # %%
 def sigmoid(x):
     return 1 / (1 + np.exp(-x))
@@ -248,12 +270,27 @@ def sigmoid(x):
 
 def lstm_step(x, h, c, kernel, recurrent_kernel, bias):
     """One LSTM step in Keras's layout (gate blocks [i, f, c, o]); returns h, c and the gates."""
-    pre_input, pre_forget, pre_candidate, pre_output = np.split(x @ kernel + h @ recurrent_kernel + bias, 4, axis=-1)
-    input_gate, forget_gate, output_gate = sigmoid(pre_input), sigmoid(pre_forget), sigmoid(pre_output)
+    pre_input, pre_forget, pre_candidate, pre_output = np.split(
+        x @ kernel + h @ recurrent_kernel + bias, 4, axis=-1
+    )
+    input_gate, forget_gate, output_gate = (
+        sigmoid(pre_input),
+        sigmoid(pre_forget),
+        sigmoid(pre_output),
+    )
     candidate = np.tanh(pre_candidate)
     c = forget_gate * c + input_gate * candidate
     h = output_gate * np.tanh(c)
-    return h, c, {"input": input_gate, "forget": forget_gate, "output": output_gate, "candidate": candidate}
+    return (
+        h,
+        c,
+        {
+            "input": input_gate,
+            "forget": forget_gate,
+            "output": output_gate,
+            "candidate": candidate,
+        },
+    )
 
 
 def gru_step(x, h, kernel, recurrent_kernel, bias):
@@ -267,6 +304,7 @@ def gru_step(x, h, kernel, recurrent_kernel, bias):
 
 # %% [markdown]
 # The loops over time start from zero states and collect every step, as `return_sequences=True` does.
+
 
 # %%
 def lstm_forward(inputs, kernel, recurrent_kernel, bias):
@@ -299,21 +337,38 @@ sequences = rng.normal(size=(4, 30, num_features)).astype("float32")
 keras_lstm = keras.layers.LSTM(hidden_size, return_sequences=True)
 keras_gru = keras.layers.GRU(hidden_size, return_sequences=True)
 keras_lstm(sequences), keras_gru(sequences)  # the first call creates the weights
-keras_lstm.set_weights([*keras_lstm.get_weights()[:2], rng.normal(size=4 * hidden_size).astype("float32")])
-keras_gru.set_weights([*keras_gru.get_weights()[:2], rng.normal(size=(2, 3 * hidden_size)).astype("float32")])
+keras_lstm.set_weights(
+    [*keras_lstm.get_weights()[:2], rng.normal(size=4 * hidden_size).astype("float32")]
+)
+keras_gru.set_weights(
+    [
+        *keras_gru.get_weights()[:2],
+        rng.normal(size=(2, 3 * hidden_size)).astype("float32"),
+    ]
+)
 lstm_states_keras, gru_states_keras = keras_lstm(sequences), keras_gru(sequences)
 print("LSTM weights:", [w.shape for w in keras_lstm.get_weights()])
 print("GRU weights: ", [w.shape for w in keras_gru.get_weights()])
 
 # %%
-lstm_states_numpy = lstm_forward(sequences.astype("float64"), *keras_lstm.get_weights())["h"]
+lstm_states_numpy = lstm_forward(
+    sequences.astype("float64"), *keras_lstm.get_weights()
+)["h"]
 gru_states_numpy = gru_forward(sequences.astype("float64"), *keras_gru.get_weights())
-print("LSTM agrees with keras.layers.LSTM:", np.allclose(lstm_states_numpy, lstm_states_keras, rtol=1e-5, atol=1e-6))
-print("GRU agrees with keras.layers.GRU:  ", np.allclose(gru_states_numpy, gru_states_keras, rtol=1e-5, atol=1e-6))
-assert np.allclose(lstm_states_numpy, lstm_states_keras, rtol=1e-5, atol=1e-6), \
+print(
+    "LSTM agrees with keras.layers.LSTM:",
+    np.allclose(lstm_states_numpy, lstm_states_keras, rtol=1e-5, atol=1e-6),
+)
+print(
+    "GRU agrees with keras.layers.GRU:  ",
+    np.allclose(gru_states_numpy, gru_states_keras, rtol=1e-5, atol=1e-6),
+)
+assert np.allclose(lstm_states_numpy, lstm_states_keras, rtol=1e-5, atol=1e-6), (
     "the NumPy LSTM matches keras.layers.LSTM at every step, to float32 rounding"
-assert np.allclose(gru_states_numpy, gru_states_keras, rtol=1e-5, atol=1e-6), \
+)
+assert np.allclose(gru_states_numpy, gru_states_keras, rtol=1e-5, atol=1e-6), (
     "the NumPy GRU matches keras.layers.GRU at every step, to float32 rounding"
+)
 
 # %% [markdown]
 # Both cells agree with Keras at every one of the 30 steps, within float32 rounding: the equations
@@ -361,14 +416,19 @@ trivial_mse = float(((y_adding_valid - y_adding_train.mean()) ** 2).mean())
 print("train:", x_adding_train.shape, " valid:", x_adding_valid.shape)
 
 # %% tags=["nbval-ignore-output"]
-print(f"trivial baseline on the validation set: MSE {trivial_mse:.4f} (theory 1/6 = {1 / 6:.4f})")
-assert abs(trivial_mse - 1 / 6) < 0.03, "the trivial baseline's MSE is within 0.03 of the theoretical 1/6"
+print(
+    f"trivial baseline on the validation set: MSE {trivial_mse:.4f} (theory 1/6 = {1 / 6:.4f})"
+)
+assert abs(trivial_mse - 1 / 6) < 0.03, (
+    "the trivial baseline's MSE is within 0.03 of the theoretical 1/6"
+)
 
 # %% [markdown]
 # Three models of the same width, 32 units, each followed by a `Dense(1)` readout, with the settings
 # that work well here: Adam with a learning rate of $10^{-2}$, gradient clipping at norm 1 and batches
 # of 64. A gated model stops as soon as its validation MSE is below 0.005 (at most 15 epochs); the
 # `SimpleRNN` then gets as many epochs as the slower of the two gated models needed.
+
 
 # %%
 class StopBelow(keras.callbacks.Callback):
@@ -388,49 +448,87 @@ def set_lstm_gate_biases(layer, forget_bias=None, input_bias=None):
     kernel, recurrent_kernel, bias = layer.get_weights()
     units = recurrent_kernel.shape[0]
     if forget_bias is not None:
-        bias[units:2 * units] = forget_bias
+        bias[units : 2 * units] = forget_bias
     if input_bias is not None:
         bias[:units] = input_bias
     layer.set_weights([kernel, recurrent_kernel, bias])
 
 
-def train_adding_model(name, epochs, target=0.0, data=None, forget_bias=None, input_bias=None):
+def train_adding_model(
+    name, epochs, target=0.0, data=None, forget_bias=None, input_bias=None
+):
     """Train a 32-unit layer of type `name` with a Dense(1) readout on `data` (x_train, y_train, x_valid,
     y_valid; by default this section's) and return the model, its history and the recurrent layer's
     weights before training (section 7 compares the two). `forget_bias` and `input_bias` set an LSTM's
     b_f and b_i."""
-    x_train, y_train, x_valid, y_valid = data or (x_adding_train, y_adding_train, x_adding_valid, y_adding_valid)
-    model = keras.Sequential([keras.Input((adding_steps, 2)), layer_types[name](32), keras.layers.Dense(1)], name=name)
+    x_train, y_train, x_valid, y_valid = data or (
+        x_adding_train,
+        y_adding_train,
+        x_adding_valid,
+        y_adding_valid,
+    )
+    model = keras.Sequential(
+        [keras.Input((adding_steps, 2)), layer_types[name](32), keras.layers.Dense(1)],
+        name=name,
+    )
     set_lstm_gate_biases(model.layers[0], forget_bias, input_bias)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2, global_clipnorm=1.0), loss="mse")
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2, global_clipnorm=1.0), loss="mse"
+    )
     initial_weights = model.layers[0].get_weights()
-    label = name + (f", b_f = {forget_bias:g}" if forget_bias is not None else "") + (
-        f", b_i = {input_bias:g}" if input_bias is not None else "")
-    history = model.fit(x_train, y_train, validation_data=(x_valid, y_valid), epochs=epochs, batch_size=64,
-                        verbose=0, callbacks=[StopBelow(target), EpochLogger(3, label)])
+    label = (
+        name
+        + (f", b_f = {forget_bias:g}" if forget_bias is not None else "")
+        + (f", b_i = {input_bias:g}" if input_bias is not None else "")
+    )
+    history = model.fit(
+        x_train,
+        y_train,
+        validation_data=(x_valid, y_valid),
+        epochs=epochs,
+        batch_size=64,
+        verbose=0,
+        callbacks=[StopBelow(target), EpochLogger(3, label)],
+    )
     return model, history, initial_weights
 
 
 # %% tags=["nbval-ignore-output"]
 adding_models, adding_histories, adding_initial_weights = {}, {}, {}
 for name in ("GRU", "LSTM"):
-    adding_models[name], adding_histories[name], adding_initial_weights[name] = train_adding_model(
-        name, epochs=15, target=0.005)
-simple_rnn_epochs = max(len(history.history["loss"]) for history in adding_histories.values())
-adding_models["SimpleRNN"], adding_histories["SimpleRNN"], adding_initial_weights["SimpleRNN"] = train_adding_model(
-    "SimpleRNN", epochs=simple_rnn_epochs)
+    adding_models[name], adding_histories[name], adding_initial_weights[name] = (
+        train_adding_model(name, epochs=15, target=0.005)
+    )
+simple_rnn_epochs = max(
+    len(history.history["loss"]) for history in adding_histories.values()
+)
+(
+    adding_models["SimpleRNN"],
+    adding_histories["SimpleRNN"],
+    adding_initial_weights["SimpleRNN"],
+) = train_adding_model("SimpleRNN", epochs=simple_rnn_epochs)
 
 # %% tags=["nbval-ignore-output"]
-adding_mse = {name: float(model.evaluate(x_adding_valid, y_adding_valid, verbose=0))
-              for name, model in adding_models.items()}
+adding_mse = {
+    name: float(model.evaluate(x_adding_valid, y_adding_valid, verbose=0))
+    for name, model in adding_models.items()
+}
 for name, mse in adding_mse.items():
-    print(f"{name:>9}: validation MSE {mse:.4f} after {len(adding_histories[name].history['loss'])} epochs "
-          f"({mse / trivial_mse:.1%} of the trivial baseline)")
+    print(
+        f"{name:>9}: validation MSE {mse:.4f} after {len(adding_histories[name].history['loss'])} epochs "
+        f"({mse / trivial_mse:.1%} of the trivial baseline)"
+    )
 
 # %%
-assert adding_mse["LSTM"] < 0.06 * trivial_mse, "the LSTM should solve the adding problem with T = 100"
-assert adding_mse["GRU"] < 0.06 * trivial_mse, "the GRU should solve the adding problem with T = 100"
-assert adding_mse["SimpleRNN"] > 0.9 * trivial_mse, "the SimpleRNN should stay near the trivial baseline"
+assert adding_mse["LSTM"] < 0.06 * trivial_mse, (
+    "the LSTM should solve the adding problem with T = 100"
+)
+assert adding_mse["GRU"] < 0.06 * trivial_mse, (
+    "the GRU should solve the adding problem with T = 100"
+)
+assert adding_mse["SimpleRNN"] > 0.9 * trivial_mse, (
+    "the SimpleRNN should stay near the trivial baseline"
+)
 
 # %% [markdown]
 # The gated models end far below the baseline (under 6% of its MSE, asserted), while the `SimpleRNN`
@@ -439,8 +537,11 @@ assert adding_mse["SimpleRNN"] > 0.9 * trivial_mse, "the SimpleRNN should stay n
 # the markers, then drop by orders of magnitude.
 
 # %%
-ax = plot_learning_curves(adding_histories, title=f"Adding problem, T = {adding_steps}: 32 units each",
-                          log_scale=True)
+ax = plot_learning_curves(
+    adding_histories,
+    title=f"Adding problem, T = {adding_steps}: 32 units each",
+    log_scale=True,
+)
 ax.axhline(1 / 6, color="0.4", linestyle=":", label="trivial baseline (1/6)")
 ax.set_ylabel("mean squared error (log scale)")
 ax.legend()
@@ -454,12 +555,22 @@ plt.show()
 # %% tags=["nbval-ignore-output"]
 x_short_train, y_short_train = make_adding_problem(8000, rng, num_steps=10)
 x_short_valid, y_short_valid = make_adding_problem(1000, rng, num_steps=10)
-short_rnn = keras.Sequential([keras.Input((10, 2)), keras.layers.SimpleRNN(32), keras.layers.Dense(1)])
-short_rnn.compile(optimizer=keras.optimizers.Adam(1e-2, global_clipnorm=1.0), loss="mse")
-short_rnn.fit(x_short_train, y_short_train, epochs=simple_rnn_epochs, batch_size=64, verbose=0)
+short_rnn = keras.Sequential(
+    [keras.Input((10, 2)), keras.layers.SimpleRNN(32), keras.layers.Dense(1)]
+)
+short_rnn.compile(
+    optimizer=keras.optimizers.Adam(1e-2, global_clipnorm=1.0), loss="mse"
+)
+short_rnn.fit(
+    x_short_train, y_short_train, epochs=simple_rnn_epochs, batch_size=64, verbose=0
+)
 short_mse = float(short_rnn.evaluate(x_short_valid, y_short_valid, verbose=0))
-print(f"SimpleRNN, T = 10: validation MSE {short_mse:.4f} ({short_mse / (1 / 6):.1%} of the trivial baseline)")
-assert short_mse < (1 / 6) / 3, "over 10 steps the SimpleRNN learns most of the adding problem"
+print(
+    f"SimpleRNN, T = 10: validation MSE {short_mse:.4f} ({short_mse / (1 / 6):.1%} of the trivial baseline)"
+)
+assert short_mse < (1 / 6) / 3, (
+    "over 10 steps the SimpleRNN learns most of the adding problem"
+)
 
 # %% [markdown]
 # Over 10 steps the `SimpleRNN` learns most of the task: its error ends below a third of the baseline
@@ -485,7 +596,9 @@ x_valid_64 = x_adding_valid.astype("float64")
 trace = lstm_forward(x_valid_64, *adding_models["LSTM"].layers[0].get_weights())
 initial_trace = lstm_forward(x_valid_64, *adding_initial_weights["LSTM"])
 marked = x_adding_valid[:, :, 1] == 1
-marker_positions = np.argwhere(marked)[:, 1].reshape(-1, 2)  # each row has two markers, in order
+marker_positions = np.argwhere(marked)[:, 1].reshape(
+    -1, 2
+)  # each row has two markers, in order
 print("cell state shape:", trace["c"].shape)
 
 
@@ -515,18 +628,28 @@ first_values = x_adding_valid[sequence_rows, first_marked, 0].astype("float64")
 rnn_weights = adding_models["SimpleRNN"].layers[0].get_weights()
 rnn_all_states = simple_rnn_states(x_valid_64, *rnn_weights)
 cell_before_second = trace["c"][sequence_rows, second_marked - 1]
-probe = {"trained LSTM, cell state": probe_r2(cell_before_second, first_values),
-         "untrained LSTM, cell state": probe_r2(initial_trace["c"][sequence_rows, second_marked - 1], first_values),
-         "trained SimpleRNN, state": probe_r2(rnn_all_states[sequence_rows, second_marked - 1], first_values)}
+probe = {
+    "trained LSTM, cell state": probe_r2(cell_before_second, first_values),
+    "untrained LSTM, cell state": probe_r2(
+        initial_trace["c"][sequence_rows, second_marked - 1], first_values
+    ),
+    "trained SimpleRNN, state": probe_r2(
+        rnn_all_states[sequence_rows, second_marked - 1], first_values
+    ),
+}
 
 # %% tags=["nbval-ignore-output"]
 for name, r2 in probe.items():
-    print(f"{name:>26}, the step before the second marker: probe R² for the first marked value {r2:.3f}")
+    print(
+        f"{name:>26}, the step before the second marker: probe R² for the first marked value {r2:.3f}"
+    )
 lstm_r2 = probe["trained LSTM, cell state"]
-assert lstm_r2 > 0.5 and lstm_r2 > probe["untrained LSTM, cell state"] + 0.3, \
+assert lstm_r2 > 0.5 and lstm_r2 > probe["untrained LSTM, cell state"] + 0.3, (
     "the trained LSTM's cell state holds most of the first value, the untrained one far less"
-assert lstm_r2 > probe["trained SimpleRNN, state"] + 0.3, \
+)
+assert lstm_r2 > probe["trained SimpleRNN, state"] + 0.3, (
     "the trained SimpleRNN's state holds far less of the first value than the LSTM's cell state"
+)
 
 # %% [markdown]
 # A linear readout of the trained LSTM's cell state recovers most of the variance of the first value
@@ -537,17 +660,25 @@ assert lstm_r2 > probe["trained SimpleRNN, state"] + 0.3, \
 # coloured by the number of steps between the two markers.
 
 # %%
-unit_correlations = [abs(np.corrcoef(unit_cells, first_values)[0, 1]) for unit_cells in cell_before_second.T]
+unit_correlations = [
+    abs(np.corrcoef(unit_cells, first_values)[0, 1])
+    for unit_cells in cell_before_second.T
+]
 best_unit = int(np.nanargmax(unit_correlations))
 marker_gaps = second_marked - first_marked
-plt.scatter(first_values, cell_before_second[:, best_unit], c=marker_gaps, cmap="viridis", s=6)
+plt.scatter(
+    first_values, cell_before_second[:, best_unit], c=marker_gaps, cmap="viridis", s=6
+)
 plt.colorbar(label="steps between the two markers")
 plt.xlabel("first marked value")
 plt.ylabel(f"cell state of unit {best_unit}, one step before the second marker")
-plt.title(f"One LSTM unit keeps the first value (|correlation| {unit_correlations[best_unit]:.2f})")
+plt.title(
+    f"One LSTM unit keeps the first value (|correlation| {unit_correlations[best_unit]:.2f})"
+)
 plt.show()
-assert unit_correlations[best_unit] > 0.7, \
+assert unit_correlations[best_unit] > 0.7, (
     "a single LSTM unit's cell state follows the first marked value (|correlation| above 0.7)"
+)
 
 # %% [markdown]
 # This unit's cell state at the second marker is close to a straight-line function of the first value:
@@ -563,38 +694,58 @@ assert unit_correlations[best_unit] > 0.7, \
 # and take the median over sequences. We do it twice: with the weights the two models had *before*
 # training, and with the trained weights.
 
+
 # %%
 def lstm_cell_path(forget):
     """Median over the validation sequences of the largest prod f_k over the units, first marker to the end."""
-    log_forget_to_end = np.cumsum(np.log(forget)[:, ::-1], axis=1)[:, ::-1]  # sum of log f_k for k >= t
-    return float(np.median(np.exp(log_forget_to_end[sequence_rows, first_marked + 1].max(axis=1))))
+    log_forget_to_end = np.cumsum(np.log(forget)[:, ::-1], axis=1)[
+        :, ::-1
+    ]  # sum of log f_k for k >= t
+    return float(
+        np.median(
+            np.exp(log_forget_to_end[sequence_rows, first_marked + 1].max(axis=1))
+        )
+    )
 
 
 def simple_rnn_path(states, recurrent_kernel):
     """Median over the validation sequences of the norm of the SimpleRNN's Jacobian product over the same steps."""
     jacobians = np.tile(np.eye(recurrent_kernel.shape[0]), (len(sequence_rows), 1, 1))
     for t in range(adding_steps):
-        step_jacobians = recurrent_kernel * (1 - states[:, t, None, :] ** 2)  # row form: W_hh diag(1 - h_t^2)
-        jacobians = np.where((t > first_marked)[:, None, None], jacobians @ step_jacobians, jacobians)
+        step_jacobians = recurrent_kernel * (
+            1 - states[:, t, None, :] ** 2
+        )  # row form: W_hh diag(1 - h_t^2)
+        jacobians = np.where(
+            (t > first_marked)[:, None, None], jacobians @ step_jacobians, jacobians
+        )
     return float(np.median(np.linalg.norm(jacobians, 2, axis=(1, 2))))
 
 
 initial_rnn_states = simple_rnn_states(x_valid_64, *adding_initial_weights["SimpleRNN"])
 gradient_paths = {  # before training, after training (the traces and states computed above)
-    "LSTM cell path, most open": [lstm_cell_path(initial_trace["forget"]), lstm_cell_path(trace["forget"])],
-    "SimpleRNN Jacobian product": [simple_rnn_path(initial_rnn_states, adding_initial_weights["SimpleRNN"][1]),
-                                   simple_rnn_path(rnn_all_states, rnn_weights[1])],
+    "LSTM cell path, most open": [
+        lstm_cell_path(initial_trace["forget"]),
+        lstm_cell_path(trace["forget"]),
+    ],
+    "SimpleRNN Jacobian product": [
+        simple_rnn_path(initial_rnn_states, adding_initial_weights["SimpleRNN"][1]),
+        simple_rnn_path(rnn_all_states, rnn_weights[1]),
+    ],
 }
 
 # %% tags=["nbval-ignore-output"]
-print(f"{adding_steps - 1 - np.median(first_marked):.0f} steps from the first marker to the end (median)")
+print(
+    f"{adding_steps - 1 - np.median(first_marked):.0f} steps from the first marker to the end (median)"
+)
 print(f"{'median over sequences':>28}  before training  after training")
 for name, (before, after) in gradient_paths.items():
     print(f"{name:>28}  {before:15.1e}  {after:14.1e}")
 lstm_before, lstm_after = gradient_paths["LSTM cell path, most open"]
 rnn_before, rnn_after = gradient_paths["SimpleRNN Jacobian product"]
 assert lstm_before < rnn_before / 100, "before training the cell path is the weaker one"
-assert lstm_after > 0.2 and lstm_after > 1e4 * lstm_before, "training opens the forget gates"
+assert lstm_after > 0.2 and lstm_after > 1e4 * lstm_before, (
+    "training opens the forget gates"
+)
 assert rnn_after < rnn_before, "the SimpleRNN's product shrinks further"
 
 # %% [markdown]
@@ -629,11 +780,22 @@ x_recall_train, y_recall_train = make_recall_task(rng, 4000, recall_length, reca
 x_recall_valid, y_recall_valid = make_recall_task(rng, 1000, recall_length, recall_lag)
 open_lstm = build_recall_model(recall_length, layer_type=keras.layers.LSTM)
 set_lstm_gate_biases(open_lstm.layers[0], forget_bias=5.0)
-open_history = open_lstm.fit(x_recall_train, y_recall_train, validation_data=(x_recall_valid, y_recall_valid),
-                             epochs=2, batch_size=64, verbose=0, callbacks=[EpochLogger(1, "LSTM, b_f = 5")])
+open_history = open_lstm.fit(
+    x_recall_train,
+    y_recall_train,
+    validation_data=(x_recall_valid, y_recall_valid),
+    epochs=2,
+    batch_size=64,
+    verbose=0,
+    callbacks=[EpochLogger(1, "LSTM, b_f = 5")],
+)
 open_accuracy = np.array(open_history.history["val_accuracy"])
-print(f"lag {recall_lag}, forget bias 5: validation accuracy per epoch {np.round(open_accuracy, 3)}")
-assert open_accuracy[-1] > 0.95, "with its forget gates open from the start, the LSTM learns lag 80"
+print(
+    f"lag {recall_lag}, forget bias 5: validation accuracy per epoch {np.round(open_accuracy, 3)}"
+)
+assert open_accuracy[-1] > 0.95, (
+    "with its forget gates open from the start, the LSTM learns lag 80"
+)
 
 # %% [markdown]
 # With the forget gates open from the start, the LSTM learns to recall the bit over 80 steps within two
@@ -650,32 +812,63 @@ assert open_accuracy[-1] > 0.95, "with its forget gates open from the start, the
 # 0.005 as in section 6.
 
 # %% tags=["nbval-ignore-output"]
-far_data = (*make_adding_problem(8000, rng, far_markers=True), *make_adding_problem(1000, rng, far_markers=True))
+far_data = (
+    *make_adding_problem(8000, rng, far_markers=True),
+    *make_adding_problem(1000, rng, far_markers=True),
+)
 far_trivial_mse = float(((far_data[3] - far_data[1].mean()) ** 2).mean())
-lstm_epochs = len(adding_histories["LSTM"].history["loss"])  # what the LSTM needed with markers anywhere
+lstm_epochs = len(
+    adding_histories["LSTM"].history["loss"]
+)  # what the LSTM needed with markers anywhere
 far_runs = {
-    "LSTM, b_f = 1": train_adding_model("LSTM", epochs=lstm_epochs, data=far_data, forget_bias=1.0),
-    "LSTM, b_f = 5": train_adding_model("LSTM", epochs=lstm_epochs, data=far_data, forget_bias=5.0),
-    "LSTM, b_f = 5, b_i = -5": train_adding_model("LSTM", epochs=lstm_epochs, target=0.005, data=far_data,
-                                                  forget_bias=5.0, input_bias=-5.0),
+    "LSTM, b_f = 1": train_adding_model(
+        "LSTM", epochs=lstm_epochs, data=far_data, forget_bias=1.0
+    ),
+    "LSTM, b_f = 5": train_adding_model(
+        "LSTM", epochs=lstm_epochs, data=far_data, forget_bias=5.0
+    ),
+    "LSTM, b_f = 5, b_i = -5": train_adding_model(
+        "LSTM",
+        epochs=lstm_epochs,
+        target=0.005,
+        data=far_data,
+        forget_bias=5.0,
+        input_bias=-5.0,
+    ),
     "GRU": train_adding_model("GRU", epochs=lstm_epochs, target=0.005, data=far_data),
 }
 far_histories = {name: history for name, (_, history, _) in far_runs.items()}
 gru_epochs = len(far_histories["GRU"].history["loss"])
-assert far_histories["GRU"].history["val_loss"][-1] < 0.01, "the GRU solves it within the epochs the LSTMs get"
-far_mse = {name: history.history["val_loss"][-1] for name, history in far_histories.items()}
-at_gru_epochs = {name: history.history["val_loss"][min(gru_epochs, len(history.history["val_loss"])) - 1]
-                 for name, history in far_histories.items()}
+assert far_histories["GRU"].history["val_loss"][-1] < 0.01, (
+    "the GRU solves it within the epochs the LSTMs get"
+)
+far_mse = {
+    name: history.history["val_loss"][-1] for name, history in far_histories.items()
+}
+at_gru_epochs = {
+    name: history.history["val_loss"][
+        min(gru_epochs, len(history.history["val_loss"])) - 1
+    ]
+    for name, history in far_histories.items()
+}
 print(f"{'validation MSE':>34}  after {gru_epochs} epochs (the GRU's)  at the end")
 for name, mse in far_mse.items():
-    print(f"{name:>23} ({len(far_histories[name].history['loss'])} epochs)  {at_gru_epochs[name]:20.4f}  "
-          f"{mse:10.4f} ({mse / far_trivial_mse:.1%} of the trivial baseline)")
+    print(
+        f"{name:>23} ({len(far_histories[name].history['loss'])} epochs)  {at_gru_epochs[name]:20.4f}  "
+        f"{mse:10.4f} ({mse / far_trivial_mse:.1%} of the trivial baseline)"
+    )
 
 # %%
 at_baseline = 0.9 * far_trivial_mse
-assert min(far_histories["LSTM, b_f = 1"].history["val_loss"]) > at_baseline, "the default LSTM never leaves it"
-assert at_gru_epochs["LSTM, b_f = 5"] > at_baseline, "forget gates opened alone: still at the baseline"
-assert far_mse["LSTM, b_f = 5, b_i = -5"] < 0.1 * far_trivial_mse, "open forget gates, closed input gates: solved"
+assert min(far_histories["LSTM, b_f = 1"].history["val_loss"]) > at_baseline, (
+    "the default LSTM never leaves it"
+)
+assert at_gru_epochs["LSTM, b_f = 5"] > at_baseline, (
+    "forget gates opened alone: still at the baseline"
+)
+assert far_mse["LSTM, b_f = 5, b_i = -5"] < 0.1 * far_trivial_mse, (
+    "open forget gates, closed input gates: solved"
+)
 
 # %% [markdown]
 # Why does opening the forget gates not help, while closing the input gates as well does? Our NumPy
@@ -688,15 +881,23 @@ flat_share = {}
 for name in ("LSTM, b_f = 5", "LSTM, b_f = 5, b_i = -5"):
     final_cells = lstm_forward(x_far_valid, *far_runs[name][2])["c"][:, -1]
     flat_share[name] = float(np.mean(1 - np.tanh(final_cells) ** 2 < 0.1))
-    print(f"{name:>23}, before training: median |c_T| {np.median(np.abs(final_cells)):.2f}, "
-          f"cells with tanh'(c_T) < 0.1: {flat_share[name]:.0%}")
-assert flat_share["LSTM, b_f = 5"] > 0.3 and flat_share["LSTM, b_f = 5, b_i = -5"] < 0.05, \
-    "before training, b_f = 5 saturates over 30% of the cells; adding b_i = -5, under 5%"
+    print(
+        f"{name:>23}, before training: median |c_T| {np.median(np.abs(final_cells)):.2f}, "
+        f"cells with tanh'(c_T) < 0.1: {flat_share[name]:.0%}"
+    )
+assert (
+    flat_share["LSTM, b_f = 5"] > 0.3 and flat_share["LSTM, b_f = 5, b_i = -5"] < 0.05
+), "before training, b_f = 5 saturates over 30% of the cells; adding b_i = -5, under 5%"
 
 # %%
-ax = plot_learning_curves(far_histories, title="Adding problem, every marker at least 50 steps from the end",
-                          log_scale=True)
-for line in ax.get_lines():  # the two LSTMs without b_i lie on top of each other: mark one
+ax = plot_learning_curves(
+    far_histories,
+    title="Adding problem, every marker at least 50 steps from the end",
+    log_scale=True,
+)
+for (
+    line
+) in ax.get_lines():  # the two LSTMs without b_i lie on top of each other: mark one
     if line.get_label().startswith("LSTM, b_f = 1 "):
         line.set_marker("o")
 ax.axhline(1 / 6, color="0.4", linestyle=":", label="trivial baseline (1/6)")
@@ -731,34 +932,60 @@ plt.show()
 # section 7's first experiment, the most open path: the product of one unit's $z$ from the first marker
 # to the end, for the unit that keeps the most (median over sequences).
 
+
 # %% tags=["nbval-ignore-output"]
 def gru_update_gates(inputs, kernel, recurrent_kernel, bias):
     """The update gate z of a GRU at every step, (batch, time, H), from the states that gru_forward computes."""
     units = recurrent_kernel.shape[0]
     states = gru_forward(inputs, kernel, recurrent_kernel, bias)
     previous = np.concatenate([np.zeros_like(states[:, :1]), states[:, :-1]], axis=1)
-    return sigmoid(inputs @ kernel[:, :units] + bias[0, :units] + previous @ recurrent_kernel[:, :units]
-                   + bias[1, :units])
+    return sigmoid(
+        inputs @ kernel[:, :units]
+        + bias[0, :units]
+        + previous @ recurrent_kernel[:, :units]
+        + bias[1, :units]
+    )
 
 
 is_marked = x_far_valid[..., 1] == 1
-after_first_marker = np.arange(adding_steps) > np.argmax(is_marked, axis=1)[:, None]  # (sequences, steps)
+after_first_marker = (
+    np.arange(adding_steps) > np.argmax(is_marked, axis=1)[:, None]
+)  # (sequences, steps)
 gru_model, _, gru_initial_weights = far_runs["GRU"]
 update_gate_stats = {}
-for label, weights in (("before training", gru_initial_weights), ("after training", gru_model.layers[0].get_weights())):
+for label, weights in (
+    ("before training", gru_initial_weights),
+    ("after training", gru_model.layers[0].get_weights()),
+):
     update_gates = gru_update_gates(x_far_valid, *weights)
-    kept = np.where(after_first_marker[..., None], update_gates, 1.0).prod(axis=1)  # (sequences, units)
-    update_gate_stats[label] = {"unmarked": update_gates[~is_marked].mean(), "marked": update_gates[is_marked].mean(),
-                                "most open path": float(np.median(kept.max(axis=1)))}
-    print(f"GRU {label:>15}: mean z at the unmarked steps {update_gate_stats[label]['unmarked']:.2f}, at the "
-          f"marked ones {update_gate_stats[label]['marked']:.2f}; most open path from the first marker "
-          f"{update_gate_stats[label]['most open path']:.1e}")
+    kept = np.where(after_first_marker[..., None], update_gates, 1.0).prod(
+        axis=1
+    )  # (sequences, units)
+    update_gate_stats[label] = {
+        "unmarked": update_gates[~is_marked].mean(),
+        "marked": update_gates[is_marked].mean(),
+        "most open path": float(np.median(kept.max(axis=1))),
+    }
+    print(
+        f"GRU {label:>15}: mean z at the unmarked steps {update_gate_stats[label]['unmarked']:.2f}, at the "
+        f"marked ones {update_gate_stats[label]['marked']:.2f}; most open path from the first marker "
+        f"{update_gate_stats[label]['most open path']:.1e}"
+    )
 
 # %%
-before, after = update_gate_stats["before training"], update_gate_stats["after training"]
-assert after["unmarked"] > before["unmarked"] + 0.2, "trained, it keeps more at the unmarked steps"
-assert after["unmarked"] > after["marked"] + 0.02, "than at the markers, where it writes"
-assert before["most open path"] < 1e-10 and after["most open path"] > 0.05, "it has opened its memory path"
+before, after = (
+    update_gate_stats["before training"],
+    update_gate_stats["after training"],
+)
+assert after["unmarked"] > before["unmarked"] + 0.2, (
+    "trained, it keeps more at the unmarked steps"
+)
+assert after["unmarked"] > after["marked"] + 0.02, (
+    "than at the markers, where it writes"
+)
+assert before["most open path"] < 1e-10 and after["most open path"] > 0.05, (
+    "it has opened its memory path"
+)
 
 # %% [markdown]
 # Before training the GRU keeps about half at every step, marked or not (printed), and its most open
@@ -785,10 +1012,16 @@ valid_text = load_shakespeare("valid")
 alphabet = sorted(set(train_text))
 char_to_id = {char: index for index, char in enumerate(alphabet)}
 window_length = 100
-x_chars_train, y_chars_train = char_windows(train_text, char_to_id, window_length)  # non-overlapping, shifted by one
+x_chars_train, y_chars_train = char_windows(
+    train_text, char_to_id, window_length
+)  # non-overlapping, shifted by one
 x_chars_valid, y_chars_valid = char_windows(valid_text, char_to_id, window_length)
-print(f"alphabet: {len(alphabet)} characters; train windows {x_chars_train.shape}, valid windows {x_chars_valid.shape}")
-print("every validation character is in the alphabet:", set(valid_text) <= set(alphabet))
+print(
+    f"alphabet: {len(alphabet)} characters; train windows {x_chars_train.shape}, valid windows {x_chars_valid.shape}"
+)
+print(
+    "every validation character is in the alphabet:", set(valid_text) <= set(alphabet)
+)
 
 # %% [markdown]
 # We report the loss in **bits per character** (the cross-entropy in base 2), and its
@@ -800,7 +1033,9 @@ print("every validation character is in the alphabet:", set(valid_text) <= set(a
 uniform_bits = np.log2(len(alphabet))
 char_counts = np.bincount(x_chars_train.ravel(), minlength=len(alphabet)) + 1
 unigram_bits = float(-np.log2(char_counts / char_counts.sum())[y_chars_valid].mean())
-print(f"uniform baseline: {uniform_bits:.3f} bits/char; unigram baseline on the valid play: {unigram_bits:.3f}")
+print(
+    f"uniform baseline: {uniform_bits:.3f} bits/char; unigram baseline on the valid play: {unigram_bits:.3f}"
+)
 
 # %% [markdown]
 # The real test of a neural language model is **counting**. An $n$-gram model predicts a character
@@ -818,18 +1053,29 @@ print(f"uniform baseline: {uniform_bits:.3f} bits/char; unigram baseline on the 
 
 # %% tags=["nbval-ignore-output"]
 kneser_ney_orders = (2, 3, 4, 5, 6, 7)
-kneser_ney_each = kneser_ney_bits(train_text, valid_text, orders=kneser_ney_orders, per_position=True)
-kneser_ney_each = {order: np.array(bits) for order, bits in kneser_ney_each.items()}  # position i is at i - 6
-kneser_ney_by_order = {order: float(bits.mean()) for order, bits in kneser_ney_each.items()}
+kneser_ney_each = kneser_ney_bits(
+    train_text, valid_text, orders=kneser_ney_orders, per_position=True
+)
+kneser_ney_each = {
+    order: np.array(bits) for order, bits in kneser_ney_each.items()
+}  # position i is at i - 6
+kneser_ney_by_order = {
+    order: float(bits.mean()) for order, bits in kneser_ney_each.items()
+}
 best_order = min(kneser_ney_by_order, key=kneser_ney_by_order.get)
 for order, bits in kneser_ney_by_order.items():
-    print(f"Kneser-Ney {order}-gram: {bits:.3f} bits/char, perplexity {2 ** bits:.1f}")
+    print(f"Kneser-Ney {order}-gram: {bits:.3f} bits/char, perplexity {2**bits:.1f}")
 print(f"best order: {best_order}")
-assert best_order in (5, 6, 7) and kneser_ney_by_order[best_order] < kneser_ney_by_order[4] - 0.1, \
-    "counting beats the 4-gram by over 0.1 bit/char: the best order is 5, 6 or 7"
-assert abs(kneser_ney_by_order[7] - kneser_ney_by_order[6]) < 0.02, "beyond five characters of context, it levels off"
-assert kneser_ney_by_order[best_order] < 0.6 * uniform_bits, \
+assert (
+    best_order in (5, 6, 7)
+    and kneser_ney_by_order[best_order] < kneser_ney_by_order[4] - 0.1
+), "counting beats the 4-gram by over 0.1 bit/char: the best order is 5, 6 or 7"
+assert abs(kneser_ney_by_order[7] - kneser_ney_by_order[6]) < 0.02, (
+    "beyond five characters of context, it levels off"
+)
+assert kneser_ney_by_order[best_order] < 0.6 * uniform_bits, (
     "the best Kneser-Ney table is strong: below 60% of the uniform baseline's bits"
+)
 
 # %% [markdown]
 # Counting keeps improving up to a context of five or six characters (orders 6 and 7; counts of fixed
@@ -842,27 +1088,44 @@ assert kneser_ney_by_order[best_order] < 0.6 * uniform_bits, \
 # rate of $10^{-2}$, which keeps the chapter within a few minutes on a 2-core CPU.
 
 # %%
-char_model = keras.Sequential([
-    keras.Input((None,), dtype="int32"),
-    keras.layers.Embedding(len(alphabet), 64),
-    keras.layers.GRU(128, return_sequences=True),
-    keras.layers.Dense(len(alphabet)),
-], name="char_gru")
-char_model.compile(optimizer=keras.optimizers.Adam(1e-2, global_clipnorm=1.0),
-                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+char_model = keras.Sequential(
+    [
+        keras.Input((None,), dtype="int32"),
+        keras.layers.Embedding(len(alphabet), 64),
+        keras.layers.GRU(128, return_sequences=True),
+        keras.layers.Dense(len(alphabet)),
+    ],
+    name="char_gru",
+)
+char_model.compile(
+    optimizer=keras.optimizers.Adam(1e-2, global_clipnorm=1.0),
+    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+)
 print(f"{char_model.count_params()} parameters")
 
 # %% tags=["nbval-ignore-output"]
-char_history = char_model.fit(x_chars_train, y_chars_train, epochs=2, batch_size=64, verbose=0,
-                              callbacks=[EpochLogger(1, "char GRU")])
+char_history = char_model.fit(
+    x_chars_train,
+    y_chars_train,
+    epochs=2,
+    batch_size=64,
+    verbose=0,
+    callbacks=[EpochLogger(1, "char GRU")],
+)
 valid_bits = char_model.evaluate(x_chars_valid, y_chars_valid, verbose=0) / np.log(2)
-print(f"validation play: {valid_bits:.3f} bits/char, perplexity {2 ** valid_bits:.1f} "
-      f"(Kneser-Ney {best_order}-gram {kneser_ney_by_order[best_order]:.3f}, unigram {unigram_bits:.3f}, "
-      f"uniform {uniform_bits:.3f})")
+print(
+    f"validation play: {valid_bits:.3f} bits/char, perplexity {2**valid_bits:.1f} "
+    f"(Kneser-Ney {best_order}-gram {kneser_ney_by_order[best_order]:.3f}, unigram {unigram_bits:.3f}, "
+    f"uniform {uniform_bits:.3f})"
+)
 
 # %%
-assert valid_bits < 0.6 * uniform_bits, "the GRU should be well below the uniform baseline"
-assert valid_bits < unigram_bits - 0.5, "the GRU should use context, not only character frequencies"
+assert valid_bits < 0.6 * uniform_bits, (
+    "the GRU should be well below the uniform baseline"
+)
+assert valid_bits < unigram_bits - 0.5, (
+    "the GRU should use context, not only character frequencies"
+)
 
 # %% [markdown]
 # On a play it never saw, the GRU spends far fewer bits than the uniform and unigram baselines. The
@@ -884,37 +1147,71 @@ assert valid_bits < unigram_bits - 0.5, "the GRU should use context, not only ch
 # %%
 valid_ids = np.array([char_to_id[char] for char in valid_text])
 context_lengths = (4, 6, 16, 100)
-scored_positions = np.sort(rng.choice(np.arange(max(context_lengths), len(valid_ids)), 5000, replace=False))
+scored_positions = np.sort(
+    rng.choice(np.arange(max(context_lengths), len(valid_ids)), 5000, replace=False)
+)
 
 
 def bits_with_context(context_length):
     """The GRU's bits at each of `scored_positions`, reading only the `context_length` characters before it."""
-    windows = np.stack([valid_ids[p - context_length:p] for p in scored_positions])
+    windows = np.stack([valid_ids[p - context_length : p] for p in scored_positions])
     logits = char_model.predict(windows, batch_size=500, verbose=0)[:, -1]
     log_probabilities = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
-    return -log_probabilities[np.arange(len(windows)), valid_ids[scored_positions]] / np.log(2)
+    return -log_probabilities[
+        np.arange(len(windows)), valid_ids[scored_positions]
+    ] / np.log(2)
 
 
 # %% tags=["nbval-ignore-output"]
 context_each = {length: bits_with_context(length) for length in context_lengths}
 context_bits = {length: float(bits.mean()) for length, bits in context_each.items()}
-kneser_ney_here = {order: float(bits[scored_positions - 6].mean()) for order, bits in kneser_ney_each.items()}
+kneser_ney_here = {
+    order: float(bits[scored_positions - 6].mean())
+    for order, bits in kneser_ney_each.items()
+}
 for length, bits in context_bits.items():
     print(f"GRU reading {length:3d} characters: {bits:.3f} bits/char")
-print("Kneser-Ney on the same positions:", {order: round(bits, 3) for order, bits in kneser_ney_here.items()})
-beyond_six_each = context_each[100] - context_each[6]  # what the characters a 7-gram cannot see change
-beyond_six, beyond_six_error = beyond_six_each.mean(), beyond_six_each.std(ddof=1) / np.sqrt(len(beyond_six_each))
-print(f"GRU: change from 6 to 100 characters of context {beyond_six:+.3f} bits/char "
-      f"({beyond_six / beyond_six_error:+.1f} standard errors of the paired difference)")
-assert context_bits[100] > kneser_ney_here[best_order] + 0.1, "at this budget, counting wins"
-assert context_bits[4] > kneser_ney_here[5] + 0.1, "with 4 characters, the GRU is worse than the 5-gram"
-assert context_bits[4] - context_bits[6] > 0.03, "like the n-grams, the GRU gains from the 5th and 6th characters"
-assert abs(beyond_six) < 0.5 * (context_bits[4] - context_bits[6]), "beyond six characters, the curve is nearly flat"
+print(
+    "Kneser-Ney on the same positions:",
+    {order: round(bits, 3) for order, bits in kneser_ney_here.items()},
+)
+beyond_six_each = (
+    context_each[100] - context_each[6]
+)  # what the characters a 7-gram cannot see change
+beyond_six, beyond_six_error = (
+    beyond_six_each.mean(),
+    beyond_six_each.std(ddof=1) / np.sqrt(len(beyond_six_each)),
+)
+print(
+    f"GRU: change from 6 to 100 characters of context {beyond_six:+.3f} bits/char "
+    f"({beyond_six / beyond_six_error:+.1f} standard errors of the paired difference)"
+)
+assert context_bits[100] > kneser_ney_here[best_order] + 0.1, (
+    "at this budget, counting wins"
+)
+assert context_bits[4] > kneser_ney_here[5] + 0.1, (
+    "with 4 characters, the GRU is worse than the 5-gram"
+)
+assert context_bits[4] - context_bits[6] > 0.03, (
+    "like the n-grams, the GRU gains from the 5th and 6th characters"
+)
+assert abs(beyond_six) < 0.5 * (context_bits[4] - context_bits[6]), (
+    "beyond six characters, the curve is nearly flat"
+)
 
 # %% tags=["nbval-ignore-output"]
-plt.plot(list(context_bits), list(context_bits.values()), "o-", label="GRU, context cut to k characters")
-plt.plot([order - 1 for order in kneser_ney_here], list(kneser_ney_here.values()), "s--",
-         label="Kneser-Ney n-gram (context n - 1)")
+plt.plot(
+    list(context_bits),
+    list(context_bits.values()),
+    "o-",
+    label="GRU, context cut to k characters",
+)
+plt.plot(
+    [order - 1 for order in kneser_ney_here],
+    list(kneser_ney_here.values()),
+    "s--",
+    label="Kneser-Ney n-gram (context n - 1)",
+)
 plt.xscale("log")
 plt.xlabel("characters of context k (log scale)")
 plt.ylabel("bits per character (same 5,000 positions)")
@@ -950,17 +1247,28 @@ plt.show()
 # step per character, no Keras call). Each step also records the entropy of the distribution it drew
 # from.
 
+
 # %%
 def sample_text(model, prompt, num_chars, temperature, rng):
     """Feed `prompt` through the trained embedding-GRU-dense model, then sample `num_chars` characters.
     Returns the text and the entropy (bits) of each sampling distribution."""
-    embedding, kernel, recurrent_kernel, bias, dense_kernel, dense_bias = model.get_weights()
+    embedding, kernel, recurrent_kernel, bias, dense_kernel, dense_bias = (
+        model.get_weights()
+    )
     state = np.zeros(recurrent_kernel.shape[0])
     for char in prompt[:-1]:
-        state = gru_step(embedding[char_to_id[char]], state, kernel, recurrent_kernel, bias)
+        state = gru_step(
+            embedding[char_to_id[char]], state, kernel, recurrent_kernel, bias
+        )
 
     def step(char_and_entropy, state):
-        state = gru_step(embedding[char_to_id[char_and_entropy[0]]], state, kernel, recurrent_kernel, bias)
+        state = gru_step(
+            embedding[char_to_id[char_and_entropy[0]]],
+            state,
+            kernel,
+            recurrent_kernel,
+            bias,
+        )
         logits = (state @ dense_kernel + dense_bias) / temperature
         probabilities = np.exp(logits - logits.max())
         probabilities /= probabilities.sum()
@@ -968,32 +1276,41 @@ def sample_text(model, prompt, num_chars, temperature, rng):
         return (alphabet[rng.choice(len(alphabet), p=probabilities)], entropy), state
 
     generated, _ = generate(step, (prompt[-1], None), state, num_chars)
-    return prompt + "".join(char for char, _ in generated), np.array([entropy for _, entropy in generated])
+    return prompt + "".join(char for char, _ in generated), np.array(
+        [entropy for _, entropy in generated]
+    )
 
 
 # %% tags=["nbval-ignore-output"]
 temperatures, prompt = (0.5, 1.0, 1.5), "\n\nHam.\n"
 samples, sample_entropy = {}, {}
 for temperature in temperatures:
-    samples[temperature], entropies = sample_text(char_model, prompt, 400, temperature, rng)
+    samples[temperature], entropies = sample_text(
+        char_model, prompt, 400, temperature, rng
+    )
     sample_entropy[temperature] = entropies.mean()
 training_words = set(re.findall(r"[a-z]+", train_text.lower()))
 
 
 def real_word_share(text):
     """Share of the generated words (letters only, lowercased) that occur in the training plays."""
-    words = re.findall(r"[a-z]+", text[len(prompt):].lower())
+    words = re.findall(r"[a-z]+", text[len(prompt) :].lower())
     return np.mean([word in training_words for word in words])
 
 
 for temperature, text in samples.items():
-    print(f"----- temperature {temperature}: mean entropy {sample_entropy[temperature]:.2f} bits/char, "
-          f"real words {real_word_share(text):.0%} -----{text[:len(prompt) + 200]}\n")
+    print(
+        f"----- temperature {temperature}: mean entropy {sample_entropy[temperature]:.2f} bits/char, "
+        f"real words {real_word_share(text):.0%} -----{text[: len(prompt) + 200]}\n"
+    )
 
 # %%
-assert all(len(text) == len(prompt) + 400 for text in samples.values()), \
+assert all(len(text) == len(prompt) + 400 for text in samples.values()), (
     "each sample is the prompt followed by 400 generated characters"
-assert real_word_share(samples[0.5]) > real_word_share(samples[1.5]) + 0.1, "real words get rarer when hotter"
+)
+assert real_word_share(samples[0.5]) > real_word_share(samples[1.5]) + 0.1, (
+    "real words get rarer when hotter"
+)
 
 # %% [markdown]
 # At temperature 0.5 the text is made of common words and speaker names, often repeated; at 1.0 it
@@ -1091,9 +1408,14 @@ by_hand = {"LSTM": 4 * 64 * (300 + 64 + 1), "GRU": 3 * 64 * (300 + 64 + 2)}
 
 # %% tags=["check"]
 for name, count in by_hand.items():
-    by_keras = keras.Sequential([keras.Input((None, 300)), layer_types[name](64)]).count_params()
+    by_keras = keras.Sequential(
+        [keras.Input((None, 300)), layer_types[name](64)]
+    ).count_params()
     print(f"{name}: by hand {count}, count_params {by_keras}")
-    assert count == by_keras, "your count must equal count_params for LSTM(64) and GRU(64) reading 300 features"
+    assert count == by_keras, (
+        "your count must equal count_params for LSTM(64) and GRU(64) reading 300 features"
+    )
+
 
 # %% tags=["solution"]
 # Exercise 2: write your answer where the solution markers are.
@@ -1102,7 +1424,10 @@ def gru_step_reset_before(x, h, kernel, recurrent_kernel, bias):
     # the reset_after=False GRU, 3H(D+H+1) parameters.
     x_z, x_r, x_h = np.split(x @ kernel + bias, 3, axis=-1)
     recurrent_z, recurrent_r, recurrent_h = np.split(recurrent_kernel, 3, axis=-1)
-    update_gate, reset_gate = sigmoid(x_z + h @ recurrent_z), sigmoid(x_r + h @ recurrent_r)
+    update_gate, reset_gate = (
+        sigmoid(x_z + h @ recurrent_z),
+        sigmoid(x_r + h @ recurrent_r),
+    )
     candidate = np.tanh(x_h + (reset_gate * h) @ recurrent_h)
     return update_gate * h + (1 - update_gate) * candidate
     ### END SOLUTION
@@ -1120,14 +1445,27 @@ old_states_keras = old_gru(sequences)
 old_bias = old_gru.get_weights()[2]
 old_state, old_states_numpy = np.zeros((len(sequences), hidden_size)), []
 for t in range(sequences.shape[1]):
-    old_state = gru_step_reset_before(sequences[:, t].astype("float64"), old_state, *old_gru.get_weights())
+    old_state = gru_step_reset_before(
+        sequences[:, t].astype("float64"), old_state, *old_gru.get_weights()
+    )
     old_states_numpy.append(old_state)
-print("bias shape", old_bias.shape, "| parameters", old_gru.count_params(),
-      "| agrees:", np.allclose(np.stack(old_states_numpy, axis=1), old_states_keras, rtol=1e-5, atol=1e-6))
-assert reset_before_params == old_gru.count_params(), \
+print(
+    "bias shape",
+    old_bias.shape,
+    "| parameters",
+    old_gru.count_params(),
+    "| agrees:",
+    np.allclose(
+        np.stack(old_states_numpy, axis=1), old_states_keras, rtol=1e-5, atol=1e-6
+    ),
+)
+assert reset_before_params == old_gru.count_params(), (
     "reset_before_params must equal count_params of the reset_after=False GRU"
-assert np.allclose(np.stack(old_states_numpy, axis=1), old_states_keras, rtol=1e-5, atol=1e-6), \
-    "gru_step_reset_before must match keras.layers.GRU(reset_after=False) at every step"
+)
+assert np.allclose(
+    np.stack(old_states_numpy, axis=1), old_states_keras, rtol=1e-5, atol=1e-6
+), "gru_step_reset_before must match keras.layers.GRU(reset_after=False) at every step"
+
 
 # %% tags=["solution"]
 # Exercise 3: write your answer where the solution markers are.
@@ -1137,16 +1475,22 @@ def mean_forget_product(unit_forget_bias):
     # a fresh layer with or without the forget bias of 1, its forget gates from our NumPy forward pass.
     fresh_lstm = keras.layers.LSTM(hidden_size, unit_forget_bias=unit_forget_bias)
     fresh_lstm(sequences)
-    forget = lstm_forward(sequences.astype("float64"), *fresh_lstm.get_weights())["forget"]
+    forget = lstm_forward(sequences.astype("float64"), *fresh_lstm.get_weights())[
+        "forget"
+    ]
     return float(forget[:, 10:].prod(axis=1).mean())
     ### END SOLUTION
 
 
 # %% tags=["check", "nbval-ignore-output"]
 survival = {bias: mean_forget_product(bias) for bias in (True, False)}
-print(f"prod of 20 forget gates: b_f = 1 {survival[True]:.1e}, b_f = 0 {survival[False]:.1e}, "
-      f"ratio {survival[True] / survival[False]:.0f}")
-assert 300 * survival[False] < survival[True] < 20_000 * survival[False], "the last 20 of 30 steps"
+print(
+    f"prod of 20 forget gates: b_f = 1 {survival[True]:.1e}, b_f = 0 {survival[False]:.1e}, "
+    f"ratio {survival[True] / survival[False]:.0f}"
+)
+assert 300 * survival[False] < survival[True] < 20_000 * survival[False], (
+    "the last 20 of 30 steps"
+)
 
 # %% [markdown]
 # With $b_f = 1$ the forget gates start near $\sigma(1) \approx 0.73$ instead of 0.5, and
@@ -1163,7 +1507,9 @@ bits_at = {}
 for temperature in (0.5, 0.75, 1.0, 1.25, 1.5):
     scaled = valid_logits / temperature
     log_probabilities = scaled - np.logaddexp.reduce(scaled, axis=-1, keepdims=True)
-    picked = np.take_along_axis(log_probabilities, y_chars_valid[:200, :, None], axis=-1)
+    picked = np.take_along_axis(
+        log_probabilities, y_chars_valid[:200, :, None], axis=-1
+    )
     bits_at[temperature] = float(-picked.mean() / np.log(2))
 best_temperature = min(bits_at, key=bits_at.get)
 ### END SOLUTION
@@ -1171,13 +1517,20 @@ best_temperature = min(bits_at, key=bits_at.get)
 # %% tags=["check", "nbval-ignore-output"]
 cross_entropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 for temperature, bits in bits_at.items():
-    reference = float(cross_entropy(y_chars_valid[:200], valid_logits / temperature)) / np.log(2)
+    reference = float(
+        cross_entropy(y_chars_valid[:200], valid_logits / temperature)
+    ) / np.log(2)
     print(f"temperature {temperature}: {bits:.3f} bits/char on 200 validation windows")
-    assert abs(bits - reference) < 1e-3, f"at temperature {temperature} Keras's loss gives {reference:.3f}"
-assert sorted(bits_at) == [0.5, 0.75, 1.0, 1.25, 1.5], \
+    assert abs(bits - reference) < 1e-3, (
+        f"at temperature {temperature} Keras's loss gives {reference:.3f}"
+    )
+assert sorted(bits_at) == [0.5, 0.75, 1.0, 1.25, 1.5], (
     "bits_at must have one entry for each temperature 0.5, 0.75, 1, 1.25 and 1.5"
+)
 assert bits_at[0.5] > bits_at[1.0] + 0.3, "sharpening should cost many bits"
-assert bits_at[best_temperature] == min(bits_at.values()), "best_temperature: the one with the fewest bits"
+assert bits_at[best_temperature] == min(bits_at.values()), (
+    "best_temperature: the one with the fewest bits"
+)
 print(f"the minimum is at temperature {best_temperature}")
 assert best_temperature > 1.0, "on a play it never saw, the model is overconfident"
 

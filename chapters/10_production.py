@@ -39,7 +39,7 @@
 #   checkpoint, and scale the learning rate with the batch.
 #
 # **Prerequisites**: chapter 1 (the [persistence baseline](glossary.md#persistence-baseline),
-# generation one step at a time), chapter 3 (GRU), chapter 6 (training well). Chapters 5 and 8 for
+# generation one step at a time), chapter 3 (GRU), chapter 8 (training well). Chapters 7 and 11 for
 # the comparison with a transformer's cache.
 #
 # **Run time**: about a minute on a 2-core CPU (the README's table has the measured time); not yet
@@ -55,13 +55,22 @@ import sys
 BOOK_REPOSITORY = ""
 here = pathlib.Path.cwd().resolve()
 marker = pathlib.Path("utils", "bootstrap.py")
-book_root = next((p for p in (here, *here.parents) if (p / marker).is_file()), here / "rnn-book")
+book_root = next(
+    (p for p in (here, *here.parents) if (p / marker).is_file()), here / "rnn-book"
+)
 if not (book_root / marker).is_file():
     if not BOOK_REPOSITORY:
-        raise RuntimeError(f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
-                           "open the notebook inside the book, or see 'Colab and Kaggle' in the README")
-    print(f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)")
-    subprocess.run(["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)], check=True)
+        raise RuntimeError(
+            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
+            "open the notebook inside the book, or see 'Colab and Kaggle' in the README"
+        )
+    print(
+        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)"
+    )
+    subprocess.run(
+        ["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)],
+        check=True,
+    )
 if str(book_root) not in sys.path:
     sys.path.insert(0, str(book_root))
 if book_root == here / "rnn-book":
@@ -89,7 +98,9 @@ import tensorflow as tf
 # Two logical CPU devices for section 5's MirroredStrategy: this must happen before TensorFlow first
 # runs anything, so it comes before setup_book (a restarted kernel is needed to change it).
 cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+)
 
 from utils import distributed  # noqa: E402
 from utils.book import EpochLogger, gpu_available, setup_book  # noqa: E402
@@ -98,9 +109,16 @@ from utils.measure import interleaved_seconds, median_seconds, paired_ratio  # n
 
 seed = setup_book()
 layers = keras.layers
-work_dir = Path(tempfile.mkdtemp(prefix="rnn-book-chapter-10-"))  # models, checkpoints, the workers' job
-atexit.register(shutil.rmtree, work_dir, ignore_errors=True)  # also removed when the kernel shuts down
-print("logical CPU devices:", [device.name for device in tf.config.list_logical_devices("CPU")])
+work_dir = Path(
+    tempfile.mkdtemp(prefix="rnn-book-chapter-10-")
+)  # models, checkpoints, the workers' job
+atexit.register(
+    shutil.rmtree, work_dir, ignore_errors=True
+)  # also removed when the kernel shuts down
+print(
+    "logical CPU devices:",
+    [device.name for device in tf.config.list_logical_devices("CPU")],
+)
 
 # %% [markdown]
 # ## 1. The model, and saving it
@@ -113,7 +131,10 @@ print("logical CPU devices:", [device.name for device in tf.config.list_logical_
 FEATURES = ("temp_max", "temp_min", "precipitation", "wind")
 WINDOW = 14  # days the model reads
 weather = {split: load_seattle_weather(split) for split in ("train", "valid", "test")}
-daily = {split: np.stack([columns[name] for name in FEATURES], axis=-1) for split, columns in weather.items()}
+daily = {
+    split: np.stack([columns[name] for name in FEATURES], axis=-1)
+    for split, columns in weather.items()
+}
 feature_mean, feature_std = daily["train"].mean(axis=0), daily["train"].std(axis=0)
 
 
@@ -124,19 +145,26 @@ def standardise(days):
 def windows(days):
     """Every run of WINDOW standardised days, and the next day's standardised highest temperature."""
     scaled = standardise(days)
-    x = np.stack([scaled[start:start + WINDOW] for start in range(len(scaled) - WINDOW)])
+    x = np.stack(
+        [scaled[start : start + WINDOW] for start in range(len(scaled) - WINDOW)]
+    )
     return x, scaled[WINDOW:, :1]
 
 
-(x_train, y_train), (x_valid, y_valid), (x_test, y_test) = (windows(daily[s]) for s in ("train", "valid", "test"))
+(x_train, y_train), (x_valid, y_valid), (x_test, y_test) = (
+    windows(daily[s]) for s in ("train", "valid", "test")
+)
 for name, x in (("train", x_train), ("valid", x_valid), ("test", x_test)):
-    print(f"{name:>5}: {x.shape[0]} windows of {x.shape[1]} days x {x.shape[2]} features")
+    print(
+        f"{name:>5}: {x.shape[0]} windows of {x.shape[1]} days x {x.shape[2]} features"
+    )
 
 # %% [markdown]
 # Chapter 1 found the persistence baseline (tomorrow is like today) hard to beat, so the model
 # builds on it: a GRU reads the window and predicts a *correction* that a small custom layer adds
 # to today's highest temperature. The layer takes one argument, the column to persist. The model
 # reads windows of any length (`None` in the input shape), which section 2 will need.
+
 
 # %%
 class PersistPlusCorrection(layers.Layer):
@@ -148,7 +176,7 @@ class PersistPlusCorrection(layers.Layer):
 
     def call(self, inputs):
         window, correction = inputs
-        return window[:, -1, self.feature_index:self.feature_index + 1] + correction
+        return window[:, -1, self.feature_index : self.feature_index + 1] + correction
 
 
 def build_forecaster(persist_layer, hidden_size=16):
@@ -164,7 +192,10 @@ def mse(model, x, y):
 
 def largest_difference(weights, other_weights):
     """The largest absolute difference between two lists of weight arrays of the same shapes."""
-    return max(float(np.abs(a - b).max()) for a, b in zip(weights, other_weights, strict=True))
+    return max(
+        float(np.abs(a - b).max()) for a, b in zip(weights, other_weights, strict=True)
+    )
+
 
 # %% [markdown]
 # Keras 3 saves a model as one `.keras` file: a zip archive holding the architecture as JSON (each
@@ -184,10 +215,14 @@ try:
     build_forecaster(PersistPlusCorrection(numpy_index)).save(work_dir / "broken.keras")
 except NotImplementedError as error:
     print("saving fails:", type(error).__name__, "-", " ".join(str(error).split()[:23]))
-build_forecaster(PersistPlusCorrection(int(numpy_index))).save(work_dir / "unregistered.keras")
+build_forecaster(PersistPlusCorrection(int(numpy_index))).save(
+    work_dir / "unregistered.keras"
+)
 try:
     keras.models.load_model(work_dir / "unregistered.keras")
-except TypeError as error:  # Keras's message starts with a generic line; the cause comes at the end
+except (
+    TypeError
+) as error:  # Keras's message starts with a generic line; the cause comes at the end
     cause = str(error).split("Exception encountered: ")[-1].split(". Make sure")[0]
     print("loading fails:", type(error).__name__, "-", cause)
 
@@ -197,6 +232,7 @@ except TypeError as error:  # Keras's message starts with a generic line; the ca
 # Python values (`int(...)`, `float(...)`, lists), so that no argument depends on Keras guessing.
 # And keep the class in a module, not in a notebook: any other process that loads the file must
 # import it first (section 5 meets this).
+
 
 # %%
 @keras.saving.register_keras_serializable(package="rnn_book")
@@ -210,7 +246,9 @@ class PersistPlus(PersistPlusCorrection):
 keras.utils.set_random_seed(seed)
 model = build_forecaster(PersistPlus(numpy_index))
 model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
-print(f"{model.count_params()} parameters; the custom layer's config: {model.layers[-1].get_config()['feature_index']}")
+print(
+    f"{model.count_params()} parameters; the custom layer's config: {model.layers[-1].get_config()['feature_index']}"
+)
 
 # %% [markdown]
 # We train it for a fixed number of epochs and let `ModelCheckpoint(save_best_only=True)` write the
@@ -219,17 +257,36 @@ print(f"{model.count_params()} parameters; the custom layer's config: {model.lay
 
 # %% tags=["nbval-ignore-output"]
 best_path = work_dir / "best.keras"
-history = model.fit(x_train, y_train, validation_data=(x_valid, y_valid), epochs=20, batch_size=32, verbose=0,
-                    callbacks=[keras.callbacks.ModelCheckpoint(best_path, monitor="val_loss", save_best_only=True),
-                               EpochLogger(every=5)])
+history = model.fit(
+    x_train,
+    y_train,
+    validation_data=(x_valid, y_valid),
+    epochs=20,
+    batch_size=32,
+    verbose=0,
+    callbacks=[
+        keras.callbacks.ModelCheckpoint(
+            best_path, monitor="val_loss", save_best_only=True
+        ),
+        EpochLogger(every=5),
+    ],
+)
 val_losses = history.history["val_loss"]
 best_model = keras.models.load_model(best_path)
-persistence = {split: float(np.mean((x[:, -1, :1] - y) ** 2))
-               for split, x, y in (("valid", x_valid, y_valid), ("test", x_test, y_test))}
-print(f"best epoch {np.argmin(val_losses) + 1}: validation MSE {min(val_losses):.4f}; "
-      f"the file's model: {mse(best_model, x_valid, y_valid):.4f}; persistence: {persistence['valid']:.4f}")
-assert np.isclose(mse(best_model, x_valid, y_valid), min(val_losses), rtol=1e-4), "the file holds the best epoch"
-assert mse(best_model, x_test, y_test) < persistence["test"], "the correction improves on persistence in 2015"
+persistence = {
+    split: float(np.mean((x[:, -1, :1] - y) ** 2))
+    for split, x, y in (("valid", x_valid, y_valid), ("test", x_test, y_test))
+}
+print(
+    f"best epoch {np.argmin(val_losses) + 1}: validation MSE {min(val_losses):.4f}; "
+    f"the file's model: {mse(best_model, x_valid, y_valid):.4f}; persistence: {persistence['valid']:.4f}"
+)
+assert np.isclose(mse(best_model, x_valid, y_valid), min(val_losses), rtol=1e-4), (
+    "the file holds the best epoch"
+)
+assert mse(best_model, x_test, y_test) < persistence["test"], (
+    "the correction improves on persistence in 2015"
+)
 
 # %% [markdown]
 # The file holds the epoch with the lowest validation loss (asserted), and on the test year the
@@ -239,11 +296,21 @@ assert mse(best_model, x_test, y_test) < persistence["test"], "the correction im
 # %%
 model.save(work_dir / "forecaster.keras")
 reloaded = keras.models.load_model(work_dir / "forecaster.keras")
-print("loaded layer:", type(reloaded.layers[-1]).__name__, "| registered as",
-      keras.saving.get_registered_name(PersistPlus))
-print("predictions equal after the round trip:",
-      np.array_equal(reloaded.predict(x_test, verbose=0), model.predict(x_test, verbose=0)))
-assert np.array_equal(reloaded.predict(x_test, verbose=0), model.predict(x_test, verbose=0))
+print(
+    "loaded layer:",
+    type(reloaded.layers[-1]).__name__,
+    "| registered as",
+    keras.saving.get_registered_name(PersistPlus),
+)
+print(
+    "predictions equal after the round trip:",
+    np.array_equal(
+        reloaded.predict(x_test, verbose=0), model.predict(x_test, verbose=0)
+    ),
+)
+assert np.array_equal(
+    reloaded.predict(x_test, verbose=0), model.predict(x_test, verbose=0)
+)
 
 # %% [markdown]
 # ## 2. Serving one step at a time
@@ -257,22 +324,29 @@ assert np.array_equal(reloaded.predict(x_test, verbose=0), model.predict(x_test,
 
 # %%
 STREAMS = 3
-streaming = keras.Sequential([
-    keras.Input(batch_shape=(STREAMS, 1, len(FEATURES))),
-    layers.GRU(16, stateful=True),
-], name="stateful_gru")
+streaming = keras.Sequential(
+    [
+        keras.Input(batch_shape=(STREAMS, 1, len(FEATURES))),
+        layers.GRU(16, stateful=True),
+    ],
+    name="stateful_gru",
+)
 correction_layer, persist_layer = model.get_layer("correction"), model.layers[-1]
 streaming.set_weights(model.get_layer("gru").get_weights())
 
 stream_days = x_test[:STREAMS]  # three two-week stretches of 2015, fed day by day
 streaming.layers[0].reset_state()
 for day in range(WINDOW):
-    today = stream_days[:, day:day + 1]
+    today = stream_days[:, day : day + 1]
     answer = persist_layer([today, correction_layer(streaming(today))]).numpy()
-    batch_answer = model(stream_days[:, :day + 1]).numpy()
-    assert np.allclose(answer, batch_answer, atol=1e-5), f"day {day + 1}: the stream and the batch disagree"
-print(f"{STREAMS} streams, {WINDOW} days: after every day the stateful model answered what the batch model "
-      "answered on the whole prefix (to 1e-5)")
+    batch_answer = model(stream_days[:, : day + 1]).numpy()
+    assert np.allclose(answer, batch_answer, atol=1e-5), (
+        f"day {day + 1}: the stream and the batch disagree"
+    )
+print(
+    f"{STREAMS} streams, {WINDOW} days: after every day the stateful model answered what the batch model "
+    "answered on the whole prefix (to 1e-5)"
+)
 
 # %% [markdown]
 # A stateful layer ties the streams to the rows of one batch, which suits a fixed set of sensors.
@@ -288,7 +362,9 @@ def forecast_next_day(today, state):
     """One day in, tomorrow's forecast out: (forecast, new state). `today` is (streams, features)."""
     output, new_state = gru_cell(today, state)
     forecast = persist_layer([today[:, None, :], correction_layer(output)])
-    return np.asarray(forecast), [np.asarray(part) for part in new_state]  # NumPy: what a store keeps
+    return np.asarray(forecast), [
+        np.asarray(part) for part in new_state
+    ]  # NumPy: what a store keeps
 
 
 states = {}  # station -> its GRU state; a server would keep this in a key-value store
@@ -297,23 +373,30 @@ for station, days in enumerate(x_test[:STREAMS]):
     for today in days:
         forecast, states[station] = forecast_next_day(today[None, :], states[station])
     assert np.allclose(forecast, model(days[None]).numpy(), atol=1e-5)
-print(f"stored state per station: {states[0][0].size} floats = {states[0][0].nbytes} bytes, whatever the day")
+print(
+    f"stored state per station: {states[0][0].size} floats = {states[0][0].nbytes} bytes, whatever the day"
+)
 
 # %% [markdown]
 # The state per stream is the GRU's 16 numbers, the same on day 14 and on day 10,000. A transformer
 # decoder that serves a stream one step at a time keeps a *cache* of every past step's keys and
-# values in every layer (chapter 5), so its memory per stream grows with the stream's length; the
-# linear recurrences of chapter 8 get the recurrent network's constant state back. The table counts
+# values in every layer (chapter 7), so its memory per stream grows with the stream's length; the
+# linear recurrences of chapter 11 get the recurrent network's constant state back. The table counts
 # floats for our GRU and for a small two-layer transformer with 64-dimensional keys and values.
+
 
 # %%
 def transformer_cache_floats(num_layers, model_dim, steps):
-    return 2 * num_layers * model_dim * steps  # one key and one value vector per layer and step
+    return (
+        2 * num_layers * model_dim * steps
+    )  # one key and one value vector per layer and step
 
 
 print(f"{'steps':>8} {'GRU(16) state':>14} {'transformer cache':>18}")
 for steps in (WINDOW, 365, 10_000):
-    print(f"{steps:>8,} {gru_cell.units:>14,} {transformer_cache_floats(2, 64, steps):>18,}")
+    print(
+        f"{steps:>8,} {gru_cell.units:>14,} {transformer_cache_floats(2, 64, steps):>18,}"
+    )
 
 # %% [markdown]
 # ### Exporting the server's functions
@@ -334,10 +417,15 @@ for steps in (WINDOW, 365, 10_000):
 # numbered version directory, so the archive goes to `serving/1`.
 
 # %%
-mean_constant, std_constant = tf.constant(feature_mean, "float32"), tf.constant(feature_std, "float32")
+mean_constant, std_constant = (
+    tf.constant(feature_mean, "float32"),
+    tf.constant(feature_std, "float32"),
+)
 
 
-gru_over_days = layers.RNN(gru_cell)  # the trained cell, run over the days by a plain loop (never cuDNN)
+gru_over_days = layers.RNN(
+    gru_cell
+)  # the trained cell, run over the days by a plain loop (never cuDNN)
 
 
 def forecast_celsius(raw_days):
@@ -352,18 +440,33 @@ def step_celsius(raw_today, state):
     today = (raw_today - mean_constant) / std_constant
     output, new_state = gru_cell(today, [state])
     forecast = persist_layer([today[:, None, :], correction_layer(output)])
-    return {"forecast": forecast[:, 0] * std_constant[0] + mean_constant[0], "state": new_state[0]}
+    return {
+        "forecast": forecast[:, 0] * std_constant[0] + mean_constant[0],
+        "state": new_state[0],
+    }
 
 
 archive = keras.export.ExportArchive()
 archive.track(model)
-archive.add_endpoint("forecast", forecast_celsius,
-                     input_signature=[tf.TensorSpec([None, None, len(FEATURES)], tf.float32, name="raw_days")])
-archive.add_endpoint("step", step_celsius,
-                     input_signature=[tf.TensorSpec([None, len(FEATURES)], tf.float32, name="raw_today"),
-                                      tf.TensorSpec([None, gru_cell.units], tf.float32, name="state")])
+archive.add_endpoint(
+    "forecast",
+    forecast_celsius,
+    input_signature=[
+        tf.TensorSpec([None, None, len(FEATURES)], tf.float32, name="raw_days")
+    ],
+)
+archive.add_endpoint(
+    "step",
+    step_celsius,
+    input_signature=[
+        tf.TensorSpec([None, len(FEATURES)], tf.float32, name="raw_today"),
+        tf.TensorSpec([None, gru_cell.units], tf.float32, name="state"),
+    ],
+)
 tf_logger, logger_level = tf.get_logger(), tf.get_logger().level
-tf_logger.setLevel("ERROR")  # writing logs an INFO line that names our temporary directory
+tf_logger.setLevel(
+    "ERROR"
+)  # writing logs an INFO line that names our temporary directory
 try:
     archive.write_out(work_dir / "serving" / "1", verbose=False)
 finally:
@@ -378,20 +481,32 @@ print("written:", sorted(path.name for path in (work_dir / "serving" / "1").iter
 # %%
 served = tf.saved_model.load(str(work_dir / "serving" / "1"))
 print("signatures:", sorted(served.signatures))
-exported_ops = {node.op for signature in served.signatures.values()
-                for function in signature.graph.as_graph_def().library.function for node in function.node_def}
-assert not any("Cudnn" in op for op in exported_ops), "the exported graph runs without a GPU"
-assert set(served.signatures["serving_default"].structured_outputs) == {"forecast"}, "the default is forecast"
-raw_test_windows = np.stack([daily["test"][start:start + WINDOW] for start in range(len(x_test))])
+exported_ops = {
+    node.op
+    for signature in served.signatures.values()
+    for function in signature.graph.as_graph_def().library.function
+    for node in function.node_def
+}
+assert not any("Cudnn" in op for op in exported_ops), (
+    "the exported graph runs without a GPU"
+)
+assert set(served.signatures["serving_default"].structured_outputs) == {"forecast"}, (
+    "the default is forecast"
+)
+raw_test_windows = np.stack(
+    [daily["test"][start : start + WINDOW] for start in range(len(x_test))]
+)
 expected_celsius = model(x_test).numpy()[:, 0] * feature_std[0] + feature_mean[0]
 served_celsius = served.forecast(raw_test_windows)["forecast"].numpy()
 state = np.zeros((len(x_test), gru_cell.units), "float32")
 for day in range(WINDOW):  # every 2015 window at once, one day at a time
     stepped = served.step(raw_test_windows[:, day], state)
     state = stepped["state"]
-print("forecast and step agree with the Keras model (to 1e-4 degrees):",
-      np.allclose(served_celsius, expected_celsius, atol=1e-4),
-      np.allclose(stepped["forecast"].numpy(), expected_celsius, atol=1e-4))
+print(
+    "forecast and step agree with the Keras model (to 1e-4 degrees):",
+    np.allclose(served_celsius, expected_celsius, atol=1e-4),
+    np.allclose(stepped["forecast"].numpy(), expected_celsius, atol=1e-4),
+)
 assert np.allclose(served_celsius, expected_celsius, atol=1e-4)
 assert np.allclose(stepped["forecast"].numpy(), expected_celsius, atol=1e-4)
 
@@ -401,13 +516,29 @@ assert np.allclose(stepped["forecast"].numpy(), expected_celsius, atol=1e-4)
 
 # %% tags=["nbval-ignore-output"]
 np.save(work_dir / "raw_test_windows.npy", raw_test_windows)
-serving_program = ("import sys, numpy as np, tensorflow as tf; served = tf.saved_model.load(sys.argv[1]); "
-                   "np.save(sys.argv[3], served.forecast(np.load(sys.argv[2]))['forecast'].numpy())")
-subprocess.run([sys.executable, "-c", serving_program, str(work_dir / "serving" / "1"),
-                str(work_dir / "raw_test_windows.npy"), str(work_dir / "served.npy")],
-               check=True, capture_output=True, timeout=120, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+serving_program = (
+    "import sys, numpy as np, tensorflow as tf; served = tf.saved_model.load(sys.argv[1]); "
+    "np.save(sys.argv[3], served.forecast(np.load(sys.argv[2]))['forecast'].numpy())"
+)
+subprocess.run(
+    [
+        sys.executable,
+        "-c",
+        serving_program,
+        str(work_dir / "serving" / "1"),
+        str(work_dir / "raw_test_windows.npy"),
+        str(work_dir / "served.npy"),
+    ],
+    check=True,
+    capture_output=True,
+    timeout=120,
+    env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+)
 fresh_process_celsius = np.load(work_dir / "served.npy")
-print("a fresh process served the same forecasts:", np.allclose(fresh_process_celsius, expected_celsius, atol=1e-4))
+print(
+    "a fresh process served the same forecasts:",
+    np.allclose(fresh_process_celsius, expected_celsius, atol=1e-4),
+)
 assert np.allclose(fresh_process_celsius, expected_celsius, atol=1e-4)
 
 # %% [markdown]
@@ -431,15 +562,37 @@ assert np.allclose(fresh_process_celsius, expected_celsius, atol=1e-4)
 # %%
 train_days = standardise(daily["train"])
 pipeline_windows = keras.utils.timeseries_dataset_from_array(
-    train_days[:-1], train_days[WINDOW:, :1], sequence_length=WINDOW, batch_size=64, shuffle=False)
-x_pipeline, y_pipeline = (np.concatenate(parts) for parts in zip(*pipeline_windows.as_numpy_iterator(), strict=True))
-print("pipeline:", x_pipeline.shape, "| equal to the arrays:",
-      np.array_equal(x_pipeline, x_train) and np.array_equal(y_pipeline, y_train))
+    train_days[:-1],
+    train_days[WINDOW:, :1],
+    sequence_length=WINDOW,
+    batch_size=64,
+    shuffle=False,
+)
+x_pipeline, y_pipeline = (
+    np.concatenate(parts)
+    for parts in zip(*pipeline_windows.as_numpy_iterator(), strict=True)
+)
+print(
+    "pipeline:",
+    x_pipeline.shape,
+    "| equal to the arrays:",
+    np.array_equal(x_pipeline, x_train) and np.array_equal(y_pipeline, y_train),
+)
 assert np.array_equal(x_pipeline, x_train) and np.array_equal(y_pipeline, y_train)
-training_pipeline = (pipeline_windows.unbatch().cache().shuffle(len(x_train), seed=seed)
-                     .batch(64).prefetch(tf.data.AUTOTUNE))
-first_pass, second_pass = ([float(t) for _, targets in training_pipeline for t in targets[:, 0]] for _ in range(2))
-assert sorted(first_pass) == sorted(second_pass) == sorted(y_train[:, 0].tolist()), "every window, once per pass"
+training_pipeline = (
+    pipeline_windows.unbatch()
+    .cache()
+    .shuffle(len(x_train), seed=seed)
+    .batch(64)
+    .prefetch(tf.data.AUTOTUNE)
+)
+first_pass, second_pass = (
+    [float(t) for _, targets in training_pipeline for t in targets[:, 0]]
+    for _ in range(2)
+)
+assert sorted(first_pass) == sorted(second_pass) == sorted(y_train[:, 0].tolist()), (
+    "every window, once per pass"
+)
 assert first_pass != second_pass, "a new order in each pass"
 
 # %% [markdown]
@@ -460,12 +613,19 @@ step_optimizer = keras.optimizers.Adam(1e-3)
 def train_step(x, y):
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(tf.square(speed_model(x, training=True) - y))
-    step_optimizer.apply_gradients(zip(tape.gradient(loss, speed_model.trainable_variables),
-                                       speed_model.trainable_variables, strict=True))
+    step_optimizer.apply_gradients(
+        zip(
+            tape.gradient(loss, speed_model.trainable_variables),
+            speed_model.trainable_variables,
+            strict=True,
+        )
+    )
     return loss
 
 
-step_seconds = median_seconds(lambda: train_step(x_train[:64], y_train[:64]), repeats=15)
+step_seconds = median_seconds(
+    lambda: train_step(x_train[:64], y_train[:64]), repeats=15
+)
 
 
 def wait_then_pass(x, y):
@@ -480,7 +640,9 @@ def slow_reads(dataset):
 
 def without_prefetch(dataset):
     options = tf.data.Options()
-    options.experimental_optimization.inject_prefetch = False  # tf.data's own prefetch after a map
+    options.experimental_optimization.inject_prefetch = (
+        False  # tf.data's own prefetch after a map
+    )
     return dataset.with_options(options)
 
 
@@ -489,11 +651,19 @@ def run_epoch(dataset):
         train_step(x, y)
 
 
-epoch_data = tf.data.Dataset.from_tensor_slices((x_train, y_train)).batch(64).repeat(2)  # two epochs
-epoch_seconds = interleaved_seconds({
-    "no prefetch": lambda: run_epoch(without_prefetch(slow_reads(epoch_data))),
-    "defaults": lambda: run_epoch(slow_reads(epoch_data)),
-    "prefetch": lambda: run_epoch(slow_reads(epoch_data).prefetch(tf.data.AUTOTUNE))}, rounds=9)
+epoch_data = (
+    tf.data.Dataset.from_tensor_slices((x_train, y_train)).batch(64).repeat(2)
+)  # two epochs
+epoch_seconds = interleaved_seconds(
+    {
+        "no prefetch": lambda: run_epoch(without_prefetch(slow_reads(epoch_data))),
+        "defaults": lambda: run_epoch(slow_reads(epoch_data)),
+        "prefetch": lambda: run_epoch(
+            slow_reads(epoch_data).prefetch(tf.data.AUTOTUNE)
+        ),
+    },
+    rounds=9,
+)
 prefetch_speedup = paired_ratio(epoch_seconds, "no prefetch", "prefetch")
 default_speedup = paired_ratio(epoch_seconds, "no prefetch", "defaults")
 reading_seconds = len(epoch_data) * step_seconds  # the time two epochs spend in reads
@@ -504,12 +674,18 @@ def seconds_saved(seconds, pipeline):
     return float(np.median(np.subtract(seconds["no prefetch"], seconds[pipeline])))
 
 
-print(f"one step {1000 * step_seconds:.1f} ms, one read as long; against no prefetching, epochs are "
-      f"{prefetch_speedup:.2f}x faster with prefetch and {default_speedup:.2f}x with tf.data's defaults;")
-print(f"saved per two epochs: {seconds_saved(epoch_seconds, 'prefetch'):.3f} s and "
-      f"{seconds_saved(epoch_seconds, 'defaults'):.3f} s of the {reading_seconds:.3f} s spent reading")
+print(
+    f"one step {1000 * step_seconds:.1f} ms, one read as long; against no prefetching, epochs are "
+    f"{prefetch_speedup:.2f}x faster with prefetch and {default_speedup:.2f}x with tf.data's defaults;"
+)
+print(
+    f"saved per two epochs: {seconds_saved(epoch_seconds, 'prefetch'):.3f} s and "
+    f"{seconds_saved(epoch_seconds, 'defaults'):.3f} s of the {reading_seconds:.3f} s spent reading"
+)
 if not gpu_available():
-    assert seconds_saved(epoch_seconds, "defaults") > reading_seconds / 3, "tf.data prefetches by itself"
+    assert seconds_saved(epoch_seconds, "defaults") > reading_seconds / 3, (
+        "tf.data prefetches by itself"
+    )
 
 # %% [markdown]
 # With reads as slow as the training steps, an epoch that waits for each read takes about the sum of
@@ -568,7 +744,9 @@ class PowerCut(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         if (self.epoch, batch) == (self.crash_epoch, self.crash_batch):
-            raise RuntimeError(f"power cut in epoch {self.epoch + 1}, after batch {batch + 1}")
+            raise RuntimeError(
+                f"power cut in epoch {self.epoch + 1}, after batch {batch + 1}"
+            )
 
 
 def fresh_model():
@@ -576,6 +754,7 @@ def fresh_model():
     fresh = build_forecaster(PersistPlus(0))
     fresh.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
     return fresh
+
 
 # %% tags=["nbval-ignore-output"]
 fit_options = dict(epochs=6, batch_size=32, verbose=0)
@@ -585,19 +764,42 @@ with op_determinism() if gpu_available() else contextlib.nullcontext():
     uninterrupted.fit(x_train, y_train, **fit_options)
     interrupted = fresh_model()
     try:
-        interrupted.fit(x_train, y_train, **fit_options,
-                        callbacks=[keras.callbacks.BackupAndRestore(backup_dir), PowerCut(epoch=3, batch=10)])
+        interrupted.fit(
+            x_train,
+            y_train,
+            **fit_options,
+            callbacks=[
+                keras.callbacks.BackupAndRestore(backup_dir),
+                PowerCut(epoch=3, batch=10),
+            ],
+        )
     except RuntimeError as error:
         print("first run:", error, "| backup on disk:", backup_dir.exists())
-    restarted = fresh_model()  # a new process would start like this: a fresh model, the same callback
-    resumed_history = restarted.fit(x_train, y_train, **fit_options,
-                                    callbacks=[keras.callbacks.BackupAndRestore(backup_dir)])
-print("second run trained epochs", [epoch + 1 for epoch in resumed_history.epoch],
-      "| backup left:", backup_dir.exists())
-resume_difference = largest_difference(restarted.get_weights(), uninterrupted.get_weights())
+    restarted = (
+        fresh_model()
+    )  # a new process would start like this: a fresh model, the same callback
+    resumed_history = restarted.fit(
+        x_train,
+        y_train,
+        **fit_options,
+        callbacks=[keras.callbacks.BackupAndRestore(backup_dir)],
+    )
+print(
+    "second run trained epochs",
+    [epoch + 1 for epoch in resumed_history.epoch],
+    "| backup left:",
+    backup_dir.exists(),
+)
+resume_difference = largest_difference(
+    restarted.get_weights(), uninterrupted.get_weights()
+)
 print(f"largest weight difference from the uninterrupted run: {resume_difference:.1e}")
-assert resumed_history.epoch == [3, 4, 5], "the restart trains only the epochs the crash lost"
-assert resume_difference <= 1e-6, "the resumed run ends where the uninterrupted one does"
+assert resumed_history.epoch == [3, 4, 5], (
+    "the restart trains only the epochs the crash lost"
+)
+assert resume_difference <= 1e-6, (
+    "the resumed run ends where the uninterrupted one does"
+)
 assert not backup_dir.exists(), "a finished run removes its backup"
 
 # %% [markdown]
@@ -608,6 +810,7 @@ assert not backup_dir.exists(), "a finished run removes its backup"
 # seed is set (as `setup_book` does), that operation starts from the same state each time, and the
 # *same* permutation comes back in every epoch. The next cell shows it with a layer that records the
 # order in which it sees eight examples.
+
 
 # %% tags=["nbval-ignore-output"]
 class RecordOrder(layers.Layer):
@@ -625,16 +828,41 @@ class RecordOrder(layers.Layer):
 recorder = RecordOrder()
 probe = keras.Sequential([keras.Input((1,)), recorder, layers.Dense(1)])
 probe.compile(optimizer="sgd", loss="mse", run_eagerly=True)
-probe.fit(np.arange(8.0)[:, None], np.zeros(8), batch_size=8, epochs=3, shuffle=True, verbose=0)
-probe.fit(np.arange(8.0)[:, None], np.zeros(8), batch_size=8, epochs=1, shuffle=True, verbose=0)
+probe.fit(
+    np.arange(8.0)[:, None],
+    np.zeros(8),
+    batch_size=8,
+    epochs=3,
+    shuffle=True,
+    verbose=0,
+)
+probe.fit(
+    np.arange(8.0)[:, None],
+    np.zeros(8),
+    batch_size=8,
+    epochs=1,
+    shuffle=True,
+    verbose=0,
+)
 print("order in epochs 1, 2, 3, and in a second fit:", recorder.seen)
-assert recorder.seen[0] != list(range(8)) and all(order == recorder.seen[0] for order in recorder.seen)
+assert recorder.seen[0] != list(range(8)) and all(
+    order == recorder.seen[0] for order in recorder.seen
+)
 recorder.seen.clear()
 tf.random.set_seed(None)  # no global seed for TensorFlow's random operations...
-probe.fit(np.arange(8.0)[:, None], np.zeros(8), batch_size=8, epochs=3, shuffle=True, verbose=0)
+probe.fit(
+    np.arange(8.0)[:, None],
+    np.zeros(8),
+    batch_size=8,
+    epochs=3,
+    shuffle=True,
+    verbose=0,
+)
 keras.utils.set_random_seed(seed)  # ...and back to the book's seed
 print("without a global seed:", recorder.seen)
-assert len({tuple(order) for order in recorder.seen}) > 1, "without a seed, the order changes"
+assert len({tuple(order) for order in recorder.seen}) > 1, (
+    "without a seed, the order changes"
+)
 
 # %% [markdown]
 # The examples are shuffled once, and that order repeats in every epoch, and even in the next call
@@ -648,15 +876,25 @@ assert len({tuple(order) for order in recorder.seen}) > 1, "without a seed, the 
 # neither of these starts its sequence of orders again after a restart (asserted below), and the
 # resumed run then sees other batches than an uninterrupted one.
 
+
 # %%
 def epoch_orders(dataset, epochs):
     return [[int(value) for value in dataset] for _ in range(epochs)]
 
 
 first_run = epoch_orders(tf.data.Dataset.range(8).shuffle(8, seed=seed), epochs=4)
-after_restart = epoch_orders(tf.data.Dataset.range(8).shuffle(8, seed=seed), epochs=1)  # a fresh pipeline
-print("epoch 4 of the first run:", first_run[3], "| epoch 4 after a restart at epoch 4:", after_restart[0])
-assert after_restart[0] == first_run[0] != first_run[3], "the restarted pipeline replays epoch 1's order"
+after_restart = epoch_orders(
+    tf.data.Dataset.range(8).shuffle(8, seed=seed), epochs=1
+)  # a fresh pipeline
+print(
+    "epoch 4 of the first run:",
+    first_run[3],
+    "| epoch 4 after a restart at epoch 4:",
+    after_restart[0],
+)
+assert after_restart[0] == first_run[0] != first_run[3], (
+    "the restarted pipeline replays epoch 1's order"
+)
 
 # %% [markdown]
 # ### What determinism costs
@@ -669,13 +907,21 @@ assert after_restart[0] == first_run[0] != first_run[3], "the restarted pipeline
 
 # %% tags=["nbval-ignore-output"]
 with op_determinism():
-    deterministic_seconds = interleaved_seconds({
-        "no prefetch": lambda: run_epoch(without_prefetch(slow_reads(epoch_data))),
-        "defaults": lambda: run_epoch(slow_reads(epoch_data))}, rounds=9)
-print(f"with op determinism, tf.data's defaults saved {seconds_saved(deterministic_seconds, 'defaults'):.3f} s "
-      f"of the {reading_seconds:.3f} s spent reading (without it: {seconds_saved(epoch_seconds, 'defaults'):.3f} s)")
+    deterministic_seconds = interleaved_seconds(
+        {
+            "no prefetch": lambda: run_epoch(without_prefetch(slow_reads(epoch_data))),
+            "defaults": lambda: run_epoch(slow_reads(epoch_data)),
+        },
+        rounds=9,
+    )
+print(
+    f"with op determinism, tf.data's defaults saved {seconds_saved(deterministic_seconds, 'defaults'):.3f} s "
+    f"of the {reading_seconds:.3f} s spent reading (without it: {seconds_saved(epoch_seconds, 'defaults'):.3f} s)"
+)
 if not gpu_available():
-    assert seconds_saved(deterministic_seconds, "defaults") < 0.2 * reading_seconds, "prefetching is off"
+    assert seconds_saved(deterministic_seconds, "defaults") < 0.2 * reading_seconds, (
+        "prefetching is off"
+    )
 
 # %% [markdown]
 # Prefetching now hides less than a fifth of the reading time (asserted), against more than a third
@@ -705,22 +951,53 @@ if not gpu_available():
 # so each replica must divide its share's loss by the *global* $B$, and the all-reduce adds the
 # replicas' gradients.
 
+
 # %%
 def draw_data_parallel(ax):
-    boxes = {"global batch of B examples": (0.5, 0.88),
-             "replica 1\nmodel copy, B/2 examples": (0.25, 0.6), "replica 2\nmodel copy, B/2 examples": (0.75, 0.6),
-             "all-reduce: g = g1 + g2\n(each replica gets g)": (0.5, 0.32),
-             "the same update on every copy: w <- w - lr * g": (0.5, 0.08)}
+    boxes = {
+        "global batch of B examples": (0.5, 0.88),
+        "replica 1\nmodel copy, B/2 examples": (0.25, 0.6),
+        "replica 2\nmodel copy, B/2 examples": (0.75, 0.6),
+        "all-reduce: g = g1 + g2\n(each replica gets g)": (0.5, 0.32),
+        "the same update on every copy: w <- w - lr * g": (0.5, 0.08),
+    }
     for text, (x, y) in boxes.items():
-        ax.text(x, y, text, ha="center", va="center", fontsize=9, bbox=dict(boxstyle="round", fc="white", ec="0.3"))
-    arrows = [((0.45, 0.84), (0.28, 0.66), "first half"), ((0.55, 0.84), (0.72, 0.66), "second half"),
-              ((0.25, 0.54), (0.45, 0.37), "gradients g1"), ((0.75, 0.54), (0.55, 0.37), "gradients g2"),
-              ((0.5, 0.27), (0.5, 0.12), "")]
+        ax.text(
+            x,
+            y,
+            text,
+            ha="center",
+            va="center",
+            fontsize=9,
+            bbox=dict(boxstyle="round", fc="white", ec="0.3"),
+        )
+    arrows = [
+        ((0.45, 0.84), (0.28, 0.66), "first half"),
+        ((0.55, 0.84), (0.72, 0.66), "second half"),
+        ((0.25, 0.54), (0.45, 0.37), "gradients g1"),
+        ((0.75, 0.54), (0.55, 0.37), "gradients g2"),
+        ((0.5, 0.27), (0.5, 0.12), ""),
+    ]
     for (x0, y0), (x1, y1), label in arrows:
-        ax.annotate("", (x1, y1), (x0, y0), arrowprops=dict(arrowstyle="->", color="0.3"))
-        ax.text((x0 + x1) / 2 + (0.07 if x1 > x0 else -0.07), (y0 + y1) / 2, label, ha="center", fontsize=8)
-    ax.set(xlim=(0, 1), ylim=(0, 1), title="One training step of data parallelism with two replicas",
-           xlabel="replicas side by side", ylabel="order of the step (top to bottom)", xticks=[], yticks=[])
+        ax.annotate(
+            "", (x1, y1), (x0, y0), arrowprops=dict(arrowstyle="->", color="0.3")
+        )
+        ax.text(
+            (x0 + x1) / 2 + (0.07 if x1 > x0 else -0.07),
+            (y0 + y1) / 2,
+            label,
+            ha="center",
+            fontsize=8,
+        )
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1),
+        title="One training step of data parallelism with two replicas",
+        xlabel="replicas side by side",
+        ylabel="order of the step (top to bottom)",
+        xticks=[],
+        yticks=[],
+    )
 
 
 fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -738,7 +1015,9 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-one_device = tf.distribute.OneDeviceStrategy("/cpu:0")  # the reference, on the CPU even where a GPU is
+one_device = tf.distribute.OneDeviceStrategy(
+    "/cpu:0"
+)  # the reference, on the CPU even where a GPU is
 print("replicas in sync:", mirrored.num_replicas_in_sync)
 
 
@@ -748,18 +1027,35 @@ def mirrored_against_single(num_examples):
         single_model = fresh_model()
     with mirrored.scope():
         mirrored_model = fresh_model()
-        mirrored_model.set_weights(single_model.get_weights())  # the same start (a seed alone does not promise it)
+        mirrored_model.set_weights(
+            single_model.get_weights()
+        )  # the same start (a seed alone does not promise it)
     for one_model in (mirrored_model, single_model):
-        one_model.fit(x_train[:num_examples], y_train[:num_examples], epochs=2, batch_size=64, shuffle=False, verbose=0)
+        one_model.fit(
+            x_train[:num_examples],
+            y_train[:num_examples],
+            epochs=2,
+            batch_size=64,
+            shuffle=False,
+            verbose=0,
+        )
     return largest_difference(mirrored_model.get_weights(), single_model.get_weights())
 
 
 even_examples = len(x_train) // 64 * 64
-mirrored_difference = {count: mirrored_against_single(count) for count in (even_examples, len(x_train))}
+mirrored_difference = {
+    count: mirrored_against_single(count) for count in (even_examples, len(x_train))
+}
 for count, difference in mirrored_difference.items():
-    print(f"{count} examples (last batch {count % 64 or 64}): largest weight difference {difference:.1e}")
-assert mirrored_difference[even_examples] < 1e-5, "two replicas with B/2 each make the updates of one device with B"
-assert mirrored_difference[len(x_train)] > 1e-4, "an uneven last batch makes the two runs differ"
+    print(
+        f"{count} examples (last batch {count % 64 or 64}): largest weight difference {difference:.1e}"
+    )
+assert mirrored_difference[even_examples] < 1e-5, (
+    "two replicas with B/2 each make the updates of one device with B"
+)
+assert mirrored_difference[len(x_train)] > 1e-4, (
+    "an uneven last batch makes the two runs differ"
+)
 
 # %% [markdown]
 # With 704 examples, every batch has 64 examples and the two runs agree to rounding (asserted below
@@ -792,12 +1088,18 @@ print(inspect.getsource(distributed.train_with_loop))
 # %% tags=["nbval-ignore-output"]
 loop_settings = dict(global_batch=64, epochs=4, learning_rate=0.02, shuffle_seed=seed)
 keras.utils.set_random_seed(seed)
-initial_model = keras.Sequential([keras.Input((None, len(FEATURES))), layers.GRU(16), layers.Dense(1)])
-distributed.write_job(work_dir / "job", initial_model, x_train, y_train, **loop_settings)
+initial_model = keras.Sequential(
+    [keras.Input((None, len(FEATURES))), layers.GRU(16), layers.Dense(1)]
+)
+distributed.write_job(
+    work_dir / "job", initial_model, x_train, y_train, **loop_settings
+)
 loop_weights = {}
 for name, strategy in (("one device", one_device), ("two logical CPUs", mirrored)):
     with strategy.scope():
-        loop_model = keras.models.load_model(work_dir / "job" / "model.keras", compile=False)
+        loop_model = keras.models.load_model(
+            work_dir / "job" / "model.keras", compile=False
+        )
     print(f"{name}:")
     distributed.train_with_loop(strategy, loop_model, x_train, y_train, **loop_settings)
     loop_weights[name] = loop_model.get_weights()
@@ -828,7 +1130,9 @@ assert loop_difference < 1e-5
 # %% tags=["nbval-ignore-output"]
 job_dir = work_dir / "job"
 exit_codes, worker_lines = distributed.run_workers(job_dir, try_fit=True)
-assert exit_codes == [0, 0] and all("Keras fit failed" in line for line in worker_lines), worker_lines
+assert exit_codes == [0, 0] and all(
+    "Keras fit failed" in line for line in worker_lines
+), worker_lines
 
 # %% [markdown]
 # `fit` fails on both workers, as Keras issue 20585 reports. Our loop, on two workers with the same
@@ -839,10 +1143,14 @@ assert exit_codes == [0, 0] and all("Keras fit failed" in line for line in worke
 
 # %% tags=["nbval-ignore-output"]
 exit_codes, worker_lines = distributed.run_workers(job_dir)
-worker_weights = [list(np.load(job_dir / f"worker-{index}.npz").values()) for index in range(2)]
+worker_weights = [
+    list(np.load(job_dir / f"worker-{index}.npz").values()) for index in range(2)
+]
 workers_agree = largest_difference(*worker_weights) == 0
 worker_difference = largest_difference(worker_weights[0], loop_weights["one device"])
-print(f"workers hold equal weights: {workers_agree} | largest difference from one device: {worker_difference:.1e}")
+print(
+    f"workers hold equal weights: {workers_agree} | largest difference from one device: {worker_difference:.1e}"
+)
 assert exit_codes == [0, 0] and workers_agree and worker_difference < 1e-5
 
 # %% [markdown]
@@ -860,16 +1168,24 @@ assert exit_codes == [0, 0] and workers_agree and worker_difference < 1e-5
 
 # %% tags=["nbval-ignore-output"]
 for index in range(2):
-    shutil.rmtree(job_dir / f"checkpoints-{index}")  # the uninterrupted run's checkpoints: start afresh
+    shutil.rmtree(
+        job_dir / f"checkpoints-{index}"
+    )  # the uninterrupted run's checkpoints: start afresh
 exit_codes, _ = distributed.run_workers(job_dir, crash_at_epoch=2)
 print("exit codes after the failure:", exit_codes)
-assert exit_codes[1] == 3 and exit_codes[0] != 0, "worker 1 failed and worker 0 was stopped"
+assert exit_codes[1] == 3 and exit_codes[0] != 0, (
+    "worker 1 failed and worker 0 was stopped"
+)
 exit_codes, worker_lines = distributed.run_workers(job_dir)
 resumed_weights = list(np.load(job_dir / "worker-0.npz").values())
 resumed_difference = largest_difference(resumed_weights, worker_weights[0])
 print(f"largest difference from the uninterrupted workers: {resumed_difference:.1e}")
-assert exit_codes == [0, 0] and all("going on at epoch 3" in line for line in worker_lines if "restored" in line)
-assert sum("restored" in line for line in worker_lines) == 2 and resumed_difference <= 1e-6
+assert exit_codes == [0, 0] and all(
+    "going on at epoch 3" in line for line in worker_lines if "restored" in line
+)
+assert (
+    sum("restored" in line for line in worker_lines) == 2 and resumed_difference <= 1e-6
+)
 
 # %% [markdown]
 # Both workers restored the checkpoint of epoch 2, trained epochs 3 and 4, and ended with the weights
@@ -901,27 +1217,57 @@ x_scaling, y_scaling = x_train[:640], y_train[:640]
 def validation_after_training(batch, rate):
     with one_device.scope():
         run_model = keras.models.load_model(job_dir / "model.keras", compile=False)
-    distributed.train_with_loop(one_device, run_model, x_scaling, y_scaling, global_batch=batch, epochs=8,
-                                learning_rate=rate, shuffle_seed=seed, log=lambda line: None)
+    distributed.train_with_loop(
+        one_device,
+        run_model,
+        x_scaling,
+        y_scaling,
+        global_batch=batch,
+        epochs=8,
+        learning_rate=rate,
+        shuffle_seed=seed,
+        log=lambda line: None,
+    )
     loss = mse(run_model, x_valid, y_valid)
     return loss if np.isfinite(loss) else np.inf  # a run that diverged
 
 
 small_rate, factors = 0.002, (1, 4, 8)
 same_rate = {k: validation_after_training(16 * k, small_rate) for k in factors}
-scaled_rate = {k: same_rate[1] if k == 1 else validation_after_training(16 * k, small_rate * k) for k in factors}
+scaled_rate = {
+    k: same_rate[1] if k == 1 else validation_after_training(16 * k, small_rate * k)
+    for k in factors
+}
 for k in factors:
-    print(f"batch {16 * k:>3}: validation MSE {same_rate[k]:.4f} at rate {small_rate}, "
-          f"{scaled_rate[k]:.4f} at rate {small_rate * k:g}")
+    print(
+        f"batch {16 * k:>3}: validation MSE {same_rate[k]:.4f} at rate {small_rate}, "
+        f"{scaled_rate[k]:.4f} at rate {small_rate * k:g}"
+    )
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.5))
 batches = [16 * k for k in factors]
-ax.plot(batches, [same_rate[k] for k in factors], marker="o", label=f"rate {small_rate} at every batch")
-ax.plot(batches, [scaled_rate[k] for k in factors], marker="s", label=f"rate {small_rate} x k (linear scaling)")
-ax.axhline(same_rate[1], color="0.5", linestyle=":", label="batch 16 (what the rule promises)")
-ax.set(xscale="log", xlabel="global batch: 16 x k (examples)", ylabel="validation MSE after 8 epochs",
-       title="The linear scaling rule, from a small learning rate")
+ax.plot(
+    batches,
+    [same_rate[k] for k in factors],
+    marker="o",
+    label=f"rate {small_rate} at every batch",
+)
+ax.plot(
+    batches,
+    [scaled_rate[k] for k in factors],
+    marker="s",
+    label=f"rate {small_rate} x k (linear scaling)",
+)
+ax.axhline(
+    same_rate[1], color="0.5", linestyle=":", label="batch 16 (what the rule promises)"
+)
+ax.set(
+    xscale="log",
+    xlabel="global batch: 16 x k (examples)",
+    ylabel="validation MSE after 8 epochs",
+    title="The linear scaling rule, from a small learning rate",
+)
 ax.set_xticks(batches, labels=[str(batch) for batch in batches])
 ax.minorticks_off()
 ax.legend(fontsize=8)
@@ -938,8 +1284,12 @@ plt.show()
 # size beyond which the rule failed. Use it to choose where a learning-rate sweep starts.
 
 # %%
-assert same_rate[1] < same_rate[4] < same_rate[8], "the same rate with fewer steps ends worse"
-assert abs(scaled_rate[4] - same_rate[1]) < 0.5 * (same_rate[4] - same_rate[1]), "scaling wins most of it back"
+assert same_rate[1] < same_rate[4] < same_rate[8], (
+    "the same rate with fewer steps ends worse"
+)
+assert abs(scaled_rate[4] - same_rate[1]) < 0.5 * (same_rate[4] - same_rate[1]), (
+    "scaling wins most of it back"
+)
 
 # %% [markdown]
 # ### On a GPU: mixed precision
@@ -956,14 +1306,25 @@ assert abs(scaled_rate[4] - same_rate[1]) < 0.5 * (same_rate[4] - same_rate[1]),
 if gpu_available():
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        mixed = keras.Sequential([keras.Input((None, len(FEATURES))), layers.LSTM(64),
-                                  layers.Dense(1, dtype="float32")])  # float32 out: a stable loss
+        mixed = keras.Sequential(
+            [
+                keras.Input((None, len(FEATURES))),
+                layers.LSTM(64),
+                layers.Dense(1, dtype="float32"),
+            ]
+        )  # float32 out: a stable loss
         mixed.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
         mixed_history = mixed.fit(x_train, y_train, epochs=2, batch_size=64, verbose=0)
-        assert mixed.layers[0].compute_dtype == "float16" and mixed(x_test[:2]).dtype == "float32"
+        assert (
+            mixed.layers[0].compute_dtype == "float16"
+            and mixed(x_test[:2]).dtype == "float32"
+        )
         assert isinstance(mixed.optimizer, keras.optimizers.LossScaleOptimizer)
         assert np.isfinite(mixed_history.history["loss"][-1])
-        print("mixed precision: LSTM computes in float16, weights in", mixed.layers[0].variable_dtype)
+        print(
+            "mixed precision: LSTM computes in float16, weights in",
+            mixed.layers[0].variable_dtype,
+        )
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
@@ -1039,17 +1400,26 @@ if gpu_available():
 #    user: write `reset_stream(layer, row)` that zeroes that row of the GRU's state and keeps the
 #    others, so that stream 1 then answers what a fresh model answers and streams 0 and 2 go on.
 
+
 # %% tags=["solution"]
 # Exercise 1: write your answer where the solution markers are.
 ### BEGIN SOLUTION
 def stream_memory_bytes(kind, steps):
-    floats = {"gru": gru_cell.units, "transformer": transformer_cache_floats(2, 64, steps)}[kind]
+    floats = {
+        "gru": gru_cell.units,
+        "transformer": transformer_cache_floats(2, 64, steps),
+    }[kind]
     return 4 * floats
+
+
 ### END SOLUTION
 
 # %% tags=["check"]
 assert stream_memory_bytes("gru", 1) == stream_memory_bytes("gru", 10_000) == 64
-assert stream_memory_bytes("transformer", 1) == 1024 and stream_memory_bytes("transformer", 365) == 365 * 1024
+assert (
+    stream_memory_bytes("transformer", 1) == 1024
+    and stream_memory_bytes("transformer", 365) == 365 * 1024
+)
 
 
 # %%
@@ -1069,15 +1439,28 @@ class ClipCorrection(layers.Layer):
 class SavingClip(ClipCorrection):
     def get_config(self):
         return {**super().get_config(), "limit": float(self.limit)}
+
+
 ### END SOLUTION
 
 # %% tags=["check"]
-clipped = keras.Sequential([keras.Input((None, len(FEATURES))), layers.GRU(4), layers.Dense(1),
-                            SavingClip(np.float32(0.5))])
+clipped = keras.Sequential(
+    [
+        keras.Input((None, len(FEATURES))),
+        layers.GRU(4),
+        layers.Dense(1),
+        SavingClip(np.float32(0.5)),
+    ]
+)
 clipped.save(work_dir / "clipped.keras")
 reloaded_clip = keras.models.load_model(work_dir / "clipped.keras")
-assert isinstance(reloaded_clip.layers[-1], SavingClip) and reloaded_clip.layers[-1].limit == 0.5
-assert np.array_equal(reloaded_clip.predict(x_test[:8], verbose=0), clipped.predict(x_test[:8], verbose=0))
+assert (
+    isinstance(reloaded_clip.layers[-1], SavingClip)
+    and reloaded_clip.layers[-1].limit == 0.5
+)
+assert np.array_equal(
+    reloaded_clip.predict(x_test[:8], verbose=0), clipped.predict(x_test[:8], verbose=0)
+)
 
 
 # %% tags=["solution"]
@@ -1088,20 +1471,28 @@ def reset_stream(layer, row):
         values = keras.ops.convert_to_numpy(state)
         values[row] = 0.0
         state.assign(values)
+
+
 ### END SOLUTION
 
 # %% tags=["check"]
 stream_gru = streaming.layers[0]
 stream_gru.reset_state()
 for day in range(5):
-    streaming(stream_days[:, day:day + 1])  # five days into all three streams
+    streaming(stream_days[:, day : day + 1])  # five days into all three streams
 before = keras.ops.convert_to_numpy(stream_gru.states[0]).copy()
 reset_stream(stream_gru, 1)
 after = keras.ops.convert_to_numpy(stream_gru.states[0])
-assert np.array_equal(after[[0, 2]], before[[0, 2]]) and not after[1].any(), "only row 1 is zeroed"
-new_user_answers = [streaming(stream_days[:, day:day + 1]).numpy()[1] for day in range(5, 8)]
+assert np.array_equal(after[[0, 2]], before[[0, 2]]) and not after[1].any(), (
+    "only row 1 is zeroed"
+)
+new_user_answers = [
+    streaming(stream_days[:, day : day + 1]).numpy()[1] for day in range(5, 8)
+]
 stream_gru.reset_state()
-fresh_answers = [streaming(stream_days[:, day:day + 1]).numpy()[1] for day in range(5, 8)]
+fresh_answers = [
+    streaming(stream_days[:, day : day + 1]).numpy()[1] for day in range(5, 8)
+]
 assert np.allclose(new_user_answers, fresh_answers, atol=1e-6), "stream 1 starts afresh"
 
 # %%

@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "classroom"))
 from student import ANSWER_TAG, CHECK_TAG, STUB, with_nbgrader_metadata  # noqa: E402
 
 KERNEL = "rnn-book"
-CONFIG = '''\
+CONFIG = """\
 # nbgrader configuration written by classroom/assignments.py.
 c = get_config()  # noqa: F821
 c.CourseDirectory.root = {root!r}
@@ -50,14 +50,16 @@ c.CourseDirectory.course_id = "rnn-book"
 c.ClearSolutions.code_stub = {{"python": {stub!r}}}
 c.Execute.kernel_name = {kernel!r}
 c.Execute.timeout = 900  # seconds per cell: some cells train a model
-'''
+"""
 
 
 def assignment_notebook(chapter):
     """The chapter with nbgrader's metadata on each exercise's answer and check cell."""
     notebook = with_nbgrader_metadata(nbformat.read(chapter, as_version=4))
     for cell in notebook.cells:
-        assert "nbgrader" in cell.metadata or not {ANSWER_TAG, CHECK_TAG} & set(cell.metadata.get("tags", []))
+        assert "nbgrader" in cell.metadata or not {ANSWER_TAG, CHECK_TAG} & set(
+            cell.metadata.get("tags", [])
+        )
     return notebook
 
 
@@ -65,21 +67,32 @@ def write_kernel(course, python=ROOT / ".venv" / "bin" / "python"):
     """A kernelspec `rnn-book` in COURSE/jupyter/kernels that runs the book's venv."""
     folder = course / "jupyter" / "kernels" / KERNEL
     folder.mkdir(parents=True, exist_ok=True)
-    spec = {"argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            "display_name": "Python 3 (the RNN book's .venv)", "language": "python"}
-    (folder / "kernel.json").write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
+    spec = {
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (the RNN book's .venv)",
+        "language": "python",
+    }
+    (folder / "kernel.json").write_text(
+        json.dumps(spec, indent=1) + "\n", encoding="utf-8"
+    )
 
 
 def student_seed(student_id):
     """A student's BOOK_SEED: a whole number from 0 to 9,999 derived from the id alone."""
     if not student_id.strip() or student_id != student_id.strip():
-        raise ValueError(f"a student id must be non-empty without surrounding spaces, got {student_id!r}")
+        raise ValueError(
+            f"a student id must be non-empty without surrounding spaces, got {student_id!r}"
+        )
     return int(hashlib.sha256(student_id.encode("utf-8")).hexdigest(), 16) % 10_000
 
 
 def write_seeds(course, roster):
     """COURSE/seeds.csv: each student id of the roster file (one per line) with its BOOK_SEED."""
-    ids = [line.strip() for line in Path(roster).read_text(encoding="utf-8").splitlines() if line.strip()]
+    ids = [
+        line.strip()
+        for line in Path(roster).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     if len(set(ids)) != len(ids):
         raise ValueError(f"{roster}: a student id appears twice")
     with open(Path(course) / "seeds.csv", "w", newline="", encoding="utf-8") as file:
@@ -96,14 +109,18 @@ def build_course(course, chapters, roster=None):
         shutil.rmtree(course)
     course.mkdir(parents=True)
     stub = STUB.format(label="Exercise")
-    (course / "nbgrader_config.py").write_text(CONFIG.format(root=str(course), stub=stub, kernel=KERNEL),
-                                               encoding="utf-8")
+    (course / "nbgrader_config.py").write_text(
+        CONFIG.format(root=str(course), stub=stub, kernel=KERNEL), encoding="utf-8"
+    )
     write_kernel(course)
     names = []
     for chapter in chapters:
         chapter = Path(chapter)
         (course / "source" / chapter.stem).mkdir(parents=True)
-        nbformat.write(assignment_notebook(chapter), course / "source" / chapter.stem / chapter.name)
+        nbformat.write(
+            assignment_notebook(chapter),
+            course / "source" / chapter.stem / chapter.name,
+        )
         nbgrader(course, "generate_assignment", chapter.stem, "--force")
         names.append(chapter.stem)
     if roster is not None:
@@ -115,12 +132,20 @@ def nbgrader(course, *arguments, extra_env=None):
     """Run the nbgrader command line of this venv in COURSE, with the course's kernel on JUPYTER_PATH
     (the kernel inherits this environment, BOOK_SEED included)."""
     bin_dir = Path(sys.executable).parent  # nbgrader runs `alembic` from PATH
-    env = dict(os.environ, JUPYTER_PATH=str(Path(course) / "jupyter"),
-               PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **(extra_env or {}))
+    env = dict(
+        os.environ,
+        JUPYTER_PATH=str(Path(course) / "jupyter"),
+        PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        **(extra_env or {}),
+    )
     command = [str(bin_dir / "nbgrader"), *arguments]
-    result = subprocess.run(command, cwd=course, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        command, cwd=course, env=env, capture_output=True, text=True
+    )
     if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise RuntimeError(
+            f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return result
 
 
@@ -129,12 +154,23 @@ def grade(course, assignment):
     COURSE/seeds.csv, each student's submission runs with that student's BOOK_SEED."""
     course = Path(course).resolve()
     if (course / "seeds.csv").exists():
-        students = sorted(p.parent.name for p in (course / "submitted").glob(f"*/{assignment}") if p.is_dir())
+        students = sorted(
+            p.parent.name
+            for p in (course / "submitted").glob(f"*/{assignment}")
+            if p.is_dir()
+        )
         for student_id in students:
             seed = student_seed(student_id)
             print(f"grading {student_id} with BOOK_SEED={seed}", flush=True)
-            nbgrader(course, "autograde", assignment, "--student", student_id, "--force",
-                     extra_env={"BOOK_SEED": str(seed)})
+            nbgrader(
+                course,
+                "autograde",
+                assignment,
+                "--student",
+                student_id,
+                "--force",
+                extra_env={"BOOK_SEED": str(seed)},
+            )
     else:
         nbgrader(course, "autograde", assignment, "--force")
     nbgrader(course, "export", "--to", str(course / "grades.csv"))
@@ -154,9 +190,15 @@ if __name__ == "__main__":
         if position + 1 >= len(arguments):
             raise SystemExit("--students needs a roster file: one student id per line")
         roster = arguments[position + 1]
-        del arguments[position:position + 2]
-    chapters = arguments or sorted(str(p) for p in (ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+        del arguments[position : position + 2]
+    chapters = arguments or sorted(
+        str(p) for p in (ROOT / "chapters").glob("[0-9][0-9]_*.ipynb")
+    )
     names = build_course(sys.argv[1], chapters, roster)
-    print(f"nbgrader course in {sys.argv[1]}: {len(names)} assignments; student versions in {sys.argv[1]}/release")
+    print(
+        f"nbgrader course in {sys.argv[1]}: {len(names)} assignments; student versions in {sys.argv[1]}/release"
+    )
     if roster is not None:
-        print(f"each student's BOOK_SEED: {sys.argv[1]}/seeds.csv (grading runs each submission with it)")
+        print(
+            f"each student's BOOK_SEED: {sys.argv[1]}/seeds.csv (grading runs each submission with it)"
+        )

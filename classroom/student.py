@@ -43,7 +43,7 @@ def solution_regions(source):
         if line.strip() == BEGIN:
             if begin is not None:
                 raise ValueError(f"line {number}: {BEGIN} inside another solution")
-            begin, indent = number, line[:len(line) - len(line.lstrip())]
+            begin, indent = number, line[: len(line) - len(line.lstrip())]
         elif line.strip() == END:
             if begin is None:
                 raise ValueError(f"line {number}: {END} without {BEGIN}")
@@ -58,7 +58,7 @@ def stub_source(source, label):
     """The cell with every marked region replaced by a stub that raises NotImplementedError."""
     lines = source.splitlines()
     for begin, end, indent in reversed(solution_regions(source)):
-        lines[begin - 1:end] = [indent + STUB.format(label=label)]
+        lines[begin - 1 : end] = [indent + STUB.format(label=label)]
     return "\n".join(lines)
 
 
@@ -69,18 +69,33 @@ def exercises(notebook):
     for index, cell in enumerate(cells):
         if cell.cell_type == "code" and ANSWER_TAG in tags(cell):
             number += 1
-            following = next((i for i in range(index + 1, len(cells)) if cells[i].cell_type == "code"), None)
+            following = next(
+                (
+                    i
+                    for i in range(index + 1, len(cells))
+                    if cells[i].cell_type == "code"
+                ),
+                None,
+            )
             if following is None or CHECK_TAG not in tags(cells[following]):
-                raise ValueError(f"exercise {number}: the answer cell is not followed by a cell tagged {CHECK_TAG!r}")
+                raise ValueError(
+                    f"exercise {number}: the answer cell is not followed by a cell tagged {CHECK_TAG!r}"
+                )
             if not solution_regions(cell.source):
-                raise ValueError(f"exercise {number}: the answer cell has no {BEGIN} ... {END} region")
+                raise ValueError(
+                    f"exercise {number}: the answer cell has no {BEGIN} ... {END} region"
+                )
             found.append((f"Exercise {number}", index, following))
     return found
 
 
 def nbgrader_metadata(kind, number):
     """nbgrader's cell metadata for exercise `number`'s answer (a solution cell) or check (a test, one point)."""
-    metadata = {"schema_version": 3, "grade_id": f"exercise-{number}-{kind}", "task": False}
+    metadata = {
+        "schema_version": 3,
+        "grade_id": f"exercise-{number}-{kind}",
+        "task": False,
+    }
     if kind == "answer":
         return metadata | {"solution": True, "grade": False, "locked": False}
     return metadata | {"solution": False, "grade": True, "locked": True, "points": 1}
@@ -89,7 +104,9 @@ def nbgrader_metadata(kind, number):
 def with_nbgrader_metadata(notebook):
     """`notebook` (changed in place) with nbgrader's metadata on each exercise's answer and check cell."""
     for number, (_, answer, check) in enumerate(exercises(notebook), start=1):
-        notebook.cells[answer].metadata["nbgrader"] = nbgrader_metadata("answer", number)
+        notebook.cells[answer].metadata["nbgrader"] = nbgrader_metadata(
+            "answer", number
+        )
         notebook.cells[check].metadata["nbgrader"] = nbgrader_metadata("check", number)
     return notebook
 
@@ -101,7 +118,10 @@ def student_notebook(notebook):
     for label, answer, check in exercises(student):
         student.cells[answer].source = stub_source(student.cells[answer].source, label)
         for index in (answer, check):
-            student.cells[index].outputs, student.cells[index].execution_count = [], None
+            student.cells[index].outputs, student.cells[index].execution_count = (
+                [],
+                None,
+            )
     return student
 
 
@@ -109,9 +129,13 @@ def _stored_names(nodes):
     names = set()
     for node in nodes:
         for child in ast.walk(node):
-            if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store | ast.Del):
+            if isinstance(child, ast.Name) and isinstance(
+                child.ctx, ast.Store | ast.Del
+            ):
                 names.add(child.id)
-            elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            elif isinstance(
+                child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+            ):
                 names.add(child.name)
             elif isinstance(child, ast.alias):
                 names.add((child.asname or child.name).split(".")[0])
@@ -125,7 +149,9 @@ def _loaded_names(tree):
         if isinstance(node, ast.Name):
             first = first_load if isinstance(node.ctx, ast.Load) else first_store
             first[node.id] = min(first.get(node.id, node.lineno), node.lineno)
-    return {name for name, line in first_load.items() if line <= first_store.get(name, line)}
+    return {
+        name for name, line in first_load.items() if line <= first_store.get(name, line)
+    }
 
 
 def _split_answer(source):
@@ -140,8 +166,14 @@ def _split_answer(source):
                 inside.update(_stored_names([statement]))
             elif isinstance(statement, ast.FunctionDef | ast.ClassDef):
                 outside.add(statement.name)
-                body_lines = [s.lineno for s in ast.walk(statement) if isinstance(s, ast.stmt) and s is not statement]
-                if any(begin < line < end for line in body_lines for begin, end in regions):
+                body_lines = [
+                    s.lineno
+                    for s in ast.walk(statement)
+                    if isinstance(s, ast.stmt) and s is not statement
+                ]
+                if any(
+                    begin < line < end for line in body_lines for begin, end in regions
+                ):
                     stubbed.add(statement.name)
                 visit(statement.body)
             else:
@@ -153,14 +185,19 @@ def _split_answer(source):
 
 def _cell_code(source):
     """Cell source as Python: IPython magics and shell lines commented out."""
-    return "\n".join("# " + line if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+    return "\n".join(
+        "# " + line if line.lstrip().startswith(("%", "!")) else line
+        for line in source.splitlines()
+    )
 
 
 def static_problems(notebook):
     """Why the student edition of `notebook` would be unsound: an empty list when it is sound."""
     problems, kept_names = [], set()
     answer_only = {}  # name -> the exercise whose answer alone defines it
-    exercise_of = {answer: (label, check) for label, answer, check in exercises(notebook)}
+    exercise_of = {
+        answer: (label, check) for label, answer, check in exercises(notebook)
+    }
     check_of = {check: label for label, check in exercise_of.values()}
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code":
@@ -171,8 +208,10 @@ def static_problems(notebook):
             inside, outside, stubbed = _split_answer(source)
             loaded = _loaded_names(ast.parse(source))
             for name in loaded & set(answer_only):
-                problems.append(f"{label}: its answer cell uses {name!r}, which only the answer of "
-                                f"{answer_only[name]} defines")
+                problems.append(
+                    f"{label}: its answer cell uses {name!r}, which only the answer of "
+                    f"{answer_only[name]} defines"
+                )
             kept_names |= outside
             for name in inside - kept_names:
                 answer_only[name] = label
@@ -182,14 +221,20 @@ def static_problems(notebook):
         if index in check_of:
             label, only_answer, stubbed = pending
             if not loaded & (only_answer | stubbed):
-                problems.append(f"{label}: the check uses no name that only its answer defines, so it could pass "
-                                "on the stub; make it use the answer's result")
+                problems.append(
+                    f"{label}: the check uses no name that only its answer defines, so it could pass "
+                    "on the stub; make it use the answer's result"
+                )
             for name in (loaded & set(answer_only)) - only_answer:
-                problems.append(f"{label}: the check uses {name!r}, which only the answer of "
-                                f"{answer_only[name]} defines")
+                problems.append(
+                    f"{label}: the check uses {name!r}, which only the answer of "
+                    f"{answer_only[name]} defines"
+                )
         else:
             for name in sorted(loaded & set(answer_only)):
-                problems.append(f"cell {index}: uses {name!r}, which only the answer of {answer_only[name]} defines")
+                problems.append(
+                    f"cell {index}: uses {name!r}, which only the answer of {answer_only[name]} defines"
+                )
         stored = _stored_names(ast.parse(source).body)
         kept_names |= stored
         for name in stored:
@@ -231,11 +276,18 @@ def write_bundle(out_dir):
         notebook = nbformat.read(path, as_version=4)
         problems = static_problems(notebook)
         if problems:
-            raise SystemExit(f"{path.name}: the student edition would be unsound:\n  " + "\n  ".join(problems))
+            raise SystemExit(
+                f"{path.name}: the student edition would be unsound:\n  "
+                + "\n  ".join(problems)
+            )
         nbformat.write(student_notebook(notebook), out_dir / "chapters" / path.name)
     shutil.copy(ROOT / "chapters" / "glossary.md", out_dir / "chapters" / "glossary.md")
-    shutil.copytree(ROOT / "utils", out_dir / "utils", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "data", out_dir / "data", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "utils", out_dir / "utils", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copytree(
+        ROOT / "data", out_dir / "data", ignore=shutil.ignore_patterns("__pycache__")
+    )
     shutil.copy(ROOT / "requirements.txt", out_dir / "requirements.txt")
     (out_dir / "README.md").write_text(BUNDLE_README, encoding="utf-8")
     archive = out_dir.with_suffix(".zip")
@@ -252,7 +304,11 @@ def solution_lines(notebook, minimum_length=12):
     for _, answer, _ in exercises(notebook):
         source = notebook.cells[answer].source.splitlines()
         for begin, end, _ in solution_regions(notebook.cells[answer].source):
-            lines.update(line.strip() for line in source[begin:end - 1] if len(line.strip()) >= minimum_length)
+            lines.update(
+                line.strip()
+                for line in source[begin : end - 1]
+                if len(line.strip()) >= minimum_length
+            )
     return lines
 
 

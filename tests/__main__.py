@@ -46,7 +46,11 @@ def shards(notebooks, count, times=None):
     """Split the notebooks into `count` groups of about equal measured time: longest first, each to the
     group with the least time so far (chapters without a measured time count as the longest one)."""
     if times is None:
-        times = json.loads(CHAPTER_TIMES.read_text(encoding="utf-8")) if CHAPTER_TIMES.exists() else {}
+        times = (
+            json.loads(CHAPTER_TIMES.read_text(encoding="utf-8"))
+            if CHAPTER_TIMES.exists()
+            else {}
+        )
     longest = max(times.values(), default=1.0)
     groups = [[] for _ in range(count)]
     totals = [0.0] * count
@@ -60,9 +64,21 @@ def shards(notebooks, count, times=None):
 def commands(what, extra=(), lax=False, shard=None):
     """The pytest command lines for `what` ('unit', 'chapters' or 'all')."""
     unit = [sys.executable, "-m", "pytest", "-q", "tests", *extra]
-    notebooks = ["chapters"] if shard is None else shards(chapter_notebooks(), shard[1])[shard[0] - 1]
-    chapters = [sys.executable, "-m", "pytest", *makefile_variable("NBVAL").split(),
-                "--nbval-lax" if lax else "--nbval", "-q", *notebooks, *extra]
+    notebooks = (
+        ["chapters"]
+        if shard is None
+        else shards(chapter_notebooks(), shard[1])[shard[0] - 1]
+    )
+    chapters = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *makefile_variable("NBVAL").split(),
+        "--nbval-lax" if lax else "--nbval",
+        "-q",
+        *notebooks,
+        *extra,
+    ]
     return {"unit": [unit], "chapters": [chapters], "all": [unit, chapters]}[what]
 
 
@@ -74,8 +90,8 @@ def environment(base=None):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    words = argv[:argv.index("--")] if "--" in argv else argv
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    words = argv[: argv.index("--")] if "--" in argv else argv
     lax = "--lax" in words
     shard = None
     if "--shard" in words:
@@ -83,13 +99,15 @@ def main(argv=None):
         if position + 1 >= len(words):
             raise SystemExit("--shard needs K/N (e.g. 1/2)")
         shard = parse_shard(words[position + 1])
-        del words[position:position + 2]
+        del words[position : position + 2]
     words = [word for word in words if word != "--lax"]
     if len(words) > 1 or (words and words[0] not in ("unit", "chapters", "all")):
         raise SystemExit(__doc__)
     what = words[0] if words else "all"
     if (lax or shard) and what == "unit":
-        raise SystemExit("--lax and --shard apply to the chapters: python -m tests chapters --lax --shard 1/2")
+        raise SystemExit(
+            "--lax and --shard apply to the chapters: python -m tests chapters --lax --shard 1/2"
+        )
     for command in commands(what, extra, lax=lax, shard=shard):
         print("running:", " ".join(command[1:]), flush=True)
         code = subprocess.run(command, cwd=ROOT, env=environment()).returncode

@@ -23,15 +23,33 @@ import textwrap
 import time
 from pathlib import Path
 
-OPERATORS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=",
-             ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}
+OPERATORS = {
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Is: "is",
+    ast.IsNot: "is not",
+    ast.In: "in",
+    ast.NotIn: "not in",
+}
 
 
 def _compare(left, operator, right):
-    return {"<": lambda: left < right, "<=": lambda: left <= right, ">": lambda: left > right,
-            ">=": lambda: left >= right, "==": lambda: left == right, "!=": lambda: left != right,
-            "is": lambda: left is right, "is not": lambda: left is not right,
-            "in": lambda: left in right, "not in": lambda: left not in right}[operator]()
+    return {
+        "<": lambda: left < right,
+        "<=": lambda: left <= right,
+        ">": lambda: left > right,
+        ">=": lambda: left >= right,
+        "==": lambda: left == right,
+        "!=": lambda: left != right,
+        "is": lambda: left is right,
+        "is not": lambda: left is not right,
+        "in": lambda: left in right,
+        "not in": lambda: left not in right,
+    }[operator]()
 
 
 def _scalar(value):
@@ -78,21 +96,39 @@ class AssertRecorder:
                 values.append(operands[index + 1]())
                 left, right = values[index], values[index + 1]
                 ok = bool(_compare(left, operator, right))
-                links.append({"operator": operator, "left": _scalar(left), "right": _scalar(right),
-                              "margin": relative_margin(left, operator, right), "passed": ok})
+                links.append(
+                    {
+                        "operator": operator,
+                        "left": _scalar(left),
+                        "right": _scalar(right),
+                        "margin": relative_margin(left, operator, right),
+                        "passed": ok,
+                    }
+                )
                 passed = passed and ok
                 if not ok:
                     break
             if not passed:
                 break  # as `and` does: the rest is not evaluated
         margins = [link["margin"] for link in links if link["margin"] is not None]
-        statement = textwrap.dedent("\n".join(self.source_lines[line - 1:end_line])).strip()
-        record = {"line": line, "source": self.source_lines[line - 1].strip(), "statement": statement,
-                  "passed": passed, "margin": min(margins) if margins else None, "links": links}
+        statement = textwrap.dedent(
+            "\n".join(self.source_lines[line - 1 : end_line])
+        ).strip()
+        record = {
+            "line": line,
+            "source": self.source_lines[line - 1].strip(),
+            "statement": statement,
+            "passed": passed,
+            "margin": min(margins) if margins else None,
+            "links": links,
+        }
         if not passed:
             self.failures += 1
             record["message"] = str(message()) if message else ""
-            print(f"ASSERT FAILED at line {line}: {record['source']} {record['message']}", file=sys.stderr)
+            print(
+                f"ASSERT FAILED at line {line}: {record['source']} {record['message']}",
+                file=sys.stderr,
+            )
         with self.log_path.open("a", encoding="utf-8") as log:
             log.write(json.dumps(record) + "\n")
 
@@ -100,24 +136,41 @@ class AssertRecorder:
 class _RewriteAsserts(ast.NodeTransformer):
     def visit_Assert(self, node):
         def thunk(expression):
-            return ast.Lambda(args=ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[]),
-                              body=expression)
+            return ast.Lambda(
+                args=ast.arguments(
+                    posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[]
+                ),
+                body=expression,
+            )
 
         def clause(test):
             if isinstance(test, ast.Compare):
                 operands = [test.left, *test.comparators]
-                operators = ast.List([ast.Constant(OPERATORS[type(op)]) for op in test.ops], ast.Load())
+                operators = ast.List(
+                    [ast.Constant(OPERATORS[type(op)]) for op in test.ops], ast.Load()
+                )
             else:
                 operands, operators = [test], ast.Constant(None)
-            return ast.Tuple([ast.List([thunk(o) for o in operands], ast.Load()), operators], ast.Load())
+            return ast.Tuple(
+                [ast.List([thunk(o) for o in operands], ast.Load()), operators],
+                ast.Load(),
+            )
 
-        parts = node.test.values if isinstance(node.test, ast.BoolOp) and isinstance(node.test.op, ast.And) \
+        parts = (
+            node.test.values
+            if isinstance(node.test, ast.BoolOp) and isinstance(node.test.op, ast.And)
             else [node.test]
-        call = ast.Call(func=ast.Name("__record_assert__", ast.Load()),
-                        args=[ast.Constant(node.lineno), ast.Constant(node.end_lineno),
-                              ast.List([clause(part) for part in parts], ast.Load()),
-                              thunk(node.msg) if node.msg else ast.Constant(None)],
-                        keywords=[])
+        )
+        call = ast.Call(
+            func=ast.Name("__record_assert__", ast.Load()),
+            args=[
+                ast.Constant(node.lineno),
+                ast.Constant(node.end_lineno),
+                ast.List([clause(part) for part in parts], ast.Load()),
+                thunk(node.msg) if node.msg else ast.Constant(None),
+            ],
+            keywords=[],
+        )
         return ast.copy_location(ast.Expr(call), node)
 
 
@@ -129,13 +182,24 @@ def run_chapter(source_path, log_path):
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text("", encoding="utf-8")
     source = source_path.read_text(encoding="utf-8")
-    tree = ast.fix_missing_locations(_RewriteAsserts().visit(ast.parse(source, str(source_path))))
+    tree = ast.fix_missing_locations(
+        _RewriteAsserts().visit(ast.parse(source, str(source_path)))
+    )
     recorder = AssertRecorder(log_path, source.splitlines())
-    os.chdir(source_path.parent)  # as nbval and Jupyter run a notebook: in its own folder
+    os.chdir(
+        source_path.parent
+    )  # as nbval and Jupyter run a notebook: in its own folder
     sys.path.insert(0, str(source_path.parent.parent))
     start = time.perf_counter()
     code = compile(tree, str(source_path), "exec")
-    exec(code, {"__name__": "__main__", "__file__": str(source_path), "__record_assert__": recorder})
+    exec(
+        code,
+        {
+            "__name__": "__main__",
+            "__file__": str(source_path),
+            "__record_assert__": recorder,
+        },
+    )
     with log_path.open("a", encoding="utf-8") as log:
         log.write(json.dumps({"seconds": round(time.perf_counter() - start, 1)}) + "\n")
     return recorder.failures

@@ -25,7 +25,11 @@ from pathlib import Path
 
 import jupytext
 
-TIMERS = {"interleaved_seconds", "interleaved_median_seconds", "median_seconds"}  # utils.measure's clocks
+TIMERS = {
+    "interleaved_seconds",
+    "interleaved_median_seconds",
+    "median_seconds",
+}  # utils.measure's clocks
 MUTATORS = {"append", "extend", "update", "insert", "add", "setdefault"}
 
 
@@ -42,9 +46,17 @@ def code_cells(source_path):
 
 def is_gpu_test(node):
     """'gpu' for `gpu_available()`, 'cpu' for `not gpu_available()`, None for anything else."""
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "gpu_available":
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "gpu_available"
+    ):
         return "gpu"
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not) and is_gpu_test(node.operand) == "gpu":
+    if (
+        isinstance(node, ast.UnaryOp)
+        and isinstance(node.op, ast.Not)
+        and is_gpu_test(node.operand) == "gpu"
+    ):
         return "cpu"
     return None
 
@@ -52,17 +64,28 @@ def is_gpu_test(node):
 def needs_cudnn(tree):
     """True for code that only a GPU with cuDNN can run: `use_cudnn=True`, or expecting cuDNN's mask error."""
     for node in ast.walk(tree):
-        if isinstance(node, ast.keyword) and node.arg == "use_cudnn" and \
-                isinstance(node.value, ast.Constant) and node.value.value is True:
+        if (
+            isinstance(node, ast.keyword)
+            and node.arg == "use_cudnn"
+            and isinstance(node.value, ast.Constant)
+            and node.value.value is True
+        ):
             return True
-        if isinstance(node, (ast.Name, ast.Attribute)) and \
-                (node.id if isinstance(node, ast.Name) else node.attr) == "InvalidArgumentError":
+        if (
+            isinstance(node, (ast.Name, ast.Attribute))
+            and (node.id if isinstance(node, ast.Name) else node.attr)
+            == "InvalidArgumentError"
+        ):
             return True
     return False
 
 
 def _names_loaded(node):
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return {
+        n.id
+        for n in ast.walk(node)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+    }
 
 
 def _called(node):
@@ -86,7 +109,11 @@ def _root_name(node):
 def _target_names(target):
     """The names an assignment to `target` changes: `a`, `a, b`, and the container in `d[k]` or `obj.x`."""
     if isinstance(target, (ast.Tuple, ast.List)):
-        return set().union(*(_target_names(element) for element in target.elts)) if target.elts else set()
+        return (
+            set().union(*(_target_names(element) for element in target.elts))
+            if target.elts
+            else set()
+        )
     root = _root_name(target)
     return {root} if root else set()
 
@@ -101,11 +128,16 @@ class _Taint(ast.NodeVisitor):
 
     def __init__(self):
         self.tainted, self.timing_functions = set(), set(TIMERS)
-        self.guards, self.found = [], []  # enclosing device guards; (cell, line, guarded, source) of timing asserts
+        self.guards, self.found = (
+            [],
+            [],
+        )  # enclosing device guards; (cell, line, guarded, source) of timing asserts
         self.cell = None
 
     def reads_clock(self, node):
-        return bool(_names_loaded(node) & self.tainted or _called(node) & self.timing_functions)
+        return bool(
+            _names_loaded(node) & self.tainted or _called(node) & self.timing_functions
+        )
 
     def visit_ImportFrom(self, node):
         for alias in node.names:
@@ -132,8 +164,14 @@ class _Taint(ast.NodeVisitor):
         self.visit_AugAssign(node)
 
     def visit_Call(self, node):
-        if isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS and any(
-                self.reads_clock(argument) for argument in [*node.args, *(k.value for k in node.keywords)]):
+        if (
+            isinstance(node.func, ast.Attribute)
+            and node.func.attr in MUTATORS
+            and any(
+                self.reads_clock(argument)
+                for argument in [*node.args, *(k.value for k in node.keywords)]
+            )
+        ):
             self.tainted |= _target_names(node.func.value)
         self.generic_visit(node)
 
@@ -151,7 +189,9 @@ class _Taint(ast.NodeVisitor):
 
     def visit_Assert(self, node):
         if self.reads_clock(node.test):
-            self.found.append((self.cell, node.lineno, any(self.guards), ast.unparse(node)))
+            self.found.append(
+                (self.cell, node.lineno, any(self.guards), ast.unparse(node))
+            )
 
 
 def timing_asserts(source_path):
@@ -191,7 +231,9 @@ def bound_names(tree):
         elif isinstance(node, ast.arg):
             names.add(node.arg)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+            names |= {
+                (alias.asname or alias.name).split(".")[0] for alias in node.names
+            }
         elif isinstance(node, ast.ExceptHandler) and node.name:
             names.add(node.name)
     return names
@@ -206,7 +248,9 @@ def unresolved_gpu_names(source_path):
         bound |= bound_names(tree)
         for _, statements in gpu_only_code(tree):
             for statement in statements:
-                problems += [(index, name) for name in sorted(_names_loaded(statement) - bound)]
+                problems += [
+                    (index, name) for name in sorted(_names_loaded(statement) - bound)
+                ]
     return problems
 
 
@@ -218,20 +262,39 @@ def module_attribute_chains(source_path):
         tree = ast.parse(source)
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
-                imports.update({alias.asname or alias.name: alias.name for alias in node.names})
+                imports.update(
+                    {alias.asname or alias.name: alias.name for alias in node.names}
+                )
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                imports.update({alias.asname or alias.name: f"{node.module}.{alias.name}" for alias in node.names})
-            elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
-                    and isinstance(node.value, ast.Attribute) and _root_name(node.value) in imports:
-                dotted = ast.unparse(node.value)  # an alias such as `layers = keras.layers`
-                imports[node.targets[0].id] = imports[dotted.split(".")[0]] + dotted[dotted.index("."):]
+                imports.update(
+                    {
+                        alias.asname or alias.name: f"{node.module}.{alias.name}"
+                        for alias in node.names
+                    }
+                )
+            elif (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, ast.Attribute)
+                and _root_name(node.value) in imports
+            ):
+                dotted = ast.unparse(
+                    node.value
+                )  # an alias such as `layers = keras.layers`
+                imports[node.targets[0].id] = (
+                    imports[dotted.split(".")[0]] + dotted[dotted.index(".") :]
+                )
         for _, statements in gpu_only_code(tree):
             for statement in statements:
                 for node in ast.walk(statement):
                     if isinstance(node, ast.Attribute):
                         dotted = ast.unparse(node)
                         root = dotted.split(".")[0]
-                        if root in imports and dotted.replace(".", "").replace("_", "").isalnum():
+                        if (
+                            root in imports
+                            and dotted.replace(".", "").replace("_", "").isalnum()
+                        ):
                             chains.append((index, dotted, imports[root]))
     return chains
 
@@ -242,14 +305,20 @@ def dry_run_plan(source_path):
     cells = code_cells(source_path)
     trees = {index: ast.parse(source) for index, _, source in cells}
     order = [index for index, _, _ in cells]
-    targets = [index for index in order if gpu_only_code(trees[index]) and not needs_cudnn(trees[index])]
+    targets = [
+        index
+        for index in order
+        if gpu_only_code(trees[index]) and not needs_cudnn(trees[index])
+    ]
     needed, pending = set(), list(targets)
     while pending:
         index = pending.pop()
         if index in needed:
             continue
         needed.add(index)
-        free = _names_loaded(trees[index]) - bound_names(trees[index]) - set(dir(builtins))
+        free = (
+            _names_loaded(trees[index]) - bound_names(trees[index]) - set(dir(builtins))
+        )
         earlier = [i for i in order if i < index]
         for name in free:
             binders = [i for i in earlier if name in bound_names(trees[i])]
@@ -269,14 +338,23 @@ class _MarkBranches(ast.NodeTransformer):
         kind = is_gpu_test(node.test)
         branch = node.body if kind == "gpu" else node.orelse if kind == "cpu" else None
         if branch:
-            mark = ast.Expr(ast.Call(ast.Name("__gpu_branch__", ast.Load()),
-                                     [ast.Constant(self.cell), ast.Constant(node.lineno)], []))
+            mark = ast.Expr(
+                ast.Call(
+                    ast.Name("__gpu_branch__", ast.Load()),
+                    [ast.Constant(self.cell), ast.Constant(node.lineno)],
+                    [],
+                )
+            )
             branch.insert(0, ast.copy_location(mark, node))
         return node
 
     def visit_Assert(self, node):
         parts = [node.test] + ([node.msg] if node.msg else [])
-        call = ast.Call(ast.Name("__evaluate__", ast.Load()), [ast.Constant(node.lineno), *parts], [])
+        call = ast.Call(
+            ast.Name("__evaluate__", ast.Load()),
+            [ast.Constant(node.lineno), *parts],
+            [],
+        )
         return ast.copy_location(ast.Expr(call), node)
 
 
@@ -310,24 +388,41 @@ def dry_run(source_path):
     plan, targets = dry_run_plan(source_path)
     sources = {index: source for index, _, source in code_cells(source_path)}
     entered, evaluated = [], []
-    namespace = {"__name__": "__main__", "__gpu_branch__": lambda cell, line: entered.append((cell, line)),
-                 "__evaluate__": lambda line, *values: evaluated.append(line)}
+    namespace = {
+        "__name__": "__main__",
+        "__gpu_branch__": lambda cell, line: entered.append((cell, line)),
+        "__evaluate__": lambda line, *values: evaluated.append(line),
+    }
     import tests.xla_as_on_gpu.sitecustomize  # noqa: F401  (Keras picks XLA as it does when a GPU is present)
 
-    utils.book.gpu_available = lambda: True  # for the chapter's `from utils.book import gpu_available`
+    utils.book.gpu_available = lambda: (
+        True
+    )  # for the chapter's `from utils.book import gpu_available`
     utils.measure.interleaved_seconds = _run_every_step_once
     utils.measure.median_seconds = _run_once
     plt.show = lambda *args, **kwargs: plt.close("all")
     seconds = {}
     for index in plan:
-        tree = ast.fix_missing_locations(_MarkBranches(index).visit(ast.parse(sources[index])))
+        tree = ast.fix_missing_locations(
+            _MarkBranches(index).visit(ast.parse(sources[index]))
+        )
         start = time.perf_counter()
         exec(compile(tree, f"{source_path.name}, cell {index}", "exec"), namespace)
         seconds[index] = round(time.perf_counter() - start, 1)
-    expected = sorted([index, node.lineno] for index in targets
-                      for node, _ in gpu_only_code(ast.parse(sources[index])) if isinstance(node, ast.If))
-    return {"plan": plan, "targets": targets, "seconds": seconds, "branches": expected,
-            "entered": [list(mark) for mark in sorted(set(entered))], "asserts_evaluated": len(evaluated)}
+    expected = sorted(
+        [index, node.lineno]
+        for index in targets
+        for node, _ in gpu_only_code(ast.parse(sources[index]))
+        if isinstance(node, ast.If)
+    )
+    return {
+        "plan": plan,
+        "targets": targets,
+        "seconds": seconds,
+        "branches": expected,
+        "entered": [list(mark) for mark in sorted(set(entered))],
+        "asserts_evaluated": len(evaluated),
+    }
 
 
 if __name__ == "__main__":

@@ -17,13 +17,11 @@ the pinned libraries) is not fingerprinted; the page names the commit that was s
 
 import ast
 import hashlib
-import io
 import json
 import math
 import re
 import subprocess
 import sys
-import tokenize
 from collections import defaultdict
 from pathlib import Path
 from typing import NamedTuple
@@ -35,68 +33,85 @@ CHAPTERS = ROOT / "chapters"
 
 class Assert(NamedTuple):
     line: int
-    check: str      # the tested expression, its lines joined by single spaces
-    message: str    # a plain string, or an f-string's literal parts with … for each value
-    section: str    # the last `## ` heading above the assert
+    check: str  # the tested expression, its lines joined by single spaces
+    message: str  # a plain string, or an f-string's literal parts with … for each value
+    section: str  # the last `## ` heading above the assert
 
 
 def chapter_asserts(source_text):
     """[Assert] of every assert in a chapter's source, in source order."""
     lines = source_text.splitlines()
-    headings = [(number, line.removeprefix("# ## ").strip()) for number, line in enumerate(lines, 1)
-                if line.startswith("# ## ")]
+    headings = [
+        (number, line.removeprefix("# ## ").strip())
+        for number, line in enumerate(lines, 1)
+        if line.startswith("# ## ")
+    ]
     found = []
     for node in ast.walk(ast.parse(source_text)):
         if isinstance(node, ast.Assert):
-            check = re.sub(r"\s*\n\s*", " ", ast.get_source_segment(source_text, node.test))
+            check = re.sub(
+                r"\s*\n\s*", " ", ast.get_source_segment(source_text, node.test)
+            )
             message = ""
             if isinstance(node.msg, ast.Constant) and isinstance(node.msg.value, str):
                 message = node.msg.value
             elif isinstance(node.msg, ast.JoinedStr):
-                message = "".join(part.value if isinstance(part, ast.Constant) else "…" for part in node.msg.values)
-            section = next((title for number, title in reversed(headings) if number < node.lineno), "")
+                message = "".join(
+                    part.value if isinstance(part, ast.Constant) else "…"
+                    for part in node.msg.values
+                )
+            section = next(
+                (title for number, title in reversed(headings) if number < node.lineno),
+                "",
+            )
             found.append(Assert(node.lineno, check, message, section))
     return sorted(found)
 
 
+def canonical_tree(node):
+    """The syntax tree as text: node types and field values, with empty fields left out and no positions.
+
+    The same for any layout of the same code (line breaks, parentheses, trailing commas, quotes: what
+    `ruff format` changes) and, unlike `ast.dump`, the same on Python 3.11-3.13 (3.12 added empty
+    `type_params`, 3.13 dropped empty fields from `ast.dump`)."""
+    if isinstance(node, ast.AST):
+        fields = [
+            f"{name}={canonical_tree(value)}"
+            for name, value in ast.iter_fields(node)
+            if value is not None
+            and value != []
+            and name not in ("type_comment", "kind")
+        ]
+        return f"{type(node).__name__}({','.join(fields)})"
+    if isinstance(node, list):
+        return "[" + ",".join(canonical_tree(item) for item in node) + "]"
+    return repr(node)
+
+
 def code_fingerprint(source_text):
     """sha256 of the chapter's code without comments (the prose), its asserts' messages and its layout: what
-    the sweep measured. Built from source positions and comment tokens, not from `ast.dump`, whose text
-    differs between Python versions."""
-    lines = source_text.splitlines(keepends=True)
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line))
-    def offset(line, utf8_column):  # ast columns count UTF-8 bytes, tokenize's count characters
-        return starts[line - 1] + len(lines[line - 1].encode("utf-8")[:utf8_column].decode("utf-8"))
-
-    spans = []  # character spans to leave out
-    for node in ast.walk(ast.parse(source_text)):
-        if isinstance(node, ast.Assert) and node.msg is not None:  # the comma, any line break and the message
-            begin = offset(node.test.end_lineno, node.test.end_col_offset)
-            end = offset(node.msg.end_lineno, node.msg.end_col_offset)
-            between = re.sub(r"#[^\n]*", "", source_text[begin:offset(node.msg.lineno, node.msg.col_offset)])
-            for _ in range(between.count("(") - between.count(")")):  # a message in parentheses
-                end = source_text.index(")", end) + 1
-            spans.append((begin, end))
-    for token in tokenize.generate_tokens(io.StringIO(source_text).readline):
-        if token.type == tokenize.COMMENT:
-            spans.append((starts[token.start[0] - 1] + token.start[1], starts[token.end[0] - 1] + token.end[1]))
-    kept, position = [], 0
-    for begin, end in sorted(spans):
-        kept.append(source_text[position:max(position, begin)])
-        position = max(position, end)
-    kept.append(source_text[position:])
-    code = re.sub(r"\s+", " ", "".join(kept).replace("\\\n", " ")).strip()
-    return hashlib.sha256(code.encode("utf-8")).hexdigest()[:16]
+    the sweep measured. Built from the syntax tree (comments are not in it; the asserts' messages are
+    taken out), serialised by `canonical_tree`."""
+    tree = ast.parse(source_text)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assert):
+            node.msg = None
+    return hashlib.sha256(canonical_tree(tree).encode("utf-8")).hexdigest()[:16]
 
 
 def swept_source(commit, path):
     """The chapter's source at the swept commit (git show)."""
-    result = subprocess.run(["git", "show", f"{commit}:chapters/{path.name}"], cwd=ROOT, capture_output=True,
-                            text=True, encoding="utf-8")
+    result = subprocess.run(
+        ["git", "show", f"{commit}:chapters/{path.name}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+    )
     if result.returncode != 0:
-        raise SystemExit(f"cannot read chapters/{path.name} at the swept commit {commit}: {result.stderr.strip()}")
+        raise SystemExit(
+            f"cannot read chapters/{path.name} at the swept commit {commit}: {result.stderr.strip()}"
+        )
     return result.stdout
 
 
@@ -105,12 +120,18 @@ def sweep_manifest(directory):
     of `make outputs` (--reference-env) or of uncommitted chapters is not what the ledger reports."""
     path = directory / "sweep.json"
     if not path.exists():
-        raise SystemExit(f"{directory}: no sweep.json (made by tests/sweep.py since the ledger exists): sweep again")
+        raise SystemExit(
+            f"{directory}: no sweep.json (made by tests/sweep.py since the ledger exists): sweep again"
+        )
     manifest = json.loads(path.read_text(encoding="utf-8"))
     if manifest["environment"] != "perturbed":
-        raise SystemExit(f"{directory}: swept in the {manifest['environment']} environment, not the perturbed one")
+        raise SystemExit(
+            f"{directory}: swept in the {manifest['environment']} environment, not the perturbed one"
+        )
     if manifest["uncommitted_changes"]:
-        raise SystemExit(f"{directory}: swept with uncommitted changes to the chapters, utils or data")
+        raise SystemExit(
+            f"{directory}: swept with uncommitted changes to the chapters, utils or data"
+        )
     return manifest
 
 
@@ -122,23 +143,38 @@ def sweep_logs(directories):
         by_chapter = defaultdict(dict)
         for log in sorted(directory.glob("*_seed*.jsonl")):
             chapter, seed = log.stem.rsplit("_seed", 1)
-            records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+            records = [
+                json.loads(line)
+                for line in log.read_text(encoding="utf-8").splitlines()
+                if line.strip()
+            ]
             if not records or "seconds" not in records[-1]:
                 raise SystemExit(f"{log}: the run stopped before the end")
             by_chapter[chapter][int(seed)] = [r for r in records if "line" in r]
-        chosen.update({chapter: (directory, seeds) for chapter, seeds in by_chapter.items()})
+        chosen.update(
+            {chapter: (directory, seeds) for chapter, seeds in by_chapter.items()}
+        )
     return chosen
 
 
 def worst_case(runs):
     """The tightest comparison over all seeds and executions: {seed, left, operator, right, margin}."""
-    candidates = [(link["margin"], seed, link) for seed, record in runs for link in record["links"]
-                  if link["margin"] is not None]
+    candidates = [
+        (link["margin"], seed, link)
+        for seed, record in runs
+        for link in record["links"]
+        if link["margin"] is not None
+    ]
     if not candidates:
         return None
     margin, seed, link = min(candidates, key=lambda c: c[0])
-    return {"seed": seed, "left": link["left"], "operator": link["operator"], "right": link["right"],
-            "margin": margin}
+    return {
+        "seed": seed,
+        "left": link["left"],
+        "operator": link["operator"],
+        "right": link["right"],
+        "margin": margin,
+    }
 
 
 def margin_by_seed(runs):
@@ -147,7 +183,9 @@ def margin_by_seed(runs):
     for seed, record in runs:
         for link in record["links"]:
             if link["margin"] is not None:
-                by_seed[str(seed)] = min(by_seed.get(str(seed), link["margin"]), link["margin"])
+                by_seed[str(seed)] = min(
+                    by_seed.get(str(seed), link["margin"]), link["margin"]
+                )
     return dict(sorted(by_seed.items(), key=lambda item: int(item[0])))
 
 
@@ -156,20 +194,26 @@ def runs_by_assert(source_path, directory, seeds, commit, swept):
     by their line in the swept commit's source `swept`, whose code must be the chapter's code now."""
     current = source_path.read_text(encoding="utf-8")
     if code_fingerprint(swept) != code_fingerprint(current):
-        raise SystemExit(f"{source_path.name}: its code changed since the sweep of {commit} (not only assert "
-                         "messages): sweep it again")
+        raise SystemExit(
+            f"{source_path.name}: its code changed since the sweep of {commit} (not only assert "
+            "messages): sweep it again"
+        )
     index_of_line = {item.line: k for k, item in enumerate(chapter_asserts(swept))}
     runs = [[] for _ in index_of_line]
     for seed, records in sorted(seeds.items()):
         for record in records:
             if record["line"] not in index_of_line:
-                raise SystemExit(f"{directory}: a record at line {record['line']}, where {commit}'s "
-                                 f"{source_path.name} has no assert")
+                raise SystemExit(
+                    f"{directory}: a record at line {record['line']}, where {commit}'s "
+                    f"{source_path.name} has no assert"
+                )
             runs[index_of_line[record["line"]]].append((seed, record))
     return runs
 
 
-FOLDED = re.compile(r"(np\.)?abs\((?:[^()]|\([^()]*\))*\)(\.max\(\))?\s*<=?\s*[^<>=]+$")  # abs(x) < b, one comparison
+FOLDED = re.compile(
+    r"(np\.)?abs\((?:[^()]|\([^()]*\))*\)(\.max\(\))?\s*<=?\s*[^<>=]+$"
+)  # abs(x) < b, one comparison
 
 
 def t_cdf(t, df):
@@ -179,7 +223,15 @@ def t_cdf(t, df):
     upper, steps = math.atan(t / math.sqrt(df)), 4000
     width = (upper + math.pi / 2) / steps
     weights = [1 if i in (0, steps) else 4 if i % 2 else 2 for i in range(steps + 1)]
-    return c * width / 3 * sum(w * math.cos(-math.pi / 2 + i * width) ** (df - 1) for i, w in enumerate(weights))
+    return (
+        c
+        * width
+        / 3
+        * sum(
+            w * math.cos(-math.pi / 2 + i * width) ** (df - 1)
+            for i, w in enumerate(weights)
+        )
+    )
 
 
 def floor_safe_zeros(triples):
@@ -193,11 +245,17 @@ def floor_safe_zeros(triples):
     sides = [[triple[0] for triple in triples], [triple[2] for triple in triples]]
     small, large = (sides[0], sides[1]) if small_side == 0 else (sides[1], sides[0])
     positive = [value for value in small if value > 0]
-    if not positive or any(value < 0 for value in small) or any(value <= 0 for value in large):
+    if (
+        not positive
+        or any(value < 0 for value in small)
+        or any(value <= 0 for value in large)
+    ):
         return triples
     floored = [value if value > 0 else min(positive) / 2 for value in small]
-    return [(value, operator, right) if small_side == 0 else (left, operator, value)
-            for value, (left, operator, right) in zip(floored, triples, strict=True)]
+    return [
+        (value, operator, right) if small_side == 0 else (left, operator, value)
+        for value, (left, operator, right) in zip(floored, triples, strict=True)
+    ]
 
 
 def failure_chance(runs, check=""):
@@ -217,7 +275,10 @@ def failure_chance(runs, check=""):
         k = executions[seed]
         executions[seed] += 1
         for j, link in enumerate(record["links"]):
-            if link["operator"] in ("<", "<=", ">", ">=") and link["margin"] is not None:
+            if (
+                link["operator"] in ("<", "<=", ">", ">=")
+                and link["margin"] is not None
+            ):
                 series[k, j][seed] = (link["left"], link["operator"], link["right"])
     folded = bool(FOLDED.fullmatch(check))
     chances, same = [], 0
@@ -229,7 +290,13 @@ def failure_chance(runs, check=""):
             same += 1
             continue
         if folded and all(right > 0 for _, _, right in triples):
-            chances.append(min(1.0, sum((abs(left) / right) ** 2 for left, _, right in triples) / len(triples)))
+            chances.append(
+                min(
+                    1.0,
+                    sum((abs(left) / right) ** 2 for left, _, right in triples)
+                    / len(triples),
+                )
+            )
             continue
         triples = floor_safe_zeros(triples)
         logs = all(left > 0 and right > 0 for left, _, right in triples)
@@ -240,7 +307,11 @@ def failure_chance(runs, check=""):
         n = len(gaps)
         mean = sum(gaps) / n
         sd = (sum((gap - mean) ** 2 for gap in gaps) / (n - 1)) ** 0.5
-        chances.append(t_cdf(-mean / (sd * math.sqrt(1 + 1 / n)), n - 1) if sd > 0 else float(mean <= 0))
+        chances.append(
+            t_cdf(-mean / (sd * math.sqrt(1 + 1 / n)), n - 1)
+            if sd > 0
+            else float(mean <= 0)
+        )
     if not chances:
         return "same" if same else None
     return min(1.0, float(f"{sum(chances):.3g}"))
@@ -260,33 +331,58 @@ def chapter_entry(source_path, directory, seeds, swept=None):
     entries = []
     all_runs = runs_by_assert(source_path, directory, seeds, manifest["commit"], swept)
     for item, runs in zip(current, all_runs, strict=True):
-        entries.append({"check": item.check, "message": item.message, "section": item.section,
-                        "executions": len(runs),
-                        "failed_seeds": sorted({seed for seed, record in runs if not record["passed"]}),
-                        "worst": worst_case(runs), "margin_by_seed": margin_by_seed(runs),
-                        "failure_chance": failure_chance(runs, item.check),
-                        "chance_is_bound": chance_is_bound(item.check)})
-    return {"sweep": {"commit": manifest["commit"], "started": manifest["started"],
-                      "variables": manifest["variables"]},
-            "fingerprint": code_fingerprint(source_path.read_text(encoding="utf-8")),
-            "seeds": sorted(seeds), "not_executed": sum(1 for e in entries if not e["executions"]),
-            "asserts": entries}
+        entries.append(
+            {
+                "check": item.check,
+                "message": item.message,
+                "section": item.section,
+                "executions": len(runs),
+                "failed_seeds": sorted(
+                    {seed for seed, record in runs if not record["passed"]}
+                ),
+                "worst": worst_case(runs),
+                "margin_by_seed": margin_by_seed(runs),
+                "failure_chance": failure_chance(runs, item.check),
+                "chance_is_bound": chance_is_bound(item.check),
+            }
+        )
+    return {
+        "sweep": {
+            "commit": manifest["commit"],
+            "started": manifest["started"],
+            "variables": manifest["variables"],
+        },
+        "fingerprint": code_fingerprint(source_path.read_text(encoding="utf-8")),
+        "seeds": sorted(seeds),
+        "not_executed": sum(1 for e in entries if not e["executions"]),
+        "asserts": entries,
+    }
 
 
 def stored_ledger():
-    return json.loads(LEDGER.read_text(encoding="utf-8")) if LEDGER.exists() else {"chapters": {}}
+    return (
+        json.loads(LEDGER.read_text(encoding="utf-8"))
+        if LEDGER.exists()
+        else {"chapters": {}}
+    )
 
 
 def stale_code(source_path, entry):
     """Why the chapter's ledger entry no longer describes its code, or None."""
-    if code_fingerprint(source_path.read_text(encoding="utf-8")) != entry.get("fingerprint"):
+    if code_fingerprint(source_path.read_text(encoding="utf-8")) != entry.get(
+        "fingerprint"
+    ):
         return "its code changed since the sweep (not only assert messages)"
     return None
 
 
 def stale_texts(source_path, entry):
     """The first assert whose message or section differs from the ledger's (same code), or None."""
-    for item, listed in zip(chapter_asserts(source_path.read_text(encoding="utf-8")), entry["asserts"], strict=True):
+    for item, listed in zip(
+        chapter_asserts(source_path.read_text(encoding="utf-8")),
+        entry["asserts"],
+        strict=True,
+    ):
         if (item.message, item.section) != (listed["message"], listed["section"]):
             return f"the assert `{item.check[:60]}` now reads {item.message or item.section!r}"
     return None
@@ -295,9 +391,16 @@ def stale_texts(source_path, entry):
 def refreshed(source_path, entry):
     """A stored entry whose code is current, with the chapter's current messages, sections and checks."""
     current = chapter_asserts(source_path.read_text(encoding="utf-8"))
-    asserts = [{**listed, "check": item.check, "message": item.message, "section": item.section,
-                "chance_is_bound": chance_is_bound(item.check)}
-               for item, listed in zip(current, entry["asserts"], strict=True)]
+    asserts = [
+        {
+            **listed,
+            "check": item.check,
+            "message": item.message,
+            "section": item.section,
+            "chance_is_bound": chance_is_bound(item.check),
+        }
+        for item, listed in zip(current, entry["asserts"], strict=True)
+    ]
     return {**entry, "asserts": asserts}
 
 
@@ -313,17 +416,23 @@ def build(directories):
         elif path.stem in stored and stale_code(path, stored[path.stem]) is None:
             chapters[path.stem] = refreshed(path, stored[path.stem])
         else:
-            raise SystemExit(f"{path.stem}: no sweep logs and no current ledger entry: "
-                             f"make sweep CHAPTERS=chapters/{path.name} SWEEP_OUT=DIR, then make ledger SWEEPS=DIR")
+            raise SystemExit(
+                f"{path.stem}: no sweep logs and no current ledger entry: "
+                f"make sweep CHAPTERS=chapters/{path.name} SWEEP_OUT=DIR, then make ledger SWEEPS=DIR"
+            )
     return {"chapters": chapters}
 
 
 def main(argv=None):
     directories = sys.argv[1:] if argv is None else argv
     ledger = build(directories)
-    LEDGER.write_text(json.dumps(ledger, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    LEDGER.write_text(
+        json.dumps(ledger, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     total = sum(len(c["asserts"]) for c in ledger["chapters"].values())
-    print(f"{LEDGER.relative_to(ROOT)}: {total} asserts in {len(ledger['chapters'])} chapters")
+    print(
+        f"{LEDGER.relative_to(ROOT)}: {total} asserts in {len(ledger['chapters'])} chapters"
+    )
 
 
 if __name__ == "__main__":

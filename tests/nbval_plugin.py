@@ -43,7 +43,9 @@ def pytest_runtest_makereport(item, call):
     if call.when == "call" and cell is not None and "setup_book(" in cell.source:
         details = setup_details(getattr(item, "test_outputs", None))
         if details:
-            outcome.get_result().user_properties.append(("setup", details))  # reaches the controller under xdist
+            outcome.get_result().user_properties.append(
+                ("setup", details)
+            )  # reaches the controller under xdist
 
 
 def pytest_runtest_logreport(report):
@@ -61,9 +63,14 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.section("time per notebook")
     for notebook, seconds in sorted(_seconds_per_notebook.items()):
         setup = _setup_line_per_notebook.get(notebook)
-        terminalreporter.write_line(f"{seconds:7.1f} s  {notebook}" + (f"  ({setup})" if setup else ""))
+        terminalreporter.write_line(
+            f"{seconds:7.1f} s  {notebook}" + (f"  ({setup})" if setup else "")
+        )
     if terminalreporter.config.getoption("nbval_lax"):
         return  # other seeds or the student edition: not the reference times of the README
-    rounded = {notebook: round(seconds, 1) for notebook, seconds in sorted(_seconds_per_notebook.items())}
+    rounded = {
+        notebook: round(seconds, 1)
+        for notebook, seconds in sorted(_seconds_per_notebook.items())
+    }
     TIMES_FILE.parent.mkdir(exist_ok=True)
     TIMES_FILE.write_text(json.dumps(rounded, indent=2) + "\n", encoding="utf-8")

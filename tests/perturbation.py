@@ -20,7 +20,10 @@ def probe_results():
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
-    left, right = rng.normal(size=(256, 4096)).astype("float32"), rng.normal(size=(4096, 256)).astype("float32")
+    left, right = (
+        rng.normal(size=(256, 4096)).astype("float32"),
+        rng.normal(size=(4096, 256)).astype("float32"),
+    )
     results = {"matrix product": tf.matmul(left, right).numpy()}
     inputs = tf.constant(rng.normal(size=(64, 30, 8)), "float32")
     kernel = tf.constant(rng.normal(size=(3, 8, 16)), "float32")
@@ -33,14 +36,21 @@ def probe_results():
     x = rng.normal(size=(128, 24, 8)).astype("float32")
     y = rng.normal(size=(128, 1)).astype("float32")
     layers = keras.layers
-    bodies = {"dense": [layers.Flatten(), layers.Dense(32, activation="tanh")],
-              "recurrent": [layers.GRU(16)],
-              "convolution": [layers.Conv1D(16, 3, activation="relu"), layers.GlobalAveragePooling1D()]}
+    bodies = {
+        "dense": [layers.Flatten(), layers.Dense(32, activation="tanh")],
+        "recurrent": [layers.GRU(16)],
+        "convolution": [
+            layers.Conv1D(16, 3, activation="relu"),
+            layers.GlobalAveragePooling1D(),
+        ],
+    }
     for kind, body in bodies.items():
         model = keras.Sequential([keras.Input((24, 8)), *body, layers.Dense(1)])
         model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
         model.fit(x, y, batch_size=32, epochs=1, verbose=0)
-        results[f"trained {kind} model"] = np.concatenate([w.ravel() for w in model.get_weights()]).astype("float32")
+        results[f"trained {kind} model"] = np.concatenate(
+            [w.ravel() for w in model.get_weights()]
+        ).astype("float32")
     return results
 
 

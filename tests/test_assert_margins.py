@@ -9,7 +9,7 @@ import pytest
 from tests import sweep
 from tests.assert_margins import relative_margin, run_chapter
 
-SCRIPT = '''
+SCRIPT = """
 import numpy as np
 value = 3.0
 assert value < 4, "room: a quarter"
@@ -21,7 +21,7 @@ assert np.allclose([1.0], [1.0])
 missing = None
 assert missing is None or missing > 3
 assert value > 1 and value > 5 and 1 / 0
-'''
+"""
 
 
 def test_relative_margin():
@@ -37,7 +37,9 @@ def test_every_assert_is_recorded_and_the_run_goes_on(tmp_path):
     chapter.write_text(SCRIPT, encoding="utf-8")
     log = tmp_path / "log.jsonl"
     failures = run_chapter(chapter, log)
-    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    records = [
+        json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()
+    ]
     asserts = {r["line"]: r for r in records if "line" in r}
     assert failures == 2 and "seconds" in records[-1]
     assert asserts[4]["passed"] and asserts[4]["margin"] == pytest.approx(0.25)
@@ -45,7 +47,9 @@ def test_every_assert_is_recorded_and_the_run_goes_on(tmp_path):
     assert not asserts[7]["passed"] and asserts[7]["message"] == "x is 4"
     assert asserts[9]["passed"] and asserts[9]["margin"] is None
     assert asserts[11]["passed"]  # `or` is evaluated as written
-    assert not asserts[12]["passed"] and len(asserts[12]["links"]) == 2  # `and` stops at the first failure
+    assert (
+        not asserts[12]["passed"] and len(asserts[12]["links"]) == 2
+    )  # `and` stops at the first failure
 
 
 def test_not_a_chapter_is_a_value_error(tmp_path):
@@ -64,12 +68,32 @@ def test_parse_seeds():
 def test_sweep_summary_names_failures_and_tightest_margins(tmp_path):
     chapter = tmp_path / "chapters" / "01_demo.py"
     chapter.parent.mkdir()
-    chapter.write_text("import os\nseed = int(os.environ['BOOK_SEED'])\nassert seed < 2, 'small seeds only'\n",
-                       encoding="utf-8")
+    chapter.write_text(
+        "import os\nseed = int(os.environ['BOOK_SEED'])\nassert seed < 2, 'small seeds only'\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "out"
-    result = subprocess.run([sys.executable, "-m", "tests.sweep", "--seeds", "0-3", "--jobs", "1", "--out", str(out),
-                             str(chapter)], capture_output=True, text=True, cwd=sweep.ROOT)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.sweep",
+            "--seeds",
+            "0-3",
+            "--jobs",
+            "1",
+            "--out",
+            str(out),
+            str(chapter),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=sweep.ROOT,
+    )
     assert result.returncode == 0, result.stderr
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert "## 01_demo (seeds [0, 1, 2, 3])" in summary
-    assert "FAILED for seeds [2, 3]" in summary and "worst margin -33.3% (seed 3: 3 < 2)" in summary
+    assert (
+        "FAILED for seeds [2, 3]" in summary
+        and "worst margin -33.3% (seed 3: 3 < 2)" in summary
+    )

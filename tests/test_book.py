@@ -11,7 +11,9 @@ import pytest  # noqa: E402
 from utils import book, plots  # noqa: E402
 
 
-@pytest.mark.parametrize(("environ", "seed"), [({}, 42), ({"BOOK_SEED": ""}, 42), ({"BOOK_SEED": " 7 "}, 7)])
+@pytest.mark.parametrize(
+    ("environ", "seed"), [({}, 42), ({"BOOK_SEED": ""}, 42), ({"BOOK_SEED": " 7 "}, 7)]
+)
 def test_seed_from_environment(environ, seed):
     assert book.seed_from_environment(environ) == seed
 
@@ -36,7 +38,9 @@ def test_setup_book_seeds_and_reports(capsys, monkeypatch):
 def test_setup_book_turns_tensor_float_32_off(capsys):
     import tensorflow as tf
 
-    tf.config.experimental.enable_tensor_float_32_execution(True)  # TensorFlow's default
+    tf.config.experimental.enable_tensor_float_32_execution(
+        True
+    )  # TensorFlow's default
     book.setup_book(0)
     assert not tf.config.experimental.tensor_float_32_execution_enabled()
     assert "| TF32 off |" in capsys.readouterr().out
@@ -47,34 +51,52 @@ class FakeGpuConfig:
 
     def __init__(self, initialised=False, growth_before=False):
         self.gpus = ["GPU:0", "GPU:1"]
-        self.initialised, self.growth = initialised, dict.fromkeys(self.gpus, growth_before)
+        self.initialised, self.growth = (
+            initialised,
+            dict.fromkeys(self.gpus, growth_before),
+        )
 
     def list_physical_devices(self, kind=None):
         return self.gpus if kind == "GPU" else ["CPU:0", *self.gpus]
 
     def set_memory_growth(self, gpu, enable):
         if self.initialised and self.growth[gpu] != enable:
-            raise RuntimeError("Physical devices cannot be modified after being initialized")
+            raise RuntimeError(
+                "Physical devices cannot be modified after being initialized"
+            )
         self.growth[gpu] = enable
 
     def get_memory_growth(self, gpu):
         return self.growth[gpu]
 
 
-@pytest.mark.parametrize(("initialised", "growth_before", "environ", "expected"), [
-    (False, False, {}, "memory growth on"),
-    (True, True, {}, "memory growth on"),
-    (True, False, {"TF_FORCE_GPU_ALLOW_GROWTH": "true"}, "memory growth on"),
-    (True, False, {}, "memory growth off (TensorFlow used the GPU before setup_book"),
-])
-def test_configure_gpus_turns_memory_growth_on_for_every_gpu(monkeypatch, initialised, growth_before, environ,
-                                                             expected):
+@pytest.mark.parametrize(
+    ("initialised", "growth_before", "environ", "expected"),
+    [
+        (False, False, {}, "memory growth on"),
+        (True, True, {}, "memory growth on"),
+        (True, False, {"TF_FORCE_GPU_ALLOW_GROWTH": "true"}, "memory growth on"),
+        (
+            True,
+            False,
+            {},
+            "memory growth off (TensorFlow used the GPU before setup_book",
+        ),
+    ],
+)
+def test_configure_gpus_turns_memory_growth_on_for_every_gpu(
+    monkeypatch, initialised, growth_before, environ, expected
+):
     import tensorflow as tf
 
     fake = FakeGpuConfig(initialised, growth_before)
     monkeypatch.setattr(tf.config, "list_physical_devices", fake.list_physical_devices)
-    monkeypatch.setattr(tf.config.experimental, "set_memory_growth", fake.set_memory_growth)
-    monkeypatch.setattr(tf.config.experimental, "get_memory_growth", fake.get_memory_growth)
+    monkeypatch.setattr(
+        tf.config.experimental, "set_memory_growth", fake.set_memory_growth
+    )
+    monkeypatch.setattr(
+        tf.config.experimental, "get_memory_growth", fake.get_memory_growth
+    )
     monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
@@ -86,7 +108,9 @@ def test_configure_gpus_turns_memory_growth_on_for_every_gpu(monkeypatch, initia
 
 def test_cpu_threads_follows_tensorflows_rule():
     assert book.cpu_threads({"TF_NUM_INTRAOP_THREADS": "3"}) == 3
-    assert book.cpu_threads({"TF_NUM_INTRAOP_THREADS": "0"}) >= 1  # 0 means "one per core"
+    assert (
+        book.cpu_threads({"TF_NUM_INTRAOP_THREADS": "0"}) >= 1
+    )  # 0 means "one per core"
     assert book.cpu_threads({}) >= 1
 
 
@@ -100,7 +124,9 @@ def test_epoch_logger_prints_every_n_epochs_and_the_last(capsys):
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
     x, y = np.zeros((8, 2)), np.zeros((8, 1))
-    model.fit(x, y, epochs=5, verbose=0, callbacks=[book.EpochLogger(every=2, name="tiny")])
+    model.fit(
+        x, y, epochs=5, verbose=0, callbacks=[book.EpochLogger(every=2, name="tiny")]
+    )
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[2] for line in lines] == ["2", "4", "5"]
     assert lines[0].startswith("tiny: epoch") and "loss" in lines[0]
@@ -124,7 +150,9 @@ def test_epoch_logger_rejects_bad_interval():
 def test_learning_curves_plot_train_and_validation():
     history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}
     ax = plots.plot_learning_curves({"rnn": history}, title="demo")
-    assert ax.get_title() == "demo" and ax.get_xlabel() == "epoch" and len(ax.lines) == 2
+    assert (
+        ax.get_title() == "demo" and ax.get_xlabel() == "epoch" and len(ax.lines) == 2
+    )
 
 
 def test_learning_curves_reject_missing_metric():

@@ -18,8 +18,20 @@ ROOT = bootstrap.ROOT
 def stand_in_for_github(folder):
     """A git repository with the book's files as they are now (tracked and new, not ignored)."""
     copy_working_tree(folder)
-    git = ["git", "-c", "user.name=fork", "-c", "user.email=fork@example.org", "-c", "init.defaultBranch=main"]
-    for command in (["init", "--quiet"], ["add", "--all"], ["commit", "--quiet", "-m", "the fork"]):
+    git = [
+        "git",
+        "-c",
+        "user.name=fork",
+        "-c",
+        "user.email=fork@example.org",
+        "-c",
+        "init.defaultBranch=main",
+    ]
+    for command in (
+        ["init", "--quiet"],
+        ["add", "--all"],
+        ["commit", "--quiet", "-m", "the fork"],
+    ):
         subprocess.run(git + command, cwd=folder, check=True)
     return folder.resolve().as_uri()
 
@@ -37,24 +49,37 @@ def colab(tmp_path_factory):
     """(content folder with one notebook, environment of a Colab kernel)."""
     github = stand_in_for_github(tmp_path_factory.mktemp("github-fork"))
     stubs = tmp_path_factory.mktemp("colab-python")
-    (stubs / "google" / "colab").mkdir(parents=True)  # google/ stays a namespace package (protobuf is there)
-    (stubs / "google" / "colab" / "__init__.py").write_text('"""Stand-in for Colab\'s module."""\n', encoding="utf-8")
+    (stubs / "google" / "colab").mkdir(
+        parents=True
+    )  # google/ stays a namespace package (protobuf is there)
+    (stubs / "google" / "colab" / "__init__.py").write_text(
+        '"""Stand-in for Colab\'s module."""\n', encoding="utf-8"
+    )
     content = tmp_path_factory.mktemp("content")
     chapter = bootstrap.chapter_notebooks()[0]
     notebook = nbformat.read(chapter, as_version=4)
-    setup = [c for c in notebook.cells if c.cell_type == "code"][:2]  # the bootstrap cell and the setup cell
+    setup = [c for c in notebook.cells if c.cell_type == "code"][
+        :2
+    ]  # the bootstrap cell and the setup cell
     notebook.cells = setup + [nbformat.v4.new_code_cell(CHECK)]
     nbformat.write(notebook, content / chapter.name)
     bootstrap.write_repository(content / chapter.name, github, pair=False)
-    return content / chapter.name, {"PYTHONPATH": str(stubs), "COLAB_RELEASE_TAG": "stand-in"}
+    return content / chapter.name, {
+        "PYTHONPATH": str(stubs),
+        "COLAB_RELEASE_TAG": "stand-in",
+    }
 
 
 def execute(notebook_path, env, monkeypatch):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     notebook = nbformat.read(notebook_path, as_version=4)
-    NotebookClient(notebook, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(notebook_path.parent)}}).execute()
+    NotebookClient(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(notebook_path.parent)}},
+    ).execute()
     return ["".join(o.get("text", "") for o in cell.outputs) for cell in notebook.cells]
 
 
@@ -63,7 +88,9 @@ def test_a_lone_notebook_fetches_the_book_and_runs(colab, monkeypatch):
     assert [p.name for p in notebook_path.parent.iterdir()] == [notebook_path.name]
     first, setup, check = execute(notebook_path, env, monkeypatch)
     assert "fetching the book from file://" in first
-    assert "nothing to install" in first  # this Python, like Colab's, has every runtime package
+    assert (
+        "nothing to install" in first
+    )  # this Python, like Colab's, has every runtime package
     assert (notebook_path.parent / "rnn-book" / "data" / "README.md").is_file()
     assert "seed" in setup.lower()
     assert "helpers from rnn-book/utils" in check and "weather days:" in check

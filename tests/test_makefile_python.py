@@ -13,7 +13,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MAKE = shutil.which("make")
-pytestmark = pytest.mark.skipif(MAKE is None or os.name == "nt", reason="needs make and a POSIX shell")
+pytestmark = pytest.mark.skipif(
+    MAKE is None or os.name == "nt", reason="needs make and a POSIX shell"
+)
 
 
 def fake_pythons(directory, **supported):
@@ -27,12 +29,18 @@ def fake_pythons(directory, **supported):
 
 def which_python(path_dir, *arguments):
     # PATH holds only the stand-ins: the machine's own Pythons must not be found.
-    return subprocess.run([MAKE, "-s", "-C", str(ROOT), "which-python", *arguments], capture_output=True, text=True,
-                          env={"PATH": str(path_dir), "HOME": str(path_dir)})
+    return subprocess.run(
+        [MAKE, "-s", "-C", str(ROOT), "which-python", *arguments],
+        capture_output=True,
+        text=True,
+        env={"PATH": str(path_dir), "HOME": str(path_dir)},
+    )
 
 
 def test_the_newest_supported_python_wins(tmp_path):
-    fake_pythons(tmp_path, python3_13=False, python3_12=True, python3_11=True, python3=True)
+    fake_pythons(
+        tmp_path, python3_13=False, python3_12=True, python3_11=True, python3=True
+    )
     result = which_python(tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(tmp_path / "python3.12")

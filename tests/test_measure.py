@@ -1,6 +1,12 @@
 import pytest
 
-from utils.measure import interleaved_median_seconds, interleaved_seconds, linear_fit, median_seconds, paired_ratio
+from utils.measure import (
+    interleaved_median_seconds,
+    interleaved_seconds,
+    linear_fit,
+    median_seconds,
+    paired_ratio,
+)
 
 
 def test_median_seconds_warms_up_then_times_every_repeat():
@@ -17,7 +23,11 @@ def test_median_seconds_rejects_bad_arguments(step, repeats):
 
 def test_linear_fit_recovers_a_line_and_measures_its_fit():
     slope, intercept, r_squared = linear_fit([1, 2, 3, 4], [3, 5, 7, 9])
-    assert slope == pytest.approx(2) and intercept == pytest.approx(1) and r_squared == pytest.approx(1)
+    assert (
+        slope == pytest.approx(2)
+        and intercept == pytest.approx(1)
+        and r_squared == pytest.approx(1)
+    )
     assert linear_fit([1, 2, 3, 4], [1, 3, 1, 3])[2] < 0.5
 
 
@@ -45,11 +55,16 @@ def test_interleaved_median_seconds_rejects_bad_arguments():
 
 def test_interleaved_seconds_keeps_every_round():
     seconds = interleaved_seconds({"a": lambda: None, "b": lambda: None}, rounds=4)
-    assert set(seconds) == {"a", "b"} and all(len(values) == 4 for values in seconds.values())
+    assert set(seconds) == {"a", "b"} and all(
+        len(values) == 4 for values in seconds.values()
+    )
 
 
 def test_paired_ratio_is_the_median_of_the_ratios_of_each_round():
-    seconds = {"slow": [2.0, 30.0, 4.0], "fast": [1.0, 10.0, 1.0]}  # a slow spell hits round 2 of both
+    seconds = {
+        "slow": [2.0, 30.0, 4.0],
+        "fast": [1.0, 10.0, 1.0],
+    }  # a slow spell hits round 2 of both
     assert paired_ratio(seconds, "slow", "fast") == pytest.approx(3.0)
     with pytest.raises(ValueError, match="no timings"):
         paired_ratio(seconds, "slow", "missing")

@@ -1,8 +1,9 @@
-"""utils.tasks: the one-bit recall task."""
+"""utils.tasks: the one-bit recall task and the latch."""
 
 import numpy as np
 import pytest
 
+from utils import tasks
 from utils.tasks import build_recall_model, make_recall_task
 
 
@@ -41,5 +42,47 @@ def test_a_frozen_recurrence_keeps_its_weights():
     before = [w.copy() for w in model.layers[0].get_weights()]
     readout_before = model.layers[1].get_weights()[0].copy()
     model.fit(x, y, epochs=1, batch_size=32, verbose=0)
-    assert all(np.array_equal(a, b) for a, b in zip(before, model.layers[0].get_weights(), strict=True))
-    assert not np.array_equal(readout_before, model.layers[1].get_weights()[0]), "the readout still learns"
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(before, model.layers[0].get_weights(), strict=True)
+    )
+    assert not np.array_equal(readout_before, model.layers[1].get_weights()[0]), (
+        "the readout still learns"
+    )
+
+
+@pytest.mark.parametrize("noise", [None, 0.3])
+def test_the_latch_target_is_the_sign_of_the_latest_signal(noise):
+    inputs, targets, lags = tasks.make_latch_task(
+        np.random.default_rng(0), 50, noise=noise
+    )
+    assert inputs.shape == (
+        50,
+        tasks.LATCH_LENGTH,
+        1 if noise is None else 2,
+    ) and targets.shape == (50, 96, 1)
+    values = inputs[..., 0]
+    is_signal = (values != 0) if noise is None else inputs[..., 1] == 1
+    assert is_signal[:, 0].all() and np.all(np.isin(values[is_signal], [-1.0, 1.0]))
+    assert 0.02 < is_signal[:, 1:].mean() < 0.06, (
+        "signals arrive at about the rate asked for"
+    )
+    for row in range(50):
+        for step in range(96):
+            latest = max(s for s in range(step + 1) if is_signal[row, s])
+            assert lags[row, step] == step - latest and targets[row, step, 0] == (
+                values[row, latest] > 0
+            )
+    if noise is None:
+        assert np.all(values[~is_signal] == 0)
+    else:
+        assert 0.25 < values[~is_signal].std() < 0.35, (
+            "noise of the standard deviation asked for between signals"
+        )
+
+
+def test_the_latch_refuses_bad_settings():
+    with pytest.raises(ValueError, match="noise"):
+        tasks.make_latch_task(np.random.default_rng(0), 5, noise=-1)
+    with pytest.raises(ValueError, match="signal_rate"):
+        tasks.make_latch_task(np.random.default_rng(0), 5, signal_rate=0)

@@ -6,8 +6,8 @@ versions of the packages the chapters import than the pins of requirements.txt.
 - `previous`: the TensorFlow minor release before the pinned one and the oldest Keras 3 the book
   supports (what a hosted notebook platform may lag behind with), the rest pinned. Keras 3.12 and 3.13
   (a year before the pins) were tried and fail: on TensorFlow their `keras.ops.associative_scan`
-  recurses without end inside a traced model (chapter 8; fixed in 3.14), and Keras 3.12 refuses a
-  None inside a layer's arguments (chapter 7's fixed-context decoder);
+  recurses without end inside a traced model (chapter 11; fixed in 3.14), and Keras 3.12 refuses a
+  None inside a layer's arguments (chapter 6's fixed-context decoder);
 - `newest`: the newest releases on PyPI of every package the chapters import (TensorFlow, Keras,
   NumPy, Matplotlib, Babel, sacrebleu, sentencepiece).
 
@@ -31,7 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 VENVS = ROOT / ".venv-versions"
 REPORTS = ROOT / "build" / "versions"
 SETS = {
-    "previous": {name: f"{name}=={version}.0" for name, version in MINIMUM_VERSIONS.items()},  # the book's minimum
+    "previous": {
+        name: f"{name}=={version}.0" for name, version in MINIMUM_VERSIONS.items()
+    },  # the book's minimum
     "newest": {distribution: distribution for _, distribution in RUNTIME_PACKAGES},
 }
 
@@ -58,31 +60,57 @@ def prepare(name):
     if not stamp.exists() or stamp.read_text(encoding="utf-8") != wanted:
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
         python = venv_python(venv)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
+            check=True,
+        )
         (venv / "wanted.txt").write_text(wanted, encoding="utf-8")
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", str(venv / "wanted.txt")], check=True)
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "-r",
+                str(venv / "wanted.txt"),
+            ],
+            check=True,
+        )
         stamp.write_text(wanted, encoding="utf-8")
     return venv_python(venv)
 
 
 def installed_versions(python):
-    code = ("import importlib.metadata as m, json; print(json.dumps({d: m.version(d) for d in %r}))"
-            % [distribution for _, distribution in RUNTIME_PACKAGES])
-    return json.loads(subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout)
+    code = (
+        "import importlib.metadata as m, json; print(json.dumps({d: m.version(d) for d in %r}))"
+        % [distribution for _, distribution in RUNTIME_PACKAGES]
+    )
+    return json.loads(
+        subprocess.run(
+            [str(python), "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+    )
 
 
 def chapter_results(report):
     """{notebook: 'passed' | 'failed: first failing cell'} from pytest's junit XML."""
     results = {}
     for case in ElementTree.parse(report).getroot().iter("testcase"):
-        notebook = case.get("classname", "").removeprefix("chapters.")  # e.g. 07_translation.ipynb
+        notebook = case.get("classname", "").removeprefix(
+            "chapters."
+        )  # e.g. 06_translation.ipynb
         failure = case.find("failure")
         if failure is None:
             failure = case.find("error")
         if failure is not None and results.get(notebook, "passed") == "passed":
-            text = re.sub(r"(#x1B|\x1b)\[[0-9;]*m", "", failure.text or "")  # colours of the traceback
+            text = re.sub(
+                r"(#x1B|\x1b)\[[0-9;]*m", "", failure.text or ""
+            )  # colours of the traceback
             error = [line for line in text.splitlines() if "Error" in line]
-            results[notebook] = f"failed at {case.get('name')}: {error[-1].strip()[:160] if error else ''}"
+            results[notebook] = (
+                f"failed at {case.get('name')}: {error[-1].strip()[:160] if error else ''}"
+            )
         else:
             results.setdefault(notebook, "passed")
     return results
@@ -92,9 +120,26 @@ def run(name):
     python = prepare(name)
     REPORTS.mkdir(parents=True, exist_ok=True)
     report = REPORTS / f"{name}.xml"
-    env = {**os.environ, **makefile_env("CPU_ENV"), **makefile_env("PERTURBED_ENV"), "MPLBACKEND": "Agg"}
-    command = [str(python), "-m", "pytest", *makefile_variable("NBVAL").split(), "--nbval-lax", "-n", "2",
-               "--dist", "loadscope", "-q", f"--junitxml={report}", "chapters"]
+    env = {
+        **os.environ,
+        **makefile_env("CPU_ENV"),
+        **makefile_env("PERTURBED_ENV"),
+        "MPLBACKEND": "Agg",
+    }
+    command = [
+        str(python),
+        "-m",
+        "pytest",
+        *makefile_variable("NBVAL").split(),
+        "--nbval-lax",
+        "-n",
+        "2",
+        "--dist",
+        "loadscope",
+        "-q",
+        f"--junitxml={report}",
+        "chapters",
+    ]
     print(f"== {name}: {installed_versions(python)}", flush=True)
     code = subprocess.run(command, cwd=ROOT, env=env).returncode
     results = chapter_results(report) if report.exists() else {}
@@ -109,7 +154,11 @@ def main(argv=None):
     if unknown:
         raise SystemExit(f"unknown version set(s) {unknown}: choose from {list(SETS)}")
     pins = pinned_versions()
-    print("pinned:", {distribution: pins[distribution] for _, distribution in RUNTIME_PACKAGES}, flush=True)
+    print(
+        "pinned:",
+        {distribution: pins[distribution] for _, distribution in RUNTIME_PACKAGES},
+        flush=True,
+    )
     passed = [run(name) for name in names]
     return 0 if all(passed) else 1
 

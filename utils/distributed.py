@@ -29,13 +29,17 @@ def check_settings(settings):
     """Raise ValueError unless `settings` has the loop's settings with sensible values."""
     missing = [name for name in SETTINGS if name not in settings]
     if missing:
-        raise ValueError(f"settings lack {', '.join(missing)}; they need {', '.join(SETTINGS)}")
+        raise ValueError(
+            f"settings lack {', '.join(missing)}; they need {', '.join(SETTINGS)}"
+        )
     for name in ("global_batch", "epochs"):
         value = settings[name]
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive whole number, got {value!r}")
     if not settings["learning_rate"] > 0:
-        raise ValueError(f"learning_rate must be positive, got {settings['learning_rate']!r}")
+        raise ValueError(
+            f"learning_rate must be positive, got {settings['learning_rate']!r}"
+        )
 
 
 def epoch_dataset(x, y, global_batch, epoch, shuffle_seed):
@@ -47,11 +51,24 @@ def epoch_dataset(x, y, global_batch, epoch, shuffle_seed):
     import tensorflow as tf
 
     order = np.random.default_rng([shuffle_seed, epoch]).permutation(len(x))
-    return tf.data.Dataset.from_tensor_slices((x[order], y[order])).batch(global_batch, drop_remainder=True)
+    return tf.data.Dataset.from_tensor_slices((x[order], y[order])).batch(
+        global_batch, drop_remainder=True
+    )
 
 
-def train_with_loop(strategy, model, x, y, global_batch, epochs, learning_rate, shuffle_seed,
-                    checkpoint_dir=None, crash_at_epoch=None, log=print):
+def train_with_loop(
+    strategy,
+    model,
+    x,
+    y,
+    global_batch,
+    epochs,
+    learning_rate,
+    shuffle_seed,
+    checkpoint_dir=None,
+    crash_at_epoch=None,
+    log=print,
+):
     """Train `model` (built in `strategy.scope()`) on (x, y) with a mean-squared-error loss and SGD.
 
     Each replica computes the loss of its share of the global batch divided by the *global* batch
@@ -67,22 +84,34 @@ def train_with_loop(strategy, model, x, y, global_batch, epochs, learning_rate, 
     with strategy.scope():
         optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
         optimizer.build(model.trainable_variables)
-    next_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # plain: the same on every replica
+    next_epoch = tf.Variable(
+        0, dtype=tf.int64, trainable=False
+    )  # plain: the same on every replica
     manager = None
     if checkpoint_dir is not None:
-        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, next_epoch=next_epoch)
+        checkpoint = tf.train.Checkpoint(
+            model=model, optimizer=optimizer, next_epoch=next_epoch
+        )
         manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=1)
         if manager.latest_checkpoint:
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-            log(f"restored {Path(manager.latest_checkpoint).name}: going on at epoch {int(next_epoch) + 1}")
+            checkpoint.restore(
+                manager.latest_checkpoint
+            ).assert_existing_objects_matched()
+            log(
+                f"restored {Path(manager.latest_checkpoint).name}: going on at epoch {int(next_epoch) + 1}"
+            )
 
     def replica_step(inputs, targets):
         with tf.GradientTape() as tape:
             predictions = model(inputs, training=True)
             per_example = tf.reduce_mean(tf.square(targets - predictions), axis=-1)
-            loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+            loss = tf.nn.compute_average_loss(
+                per_example, global_batch_size=global_batch
+            )
         gradients = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
+        optimizer.apply_gradients(
+            zip(gradients, model.trainable_variables, strict=True)
+        )
         return loss
 
     @tf.function
@@ -92,7 +121,9 @@ def train_with_loop(strategy, model, x, y, global_batch, epochs, learning_rate, 
 
     epoch_losses = []
     for epoch in range(int(next_epoch), epochs):
-        batches = strategy.experimental_distribute_dataset(epoch_dataset(x, y, global_batch, epoch, shuffle_seed))
+        batches = strategy.experimental_distribute_dataset(
+            epoch_dataset(x, y, global_batch, epoch, shuffle_seed)
+        )
         total, steps = 0.0, 0
         for inputs, targets in batches:
             if epoch == crash_at_epoch and steps == 2:
@@ -112,7 +143,11 @@ def train_with_loop(strategy, model, x, y, global_batch, epochs, learning_rate, 
 def short_message(error, length=110):
     """The error's message on one line, its middle left out when it is long (TensorFlow prints tensors in it)."""
     message = " ".join(str(error).split())
-    return message if len(message) <= length else f"{message[:length // 2 - 3]} ... {message[-length // 2:]}"
+    return (
+        message
+        if len(message) <= length
+        else f"{message[: length // 2 - 3]} ... {message[-length // 2 :]}"
+    )
 
 
 WATCH_PARENT = "RNN_BOOK_WORKER_WATCHES_PARENT"  # run_workers sets it to its process id; a cluster manager does not
@@ -122,7 +157,10 @@ def _exit_when_parent_goes(index):
     """Leave at once when our standard input closes: the notebook that started us has ended."""
     sys.stdin.read()
     try:
-        print(f"worker {index}: the process that started me has ended; leaving", flush=True)
+        print(
+            f"worker {index}: the process that started me has ended; leaving",
+            flush=True,
+        )
     finally:  # its end of our stdout is gone too, so the print itself may fail
         os._exit(1)
 
@@ -141,7 +179,9 @@ def watch_parent(index, parent_pid):
 
         pr_set_pdeathsig = 1  # from <linux/prctl.h>
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-        if os.getppid() != parent_pid:  # the parent died before the line above: no signal will come
+        if (
+            os.getppid() != parent_pid
+        ):  # the parent died before the line above: no signal will come
             os._exit(1)
     threading.Thread(target=_exit_when_parent_goes, args=(index,), daemon=True).start()
 
@@ -149,7 +189,9 @@ def watch_parent(index, parent_pid):
 def worker_main(job_dir):
     """Run one worker of a MultiWorkerMirroredStrategy job (TF_CONFIG set by `run_workers`)."""
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
-    if os.environ.get(WATCH_PARENT):  # only under run_workers: a supervisor may give us no stdin at all
+    if os.environ.get(
+        WATCH_PARENT
+    ):  # only under run_workers: a supervisor may give us no stdin at all
         watch_parent(index, int(os.environ[WATCH_PARENT]))
     import keras
     import tensorflow as tf
@@ -164,16 +206,40 @@ def worker_main(job_dir):
         with strategy.scope():
             model.compile(optimizer="sgd", loss="mse")
         try:
-            model.fit(data["x"], data["y"], batch_size=job["global_batch"], epochs=1, verbose=0)
-            print(f"worker {index}: Keras fit ran under MultiWorkerMirroredStrategy", flush=True)
+            model.fit(
+                data["x"],
+                data["y"],
+                batch_size=job["global_batch"],
+                epochs=1,
+                verbose=0,
+            )
+            print(
+                f"worker {index}: Keras fit ran under MultiWorkerMirroredStrategy",
+                flush=True,
+            )
         except Exception as error:  # noqa: BLE001 - the chapter shows whatever fit raises here
-            print(f"worker {index}: Keras fit failed: {type(error).__name__}: {short_message(error)}", flush=True)
+            print(
+                f"worker {index}: Keras fit failed: {type(error).__name__}: {short_message(error)}",
+                flush=True,
+            )
         return
     crash = job.get("crash_at_epoch") if index == job.get("crash_worker", 1) else None
-    train_with_loop(strategy, model, data["x"], data["y"], job["global_batch"], job["epochs"],
-                    job["learning_rate"], job["shuffle_seed"], checkpoint_dir=job_dir / f"checkpoints-{index}",
-                    crash_at_epoch=crash, log=lambda line: print(f"worker {index}: {line}", flush=True))
-    np.savez(job_dir / f"worker-{index}.npz", *[np.asarray(w) for w in model.get_weights()])
+    train_with_loop(
+        strategy,
+        model,
+        data["x"],
+        data["y"],
+        job["global_batch"],
+        job["epochs"],
+        job["learning_rate"],
+        job["shuffle_seed"],
+        checkpoint_dir=job_dir / f"checkpoints-{index}",
+        crash_at_epoch=crash,
+        log=lambda line: print(f"worker {index}: {line}", flush=True),
+    )
+    np.savez(
+        job_dir / f"worker-{index}.npz", *[np.asarray(w) for w in model.get_weights()]
+    )
 
 
 def free_ports(count):
@@ -214,15 +280,21 @@ def run_workers(job_dir, num_workers=2, timeout=120, **overrides):
     `overrides` update job.json for this run (crash_at_epoch=..., try_fit=True).
     """
     if not isinstance(num_workers, int) or num_workers < 1:
-        raise ValueError(f"num_workers must be a positive whole number, got {num_workers!r}")
+        raise ValueError(
+            f"num_workers must be a positive whole number, got {num_workers!r}"
+        )
     job_dir = Path(job_dir)
     job = json.loads((job_dir / "job.json").read_text(encoding="utf-8"))
     job = {name: value for name, value in job.items() if name in SETTINGS} | overrides
     (job_dir / "job.json").write_text(json.dumps(job), encoding="utf-8")
     for attempt in (1, 2):
         codes, lines = _start_and_wait(job_dir, num_workers, timeout)
-        logs = [(job_dir / f"worker-{index}.log").read_text(encoding="utf-8", errors="replace")
-                for index in range(num_workers)]
+        logs = [
+            (job_dir / f"worker-{index}.log").read_text(
+                encoding="utf-8", errors="replace"
+            )
+            for index in range(num_workers)
+        ]
         if attempt == 1 and any(PORT_TAKEN in log for log in logs):
             continue  # another program took a port between our probe and the worker's start: new ports, once
         break
@@ -238,18 +310,40 @@ def _start_and_wait(job_dir, num_workers, timeout):
     """One attempt of run_workers: start the workers on fresh ports, wait, stop them; (codes, lines)."""
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(num_workers)]}
     root = Path(__file__).resolve().parent.parent
-    python_path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    python_path = os.pathsep.join(
+        filter(None, [str(root), os.environ.get("PYTHONPATH")])
+    )
     workers, readers, lines = [], [], []
     try:
         for index in range(num_workers):
             task = {"cluster": cluster, "task": {"type": "worker", "index": index}}
-            env = dict(os.environ, TF_CONFIG=json.dumps(task), CUDA_VISIBLE_DEVICES="", PYTHONPATH=python_path,
-                       PYTHONIOENCODING="utf-8", **{WATCH_PARENT: str(os.getpid())})  # the worker prints what we decode
-            with open(job_dir / f"worker-{index}.log", "w", encoding="utf-8") as errors:  # TensorFlow's own messages
-                workers.append(subprocess.Popen(
-                    [sys.executable, "-m", "utils.distributed", str(job_dir)], env=env, cwd=root,
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, encoding="utf-8"))
-            readers.append(threading.Thread(target=lambda w=workers[-1]: lines.extend(w.stdout), daemon=True))
+            env = dict(
+                os.environ,
+                TF_CONFIG=json.dumps(task),
+                CUDA_VISIBLE_DEVICES="",
+                PYTHONPATH=python_path,
+                PYTHONIOENCODING="utf-8",
+                **{WATCH_PARENT: str(os.getpid())},
+            )  # the worker prints what we decode
+            with open(
+                job_dir / f"worker-{index}.log", "w", encoding="utf-8"
+            ) as errors:  # TensorFlow's own messages
+                workers.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "utils.distributed", str(job_dir)],
+                        env=env,
+                        cwd=root,
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=errors,
+                        encoding="utf-8",
+                    )
+                )
+            readers.append(
+                threading.Thread(
+                    target=lambda w=workers[-1]: lines.extend(w.stdout), daemon=True
+                )
+            )
             readers[-1].start()
         deadline = time.monotonic() + timeout
         while any(w.poll() is None for w in workers):
@@ -265,8 +359,12 @@ def _start_and_wait(job_dir, num_workers, timeout):
             worker.wait()
     for reader in readers:
         reader.join(timeout=5)
-    lines = sorted(lines, key=lambda text: not text.startswith("worker 0"))  # worker 0's lines first, in order
-    return [worker.returncode for worker in workers], [line.rstrip("\n") for line in lines]
+    lines = sorted(
+        lines, key=lambda text: not text.startswith("worker 0")
+    )  # worker 0's lines first, in order
+    return [worker.returncode for worker in workers], [
+        line.rstrip("\n") for line in lines
+    ]
 
 
 if __name__ == "__main__":

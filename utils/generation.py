@@ -11,9 +11,13 @@ def generate(step, first_input, state, num_steps):
     next. Returns the list of the `num_steps` outputs and the final state.
     """
     if not callable(step):
-        raise TypeError(f"step must be a function step(inputs, state) -> (output, next_state), got {step!r}")
+        raise TypeError(
+            f"step must be a function step(inputs, state) -> (output, next_state), got {step!r}"
+        )
     if not isinstance(num_steps, int) or isinstance(num_steps, bool) or num_steps < 0:
-        raise ValueError(f"num_steps must be a non-negative whole number, got {num_steps!r}")
+        raise ValueError(
+            f"num_steps must be a non-negative whole number, got {num_steps!r}"
+        )
     inputs, outputs = first_input, []
     for _ in range(num_steps):
         result = step(inputs, state)

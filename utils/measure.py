@@ -27,8 +27,14 @@ def interleaved_seconds(steps, rounds=15):
     take turns for `rounds` rounds, one call each per round, so that a slow spell of the machine
     falls on all of them alike instead of on whichever was being timed at the moment.
     """
-    if not isinstance(steps, dict) or not steps or not all(callable(step) for step in steps.values()):
-        raise ValueError(f"steps must be a non-empty dict of functions to call, got {steps!r}")
+    if (
+        not isinstance(steps, dict)
+        or not steps
+        or not all(callable(step) for step in steps.values())
+    ):
+        raise ValueError(
+            f"steps must be a non-empty dict of functions to call, got {steps!r}"
+        )
     if not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"rounds must be a positive int, got {rounds!r}")
     for step in steps.values():
@@ -44,7 +50,10 @@ def interleaved_seconds(steps, rounds=15):
 
 def interleaved_median_seconds(steps, rounds=15):
     """Like `interleaved_seconds`, but return {name: median seconds}."""
-    return {name: float(np.median(values)) for name, values in interleaved_seconds(steps, rounds).items()}
+    return {
+        name: float(np.median(values))
+        for name, values in interleaved_seconds(steps, rounds).items()
+    }
 
 
 def paired_ratio(seconds, numerator, denominator):
@@ -55,10 +64,17 @@ def paired_ratio(seconds, numerator, denominator):
     """
     for name in (numerator, denominator):
         if name not in seconds:
-            raise ValueError(f"no timings for {name!r}; timed: {sorted(seconds, key=str)}")
-    top, bottom = np.asarray(seconds[numerator], dtype=float), np.asarray(seconds[denominator], dtype=float)
+            raise ValueError(
+                f"no timings for {name!r}; timed: {sorted(seconds, key=str)}"
+            )
+    top, bottom = (
+        np.asarray(seconds[numerator], dtype=float),
+        np.asarray(seconds[denominator], dtype=float),
+    )
     if top.shape != bottom.shape or top.size == 0 or np.any(bottom <= 0):
-        raise ValueError("need the same positive number of rounds for both, with times above zero")
+        raise ValueError(
+            "need the same positive number of rounds for both, with times above zero"
+        )
     return float(np.median(top / bottom))
 
 
@@ -66,7 +82,13 @@ def linear_fit(x, y):
     """Least-squares line through the points (x, y): return slope, intercept and R²."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if x.shape != y.shape or x.ndim != 1 or len(x) < 3:
-        raise ValueError(f"x and y must be 1-D of the same length, at least 3 points; got {x.shape} and {y.shape}")
+        raise ValueError(
+            f"x and y must be 1-D of the same length, at least 3 points; got {x.shape} and {y.shape}"
+        )
     slope, intercept = np.polyfit(x, y, 1)
     residual = y - (slope * x + intercept)
-    return float(slope), float(intercept), float(1 - np.sum(residual**2) / np.sum((y - y.mean()) ** 2))
+    return (
+        float(slope),
+        float(intercept),
+        float(1 - np.sum(residual**2) / np.sum((y - y.mean()) ** 2)),
+    )

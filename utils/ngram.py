@@ -47,6 +47,7 @@ class Level(NamedTuple):
     (the string without its last character) to the sum of its counts, `discounts` holds the discounts of
     strings seen once, twice, three or more times, and `backoff` maps a context to gamma(h), the
     probability mass its discounts hand to the shorter context."""
+
     length: int
     grams: dict
     totals: dict
@@ -57,40 +58,59 @@ class Level(NamedTuple):
 class KneserNeyModel(NamedTuple):
     """An interpolated Kneser-Ney model: `levels[k - 1]` holds the counts of strings of k characters;
     the alphabet is sorted."""
+
     order: int
     alphabet: tuple
     levels: tuple
 
     def __repr__(self):  # the counts are far too long to print
         strings = sum(len(level.grams) for level in self.levels)
-        discounts = tuple(tuple(round(value, 3) for value in level.discounts) for level in self.levels)
-        return (f"KneserNeyModel(order={self.order}, discounts={discounts}, "
-                f"{len(self.alphabet)} characters, {strings} strings counted)")
+        discounts = tuple(
+            tuple(round(value, 3) for value in level.discounts) for level in self.levels
+        )
+        return (
+            f"KneserNeyModel(order={self.order}, discounts={discounts}, "
+            f"{len(self.alphabet)} characters, {strings} strings counted)"
+        )
 
 
 def _check_order(order):
     if isinstance(order, bool) or not isinstance(order, int) or order < 1:
-        raise ValueError(f"order must be a whole number >= 1 (1 = unigram, 2 = bigram, ...); got {order!r}")
+        raise ValueError(
+            f"order must be a whole number >= 1 (1 = unigram, 2 = bigram, ...); got {order!r}"
+        )
 
 
 def _check_discounts(discount, order):
     """One discount per level: "modified" (three estimated from the counts) or a number strictly between
     0 and 1; a single value is used for every level."""
-    discounts = (discount,) * order if isinstance(discount, int | float | str) else discount
+    discounts = (
+        (discount,) * order if isinstance(discount, int | float | str) else discount
+    )
     if not isinstance(discounts, tuple | list) or len(discounts) != order:
-        raise ValueError(f"give one discount, or one per level (order = {order} of them); got {discount!r}")
+        raise ValueError(
+            f"give one discount, or one per level (order = {order} of them); got {discount!r}"
+        )
     for value in discounts:
         if value == MODIFIED:
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
-            raise ValueError(f"a discount must be {MODIFIED!r} or a number strictly between 0 and 1 (0.75 is "
-                             f"usual); got {value!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not 0 < value < 1
+        ):
+            raise ValueError(
+                f"a discount must be {MODIFIED!r} or a number strictly between 0 and 1 (0.75 is "
+                f"usual); got {value!r}"
+            )
     return tuple(value if value == MODIFIED else float(value) for value in discounts)
 
 
 def _check_train_text(train_text):
     if not isinstance(train_text, str) or not train_text:
-        raise ValueError(f"train_text must be a non-empty string; got {train_text!r:.40}")
+        raise ValueError(
+            f"train_text must be a non-empty string; got {train_text!r:.40}"
+        )
 
 
 def _check_alphabet(text, alphabet, what):
@@ -102,12 +122,15 @@ def _check_alphabet(text, alphabet, what):
         raise ValueError(
             f"character {char!r} (first at position {text.index(char)} of the {what}) never occurs in the "
             f"training text, so the model cannot give it a probability; remove it from the {what} or train "
-            f"on a text that contains it")
+            f"on a text that contains it"
+        )
 
 
 def raw_counts(text, length):
     """How often each string of `length` characters occurs in `text` (overlapping occurrences count)."""
-    return Counter(text[start:start + length] for start in range(len(text) - length + 1))
+    return Counter(
+        text[start : start + length] for start in range(len(text) - length + 1)
+    )
 
 
 def continuation_counts(longer_counts):
@@ -122,7 +145,11 @@ def modified_discounts(grams):
     n = Counter(count for count in grams.values() if count <= 4)
     if min(n[1], n[2], n[3], n[4]) > 0:
         y = n[1] / (n[1] + 2 * n[2])
-        estimates = (1 - 2 * y * n[2] / n[1], 2 - 3 * y * n[3] / n[2], 3 - 4 * y * n[4] / n[3])
+        estimates = (
+            1 - 2 * y * n[2] / n[1],
+            2 - 3 * y * n[3] / n[2],
+            3 - 4 * y * n[4] / n[3],
+        )
         if all(0 < value < seen for seen, value in enumerate(estimates, start=1)):
             return estimates
     return (FALLBACK_DISCOUNT,) * 3
@@ -131,7 +158,9 @@ def modified_discounts(grams):
 def make_level(grams, length, discount=MODIFIED):
     """Group the counts of the strings of `length` characters by context (the string without its last
     character), with their discounts and, per context, the probability mass the discounts free."""
-    discounts = modified_discounts(grams) if discount == MODIFIED else (float(discount),) * 3
+    discounts = (
+        modified_discounts(grams) if discount == MODIFIED else (float(discount),) * 3
+    )
     totals, backoff = Counter(), Counter()
     for gram, count in grams.items():
         totals[gram[:-1]] += count
@@ -144,10 +173,17 @@ def _build_levels(train_text, orders, discounts):
     order, each string count computed once; `discounts[k - 1]` is the discount of the strings of k
     characters."""
     highest = max(orders)
-    raw = {length: raw_counts(train_text, length) for length in {*range(2, highest + 1), *orders}}
-    continuation = [make_level(continuation_counts(raw[length + 1]), length, discounts[length - 1])
-                    for length in range(1, highest)]
-    top = {order: make_level(raw[order], order, discounts[order - 1]) for order in orders}
+    raw = {
+        length: raw_counts(train_text, length)
+        for length in {*range(2, highest + 1), *orders}
+    }
+    continuation = [
+        make_level(continuation_counts(raw[length + 1]), length, discounts[length - 1])
+        for length in range(1, highest)
+    ]
+    top = {
+        order: make_level(raw[order], order, discounts[order - 1]) for order in orders
+    }
     return continuation, top
 
 
@@ -159,7 +195,9 @@ def kneser_ney(train_text, order, discount=MODIFIED):
     discounts = _check_discounts(discount, order)
     _check_train_text(train_text)
     continuation, top = _build_levels(train_text, (order,), discounts)
-    return KneserNeyModel(order, tuple(sorted(set(train_text))), (*continuation, top[order]))
+    return KneserNeyModel(
+        order, tuple(sorted(set(train_text))), (*continuation, top[order])
+    )
 
 
 def interpolate(level, context, char, lower_probability):
@@ -176,11 +214,13 @@ def interpolate(level, context, char, lower_probability):
 def probability(model, context, char):
     """P(char | the last order - 1 characters of context). A shorter context (at the start of a text)
     uses the levels it has, as if the longer contexts had never been seen."""
-    context = context[max(len(context) - model.order + 1, 0):]
+    context = context[max(len(context) - model.order + 1, 0) :]
     probability_so_far = 1 / len(model.alphabet)
-    for level in model.levels[:len(context) + 1]:
+    for level in model.levels[: len(context) + 1]:
         start = len(context) - (level.length - 1)
-        probability_so_far = interpolate(level, context[start:], char, probability_so_far)
+        probability_so_far = interpolate(
+            level, context[start:], char, probability_so_far
+        )
     return probability_so_far
 
 
@@ -192,14 +232,24 @@ def distribution(model, context):
 
 
 def _check_positions(positions, text, default_start):
-    positions = range(default_start, len(text)) if positions is None else list(positions)
+    positions = (
+        range(default_start, len(text)) if positions is None else list(positions)
+    )
     if not positions:
-        raise ValueError(f"no position to score: the text has {len(text)} characters and the first one scored "
-                         f"is position {default_start}; give a longer text or explicit positions")
+        raise ValueError(
+            f"no position to score: the text has {len(text)} characters and the first one scored "
+            f"is position {default_start}; give a longer text or explicit positions"
+        )
     for position in positions:
-        if isinstance(position, bool) or not isinstance(position, numbers.Integral) or not 0 <= position < len(text):
-            raise ValueError(f"positions must be whole numbers from 0 to {len(text) - 1} (the text has "
-                             f"{len(text)} characters); got {position!r}")
+        if (
+            isinstance(position, bool)
+            or not isinstance(position, numbers.Integral)
+            or not 0 <= position < len(text)
+        ):
+            raise ValueError(
+                f"positions must be whole numbers from 0 to {len(text) - 1} (the text has "
+                f"{len(text)} characters); got {position!r}"
+            )
     return [int(position) for position in positions]
 
 
@@ -210,20 +260,28 @@ def bits_per_char(model, text, positions=None):
     positions = _check_positions(positions, text, model.order - 1)
     total_bits = 0.0
     for position in positions:
-        context = text[max(position - model.order + 1, 0):position]
+        context = text[max(position - model.order + 1, 0) : position]
         total_bits -= math.log2(probability(model, context, text[position]))
     return total_bits / len(positions)
 
 
-def kneser_ney_bits(train_text, test_text, orders=(2, 3, 4, 5, 6, 7), discount=MODIFIED, positions=None,
-                    per_position=False):
+def kneser_ney_bits(
+    train_text,
+    test_text,
+    orders=(2, 3, 4, 5, 6, 7),
+    discount=MODIFIED,
+    positions=None,
+    per_position=False,
+):
     """Bits per character of interpolated Kneser-Ney models of several orders on `test_text`:
     {order: bits}. All orders score the same `positions` (default: every i >= max(orders) - 1). The
     counts are made once, and the levels below the top, which every order shares, are evaluated once
     per character. With per_position=True the values are lists with the bits of each position, in the
     order of `positions`, instead of their mean."""
     if not isinstance(orders, tuple | list | range) or not orders:
-        raise ValueError(f"orders must be a non-empty tuple of orders, e.g. (2, 3, 4); got {orders!r}")
+        raise ValueError(
+            f"orders must be a non-empty tuple of orders, e.g. (2, 3, 4); got {orders!r}"
+        )
     for order in orders:
         _check_order(order)
     orders = sorted(set(orders))
@@ -240,15 +298,19 @@ def kneser_ney_bits(train_text, test_text, orders=(2, 3, 4, 5, 6, 7), discount=M
         char = test_text[position]
         # lower[k]: the probability the continuation levels 1..k give, lower[0] the uniform one.
         lower = [1 / len(alphabet)]
-        for level in continuation[:position + 1]:
-            context = test_text[position - level.length + 1:position]
+        for level in continuation[: position + 1]:
+            context = test_text[position - level.length + 1 : position]
             lower.append(interpolate(level, context, char, lower[-1]))
         for order in orders:
-            if position < order - 1:  # too close to the start: the levels that fit, as in probability()
+            if (
+                position < order - 1
+            ):  # too close to the start: the levels that fit, as in probability()
                 char_probability = lower[position + 1]
             else:
-                context = test_text[position - order + 1:position]
-                char_probability = interpolate(top[order], context, char, lower[order - 1])
+                context = test_text[position - order + 1 : position]
+                char_probability = interpolate(
+                    top[order], context, char, lower[order - 1]
+                )
             bits[order].append(-math.log2(char_probability))
     if per_position:
         return bits

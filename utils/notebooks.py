@@ -15,7 +15,11 @@ def drop_stderr(notebook):
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
-        kept = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+        kept = [
+            o
+            for o in cell.outputs
+            if not (o.output_type == "stream" and o.name == "stderr")
+        ]
         removed += len(cell.outputs) - len(kept)
         cell.outputs = kept
     return removed

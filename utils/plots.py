@@ -27,7 +27,9 @@ def use_book_style():
     mpl.rcParams.update(BOOK_STYLE)
 
 
-def plot_learning_curves(histories, metric="loss", title=None, ax=None, log_scale=False):
+def plot_learning_curves(
+    histories, metric="loss", title=None, ax=None, log_scale=False
+):
     """Plot training (dashed) and validation (solid) curves of several Keras histories.
 
     histories: a dict {model name: keras History or its .history dict}.
@@ -38,12 +40,22 @@ def plot_learning_curves(histories, metric="loss", title=None, ax=None, log_scal
     for color_index, (name, history) in enumerate(histories.items()):
         logs = getattr(history, "history", history)
         if metric not in logs:
-            raise ValueError(f"{name!r} has no metric {metric!r}; it has {sorted(logs)}")
+            raise ValueError(
+                f"{name!r} has no metric {metric!r}; it has {sorted(logs)}"
+            )
         epochs = range(1, len(logs[metric]) + 1)
         color = f"C{color_index}"
-        ax.plot(epochs, logs[metric], "--", color=color, alpha=0.6, label=f"{name} (train)")
+        ax.plot(
+            epochs, logs[metric], "--", color=color, alpha=0.6, label=f"{name} (train)"
+        )
         if f"val_{metric}" in logs:
-            ax.plot(epochs, logs[f"val_{metric}"], "-", color=color, label=f"{name} (validation)")
+            ax.plot(
+                epochs,
+                logs[f"val_{metric}"],
+                "-",
+                color=color,
+                label=f"{name} (validation)",
+            )
     if log_scale:
         ax.set_yscale("log")
     ax.set_xlabel("epoch")
@@ -63,7 +75,9 @@ def _point(name, value):
     try:
         x, y = (float(coordinate) for coordinate in value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a pair of numbers (x, y), got {value!r}") from None
+        raise ValueError(
+            f"{name} must be a pair of numbers (x, y), got {value!r}"
+        ) from None
     return x, y
 
 
@@ -72,8 +86,18 @@ def _positive(name, value):
         raise ValueError(f"{name} must be positive, got {value!r}")
 
 
-def draw_box(ax, center, text, color, width=0.8, height=0.5, text_color="white", fontsize=11, alpha=0.85,
-             edgecolor=None):
+def draw_box(
+    ax,
+    center,
+    text,
+    color,
+    width=0.8,
+    height=0.5,
+    text_color="white",
+    fontsize=11,
+    alpha=0.85,
+    edgecolor=None,
+):
     """A filled rectangle centred on `center` with `text` in its middle (a layer, a gate, a state).
 
     color fills the box (and draws its edge, unless edgecolor is given). Returns (rectangle, text).
@@ -82,9 +106,19 @@ def draw_box(ax, center, text, color, width=0.8, height=0.5, text_color="white",
     x, y = _point("center", center)
     _positive("width", width)
     _positive("height", height)
-    colors = {"color": color} if edgecolor is None else {"facecolor": color, "edgecolor": edgecolor}
-    rectangle = ax.add_patch(plt.Rectangle((x - width / 2, y - height / 2), width, height, alpha=alpha, **colors))
-    label = ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, color=text_color)
+    colors = (
+        {"color": color}
+        if edgecolor is None
+        else {"facecolor": color, "edgecolor": edgecolor}
+    )
+    rectangle = ax.add_patch(
+        plt.Rectangle(
+            (x - width / 2, y - height / 2), width, height, alpha=alpha, **colors
+        )
+    )
+    label = ax.text(
+        x, y, text, ha="center", va="center", fontsize=fontsize, color=text_color
+    )
     return rectangle, label
 
 
@@ -98,14 +132,18 @@ def draw_node(ax, center, text, fontsize=12, facecolor="w", boxstyle="round"):
     return ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, bbox=frame)
 
 
-def draw_operator(ax, center, symbol, radius=0.22, fontsize=13, facecolor="white", edgecolor="0.2"):
+def draw_operator(
+    ax, center, symbol, radius=0.22, fontsize=13, facecolor="white", edgecolor="0.2"
+):
     """An operator circle (×, +) of radius `radius` on `center` with `symbol` in it.
 
     Returns (circle, text). The circle is round only if the axes have equal x and y scales.
     """
     x, y = _point("center", center)
     _positive("radius", radius)
-    circle = ax.add_patch(plt.Circle((x, y), radius, facecolor=facecolor, edgecolor=edgecolor))
+    circle = ax.add_patch(
+        plt.Circle((x, y), radius, facecolor=facecolor, edgecolor=edgecolor)
+    )
     label = ax.text(x, y, symbol, ha="center", va="center", fontsize=fontsize)
     return circle, label
 
@@ -120,7 +158,9 @@ def draw_arrow(ax, start, end, color="0.3", lw=1.2, curve=0.0, **style):
     """
     start, end = _point("start", start), _point("end", end)
     if start == end:
-        raise ValueError(f"an arrow needs two different points, got start = end = {start}")
+        raise ValueError(
+            f"an arrow needs two different points, got start = end = {start}"
+        )
     arrowprops = {"arrowstyle": "->", "color": color, "lw": lw}
     if curve:
         arrowprops["connectionstyle"] = f"arc3,rad={curve}"
@@ -145,7 +185,9 @@ def frame_diagram(ax, xlim, ylim, title):
     for name, limits in (("xlim", xlim), ("ylim", ylim)):
         low, high = _point(name, limits)
         if not low < high:
-            raise ValueError(f"{name} must be (low, high) with low < high, got {limits!r}")
+            raise ValueError(
+                f"{name} must be (low, high) with low < high, got {limits!r}"
+            )
     ax.set_xlim(xlim)
     ax.set_ylim(ylim)
     ax.set_axis_off()

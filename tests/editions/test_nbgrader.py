@@ -27,12 +27,18 @@ import student  # noqa: E402
 
 CHAPTER = student.chapter_notebooks()[1]
 ASSIGNMENT = CHAPTER.stem
-SHORTEST = student.chapter_notebooks()[0]  # chapter 1, graded twice for the seeds per student
+SHORTEST = student.chapter_notebooks()[
+    0
+]  # chapter 1, graded twice for the seeds per student
 ARCHIVE = ROOT / "build" / "student.zip"
 
 if not NBGRADER_PYTHON.exists() and os.environ.get("CI") == "true":
-    pytest.fail("nbgrader's venv is missing on CI: make test installs it", pytrace=False)
-pytestmark = pytest.mark.skipif(not NBGRADER_PYTHON.exists(), reason="nbgrader's venv is missing: make assignments")
+    pytest.fail(
+        "nbgrader's venv is missing on CI: make test installs it", pytrace=False
+    )
+pytestmark = pytest.mark.skipif(
+    not NBGRADER_PYTHON.exists(), reason="nbgrader's venv is missing: make assignments"
+)
 
 
 def read(path):
@@ -40,8 +46,18 @@ def read(path):
 
 
 def assignments(*arguments):
-    command = [str(NBGRADER_PYTHON), str(ROOT / "classroom" / "assignments.py"), *map(str, arguments)]
-    subprocess.run(command, check=True, capture_output=True, timeout=600, env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
+    command = [
+        str(NBGRADER_PYTHON),
+        str(ROOT / "classroom" / "assignments.py"),
+        *map(str, arguments),
+    ]
+    subprocess.run(
+        command,
+        check=True,
+        capture_output=True,
+        timeout=600,
+        env=dict(os.environ, CUDA_VISIBLE_DEVICES=""),
+    )
 
 
 def grade_one(course, student_id, notebook_path=None):
@@ -50,7 +66,10 @@ def grade_one(course, student_id, notebook_path=None):
     assignments(course, CHAPTER)
     submission = course / "submitted" / student_id / ASSIGNMENT
     submission.mkdir(parents=True)
-    shutil.copy(notebook_path or course / "source" / ASSIGNMENT / CHAPTER.name, submission / CHAPTER.name)
+    shutil.copy(
+        notebook_path or course / "source" / ASSIGNMENT / CHAPTER.name,
+        submission / CHAPTER.name,
+    )
     assignments("--grade", course, ASSIGNMENT)
     with open(course / "grades.csv", encoding="utf-8") as file:
         rows = {row["student_id"]: row for row in csv.DictReader(file)}
@@ -60,35 +79,57 @@ def grade_one(course, student_id, notebook_path=None):
 def test_two_students_graded_with_their_own_seeds_get_full_marks(tmp_path):
     """The instructor's version handed in by two students of a roster: each submission runs with that
     student's BOOK_SEED (other numbers, the setup cell says which seed) and every check still passes."""
-    course = ROOT / "build" / "test-course"  # inside the book, so that the notebook finds utils/ and data/
+    course = (
+        ROOT / "build" / "test-course"
+    )  # inside the book, so that the notebook finds utils/ and data/
     shutil.rmtree(course, ignore_errors=True)
     roster = tmp_path / "roster.txt"
     roster.write_text("ada\ngrace\n", encoding="utf-8")
     try:
         assignments(course, "--students", roster, SHORTEST)
         with open(course / "seeds.csv", encoding="utf-8") as file:
-            seeds = {row["student_id"]: int(row["BOOK_SEED"]) for row in csv.DictReader(file)}
-        assert set(seeds) == {"ada", "grace"} and len(set(seeds.values()) | {42}) == 3, seeds
+            seeds = {
+                row["student_id"]: int(row["BOOK_SEED"]) for row in csv.DictReader(file)
+            }
+        assert (
+            set(seeds) == {"ada", "grace"} and len(set(seeds.values()) | {42}) == 3
+        ), seeds
         for student_id in seeds:
             submission = course / "submitted" / student_id / SHORTEST.stem
             submission.mkdir(parents=True)
-            shutil.copy(course / "source" / SHORTEST.stem / SHORTEST.name, submission / SHORTEST.name)
+            shutil.copy(
+                course / "source" / SHORTEST.stem / SHORTEST.name,
+                submission / SHORTEST.name,
+            )
         assignments("--grade", course, SHORTEST.stem)
         with open(course / "grades.csv", encoding="utf-8") as file:
             rows = {row["student_id"]: row for row in csv.DictReader(file)}
         checks = len(student.exercises(read(SHORTEST)))
         for student_id, seed in seeds.items():
-            assert (float(rows[student_id]["score"]), float(rows[student_id]["max_score"])) == (checks, checks)
-            graded = read(course / "autograded" / student_id / SHORTEST.stem / SHORTEST.name)
-            printed = "".join(output.get("text", "") for cell in graded.cells if cell.cell_type == "code"
-                              for output in cell.get("outputs", []))
-            assert re.search(rf"BOOK_SEED={seed}\b", printed), f"{student_id} was not graded with BOOK_SEED={seed}"
+            assert (
+                float(rows[student_id]["score"]),
+                float(rows[student_id]["max_score"]),
+            ) == (checks, checks)
+            graded = read(
+                course / "autograded" / student_id / SHORTEST.stem / SHORTEST.name
+            )
+            printed = "".join(
+                output.get("text", "")
+                for cell in graded.cells
+                if cell.cell_type == "code"
+                for output in cell.get("outputs", [])
+            )
+            assert re.search(rf"BOOK_SEED={seed}\b", printed), (
+                f"{student_id} was not graded with BOOK_SEED={seed}"
+            )
     finally:
         shutil.rmtree(course, ignore_errors=True)
 
 
 def errors(cell):
-    return [output for output in cell.get("outputs", []) if output.output_type == "error"]
+    return [
+        output for output in cell.get("outputs", []) if output.output_type == "error"
+    ]
 
 
 def test_the_bundle_notebook_handed_in_scores_zero_and_runs_in_the_bundle(tmp_path):
@@ -100,23 +141,45 @@ def test_the_bundle_notebook_handed_in_scores_zero_and_runs_in_the_bundle(tmp_pa
     exercises = student.exercises(read(CHAPTER))
     assert grade_one(course, "blank", handed_in) == (0, len(exercises))
 
-    graded = read(course / "autograded" / "blank" / ASSIGNMENT / CHAPTER.name)  # graded, not crashed
+    graded = read(
+        course / "autograded" / "blank" / ASSIGNMENT / CHAPTER.name
+    )  # graded, not crashed
     exercise_cells = {i for _, answer, check in exercises for i in (answer, check)}
     for index, cell in enumerate(graded.cells):
         if index not in exercise_cells:
-            assert not errors(cell), f"cell {index} failed in the bundle: {errors(cell)[:1]}"
-    for label, answer, check in exercises:  # a stub inside a function raises when the check calls it
+            assert not errors(cell), (
+                f"cell {index} failed in the bundle: {errors(cell)[:1]}"
+            )
+    for (
+        label,
+        answer,
+        check,
+    ) in exercises:  # a stub inside a function raises when the check calls it
         first = (errors(graded.cells[answer]) or errors(graded.cells[check]))[0]
-        assert first.ename == "NotImplementedError" and label in first.evalue, (label, first.ename)
-        assert errors(graded.cells[check]), f"{label}: the check passed without an answer"
+        assert first.ename == "NotImplementedError" and label in first.evalue, (
+            label,
+            first.ename,
+        )
+        assert errors(graded.cells[check]), (
+            f"{label}: the check passed without an answer"
+        )
 
     released = read(course / "release" / ASSIGNMENT / CHAPTER.name)
     bundle_notebook = read(handed_in)
     assert len(released.cells) == len(bundle_notebook.cells)
     labels = {answer: label for label, answer, _ in exercises}
-    for index, (ours, theirs) in enumerate(zip(bundle_notebook.cells, released.cells, strict=True)):
+    for index, (ours, theirs) in enumerate(
+        zip(bundle_notebook.cells, released.cells, strict=True)
+    ):
         expected = ours.source
         if index in labels:
-            expected = expected.replace(student.STUB.format(label=labels[index]), student.STUB.format(label="Exercise"))
-        assert theirs.source == expected, f"cell {index}: nbgrader's release differs from the bundle"
-        assert theirs.metadata.get("nbgrader", {}).get("grade_id") == ours.metadata.get("nbgrader", {}).get("grade_id")
+            expected = expected.replace(
+                student.STUB.format(label=labels[index]),
+                student.STUB.format(label="Exercise"),
+            )
+        assert theirs.source == expected, (
+            f"cell {index}: nbgrader's release differs from the bundle"
+        )
+        assert theirs.metadata.get("nbgrader", {}).get("grade_id") == ours.metadata.get(
+            "nbgrader", {}
+        ).get("grade_id")

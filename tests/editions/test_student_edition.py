@@ -36,27 +36,47 @@ def test_every_exercise_is_an_answer_and_a_check_and_the_edition_is_sound(chapte
 def test_the_bundle_notebook_is_the_chapter_with_stubs(chapter):
     original, edition = read(chapter), read(BUNDLE / "chapters" / chapter.name)
     assert len(original.cells) == len(edition.cells)
-    exercise_cells = {i for _, answer, check in student.exercises(original) for i in (answer, check)}
-    for index, (before, after) in enumerate(zip(original.cells, edition.cells, strict=True)):
+    exercise_cells = {
+        i for _, answer, check in student.exercises(original) for i in (answer, check)
+    }
+    for index, (before, after) in enumerate(
+        zip(original.cells, edition.cells, strict=True)
+    ):
         if index not in exercise_cells:
-            assert (before.cell_type, before.source, before.get("outputs")) == \
-                   (after.cell_type, after.source, after.get("outputs")), f"cell {index} changed"
+            assert (before.cell_type, before.source, before.get("outputs")) == (
+                after.cell_type,
+                after.source,
+                after.get("outputs"),
+            ), f"cell {index} changed"
         elif student.ANSWER_TAG in before.metadata.get("tags", []):
-            assert "raise NotImplementedError(" in after.source and student.BEGIN not in after.source
+            assert (
+                "raise NotImplementedError(" in after.source
+                and student.BEGIN not in after.source
+            )
             assert after.outputs == [] and after.metadata["nbgrader"]["solution"]
         else:
-            assert after.source == before.source and after.outputs == [], "a check keeps its code, not its output"
-            assert after.metadata["nbgrader"]["grade"] and after.metadata["nbgrader"]["points"] == 1
+            assert after.source == before.source and after.outputs == [], (
+                "a check keeps its code, not its output"
+            )
+            assert (
+                after.metadata["nbgrader"]["grade"]
+                and after.metadata["nbgrader"]["points"] == 1
+            )
 
 
 def file_lines(path):
     """The stripped lines of a file; of a notebook, the lines of its sources and text outputs."""
     if path.suffix != ".ipynb":
-        return {line.strip() for line in path.read_text(errors="ignore", encoding="utf-8").splitlines()}
+        return {
+            line.strip()
+            for line in path.read_text(errors="ignore", encoding="utf-8").splitlines()
+        }
     lines = set()
     for cell in read(path).cells:
-        texts = [cell.source] + [o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
-                                 for o in cell.get("outputs", [])]
+        texts = [cell.source] + [
+            o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+            for o in cell.get("outputs", [])
+        ]
         lines.update(line.strip() for text in texts for line in text.splitlines())
     return lines
 
@@ -65,14 +85,32 @@ def test_the_archive_holds_no_solution_anywhere(tmp_path):
     with zipfile.ZipFile(ARCHIVE) as archive:
         archive.extractall(tmp_path)
     unpacked = tmp_path / BUNDLE.name
-    names = {p.relative_to(unpacked).as_posix() for p in unpacked.rglob("*") if p.is_file()}
-    assert {"README.md", "requirements.txt", "chapters/glossary.md", "utils/bootstrap.py"} <= names
-    assert not any(name.endswith(".py") and name.startswith("chapters/") for name in names), "no .py solutions"
-    solutions = set().union(*(student.solution_lines(read(chapter)) for chapter in CHAPTERS))
-    shown = {line.strip() for chapter in CHAPTERS for cell in student.student_notebook(read(chapter)).cells
-             for line in cell.source.splitlines()}
+    names = {
+        p.relative_to(unpacked).as_posix() for p in unpacked.rglob("*") if p.is_file()
+    }
+    assert {
+        "README.md",
+        "requirements.txt",
+        "chapters/glossary.md",
+        "utils/bootstrap.py",
+    } <= names
+    assert not any(
+        name.endswith(".py") and name.startswith("chapters/") for name in names
+    ), "no .py solutions"
+    solutions = set().union(
+        *(student.solution_lines(read(chapter)) for chapter in CHAPTERS)
+    )
+    shown = {
+        line.strip()
+        for chapter in CHAPTERS
+        for cell in student.student_notebook(read(chapter)).cells
+        for line in cell.source.splitlines()
+    }
     solutions -= shown  # a line that also appears outside the answers is not a leak
     assert len(solutions) > 50
-    leaks = [(name, line) for name in sorted(names)
-             for line in solutions & file_lines(unpacked / name)]
+    leaks = [
+        (name, line)
+        for name in sorted(names)
+        for line in solutions & file_lines(unpacked / name)
+    ]
     assert not leaks, f"solution lines in the bundle: {leaks[:5]}"

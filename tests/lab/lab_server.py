@@ -42,9 +42,15 @@ class Lab:
         if query:
             address += "?" + urllib.parse.urlencode(query)
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(address, data=data, method=method,
-                                         headers={"Authorization": f"token {self.token}",
-                                                  "Content-Type": "application/json"})
+        request = urllib.request.Request(
+            address,
+            data=data,
+            method=method,
+            headers={
+                "Authorization": f"token {self.token}",
+                "Content-Type": "application/json",
+            },
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read() or b"null")
 
@@ -60,9 +66,19 @@ def lab_command(root_dir=None, port=None, token="", workspaces_dir=None):
     so that every test meets the first screen a new reader meets."""
     options = shlex.split(makefile_variable("LAB_OPTIONS"))
     if root_dir is not None:
-        options = [o for o in options if not o.startswith("--notebook-dir")] + [f"--notebook-dir={root_dir}"]
-    command = [str(JUPYTER), "lab", *options, "--no-browser", f"--port={port}", "--ServerApp.port_retries=0",
-               f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False"]
+        options = [o for o in options if not o.startswith("--notebook-dir")] + [
+            f"--notebook-dir={root_dir}"
+        ]
+    command = [
+        str(JUPYTER),
+        "lab",
+        *options,
+        "--no-browser",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        "--ServerApp.open_browser=False",
+    ]
     if workspaces_dir is not None:
         command.append(f"--LabApp.workspaces_dir={workspaces_dir}")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -74,21 +90,29 @@ def lab_command(root_dir=None, port=None, token="", workspaces_dir=None):
 def running_lab(root_dir=None, start_timeout=90):
     """Yield a Lab serving `root_dir` (default: the book's chapters/, as `make lab`); stop it afterwards."""
     if not JUPYTER.exists():
-        raise RuntimeError(f"{JUPYTER} is missing: run `make lab` or `make test` once to create .venv")
+        raise RuntimeError(
+            f"{JUPYTER} is missing: run `make lab` or `make test` once to create .venv"
+        )
     port, token = free_port(), secrets.token_hex(16)
     LOGS.mkdir(parents=True, exist_ok=True)
     log_path = LOGS / f"lab_{port}.log"
     workspaces = tempfile.TemporaryDirectory(prefix="lab-workspaces-")
     with open(log_path, "w", encoding="utf-8") as log:
-        server = subprocess.Popen(lab_command(root_dir, port, token, workspaces.name), cwd=ROOT, stdout=log,
-                                  stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            lab_command(root_dir, port, token, workspaces.name),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     lab = Lab(f"http://127.0.0.1:{port}", token)
     try:
         deadline = time.monotonic() + start_timeout
         while True:
             if server.poll() is not None:
                 log = log_path.read_text(encoding="utf-8")
-                raise RuntimeError(f"JupyterLab stopped at start (exit {server.returncode}):\n{log}")
+                raise RuntimeError(
+                    f"JupyterLab stopped at start (exit {server.returncode}):\n{log}"
+                )
             try:
                 lab.api("status")
                 break

@@ -17,7 +17,11 @@ SITE = ROOT / "build" / "site" / "_build" / "html"
 @pytest.mark.parametrize("chapter", chapter_notebooks(), ids=lambda p: p.stem)
 def test_only_the_bootstrap_cell_is_removed(chapter):
     notebook = without_bootstrap_cell(nbformat.read(chapter, as_version=4))
-    removed = [cell for cell in notebook.cells if "remove-cell" in cell.metadata.get("tags", [])]
+    removed = [
+        cell
+        for cell in notebook.cells
+        if "remove-cell" in cell.metadata.get("tags", [])
+    ]
     assert len(removed) == 1 and "BOOK_REPOSITORY" in removed[0].source
     assert "bootstrap" in removed[0].metadata["tags"]
 

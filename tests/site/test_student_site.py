@@ -28,10 +28,17 @@ def test_the_student_site_shows_stubs_and_no_answer(chapter):
     page = STUDENT_SITE / "chapters" / f"{chapter.stem}.html"
     assert page.exists(), "build the student site first: make html EDITION=student"
     notebook = nbformat.read(chapter, as_version=4)
-    hidden = student.solution_lines(notebook) - {line.strip() for cell in student.student_notebook(notebook).cells
-                                                 for line in cell.source.splitlines()}
+    hidden = student.solution_lines(notebook) - {
+        line.strip()
+        for cell in student.student_notebook(notebook).cells
+        for line in cell.source.splitlines()
+    }
     lines = page_lines(page)
-    assert hidden and not hidden & lines, f"answers on the student site: {sorted(hidden & lines)[:3]}"
+    assert hidden and not hidden & lines, (
+        f"answers on the student site: {sorted(hidden & lines)[:3]}"
+    )
     assert "NotImplementedError" in page.read_text(encoding="utf-8")
     full_lines = page_lines(FULL_SITE / "chapters" / f"{chapter.stem}.html")
-    assert hidden & full_lines, "the full site shows the answers (so the test can see them)"
+    assert hidden & full_lines, (
+        "the full site shows the answers (so the test can see them)"
+    )

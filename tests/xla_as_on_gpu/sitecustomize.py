@@ -15,17 +15,33 @@ import importlib
 import keras.src.backend as _backend
 from keras.src.trainers import trainer as _trainer
 
-_tf_rnn = importlib.import_module("keras.src.backend.tensorflow.rnn")  # the module, not its function rnn()
+_tf_rnn = importlib.import_module(
+    "keras.src.backend.tensorflow.rnn"
+)  # the module, not its function rnn()
 
 
-def _cudnn_ok_on_a_gpu(activation, recurrent_activation, unroll, use_bias, reset_after=None):
+def _cudnn_ok_on_a_gpu(
+    activation, recurrent_activation, unroll, use_bias, reset_after=None
+):
     if reset_after is None:
         return _tf_rnn._do_lstm_arguments_support_cudnn(
-            activation=activation, recurrent_activation=recurrent_activation, unroll=unroll, use_bias=use_bias)
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            unroll=unroll,
+            use_bias=use_bias,
+        )
     return _tf_rnn._do_gru_arguments_support_cudnn(
-        activation=activation, recurrent_activation=recurrent_activation, unroll=unroll, use_bias=use_bias,
-        reset_after=reset_after)
+        activation=activation,
+        recurrent_activation=recurrent_activation,
+        unroll=unroll,
+        use_bias=use_bias,
+        reset_after=reset_after,
+    )
 
 
-_backend.cudnn_ok = _cudnn_ok_on_a_gpu  # what LSTM.__init__ and GRU.__init__ read to set supports_jit
-_trainer.Trainer._resolve_auto_jit_compile = lambda model: _trainer.model_supports_jit(model)
+_backend.cudnn_ok = (
+    _cudnn_ok_on_a_gpu  # what LSTM.__init__ and GRU.__init__ read to set supports_jit
+)
+_trainer.Trainer._resolve_auto_jit_compile = lambda model: _trainer.model_supports_jit(
+    model
+)

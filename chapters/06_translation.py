@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # Chapter 7 — Machine translation on real parallel text
+# # Chapter 6 — Machine translation on real parallel text
 #
 # Chapter 5 built an encoder–decoder with attention on dates, whose inputs are a dozen characters
 # long; there a single context vector was enough, and the famous weakness of the fixed-size context
@@ -61,13 +61,22 @@ import sys
 BOOK_REPOSITORY = ""
 here = pathlib.Path.cwd().resolve()
 marker = pathlib.Path("utils", "bootstrap.py")
-book_root = next((p for p in (here, *here.parents) if (p / marker).is_file()), here / "rnn-book")
+book_root = next(
+    (p for p in (here, *here.parents) if (p / marker).is_file()), here / "rnn-book"
+)
 if not (book_root / marker).is_file():
     if not BOOK_REPOSITORY:
-        raise RuntimeError(f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
-                           "open the notebook inside the book, or see 'Colab and Kaggle' in the README")
-    print(f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)")
-    subprocess.run(["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)], check=True)
+        raise RuntimeError(
+            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
+            "open the notebook inside the book, or see 'Colab and Kaggle' in the README"
+        )
+    print(
+        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)"
+    )
+    subprocess.run(
+        ["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)],
+        check=True,
+    )
 if str(book_root) not in sys.path:
     sys.path.insert(0, str(book_root))
 if book_root == here / "rnn-book":
@@ -110,23 +119,35 @@ max_tokens = 40
 
 
 def verses_up_to(split, length=max_tokens):
-    return [v for v in load_parallel_verses(split) if len(v.english) <= length and len(v.spanish) <= length]
+    return [
+        v
+        for v in load_parallel_verses(split)
+        if len(v.english) <= length and len(v.spanish) <= length
+    ]
 
 
 def lowercase(tokens):
     return [token.lower() for token in tokens]
 
 
-train_verses, valid_verses, test_verses = verses_up_to("train"), verses_up_to("valid"), verses_up_to("test")
-print(f"{len(train_verses)} training verses, {len(valid_verses)} validation verses (Romans), "
-      f"{len(test_verses)} test verses (John), all of at most {max_tokens} tokens on both sides")
+train_verses, valid_verses, test_verses = (
+    verses_up_to("train"),
+    verses_up_to("valid"),
+    verses_up_to("test"),
+)
+print(
+    f"{len(train_verses)} training verses, {len(valid_verses)} validation verses (Romans), "
+    f"{len(test_verses)} test verses (John), all of at most {max_tokens} tokens on both sides"
+)
 example = next(v for v in test_verses if (v.chapter, v.verse) == (1, 1))
 print("John 1:1 |", " ".join(example.spanish), "|", " ".join(example.english))
 print("links (English index - Spanish index):", example.links[:8], "...")
-assert {v.book for v in test_verses} == {"John"} and {v.book for v in valid_verses} == {"Romans"}, \
-    "the test book is John and the validation book is Romans"
-assert not {"John", "Romans"} & {v.book for v in train_verses}, \
+assert {v.book for v in test_verses} == {"John"} and {v.book for v in valid_verses} == {
+    "Romans"
+}, "the test book is John and the validation book is Romans"
+assert not {"John", "Romans"} & {v.book for v in train_verses}, (
     "no verse of John or Romans is among the training verses"
+)
 
 # %% [markdown]
 # ## 2. Words, unknown words and subwords
@@ -145,22 +166,48 @@ PAD, UNK, START, END = 0, 1, 2, 3
 
 def make_vocabulary(sentences, min_count):
     counts = Counter(word for sentence in sentences for word in sentence)
-    words = ["<pad>", "<unk>", "<s>", "</s>"] + sorted(w for w, n in counts.items() if n >= min_count)
+    words = ["<pad>", "<unk>", "<s>", "</s>"] + sorted(
+        w for w, n in counts.items() if n >= min_count
+    )
     return words, {word: index for index, word in enumerate(words)}
 
 
 min_counts = {"spanish": 5, "english": 15}
-vocabulary = {language: make_vocabulary([lowercase(getattr(v, language)) for v in train_verses], min_count)
-              for language, min_count in min_counts.items()}
+vocabulary = {
+    language: make_vocabulary(
+        [lowercase(getattr(v, language)) for v in train_verses], min_count
+    )
+    for language, min_count in min_counts.items()
+}
 spanish_words, spanish_ids = vocabulary["spanish"]
 english_words, english_ids = vocabulary["english"]
-unknown_share = {language: float(np.mean([token not in vocabulary[language][1] for v in test_verses
-                                          for token in lowercase(getattr(v, language))])) for language in min_counts}
+unknown_share = {
+    language: float(
+        np.mean(
+            [
+                token not in vocabulary[language][1]
+                for v in test_verses
+                for token in lowercase(getattr(v, language))
+            ]
+        )
+    )
+    for language in min_counts
+}
 for language, min_count in min_counts.items():
-    print(f"{language}: {len(vocabulary[language][0]):,} ids (words seen at least {min_count} times); "
-          f"{unknown_share[language]:.1%} of John's tokens are unknown")
-john_unknown = Counter(token for v in test_verses for token in lowercase(v.spanish) if token not in spanish_ids)
-print("the most frequent unknown Spanish words of John:", [word for word, _ in john_unknown.most_common(8)])
+    print(
+        f"{language}: {len(vocabulary[language][0]):,} ids (words seen at least {min_count} times); "
+        f"{unknown_share[language]:.1%} of John's tokens are unknown"
+    )
+john_unknown = Counter(
+    token
+    for v in test_verses
+    for token in lowercase(v.spanish)
+    if token not in spanish_ids
+)
+print(
+    "the most frequent unknown Spanish words of John:",
+    [word for word, _ in john_unknown.most_common(8)],
+)
 
 # %% [markdown]
 # Among the unknown words are names and rare forms (printed), often the words that matter most in a
@@ -180,7 +227,7 @@ def merge_pair(symbols, pair):
     """The symbols of a word with every occurrence of `pair`, left to right, replaced by their concatenation."""
     merged, k = [], 0
     while k < len(symbols):
-        if symbols[k:k + 2] == pair:
+        if symbols[k : k + 2] == pair:
             merged.append(pair[0] + pair[1])
             k += 2
         else:
@@ -214,10 +261,15 @@ def segment(word, merges):
 
 
 spanish_train_sentences = [" ".join(lowercase(v.spanish)) for v in train_verses]
-spanish_word_counts = Counter(word for sentence in spanish_train_sentences for word in sentence.split())
+spanish_word_counts = Counter(
+    word for sentence in spanish_train_sentences for word in sentence.split()
+)
 merges = learn_merges(spanish_word_counts, 100)
 print("the first ten merges:", ["".join(pair) for pair in merges[:10]])
-print("John 1:1 in pieces:", " ".join(" ".join(segment(word, merges)) for word in lowercase(example.spanish)))
+print(
+    "John 1:1 in pieces:",
+    " ".join(" ".join(segment(word, merges)) for word in lowercase(example.spanish)),
+)
 
 # %% [markdown]
 # `sentencepiece` (Kudo & Richardson, 2018), a library kept by Google, implements the same algorithm
@@ -225,14 +277,25 @@ print("John 1:1 in pieces:", " ".join(" ".join(segment(word, merges)) for word i
 # should cut John's words the same way (over 99% of the tokens, asserted). Its vocabulary counts
 # everything: our four reserved ids, one id per character, and one per merge.
 
+
 # %%
 def train_bpe(sentences, vocabulary_size):
     """A sentencepiece BPE model trained in memory on whitespace-tokenised sentences, with our reserved ids."""
     model = io.BytesIO()
     sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences), model_writer=model, model_type="bpe", vocab_size=vocabulary_size,
-        character_coverage=1.0, normalization_rule_name="identity", pad_id=PAD, unk_id=UNK, bos_id=START,
-        eos_id=END, num_threads=1, minloglevel=2)
+        sentence_iterator=iter(sentences),
+        model_writer=model,
+        model_type="bpe",
+        vocab_size=vocabulary_size,
+        character_coverage=1.0,
+        normalization_rule_name="identity",
+        pad_id=PAD,
+        unk_id=UNK,
+        bos_id=START,
+        eos_id=END,
+        num_threads=1,
+        minloglevel=2,
+    )
     return sentencepiece.SentencePieceProcessor(model_proto=model.getvalue())
 
 
@@ -240,9 +303,18 @@ alphabet = {WORD_START} | {char for word in spanish_word_counts for char in word
 library_bpe = train_bpe(spanish_train_sentences, 4 + len(alphabet) + len(merges))
 john_spanish = [lowercase(v.spanish) for v in test_verses]
 john_words = [word for verse in john_spanish for word in verse]
-agreement = np.mean([segment(word, merges) == tuple(library_bpe.encode(word, out_type=str)) for word in john_words])
-print(f"the same pieces as sentencepiece on {agreement:.2%} of John's {len(john_words):,} Spanish tokens")
-assert agreement > 0.99, "our merges cut more than 99 % of John's tokens as sentencepiece does"
+agreement = np.mean(
+    [
+        segment(word, merges) == tuple(library_bpe.encode(word, out_type=str))
+        for word in john_words
+    ]
+)
+print(
+    f"the same pieces as sentencepiece on {agreement:.2%} of John's {len(john_words):,} Spanish tokens"
+)
+assert agreement > 0.99, (
+    "our merges cut more than 99 % of John's tokens as sentencepiece does"
+)
 
 # %% [markdown]
 # A real system learns a few thousand merges. With a vocabulary of 2,000 pieces, John's Spanish has
@@ -252,12 +324,21 @@ assert agreement > 0.99, "our merges cut more than 99 % of John's tokens as sent
 spanish_bpe = train_bpe(spanish_train_sentences, 2000)
 spanish_pieces = [spanish_bpe.encode(" ".join(verse)) for verse in john_spanish]
 pieces_per_word = sum(map(len, spanish_pieces)) / len(john_words)
-print(f"2,000 pieces: {pieces_per_word:.2f} pieces per Spanish token of John, "
-      f"{sum(ids.count(UNK) for ids in spanish_pieces)} unknown pieces")
-print("a word never seen in training:", next(w for w in john_words if w not in spanish_word_counts), "->",
-      spanish_bpe.encode(next(w for w in john_words if w not in spanish_word_counts), out_type=str))
-assert sum(ids.count(UNK) for ids in spanish_pieces) == 0 and pieces_per_word > 1.1, \
+print(
+    f"2,000 pieces: {pieces_per_word:.2f} pieces per Spanish token of John, "
+    f"{sum(ids.count(UNK) for ids in spanish_pieces)} unknown pieces"
+)
+print(
+    "a word never seen in training:",
+    next(w for w in john_words if w not in spanish_word_counts),
+    "->",
+    spanish_bpe.encode(
+        next(w for w in john_words if w not in spanish_word_counts), out_type=str
+    ),
+)
+assert sum(ids.count(UNK) for ids in spanish_pieces) == 0 and pieces_per_word > 1.1, (
     "with 2,000 pieces no piece of John is unknown, and there are more pieces than words"
+)
 
 # %% [markdown]
 # Subwords are what translation systems have used since 2016. Our networks below still work on
@@ -270,19 +351,38 @@ assert sum(ids.count(UNK) for ids in spanish_pieces) == 0 and pieces_per_word > 
 # sentence stops), and the target is shifted for teacher forcing: the decoder reads `<s> w1 w2 ...`
 # and must predict `w1 w2 ... </s>`.
 
+
 # %%
 def sources_and_targets(verses):
     """Source ids ending with </s>, target ids between <s> and </s>, per verse (lists of different lengths)."""
-    sources = [[spanish_ids.get(token, UNK) for token in lowercase(v.spanish)] + [END] for v in verses]
-    targets = [[START] + [english_ids.get(token, UNK) for token in lowercase(v.english)] + [END] for v in verses]
+    sources = [
+        [spanish_ids.get(token, UNK) for token in lowercase(v.spanish)] + [END]
+        for v in verses
+    ]
+    targets = [
+        [START]
+        + [english_ids.get(token, UNK) for token in lowercase(v.english)]
+        + [END]
+        for v in verses
+    ]
     return sources, targets
 
 
-(train_sources, train_targets), (valid_sources, valid_targets), (test_sources, test_targets) = (
-    sources_and_targets(verses) for verses in (train_verses, valid_verses, test_verses))
-print("John 1:1 as the network reads it:", " ".join(spanish_words[i] for i in test_sources[test_verses.index(example)]))
-assert all(len(source) == len(v.spanish) + 1 for source, v in zip(test_sources, test_verses, strict=True)), \
-    "each source has one id more than its verse has Spanish tokens"
+(
+    (train_sources, train_targets),
+    (valid_sources, valid_targets),
+    (test_sources, test_targets),
+) = (
+    sources_and_targets(verses) for verses in (train_verses, valid_verses, test_verses)
+)
+print(
+    "John 1:1 as the network reads it:",
+    " ".join(spanish_words[i] for i in test_sources[test_verses.index(example)]),
+)
+assert all(
+    len(source) == len(v.spanish) + 1
+    for source, v in zip(test_sources, test_verses, strict=True)
+), "each source has one id more than its verse has Spanish tokens"
 
 # %% [markdown]
 # ## 3. Two baselines before any network
@@ -305,46 +405,85 @@ assert all(len(source) == len(v.spanish) + 1 for source, v in zip(test_sources, 
 # output, such as one typical verse written for every test verse, can score above it).
 
 # %%
-link_counts = dict(Counter((spanish_token, english_token) for v in train_verses for i, j in v.links
-                      for english_token, spanish_token in [(v.english[i].lower(), v.spanish[j].lower())]).most_common())
+link_counts = dict(
+    Counter(
+        (spanish_token, english_token)
+        for v in train_verses
+        for i, j in v.links
+        for english_token, spanish_token in [
+            (v.english[i].lower(), v.spanish[j].lower())
+        ]
+    ).most_common()
+)
 dictionary = {}
-for spanish_token, english_token in link_counts:  # most_common: by count, ties in order of first appearance
+for (
+    spanish_token,
+    english_token,
+) in link_counts:  # most_common: by count, ties in order of first appearance
     dictionary.setdefault(spanish_token, english_token)
 
 
 def word_for_word(spanish_tokens, known=None):
     """The dictionary's translation; with `known` (Spanish words, English words), only the known Spanish words
     are translated, and only into known English words."""
-    words = [dictionary.get(token) if token[0].isalnum() else token for token in lowercase(spanish_tokens)
-             if known is None or token in known[0] or not token[0].isalnum()]
-    words = [w for w in words if w is not None and (known is None or w in known[1] or not w[0].isalnum())]
+    words = [
+        dictionary.get(token) if token[0].isalnum() else token
+        for token in lowercase(spanish_tokens)
+        if known is None or token in known[0] or not token[0].isalnum()
+    ]
+    words = [
+        w
+        for w in words
+        if w is not None and (known is None or w in known[1] or not w[0].isalnum())
+    ]
     return " ".join(w for k, w in enumerate(words) if k == 0 or w != words[k - 1])
 
 
 references = [" ".join(lowercase(v.english)) for v in test_verses]
-chrf, bleu = sacrebleu.metrics.CHRF(), sacrebleu.metrics.BLEU(tokenize="none", force=True)
+chrf, bleu = (
+    sacrebleu.metrics.CHRF(),
+    sacrebleu.metrics.BLEU(tokenize="none", force=True),
+)
 
 
 def scores(hypotheses, refs=references):
-    return {"chrF": chrf.corpus_score(hypotheses, [refs]).score, "BLEU": bleu.corpus_score(hypotheses, [refs]).score}
+    return {
+        "chrF": chrf.corpus_score(hypotheses, [refs]).score,
+        "BLEU": bleu.corpus_score(hypotheses, [refs]).score,
+    }
 
 
-random_draw = np.random.default_rng(seed).integers(0, len(train_verses), len(test_verses))
-translations = {"random verse": [" ".join(lowercase(train_verses[k].english)) for k in random_draw],
-                "word for word": [word_for_word(v.spanish) for v in test_verses]}
-print(f"{len(dictionary):,} Spanish words in the dictionary, from {sum(link_counts.values()):,} links; "
-      f"e.g. amó -> {dictionary['amó']!r}, dios -> {dictionary['dios']!r}")
-print("John 1:1 word for word:", translations["word for word"][test_verses.index(example)])
+random_draw = np.random.default_rng(seed).integers(
+    0, len(train_verses), len(test_verses)
+)
+translations = {
+    "random verse": [" ".join(lowercase(train_verses[k].english)) for k in random_draw],
+    "word for word": [word_for_word(v.spanish) for v in test_verses],
+}
+print(
+    f"{len(dictionary):,} Spanish words in the dictionary, from {sum(link_counts.values()):,} links; "
+    f"e.g. amó -> {dictionary['amó']!r}, dios -> {dictionary['dios']!r}"
+)
+print(
+    "John 1:1 word for word:", translations["word for word"][test_verses.index(example)]
+)
 for name, texts in translations.items():
-    print(f"{name:>13}: " + ", ".join(f"{metric} {value:.1f}" for metric, value in scores(texts).items()))
+    print(
+        f"{name:>13}: "
+        + ", ".join(f"{metric} {value:.1f}" for metric, value in scores(texts).items())
+    )
 print("signatures:", chrf.get_signature(), "|", bleu.get_signature())
 
 # %%
 baseline_scores = {name: scores(texts) for name, texts in translations.items()}
 assert dictionary["dios"] == "god", "the dictionary translates dios as god"
-assert baseline_scores["word for word"]["chrF"] > baseline_scores["random verse"]["chrF"] + 15, \
-    "far above the random verse"
-assert baseline_scores["random verse"]["BLEU"] < 2, "a fluent verse unrelated to the source shares few 4-grams"
+assert (
+    baseline_scores["word for word"]["chrF"]
+    > baseline_scores["random verse"]["chrF"] + 15
+), "far above the random verse"
+assert baseline_scores["random verse"]["BLEU"] < 2, (
+    "a fluent verse unrelated to the source shares few 4-grams"
+)
 
 # %% [markdown]
 # The random verse shows where chrF starts: fluent English with the right common words (*the*, *and*,
@@ -384,6 +523,7 @@ assert baseline_scores["random verse"]["BLEU"] < 2, "a fluent verse unrelated to
 # with `keras.ops.scan`. For generation all three advance one word at a time (`step`), with the GRU
 # layer's own cell.
 
+
 # %%
 class Encoder(layers.Layer):
     """Embedding and bidirectional GRU: annotations (batch, S, 2u), the last forward and backward states."""
@@ -391,7 +531,9 @@ class Encoder(layers.Layer):
     def __init__(self, vocabulary_size, units, **kwargs):
         super().__init__(**kwargs)
         self.embed = layers.Embedding(vocabulary_size, units, mask_zero=True)
-        self.rnn = layers.Bidirectional(layers.GRU(units, return_sequences=True, return_state=True))
+        self.rnn = layers.Bidirectional(
+            layers.GRU(units, return_sequences=True, return_state=True)
+        )
 
     def call(self, source):
         return self.rnn(self.embed(source))
@@ -404,12 +546,20 @@ class Decoder(layers.Layer):
     def __init__(self, vocabulary_size, units, annotation_size, query=None, **kwargs):
         super().__init__(**kwargs)
         if query not in (None, "current", "previous"):
-            raise ValueError(f"query must be None, 'current' or 'previous', got {query!r}")
-        self.units, self.annotation_size, self.query_state = units, annotation_size, query
+            raise ValueError(
+                f"query must be None, 'current' or 'previous', got {query!r}"
+            )
+        self.units, self.annotation_size, self.query_state = (
+            units,
+            annotation_size,
+            query,
+        )
         # XLA cannot size the gradient buffers of keras.ops.scan (the previous-state decoder's training loop).
         self.supports_jit = False
         self.embed = layers.Embedding(vocabulary_size, units)
-        self.rnn = layers.GRU(units, return_sequences=True)  # training; its cell makes the steps of generation
+        self.rnn = layers.GRU(
+            units, return_sequences=True
+        )  # training; its cell makes the steps of generation
         self.initial = layers.Dense(units, activation="tanh")
         self.logits = layers.Dense(vocabulary_size)
         if query:
@@ -418,13 +568,21 @@ class Decoder(layers.Layer):
             self.score = layers.Dense(1, use_bias=False)  # v
 
     def build(self, input_shape):  # `start` may have built `initial` and `key` already
-        gru_input = self.units + (0 if self.query_state == "current" else self.annotation_size)
-        shapes = {self.embed: (None,), self.rnn: (None, None, gru_input),
-                  self.initial: (None, self.annotation_size // 2),
-                  self.logits: (None, 2 * self.units + self.annotation_size)}
+        gru_input = self.units + (
+            0 if self.query_state == "current" else self.annotation_size
+        )
+        shapes = {
+            self.embed: (None,),
+            self.rnn: (None, None, gru_input),
+            self.initial: (None, self.annotation_size // 2),
+            self.logits: (None, 2 * self.units + self.annotation_size),
+        }
         if self.query_state:
-            shapes |= {self.query: (None, self.units), self.key: (None, None, self.annotation_size),
-                       self.score: (None, None, None, self.units)}
+            shapes |= {
+                self.query: (None, self.units),
+                self.key: (None, None, self.annotation_size),
+                self.score: (None, None, None, self.units),
+            }
         for layer, shape in shapes.items():
             if not layer.built:
                 layer.build(shape)
@@ -433,13 +591,22 @@ class Decoder(layers.Layer):
         """The first decoder state and what every step reads from the encoder."""
         keys = self.key(annotations) if self.query_state else None
         fixed_context = keras.ops.concatenate([forward_last, backward_first], axis=-1)
-        return self.initial(backward_first), (annotations, keys, fixed_context, source_mask)
+        return self.initial(backward_first), (
+            annotations,
+            keys,
+            fixed_context,
+            source_mask,
+        )
 
     def attend(self, queries, memory):
         """Contexts and weights for queries (batch, T, units): (batch, T, 2u) and (batch, T, S)."""
         annotations, keys, _, source_mask = memory
-        energies = self.score(keras.ops.tanh(self.query(queries)[:, :, None, :] + keys[:, None]))[..., 0]
-        weights = keras.ops.softmax(keras.ops.where(source_mask[:, None, :], energies, -1e9), axis=-1)
+        energies = self.score(
+            keras.ops.tanh(self.query(queries)[:, :, None, :] + keys[:, None])
+        )[..., 0]
+        weights = keras.ops.softmax(
+            keras.ops.where(source_mask[:, None, :], energies, -1e9), axis=-1
+        )
         return keras.ops.einsum("bts,bsd->btd", weights, annotations), weights
 
     def advance(self, previous_embedded, state, memory):
@@ -453,39 +620,72 @@ class Decoder(layers.Layer):
             context, weights = self.attend(state[:, None], memory)
             context, weights = context[:, 0], weights[:, 0]
         else:
-            context, weights = fixed_context, keras.ops.zeros_like(keras.ops.cast(source_mask, "float32"))
-        new_state, _ = self.rnn.cell(keras.ops.concatenate([previous_embedded, context], axis=-1), [state])
+            context, weights = (
+                fixed_context,
+                keras.ops.zeros_like(keras.ops.cast(source_mask, "float32")),
+            )
+        new_state, _ = self.rnn.cell(
+            keras.ops.concatenate([previous_embedded, context], axis=-1), [state]
+        )
         return new_state, context, weights
 
     def step(self, previous_words, state, memory):
         """Generation: the logits of the next word, the new state and the attention weights."""
         previous_embedded = self.embed(previous_words)
         new_state, context, weights = self.advance(previous_embedded, state, memory)
-        return self.logits(keras.ops.concatenate([new_state, context, previous_embedded], axis=-1)), new_state, weights
+        return (
+            self.logits(
+                keras.ops.concatenate([new_state, context, previous_embedded], axis=-1)
+            ),
+            new_state,
+            weights,
+        )
 
     def call(self, decoder_inputs, state, memory):
         """Training: all steps over the (teacher-forced) inputs; logits (batch, T, V) and weights (batch, T, S)."""
         embedded = self.embed(decoder_inputs)
         annotations, _, fixed_context, _ = memory
-        steps, source_length = keras.ops.shape(embedded)[1], keras.ops.shape(annotations)[1]
-        if self.query_state == "current":  # the GRU over the whole target, then attention for all steps at once
+        steps, source_length = (
+            keras.ops.shape(embedded)[1],
+            keras.ops.shape(annotations)[1],
+        )
+        if (
+            self.query_state == "current"
+        ):  # the GRU over the whole target, then attention for all steps at once
             states = self.rnn(embedded, initial_state=[state])
             contexts, weights = self.attend(states, memory)
         elif self.query_state is None:  # the same context at every step
             contexts = keras.ops.repeat(fixed_context[:, None, :], steps, axis=1)
-            states = self.rnn(keras.ops.concatenate([embedded, contexts], axis=-1), initial_state=[state])
-            weights = keras.ops.zeros((keras.ops.shape(embedded)[0], steps, source_length))
+            states = self.rnn(
+                keras.ops.concatenate([embedded, contexts], axis=-1),
+                initial_state=[state],
+            )
+            weights = keras.ops.zeros(
+                (keras.ops.shape(embedded)[0], steps, source_length)
+            )
         else:  # c_i needs s_{i-1}: one step at a time
             batch = keras.ops.shape(annotations)[0]
-            initial = (state, keras.ops.zeros((batch, self.annotation_size)), keras.ops.zeros((batch, source_length)))
+            initial = (
+                state,
+                keras.ops.zeros((batch, self.annotation_size)),
+                keras.ops.zeros((batch, source_length)),
+            )
 
-            def one_step(carry, previous_embedded):  # keras.ops.scan wants outputs shaped like the carry
+            def one_step(
+                carry, previous_embedded
+            ):  # keras.ops.scan wants outputs shaped like the carry
                 outputs = self.advance(previous_embedded, carry[0], memory)
                 return outputs, outputs
 
-            _, outputs = keras.ops.scan(one_step, initial, keras.ops.transpose(embedded, (1, 0, 2)))
-            states, contexts, weights = (keras.ops.transpose(output, (1, 0, 2)) for output in outputs)
-        return self.logits(keras.ops.concatenate([states, contexts, embedded], axis=-1)), weights
+            _, outputs = keras.ops.scan(
+                one_step, initial, keras.ops.transpose(embedded, (1, 0, 2))
+            )
+            states, contexts, weights = (
+                keras.ops.transpose(output, (1, 0, 2)) for output in outputs
+            )
+        return self.logits(
+            keras.ops.concatenate([states, contexts, embedded], axis=-1)
+        ), weights
 
 
 class Translator(keras.Model):
@@ -496,7 +696,9 @@ class Translator(keras.Model):
 
     def memory(self, source):
         annotations, forward_last, backward_first = self.encoder(source)
-        return self.decoder.start(annotations, forward_last, backward_first, source != PAD)
+        return self.decoder.start(
+            annotations, forward_last, backward_first, source != PAD
+        )
 
     def call(self, inputs):
         source, decoder_inputs = inputs
@@ -505,35 +707,60 @@ class Translator(keras.Model):
 
     def attention_weights(self, source, decoder_inputs):
         state, memory = self.memory(source)
-        return keras.ops.convert_to_numpy(self.decoder(decoder_inputs, state, memory)[1])
+        return keras.ops.convert_to_numpy(
+            self.decoder(decoder_inputs, state, memory)[1]
+        )
 
 
 def padded(rows):
     """Lists of ids as one array, padded with PAD to the longest."""
     array = np.full((len(rows), max(map(len, rows))), PAD, dtype="int32")
     for k, row in enumerate(rows):
-        array[k, :len(row)] = row
+        array[k, : len(row)] = row
     return array
 
 
-queries = {"fixed context": None, "attention": "current", "attention, previous state": "previous"}
-translators = {name: Translator(query, name=name.replace(",", "").replace(" ", "_")) for name, query in queries.items()}
+queries = {
+    "fixed context": None,
+    "attention": "current",
+    "attention, previous state": "previous",
+}
+translators = {
+    name: Translator(query, name=name.replace(",", "").replace(" ", "_"))
+    for name, query in queries.items()
+}
 probe_sources, probe_targets = padded(test_sources[:4]), padded(test_targets[:4])
 for model in translators.values():
     model((probe_sources, probe_targets[:, :-1]))  # one eager call creates every weight
 parameters = {name: model.count_params() for name, model in translators.items()}
 print({name: f"{count:,}" for name, count in parameters.items()})
 attention_weights_count = 64 * 64 + (64 * 64 + 64) + 64  # W, U and its bias, v
-output_layer_share = {name: model.decoder.logits.count_params() / parameters[name]
-                      for name, model in translators.items()}
-print("share of the output layer:", {name: f"{share:.0%}" for name, share in output_layer_share.items()})
-assert all(model.decoder.logits.count_params() == (192 + 1) * len(english_words) for model in translators.values()), \
-    "the output layer is 192 inputs times the English vocabulary, plus a bias per word"
-assert all(0.4 < share < 0.6 for share in output_layer_share.values()), "about half of every model"
-assert parameters["attention, previous state"] - parameters["fixed context"] == attention_weights_count, \
+output_layer_share = {
+    name: model.decoder.logits.count_params() / parameters[name]
+    for name, model in translators.items()
+}
+print(
+    "share of the output layer:",
+    {name: f"{share:.0%}" for name, share in output_layer_share.items()},
+)
+assert all(
+    model.decoder.logits.count_params() == (192 + 1) * len(english_words)
+    for model in translators.values()
+), "the output layer is 192 inputs times the English vocabulary, plus a bias per word"
+assert all(0.4 < share < 0.6 for share in output_layer_share.values()), (
+    "about half of every model"
+)
+assert (
+    parameters["attention, previous state"] - parameters["fixed context"]
+    == attention_weights_count
+), (
     "the previous-state model exceeds the fixed context by exactly the count of W, U, its bias and v"
-assert parameters["attention, previous state"] - parameters["attention"] == 3 * 64 * 64, \
+)
+assert (
+    parameters["attention, previous state"] - parameters["attention"] == 3 * 64 * 64
+), (
     "the current-state decoder's GRU does not read the context: its input kernel is 64 rows shorter"
+)
 
 # %% [markdown]
 # The attention decoder here has fewer parameters than the fixed-context one: its GRU reads only the
@@ -552,26 +779,39 @@ assert parameters["attention, previous state"] - parameters["attention"] == 3 * 
 check_draws = np.random.default_rng(seed)
 for name, model in translators.items():
     initial_weights = model.get_weights()
-    model.set_weights([check_draws.normal(0, 0.3, w.shape).astype("float32") for w in initial_weights])
+    model.set_weights(
+        [check_draws.normal(0, 0.3, w.shape).astype("float32") for w in initial_weights]
+    )
     state, memory = model.memory(probe_sources)
     step_logits = []
     for position in range(probe_targets.shape[1] - 1):
         logits, state, _ = model.decoder.step(probe_targets[:, position], state, memory)
         step_logits.append(keras.ops.convert_to_numpy(logits))
-    training_logits = keras.ops.convert_to_numpy(model((probe_sources, probe_targets[:, :-1])))
-    if model.decoder.query_state:  # which state asks: change the input of step 2, see which rows of weights move
+    training_logits = keras.ops.convert_to_numpy(
+        model((probe_sources, probe_targets[:, :-1]))
+    )
+    if (
+        model.decoder.query_state
+    ):  # which state asks: change the input of step 2, see which rows of weights move
         changed_inputs = probe_targets[:, :-1].copy()
         changed_inputs[:, 2] = np.where(changed_inputs[:, 2] == 10, 11, 10)
-        moved = np.abs(model.attention_weights(probe_sources, changed_inputs)
-                       - model.attention_weights(probe_sources, probe_targets[:, :-1])).max(axis=(0, 2))
+        moved = np.abs(
+            model.attention_weights(probe_sources, changed_inputs)
+            - model.attention_weights(probe_sources, probe_targets[:, :-1])
+        ).max(axis=(0, 2))
         reads_current = model.decoder.query_state == "current"
-        assert (moved[2] > 1e-3) == reads_current and moved[3] > 1e-3, "step 2's query has read input 2 or not"
+        assert (moved[2] > 1e-3) == reads_current and moved[3] > 1e-3, (
+            "step 2's query has read input 2 or not"
+        )
     model.set_weights(initial_weights)
     difference = np.abs(np.stack(step_logits, 1) - training_logits).max()
-    print(f"{name:>26}: logits of size {np.abs(training_logits).mean():.2f}; step by step against the training "
-          f"path, largest difference {difference:.1e}")
-    assert np.abs(training_logits).mean() > 0.3 and difference < 1e-4, \
+    print(
+        f"{name:>26}: logits of size {np.abs(training_logits).mean():.2f}; step by step against the training "
+        f"path, largest difference {difference:.1e}"
+    )
+    assert np.abs(training_logits).mean() > 0.3 and difference < 1e-4, (
         "fed the same words, step by step gives the training path's logits, and they are not tiny"
+    )
 
 # %% [markdown]
 # **Training.** The models train the same way: teacher forcing, Adam at $10^{-2}$ with the global
@@ -599,35 +839,60 @@ batch_size, bucket_edges = 64, [12, 18, 24, 30, 36]
 def batches(sources, targets, shuffle):
     """tf.data batches of up to 64 verses of similar length, each padded to its longest verse:
     ((source, decoder input), decoder target, weight 0 on the padding)."""
-    ragged_sources, ragged_targets = tf.ragged.constant(sources, "int32"), tf.ragged.constant(targets, "int32")
-    dataset = tf.data.Dataset.range(len(sources)).map(lambda k: (ragged_sources[k], ragged_targets[k]))
+    ragged_sources, ragged_targets = (
+        tf.ragged.constant(sources, "int32"),
+        tf.ragged.constant(targets, "int32"),
+    )
+    dataset = tf.data.Dataset.range(len(sources)).map(
+        lambda k: (ragged_sources[k], ragged_targets[k])
+    )
     if shuffle:
         dataset = dataset.shuffle(len(sources), seed=seed)
-    dataset = dataset.bucket_by_sequence_length(lambda source, target: tf.maximum(tf.size(source), tf.size(target)),
-                                                bucket_edges, [batch_size] * (len(bucket_edges) + 1))
-    bucket_sizes = Counter(int(np.searchsorted(bucket_edges, max(len(s), len(t)), side="right"))
-                           for s, t in zip(sources, targets, strict=True))
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(  # tells Keras the length of an epoch
-        sum(-(-size // batch_size) for size in bucket_sizes.values())))
-    return dataset.map(lambda source, target: ((source, target[:, :-1]), target[:, 1:],
-                                               tf.cast(target[:, 1:] != PAD, "float32")))
+    dataset = dataset.bucket_by_sequence_length(
+        lambda source, target: tf.maximum(tf.size(source), tf.size(target)),
+        bucket_edges,
+        [batch_size] * (len(bucket_edges) + 1),
+    )
+    bucket_sizes = Counter(
+        int(np.searchsorted(bucket_edges, max(len(s), len(t)), side="right"))
+        for s, t in zip(sources, targets, strict=True)
+    )
+    dataset = dataset.apply(
+        tf.data.experimental.assert_cardinality(  # tells Keras the length of an epoch
+            sum(-(-size // batch_size) for size in bucket_sizes.values())
+        )
+    )
+    return dataset.map(
+        lambda source, target: (
+            (source, target[:, :-1]),
+            target[:, 1:],
+            tf.cast(target[:, 1:] != PAD, "float32"),
+        )
+    )
 
 
 def padding_share(dataset):
     padding = total = 0
     for (source, _), target, _ in dataset:
-        padding += int(tf.reduce_sum(tf.cast(target == PAD, "int32")) + tf.reduce_sum(tf.cast(source == PAD, "int32")))
+        padding += int(
+            tf.reduce_sum(tf.cast(target == PAD, "int32"))
+            + tf.reduce_sum(tf.cast(source == PAD, "int32"))
+        )
         total += int(tf.size(target) + tf.size(source))
     return padding / total
 
 
 valid_batches = batches(valid_sources, valid_targets, False)
 plain_padding = 1 - sum(map(len, train_sources + train_targets)) / (
-    len(train_sources) * (max(map(len, train_sources)) + max(map(len, train_targets))))
+    len(train_sources) * (max(map(len, train_sources)) + max(map(len, train_targets)))
+)
 bucketed_padding = padding_share(batches(train_sources, train_targets, True))
-print(f"padding share: one array for all verses {plain_padding:.0%}, bucketed batches {bucketed_padding:.0%}")
-assert bucketed_padding < plain_padding / 2, \
+print(
+    f"padding share: one array for all verses {plain_padding:.0%}, bucketed batches {bucketed_padding:.0%}"
+)
+assert bucketed_padding < plain_padding / 2, (
     "bucketed batches have less than half the padding share of one array for all verses"
+)
 
 # %%
 trained = ["fixed context", "attention"]
@@ -639,21 +904,37 @@ assert set(trained) <= set(translators), "only decoders built above are trained"
 histories = {}
 for name in trained:
     keras.utils.set_random_seed(seed)
-    train_batches = batches(train_sources, train_targets, True)  # the same order of batches for each model
+    train_batches = batches(
+        train_sources, train_targets, True
+    )  # the same order of batches for each model
     model = translators[name]
-    model.compile(optimizer=keras.optimizers.Adam(1e-2, global_clipnorm=1.0),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True,
-                                                                  reduction="mean_with_sample_weight"))
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2, global_clipnorm=1.0),
+        loss=keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction="mean_with_sample_weight"
+        ),
+    )
     stopping = keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
-    histories[name] = model.fit(train_batches, validation_data=valid_batches, epochs=5, shuffle=False, verbose=0,
-                                callbacks=[stopping, EpochLogger(1, name)]).history
+    histories[name] = model.fit(
+        train_batches,
+        validation_data=valid_batches,
+        epochs=5,
+        shuffle=False,
+        verbose=0,
+        callbacks=[stopping, EpochLogger(1, name)],
+    ).history
 
 # %%
 for name, history in histories.items():
     assert history["loss"][-1] < 0.7 * history["loss"][0], f"{name} learned"
-    assert min(history["val_loss"]) < history["val_loss"][0], f"{name} improved on Romans after its first epoch"
-    assert len(history["val_loss"]) == 5 and min(history["val_loss"][3:]) < min(history["val_loss"][:3]), \
+    assert min(history["val_loss"]) < history["val_loss"][0], (
+        f"{name} improved on Romans after its first epoch"
+    )
+    assert len(history["val_loss"]) == 5 and min(history["val_loss"][3:]) < min(
+        history["val_loss"][:3]
+    ), (
         f"{name}: the cap of 5 epochs ended training, not early stopping (epoch 4 or 5 improved on Romans)"
+    )
 
 # %% [markdown]
 # ## 5. Decoding: greedy and beam search
@@ -668,6 +949,7 @@ for name, history in histories.items():
 # for all test verses at once ($n \times K$ rows through `step`). A translation may be about twice its
 # source's length plus ten words; at that length it is ended.
 
+
 # %% tags=["nbval-ignore-output"]
 def beam_search(model, sources, beam_size):
     """Beam search for every source (lists of ids). Returns (words (n, K, steps), log-probabilities (n, K)),
@@ -677,7 +959,9 @@ def beam_search(model, sources, beam_size):
     limits = 2 * np.array([len(s) for s in sources]) + 10
     state, memory = model.memory(np.repeat(source, beam_size, axis=0))
     state = keras.ops.convert_to_numpy(state)
-    step_function = tf.function(model.decoder.step)  # one graph for all steps: no Python per operation
+    step_function = tf.function(
+        model.decoder.step
+    )  # one graph for all steps: no Python per operation
     previous = np.full(n * beam_size, START, dtype="int32")
     totals = np.zeros((n, beam_size))
     totals[:, 1:] = -np.inf  # at the start all beams are the same: keep one
@@ -686,21 +970,35 @@ def beam_search(model, sources, beam_size):
     rows = np.arange(n)[:, None]
     for step in range(limits.max()):
         logits, new_state, _ = step_function(previous, state, memory)
-        log_probs = keras.ops.convert_to_numpy(keras.ops.log_softmax(logits, axis=-1)).astype("float64")
+        log_probs = keras.ops.convert_to_numpy(
+            keras.ops.log_softmax(logits, axis=-1)
+        ).astype("float64")
         log_probs = log_probs.reshape(n, beam_size, -1)
         at_limit = (step == limits - 1)[:, None] & ~finished
-        log_probs[at_limit] = np.where(np.arange(log_probs.shape[-1]) == END, log_probs[at_limit][:, [END]], -np.inf)
+        log_probs[at_limit] = np.where(
+            np.arange(log_probs.shape[-1]) == END,
+            log_probs[at_limit][:, [END]],
+            -np.inf,
+        )
         log_probs[finished] = -np.inf
-        log_probs[finished, PAD] = 0.0  # a finished hypothesis only grows padding, at no cost
+        log_probs[finished, PAD] = (
+            0.0  # a finished hypothesis only grows padding, at no cost
+        )
         candidates = (totals[..., None] + log_probs).reshape(n, -1)
-        top = np.argpartition(-candidates, beam_size - 1, axis=1)[:, :beam_size]  # the K best, unordered
-        order = np.lexsort((top, -np.take_along_axis(candidates, top, axis=1)))  # best first, ties by index
+        top = np.argpartition(-candidates, beam_size - 1, axis=1)[
+            :, :beam_size
+        ]  # the K best, unordered
+        order = np.lexsort(
+            (top, -np.take_along_axis(candidates, top, axis=1))
+        )  # best first, ties by index
         best = np.take_along_axis(top, order, axis=1)
         parent, word = np.divmod(best, log_probs.shape[-1])
         totals = np.take_along_axis(candidates, best, axis=1)
         words = np.concatenate([words[rows, parent], word[..., None]], axis=-1)
         finished = finished[rows, parent] | (word == END)
-        state = keras.ops.convert_to_numpy(new_state)[(rows * beam_size + parent).ravel()]
+        state = keras.ops.convert_to_numpy(new_state)[
+            (rows * beam_size + parent).ravel()
+        ]
         previous = word.ravel().astype("int32")
         if finished.all():
             break
@@ -721,8 +1019,12 @@ decoded = {}
 for name in trained:
     for beam_size in (1, 4) if name == "attention" else (1,):
         words, totals = beam_search(translators[name], test_sources, beam_size)
-        decoded[name, beam_size] = {"text": [to_text(w[0]) for w in words], "log_prob": totals[:, 0],
-                                    "beams": words, "beam_log_probs": totals}
+        decoded[name, beam_size] = {
+            "text": [to_text(w[0]) for w in words],
+            "log_prob": totals[:, 0],
+            "beams": words,
+            "beam_log_probs": totals,
+        }
 print("John 1:1, reference:", references[test_verses.index(example)])
 for (name, beam_size), result in decoded.items():
     print(f"{name:>26}, beam {beam_size}: {result['text'][test_verses.index(example)]}")
@@ -737,6 +1039,7 @@ for (name, beam_size), result in decoded.items():
 # difference is as large as the one observed under the hypothesis that the systems are equal
 # (sacrebleu computes this p-value as the Moses toolkit's script does).
 
+
 # %% tags=["nbval-ignore-output"]
 def at_least_as_probable(beam, greedy):
     """Per verse: beam's translation scores at least greedy's, ties within float32 rounding (1e-5 relative:
@@ -746,9 +1049,17 @@ def at_least_as_probable(beam, greedy):
 
 def paired_bootstrap(baseline, system, metric="chrF", resamples=1000):
     """sacrebleu's paired bootstrap test: the p-value of the system's difference from the baseline."""
-    test = PairedTest([("baseline", baseline), ("system", system)], {metric: chrf if metric == "chrF" else bleu},
-                      [references], test_type="bs", n_samples=resamples, n_jobs=1)
-    _, results = test()  # {"System": names, "chrF2" (the metric's full name): results per system}
+    test = PairedTest(
+        [("baseline", baseline), ("system", system)],
+        {metric: chrf if metric == "chrF" else bleu},
+        [references],
+        test_type="bs",
+        n_samples=resamples,
+        n_jobs=1,
+    )
+    _, results = (
+        test()
+    )  # {"System": names, "chrF2" (the metric's full name): results per system}
     return next(value for key, value in results.items() if key != "System")[1].p_value
 
 
@@ -759,19 +1070,28 @@ def p_text(p_value, resamples=1000):
 
 greedy, beam = decoded["attention", 1], decoded["attention", 4]
 beam_p_value = paired_bootstrap(greedy["text"], beam["text"])
-print(f"mean log-probability greedy {greedy['log_prob'].mean():.2f}, beam 4 {beam['log_prob'].mean():.2f}; "
-      f"beam at least as probable on {np.mean(at_least_as_probable(beam, greedy)):.0%} of the verses")
+print(
+    f"mean log-probability greedy {greedy['log_prob'].mean():.2f}, beam 4 {beam['log_prob'].mean():.2f}; "
+    f"beam at least as probable on {np.mean(at_least_as_probable(beam, greedy)):.0%} of the verses"
+)
 for beam_size, result in ((1, greedy), (4, beam)):
     words_per_verse = np.mean([len(text.split()) for text in result["text"]])
-    print(f"beam {beam_size}: " + ", ".join(f"{k} {v:.1f}" for k, v in scores(result["text"]).items())
-          + f", {words_per_verse:.1f} words per verse (references {np.mean([len(r.split()) for r in references]):.1f})")
+    print(
+        f"beam {beam_size}: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in scores(result["text"]).items())
+        + f", {words_per_verse:.1f} words per verse (references {np.mean([len(r.split()) for r in references]):.1f})"
+    )
 print(f"paired bootstrap, beam 4 against greedy on chrF: p {p_text(beam_p_value)}")
 
 # %%
-assert beam["log_prob"].mean() > greedy["log_prob"].mean(), "beam search finds more probable translations"
+assert beam["log_prob"].mean() > greedy["log_prob"].mean(), (
+    "beam search finds more probable translations"
+)
 assert np.mean(at_least_as_probable(beam, greedy)) > 0.75, "... for most verses"
-assert np.mean([len(t.split()) for t in beam["text"]]) < np.mean([len(t.split()) for t in greedy["text"]]) - 0.5, \
-    "and shorter ones"
+assert (
+    np.mean([len(t.split()) for t in beam["text"]])
+    < np.mean([len(t.split()) for t in greedy["text"]]) - 0.5
+), "and shorter ones"
 
 # %% [markdown]
 # The beam finds what the model prefers, and what it prefers is shorter: on average the beam's
@@ -800,61 +1120,127 @@ assert np.mean([len(t.split()) for t in beam["text"]]) < np.mean([len(t.split())
 
 # %% tags=["nbval-ignore-output"]
 known_words = (set(spanish_words[4:]), set(english_words[4:]))
-systems = translations | {"word for word, networks' words": [word_for_word(v.spanish, known_words)
-                                                               for v in test_verses]}
-systems |= {name: decoded[name, 1]["text"] for name in trained} | {"attention, beam 4": decoded["attention", 4]["text"]}
-length_bins = {"1-15 tokens": (1, 15), "16-25 tokens": (16, 25), "26-40 tokens": (26, 40)}
+systems = translations | {
+    "word for word, networks' words": [
+        word_for_word(v.spanish, known_words) for v in test_verses
+    ]
+}
+systems |= {name: decoded[name, 1]["text"] for name in trained} | {
+    "attention, beam 4": decoded["attention", 4]["text"]
+}
+length_bins = {
+    "1-15 tokens": (1, 15),
+    "16-25 tokens": (16, 25),
+    "26-40 tokens": (26, 40),
+}
 source_lengths = np.array([len(v.spanish) for v in test_verses])
-bin_members = {name: np.flatnonzero((source_lengths >= low) & (source_lengths <= high))
-               for name, (low, high) in length_bins.items()}
+bin_members = {
+    name: np.flatnonzero((source_lengths >= low) & (source_lengths <= high))
+    for name, (low, high) in length_bins.items()
+}
 score_table = {(system, "all"): scores(texts) for system, texts in systems.items()}
 for bin_name, members in bin_members.items():
     for system, texts in systems.items():
-        score_table[system, bin_name] = scores([texts[k] for k in members], [references[k] for k in members])
+        score_table[system, bin_name] = scores(
+            [texts[k] for k in members], [references[k] for k in members]
+        )
 columns = ["all", *length_bins]
-print(f"{'chrF / BLEU':>31} " + " ".join(f"{c:>13}" for c in columns) + "  words per verse")
-print(f"{'verses':>31} " + " ".join(f"{len(test_verses) if c == 'all' else len(bin_members[c]):>13}" for c in columns)
-      + f"  {np.mean([len(r.split()) for r in references]):.1f} (references)")
+print(
+    f"{'chrF / BLEU':>31} "
+    + " ".join(f"{c:>13}" for c in columns)
+    + "  words per verse"
+)
+print(
+    f"{'verses':>31} "
+    + " ".join(
+        f"{len(test_verses) if c == 'all' else len(bin_members[c]):>13}"
+        for c in columns
+    )
+    + f"  {np.mean([len(r.split()) for r in references]):.1f} (references)"
+)
 for system, texts in systems.items():
-    print(f"{system:>31} " + " ".join(f"{score_table[system, c]['chrF']:>6.1f} /{score_table[system, c]['BLEU']:>5.1f}"
-                                      for c in columns) + f"  {np.mean([len(t.split()) for t in texts]):.1f}")
+    print(
+        f"{system:>31} "
+        + " ".join(
+            f"{score_table[system, c]['chrF']:>6.1f} /{score_table[system, c]['BLEU']:>5.1f}"
+            for c in columns
+        )
+        + f"  {np.mean([len(t.split()) for t in texts]):.1f}"
+    )
 network_p_value = paired_bootstrap(systems["fixed context"], systems["attention"])
-dictionary_p_value = paired_bootstrap(systems["attention"], systems["word for word, networks' words"])
-print(f"paired bootstrap on chrF: attention against the fixed context p {p_text(network_p_value)}; "
-      f"the restricted dictionary against attention p {p_text(dictionary_p_value)}")
+dictionary_p_value = paired_bootstrap(
+    systems["attention"], systems["word for word, networks' words"]
+)
+print(
+    f"paired bootstrap on chrF: attention against the fixed context p {p_text(network_p_value)}; "
+    f"the restricted dictionary against attention p {p_text(dictionary_p_value)}"
+)
 
 # %%
 fig, ax = plt.subplots(figsize=(7.5, 4))
 shown_systems = ["word for word", *trained]
 offsets = np.linspace(-0.3, 0.3, len(shown_systems))
 for offset, system in zip(offsets, shown_systems, strict=True):
-    ax.bar(np.arange(len(length_bins)) + offset, [score_table[system, b]["chrF"] for b in length_bins],
-           width=0.6 / len(shown_systems), label=system)
+    ax.bar(
+        np.arange(len(length_bins)) + offset,
+        [score_table[system, b]["chrF"] for b in length_bins],
+        width=0.6 / len(shown_systems),
+        label=system,
+    )
 for k, bin_name in enumerate(length_bins):
-    ax.hlines(score_table["random verse", bin_name]["chrF"], k - 0.42, k + 0.42, colors="black", linestyles="dashed",
-              label="random training verse" if k == 0 else None)
+    ax.hlines(
+        score_table["random verse", bin_name]["chrF"],
+        k - 0.42,
+        k + 0.42,
+        colors="black",
+        linestyles="dashed",
+        label="random training verse" if k == 0 else None,
+    )
 ax.set_xticks(np.arange(len(length_bins)), list(length_bins))
-ax.set(title="chrF on John by source length (networks: greedy)", xlabel="source verse length (Spanish tokens)",
-       ylabel="chrF", ylim=(0, 1.3 * max(score_table[s, b]["chrF"] for s in shown_systems for b in length_bins)))
+ax.set(
+    title="chrF on John by source length (networks: greedy)",
+    xlabel="source verse length (Spanish tokens)",
+    ylabel="chrF",
+    ylim=(
+        0,
+        1.3
+        * max(score_table[s, b]["chrF"] for s in shown_systems for b in length_bins),
+    ),
+)
 ax.legend(loc="upper center", ncol=2, fontsize=8)
 plt.show()
 
 # %%
 first_bin, last_bin = list(length_bins)[0], list(length_bins)[-1]
-assert score_table["attention", "all"]["BLEU"] > 1.5 * score_table["fixed context", "all"]["BLEU"], \
-    "attention's BLEU on John is more than one and a half times the fixed context's"
+assert (
+    score_table["attention", "all"]["BLEU"]
+    > 1.5 * score_table["fixed context", "all"]["BLEU"]
+), "attention's BLEU on John is more than one and a half times the fixed context's"
 for name in trained[1:]:  # attention; with a GPU, the previous-state decoder too
-    assert score_table[name, "all"]["chrF"] > score_table["fixed context", "all"]["chrF"] + 4, \
-        "attention's chrF on John is more than 4 points above the fixed context's"
-assert network_p_value < 0.01, "attention's lead is far beyond the sampling noise of 810 verses"
-assert all(score_table["attention", b][metric] > score_table["fixed context", b][metric]
-           for b in length_bins for metric in ("chrF", "BLEU")), "in every bin, on both metrics"
-assert score_table["fixed context", "all"]["BLEU"] > score_table["random verse", "all"]["BLEU"] + 2, \
-    "BLEU above the random verse's"
-assert score_table["fixed context", "all"]["chrF"] < score_table["random verse", "all"]["chrF"] + 2, \
-    "no better than the random verse in chrF"
-assert score_table["word for word, networks' words", "all"]["chrF"] > score_table["attention", "all"]["chrF"], \
-    "even restricted to the networks' words, the dictionary beats attention in chrF"
+    assert (
+        score_table[name, "all"]["chrF"]
+        > score_table["fixed context", "all"]["chrF"] + 4
+    ), "attention's chrF on John is more than 4 points above the fixed context's"
+assert network_p_value < 0.01, (
+    "attention's lead is far beyond the sampling noise of 810 verses"
+)
+assert all(
+    score_table["attention", b][metric] > score_table["fixed context", b][metric]
+    for b in length_bins
+    for metric in ("chrF", "BLEU")
+), "in every bin, on both metrics"
+assert (
+    score_table["fixed context", "all"]["BLEU"]
+    > score_table["random verse", "all"]["BLEU"] + 2
+), "BLEU above the random verse's"
+assert (
+    score_table["fixed context", "all"]["chrF"]
+    < score_table["random verse", "all"]["chrF"] + 2
+), "no better than the random verse in chrF"
+assert (
+    score_table["word for word, networks' words", "all"]["chrF"]
+    > score_table["attention", "all"]["chrF"]
+), "even restricted to the networks' words, the dictionary beats attention in chrF"
 
 # %% [markdown]
 # Attention translates far better than the fixed context: more than one and a half times its BLEU
@@ -877,36 +1263,65 @@ assert score_table["word for word, networks' words", "all"]["chrF"] > score_tabl
 # cross-entropy per word of the reference translation, with the true previous words fed, measures
 # how well each model predicts the translation without any decoding.
 
+
 # %% tags=["nbval-ignore-output"]
 def per_word_losses(model, sources, targets, chunk=512):
     """Teacher-forced cross-entropy of each verse's reference words and its </s>: (sum, count) per verse."""
     sums, counts = [], []
     for first in range(0, len(sources), chunk):
         rows = slice(first, first + chunk)
-        decoder_in, decoder_out = padded([t[:-1] for t in targets[rows]]), padded([t[1:] for t in targets[rows]])
+        decoder_in, decoder_out = (
+            padded([t[:-1] for t in targets[rows]]),
+            padded([t[1:] for t in targets[rows]]),
+        )
         logits = model((padded(sources[rows]), decoder_in))
         losses = keras.ops.convert_to_numpy(
-            keras.losses.sparse_categorical_crossentropy(decoder_out, logits, from_logits=True))
+            keras.losses.sparse_categorical_crossentropy(
+                decoder_out, logits, from_logits=True
+            )
+        )
         real = decoder_out != PAD
         sums.append((losses * real).sum(axis=1))
         counts.append(real.sum(axis=1))
     return np.concatenate(sums), np.concatenate(counts)
 
 
-john_losses = {name: per_word_losses(translators[name], test_sources, test_targets) for name in trained}
-loss_by_length = {(name, bin_name): john_losses[name][0][members].sum() / john_losses[name][1][members].sum()
-                  for name in trained for bin_name, members in bin_members.items()}
-loss_gap = {bin_name: loss_by_length["fixed context", bin_name] - loss_by_length["attention", bin_name]
-            for bin_name in length_bins}
+john_losses = {
+    name: per_word_losses(translators[name], test_sources, test_targets)
+    for name in trained
+}
+loss_by_length = {
+    (name, bin_name): john_losses[name][0][members].sum()
+    / john_losses[name][1][members].sum()
+    for name in trained
+    for bin_name, members in bin_members.items()
+}
+loss_gap = {
+    bin_name: loss_by_length["fixed context", bin_name]
+    - loss_by_length["attention", bin_name]
+    for bin_name in length_bins
+}
 print(f"{'cross-entropy per word':>26} " + " ".join(f"{b:>13}" for b in length_bins))
 for name in trained:
-    print(f"{name:>26} " + " ".join(f"{loss_by_length[name, b]:>13.3f}" for b in length_bins))
-print(f"{'fixed minus attention':>26} " + " ".join(f"{loss_gap[b]:>13.3f}" for b in length_bins))
+    print(
+        f"{name:>26} "
+        + " ".join(f"{loss_by_length[name, b]:>13.3f}" for b in length_bins)
+    )
+print(
+    f"{'fixed minus attention':>26} "
+    + " ".join(f"{loss_gap[b]:>13.3f}" for b in length_bins)
+)
 
 # %%
-assert all(loss_gap[b] > 0 for b in length_bins), "attention predicts the reference better at every length"
-assert loss_gap[last_bin] > loss_gap[first_bin], "... and is larger on the longest verses than on the shortest"
-assert loss_gap[first_bin] > max(0.25, 0.4 * loss_gap[last_bin]), "the fixed context is far behind on short verses too"
+assert all(loss_gap[b] > 0 for b in length_bins), (
+    "attention predicts the reference better at every length"
+)
+assert loss_gap[last_bin] > loss_gap[first_bin], (
+    "... and is larger on the longest verses than on the shortest"
+)
+assert loss_gap[first_bin] > max(0.25, 0.4 * loss_gap[last_bin]), (
+    "the fixed context is far behind on short verses too"
+)
 
 # %% [markdown]
 # Attention predicts the reference better at every length, and its lead is larger on the longest
@@ -944,21 +1359,32 @@ assert loss_gap[first_bin] > max(0.25, 0.4 * loss_gap[last_bin]), "the fixed con
 # $\mathrm{round}(i\,(n-1)/(m-1))$ of the $n$-word source, which is right more often than one might
 # think between two languages with much the same word order.
 
+
 # %% tags=["nbval-ignore-output"]
 def teacher_forced_attention(model, sources, targets, chunk=512):
     """Attention weights with the reference fed, per verse: (target words + 1, source words + 1)."""
     matrices = []
     for first in range(0, len(sources), chunk):
         rows = slice(first, first + chunk)
-        weights = model.attention_weights(padded(sources[rows]), padded([t[:-1] for t in targets[rows]]))
-        matrices += [w[:len(t) - 1, :len(s)] for w, s, t in zip(weights, sources[rows], targets[rows], strict=True)]
+        weights = model.attention_weights(
+            padded(sources[rows]), padded([t[:-1] for t in targets[rows]])
+        )
+        matrices += [
+            w[: len(t) - 1, : len(s)]
+            for w, s, t in zip(weights, sources[rows], targets[rows], strict=True)
+        ]
     return matrices
 
 
 def sure_and_possible(verse):
-    english_degree, spanish_degree = Counter(i for i, _ in verse.links), Counter(j for _, j in verse.links)
+    english_degree, spanish_degree = (
+        Counter(i for i, _ in verse.links),
+        Counter(j for _, j in verse.links),
+    )
     possible = set(verse.links)
-    return {(i, j) for i, j in possible if english_degree[i] == spanish_degree[j] == 1}, possible
+    return {
+        (i, j) for i, j in possible if english_degree[i] == spanish_degree[j] == 1
+    }, possible
 
 
 def alignment_quality(choose):
@@ -973,8 +1399,11 @@ def alignment_quality(choose):
             sure_hits += sum(guess[j] for i_, j in sure if i_ == i)
             possible_hits += sum(guess[j] for i_, j in possible if i_ == i)
             predicted += 1
-    return {"precision": possible_hits / predicted, "recall": sure_hits / sure_total,
-            "AER": 1 - (sure_hits + possible_hits) / (predicted + sure_total)}
+    return {
+        "precision": possible_hits / predicted,
+        "recall": sure_hits / sure_total,
+        "AER": 1 - (sure_hits + possible_hits) / (predicted + sure_total),
+    }
 
 
 def one_hot(position, length):
@@ -989,15 +1418,25 @@ def perfect_link(k, i, verse):
 
 
 attention_models = [name for name in trained if name != "fixed context"]
-forced_weights = {name: teacher_forced_attention(translators[name], test_sources, test_targets)
-                  for name in attention_models}
-guesses = {"random word": lambda k, i, v: np.full(len(v.spanish), 1 / len(v.spanish)),
-           "diagonal": lambda k, i, v: one_hot(round(i * (len(v.spanish) - 1) / max(len(v.english) - 1, 1)),
-                                               len(v.spanish)),
-           "a perfect aligner": perfect_link}
-guesses |= {name: (lambda k, i, v, name=name: one_hot(int(np.argmax(forced_weights[name][k][i, :len(v.spanish)])),
-                                                      len(v.spanish)))
-            for name in attention_models}
+forced_weights = {
+    name: teacher_forced_attention(translators[name], test_sources, test_targets)
+    for name in attention_models
+}
+guesses = {
+    "random word": lambda k, i, v: np.full(len(v.spanish), 1 / len(v.spanish)),
+    "diagonal": lambda k, i, v: one_hot(
+        round(i * (len(v.spanish) - 1) / max(len(v.english) - 1, 1)), len(v.spanish)
+    ),
+    "a perfect aligner": perfect_link,
+}
+guesses |= {
+    name: (
+        lambda k, i, v, name=name: one_hot(
+            int(np.argmax(forced_weights[name][k][i, : len(v.spanish)])), len(v.spanish)
+        )
+    )
+    for name in attention_models
+}
 alignment = {name: alignment_quality(choose) for name, choose in guesses.items()}
 sure_count = sum(len(sure_and_possible(v)[0]) for v in test_verses)
 print(f"{sure_count:,} sure links of {sum(len(v.links) for v in test_verses):,}")
@@ -1005,9 +1444,15 @@ for name, quality in alignment.items():
     print(f"{name:>26}: " + ", ".join(f"{k} {v:.3f}" for k, v in quality.items()))
 
 # %%
-assert alignment["a perfect aligner"]["AER"] == 0, "a perfect aligner scores an AER of 0"
-assert alignment["diagonal"]["AER"] < alignment["random word"]["AER"] - 0.15, "word order is much alike"
-assert alignment["attention"]["AER"] < alignment["diagonal"]["AER"], "attention aligns better than position"
+assert alignment["a perfect aligner"]["AER"] == 0, (
+    "a perfect aligner scores an AER of 0"
+)
+assert alignment["diagonal"]["AER"] < alignment["random word"]["AER"] - 0.15, (
+    "word order is much alike"
+)
+assert alignment["attention"]["AER"] < alignment["diagonal"]["AER"], (
+    "attention aligns better than position"
+)
 
 # %% [markdown]
 # Nobody told the model which words correspond: it was trained only to predict the next English
@@ -1024,20 +1469,34 @@ assert alignment["attention"]["AER"] < alignment["diagonal"]["AER"], "attention 
 # alignment of a test verse links each English word to the Spanish word with the highest $t$. Like
 # attention, it never sees a link; it is trained on the training verses, in a few seconds:
 
+
 # %% tags=["nbval-ignore-output"]
 def ibm_model_1(verses, iterations=6):
     """IBM Model 1 by EM on verse pairs: a function t(english word, spanish word)."""
     english_index, spanish_index = {}, {}
     pair_english, pair_spanish, group_sizes = [], [], []
-    for v in verses:  # every English token of a verse paired with every Spanish token of the verse
-        english = [english_index.setdefault(w, len(english_index)) for w in lowercase(v.english)]
-        spanish = [spanish_index.setdefault(w, len(spanish_index)) for w in lowercase(v.spanish)]
+    for v in (
+        verses
+    ):  # every English token of a verse paired with every Spanish token of the verse
+        english = [
+            english_index.setdefault(w, len(english_index))
+            for w in lowercase(v.english)
+        ]
+        spanish = [
+            spanish_index.setdefault(w, len(spanish_index))
+            for w in lowercase(v.spanish)
+        ]
         pair_english.append(np.repeat(english, len(spanish)))
         pair_spanish.append(np.tile(spanish, len(english)))
         group_sizes += [len(spanish)] * len(english)
-    token = np.repeat(np.arange(len(group_sizes)), group_sizes)  # which English token each pair belongs to
-    pairs, pair_of = np.unique(np.concatenate(pair_english) * len(spanish_index) + np.concatenate(pair_spanish),
-                               return_inverse=True)
+    token = np.repeat(
+        np.arange(len(group_sizes)), group_sizes
+    )  # which English token each pair belongs to
+    pairs, pair_of = np.unique(
+        np.concatenate(pair_english) * len(spanish_index)
+        + np.concatenate(pair_spanish),
+        return_inverse=True,
+    )
     spanish_of = pairs % len(spanish_index)
     t = np.ones(len(pairs))
     for _ in range(iterations):
@@ -1045,17 +1504,35 @@ def ibm_model_1(verses, iterations=6):
         counts = np.bincount(pair_of, posterior, minlength=len(pairs))
         t = counts / np.bincount(spanish_of, counts)[spanish_of]  # M-step
     table = dict(zip(pairs.tolist(), t.tolist(), strict=True))
-    return lambda e, f: table.get(english_index.get(e, -1) * len(spanish_index) + spanish_index.get(f, -1), 0.0)
+    return lambda e, f: table.get(
+        english_index.get(e, -1) * len(spanish_index) + spanish_index.get(f, -1), 0.0
+    )
 
 
 translation_probability = ibm_model_1(train_verses)
-alignment["IBM Model 1"] = alignment_quality(lambda k, i, v: one_hot(
-    int(np.argmax([translation_probability(v.english[i].lower(), f.lower()) for f in v.spanish])), len(v.spanish)))
-print(f"{'IBM Model 1':>26}: " + ", ".join(f"{k} {v:.3f}" for k, v in alignment["IBM Model 1"].items()))
+alignment["IBM Model 1"] = alignment_quality(
+    lambda k, i, v: one_hot(
+        int(
+            np.argmax(
+                [
+                    translation_probability(v.english[i].lower(), f.lower())
+                    for f in v.spanish
+                ]
+            )
+        ),
+        len(v.spanish),
+    )
+)
+print(
+    f"{'IBM Model 1':>26}: "
+    + ", ".join(f"{k} {v:.3f}" for k, v in alignment["IBM Model 1"].items())
+)
 print("t(god | dios) =", round(translation_probability("god", "dios"), 2))
 
 # %%
-assert alignment["IBM Model 1"]["AER"] < alignment["attention"]["AER"] - 0.15, "the word aligner is far better"
+assert alignment["IBM Model 1"]["AER"] < alignment["attention"]["AER"] - 0.15, (
+    "the word aligner is far better"
+)
 
 # %% [markdown]
 # A thirty-year-old word aligner, trained on the same verse pairs, aligns far better than attention
@@ -1072,21 +1549,44 @@ assert alignment["IBM Model 1"]["AER"] < alignment["attention"]["AER"] - 0.15, "
 # The heat map below shows the weights on one verse of John, the reference links as markers.
 
 # %%
-shown = next(k for k, v in enumerate(test_verses) if 9 <= len(v.english) <= 13 and 9 <= len(v.spanish) <= 13)
+shown = next(
+    k
+    for k, v in enumerate(test_verses)
+    if 9 <= len(v.english) <= 13 and 9 <= len(v.spanish) <= 13
+)
 verse = test_verses[shown]
 fig, ax = plt.subplots(figsize=(7.5, 5.5))
-image = ax.imshow(forced_weights["attention"][shown][:len(verse.english), :len(verse.spanish)], cmap="Blues",
-                  vmin=0, vmax=1)
+image = ax.imshow(
+    forced_weights["attention"][shown][: len(verse.english), : len(verse.spanish)],
+    cmap="Blues",
+    vmin=0,
+    vmax=1,
+)
 fig.colorbar(image, ax=ax, label="attention weight", shrink=0.8)
 sure, possible = sure_and_possible(verse)
-for links, marker, label in ((possible - sure, "s", "possible link"), (sure, "o", "sure link")):
+for links, marker, label in (
+    (possible - sure, "s", "possible link"),
+    (sure, "o", "sure link"),
+):
     english_index, spanish_index = zip(*links, strict=True) if links else ((), ())
-    ax.scatter(spanish_index, english_index, s=130, marker=marker, facecolors="none", edgecolors="tab:red",
-               label=label)
-ax.set_xticks(range(len(verse.spanish)), lowercase(verse.spanish), rotation=60, ha="right")
+    ax.scatter(
+        spanish_index,
+        english_index,
+        s=130,
+        marker=marker,
+        facecolors="none",
+        edgecolors="tab:red",
+        label=label,
+    )
+ax.set_xticks(
+    range(len(verse.spanish)), lowercase(verse.spanish), rotation=60, ha="right"
+)
 ax.set_yticks(range(len(verse.english)), lowercase(verse.english))
-ax.set(title=f"Attention weights, {verse.book} {verse.chapter}:{verse.verse}", xlabel="Spanish source word",
-       ylabel="English target word")
+ax.set(
+    title=f"Attention weights, {verse.book} {verse.chapter}:{verse.verse}",
+    xlabel="Spanish source word",
+    ylabel="English target word",
+)
 ax.legend(loc="upper left", bbox_to_anchor=(1.25, 1.0), fontsize=8)
 plt.show()
 
@@ -1105,52 +1605,110 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 greedy_words = decoded["attention", 1]["beams"][:, 0]
-greedy_targets = [[START] + [int(w) for w in row[:list(row).index(END) if END in row else len(row)]] + [END]
-                  for row in greedy_words]
-greedy_weights = teacher_forced_attention(translators["attention"], test_sources, greedy_targets)
+greedy_targets = [
+    [START]
+    + [int(w) for w in row[: list(row).index(END) if END in row else len(row)]]
+    + [END]
+    for row in greedy_words
+]
+greedy_weights = teacher_forced_attention(
+    translators["attention"], test_sources, greedy_targets
+)
 
 
 def attended_position(k, step):
-    return int(np.argmax(greedy_weights[k][step, :len(test_verses[k].spanish)]))
+    return int(np.argmax(greedy_weights[k][step, : len(test_verses[k].spanish)]))
 
 
 def diagonal_position(k, step):
-    source_length, output_length = len(test_verses[k].spanish), len(greedy_targets[k]) - 2
+    source_length, output_length = (
+        len(test_verses[k].spanish),
+        len(greedy_targets[k]) - 2,
+    )
     return round(step * (source_length - 1) / max(output_length - 1, 1))
 
 
 def replace_unknown(k, position):
     spanish = lowercase(test_verses[k].spanish)
-    picked = {step: spanish[position(k, step)] for step, word in enumerate(greedy_targets[k][1:-1]) if word == UNK}
-    return " ".join(english_words[word] if word != UNK else dictionary.get(picked[step], picked[step])
-                    for step, word in enumerate(greedy_targets[k][1:-1]))
+    picked = {
+        step: spanish[position(k, step)]
+        for step, word in enumerate(greedy_targets[k][1:-1])
+        if word == UNK
+    }
+    return " ".join(
+        english_words[word]
+        if word != UNK
+        else dictionary.get(picked[step], picked[step])
+        for step, word in enumerate(greedy_targets[k][1:-1])
+    )
 
 
-replacements = {"no replacement": decoded["attention", 1]["text"],
-                "guided by attention": [replace_unknown(k, attended_position) for k in range(len(test_verses))],
-                "diagonal position": [replace_unknown(k, diagonal_position) for k in range(len(test_verses))],
-                '"the" for every <unk>': [text.replace("<unk>", "the") for text in decoded["attention", 1]["text"]]}
-unknown_steps = [(k, step) for k, target in enumerate(greedy_targets) for step, word in enumerate(target[1:-1])
-                 if word == UNK]
+replacements = {
+    "no replacement": decoded["attention", 1]["text"],
+    "guided by attention": [
+        replace_unknown(k, attended_position) for k in range(len(test_verses))
+    ],
+    "diagonal position": [
+        replace_unknown(k, diagonal_position) for k in range(len(test_verses))
+    ],
+    '"the" for every <unk>': [
+        text.replace("<unk>", "the") for text in decoded["attention", 1]["text"]
+    ],
+}
+unknown_steps = [
+    (k, step)
+    for k, target in enumerate(greedy_targets)
+    for step, word in enumerate(target[1:-1])
+    if word == UNK
+]
 unknown_written = len(unknown_steps) / sum(len(target) - 2 for target in greedy_targets)
 english_unknown = unknown_share["english"]
-picks_unknown = {name: np.mean([test_sources[k][position(k, step)] == UNK for k, step in unknown_steps])
-                 for name, position in (("attention", attended_position), ("diagonal", diagonal_position))}
-chance = np.mean([test_sources[k][:-1].count(UNK) / (len(test_sources[k]) - 1) for k, _ in unknown_steps])
-print(f"{unknown_written:.1%} of the words written are <unk>; {english_unknown:.1%} of the reference words are "
-      "outside the English vocabulary")
-print("at the <unk> steps, the Spanish word picked is unknown: " + ", ".join(
-    f"{name} {share:.0%}" for name, share in picks_unknown.items()) + f" (a random word of the verse: {chance:.0%})")
+picks_unknown = {
+    name: np.mean(
+        [test_sources[k][position(k, step)] == UNK for k, step in unknown_steps]
+    )
+    for name, position in (
+        ("attention", attended_position),
+        ("diagonal", diagonal_position),
+    )
+}
+chance = np.mean(
+    [
+        test_sources[k][:-1].count(UNK) / (len(test_sources[k]) - 1)
+        for k, _ in unknown_steps
+    ]
+)
+print(
+    f"{unknown_written:.1%} of the words written are <unk>; {english_unknown:.1%} of the reference words are "
+    "outside the English vocabulary"
+)
+print(
+    "at the <unk> steps, the Spanish word picked is unknown: "
+    + ", ".join(f"{name} {share:.0%}" for name, share in picks_unknown.items())
+    + f" (a random word of the verse: {chance:.0%})"
+)
 for name, texts in replacements.items():
     print(f"{name:>20}: " + ", ".join(f"{k} {v:.1f}" for k, v in scores(texts).items()))
 
 # %% tags=["nbval-ignore-output"]
-gain = {name: scores(texts)["chrF"] - scores(replacements["no replacement"])["chrF"]
-        for name, texts in replacements.items() if name != "no replacement"}
-print("chrF gained by the replacement:", {name: round(value, 1) for name, value in gain.items()})
-assert unknown_written > english_unknown, "the decoder writes <unk> more often than the references need"
-assert gain["guided by attention"] > 2, "replacement guided by attention raises chrF by more than two points"
-assert gain["diagonal position"] > 0.5 * gain["guided by attention"], "the diagonal gets most of the gain"
+gain = {
+    name: scores(texts)["chrF"] - scores(replacements["no replacement"])["chrF"]
+    for name, texts in replacements.items()
+    if name != "no replacement"
+}
+print(
+    "chrF gained by the replacement:",
+    {name: round(value, 1) for name, value in gain.items()},
+)
+assert unknown_written > english_unknown, (
+    "the decoder writes <unk> more often than the references need"
+)
+assert gain["guided by attention"] > 2, (
+    "replacement guided by attention raises chrF by more than two points"
+)
+assert gain["diagonal position"] > 0.5 * gain["guided by attention"], (
+    "the diagonal gets most of the gain"
+)
 
 # %% [markdown]
 # Replacement guided by attention raises chrF by more than two points (asserted), and the control
@@ -1173,25 +1731,47 @@ assert gain["diagonal position"] > 0.5 * gain["guided by attention"], "the diago
 # what it was trained on:
 
 # %% tags=["nbval-ignore-output"]
-seen = np.random.default_rng(seed).choice(len(train_sources), len(test_sources), replace=False)  # as many as John
-training_losses = {name: per_word_losses(translators[name], [train_sources[k] for k in seen],
-                                         [train_targets[k] for k in seen]) for name in trained}
-forced_loss = {split: {name: losses[name][0].sum() / losses[name][1].sum() for name in trained}
-               for split, losses in (("training verses", training_losses), ("John", john_losses))}
+seen = np.random.default_rng(seed).choice(
+    len(train_sources), len(test_sources), replace=False
+)  # as many as John
+training_losses = {
+    name: per_word_losses(
+        translators[name],
+        [train_sources[k] for k in seen],
+        [train_targets[k] for k in seen],
+    )
+    for name in trained
+}
+forced_loss = {
+    split: {name: losses[name][0].sum() / losses[name][1].sum() for name in trained}
+    for split, losses in (("training verses", training_losses), ("John", john_losses))
+}
 for name in trained:
-    print(f"{name:>26}: cross-entropy per word, teacher-forced: {len(seen)} training verses "
-          f"{forced_loss['training verses'][name]:.2f}, John {forced_loss['John'][name]:.2f}")
-seen_words, _ = beam_search(translators["attention"], [train_sources[k] for k in seen], 1)
+    print(
+        f"{name:>26}: cross-entropy per word, teacher-forced: {len(seen)} training verses "
+        f"{forced_loss['training verses'][name]:.2f}, John {forced_loss['John'][name]:.2f}"
+    )
+seen_words, _ = beam_search(
+    translators["attention"], [train_sources[k] for k in seen], 1
+)
 seen_references = [" ".join(lowercase(train_verses[k].english)) for k in seen]
 seen_chrf = scores([to_text(w[0]) for w in seen_words], seen_references)["chrF"]
-print(f"attention, greedy: chrF {seen_chrf:.1f} on the {len(seen)} training verses, "
-      f"{score_table['attention', 'all']['chrF']:.1f} on John; "
-      f"word for word on John {score_table['word for word', 'all']['chrF']:.1f}")
+print(
+    f"attention, greedy: chrF {seen_chrf:.1f} on the {len(seen)} training verses, "
+    f"{score_table['attention', 'all']['chrF']:.1f} on John; "
+    f"word for word on John {score_table['word for word', 'all']['chrF']:.1f}"
+)
 
 # %%
-assert all(forced_loss["John"][name] > forced_loss["training verses"][name] + 0.3 for name in trained), \
+assert all(
+    forced_loss["John"][name] > forced_loss["training verses"][name] + 0.3
+    for name in trained
+), (
     "for every model the loss on John is over 0.3 nats per word above that on training verses"
-assert seen_chrf < score_table["word for word", "all"]["chrF"], "its own training verses, translated worse"
+)
+assert seen_chrf < score_table["word for word", "all"]["chrF"], (
+    "its own training verses, translated worse"
+)
 
 # %% [markdown]
 # On John the loss is far higher than on the training verses, for both models (asserted), although
@@ -1207,7 +1787,7 @@ assert seen_chrf < score_table["word for word", "all"]["chrF"], "its own trainin
 # probability during training (Bengio, Vinyals, Jaitly & Shazeer, 2015); sequence-level training
 # optimises the metric of whole generated translations (Ranzato, Chopra, Auli & Zaremba, 2016; Shen
 # et al., 2016, minimum risk training). Exposure bias has been tied to hallucinated translations
-# under a shift of domain (Wang & Sennrich, 2020). Chapter 5's transformer is trained with teacher
+# under a shift of domain (Wang & Sennrich, 2020). Chapter 7's transformer is trained with teacher
 # forcing too: in translation it replaced the RNN for speed of training and quality on large corpora
 # (Vaswani et al., 2017), not because it escaped this problem.
 
@@ -1271,7 +1851,10 @@ assert seen_chrf < score_table["word for word", "all"]["chrF"], "its own trainin
 
 # %% tags=["solution"]
 # Exercise 1: write your answer where the solution markers are.
-beams, beam_log_probs = decoded["attention", 4]["beams"], decoded["attention", 4]["beam_log_probs"]
+beams, beam_log_probs = (
+    decoded["attention", 4]["beams"],
+    decoded["attention", 4]["beam_log_probs"],
+)
 ### BEGIN SOLUTION
 # a hypothesis's length: its words and its </s>, i.e. the ids before the padding
 beam_lengths = np.maximum((beams != PAD).sum(axis=-1), 1)
@@ -1279,29 +1862,53 @@ normalised_choice = np.argmax(beam_log_probs / beam_lengths, axis=1)
 ### END SOLUTION
 
 # %% tags=["check", "nbval-ignore-output"]
-lengths_by_check = np.array([[next((t + 1 for t, word in enumerate(hypothesis) if word == END), len(hypothesis))
-                              for hypothesis in verse_beams] for verse_beams in beams])
+lengths_by_check = np.array(
+    [
+        [
+            next(
+                (t + 1 for t, word in enumerate(hypothesis) if word == END),
+                len(hypothesis),
+            )
+            for hypothesis in verse_beams
+        ]
+        for verse_beams in beams
+    ]
+)
 expected_choice = np.argmax(beam_log_probs / lengths_by_check, axis=1)
-normalised_texts = [to_text(beams[k, normalised_choice[k]]) for k in range(len(test_verses))]
+normalised_texts = [
+    to_text(beams[k, normalised_choice[k]]) for k in range(len(test_verses))
+]
 raw_texts = decoded["attention", 4]["text"]
-print(f"words per verse: raw {np.mean([len(t.split()) for t in raw_texts]):.2f}, "
-      f"normalised {np.mean([len(t.split()) for t in normalised_texts]):.2f}; "
-      f"chrF raw {scores(raw_texts)['chrF']:.1f}, normalised {scores(normalised_texts)['chrF']:.1f}")
-assert normalised_choice.shape == (len(test_verses),), "normalised_choice must hold one beam index per verse of John"
-assert np.array_equal(normalised_choice, expected_choice), "the beam with the best log-probability per word"
+print(
+    f"words per verse: raw {np.mean([len(t.split()) for t in raw_texts]):.2f}, "
+    f"normalised {np.mean([len(t.split()) for t in normalised_texts]):.2f}; "
+    f"chrF raw {scores(raw_texts)['chrF']:.1f}, normalised {scores(normalised_texts)['chrF']:.1f}"
+)
+assert normalised_choice.shape == (len(test_verses),), (
+    "normalised_choice must hold one beam index per verse of John"
+)
+assert np.array_equal(normalised_choice, expected_choice), (
+    "the beam with the best log-probability per word"
+)
 assert np.any(normalised_choice != 0), "on some verses it is not the raw choice"
+
 
 # %% tags=["solution"]
 # Exercise 2: write your answer where the solution markers are.
 ### BEGIN SOLUTION
 def pieces_per_token(size):
     model = train_bpe(spanish_train_sentences, size)
-    return sum(len(model.encode(" ".join(verse))) for verse in john_spanish) / len(john_words)
+    return sum(len(model.encode(" ".join(verse))) for verse in john_spanish) / len(
+        john_words
+    )
+
+
 ### END SOLUTION
 
 # %% tags=["check"]
 per_token = {size: pieces_per_token(size) for size in (500, 2000, 8000)}
 print({size: round(value, 2) for size, value in per_token.items()})
 assert np.isclose(per_token[2000], pieces_per_word), "the same count as section 2's"
-assert per_token[500] > per_token[2000] > per_token[8000] > 1, \
+assert per_token[500] > per_token[2000] > per_token[8000] > 1, (
     "pieces per token must fall as the vocabulary grows, and stay above 1"
+)

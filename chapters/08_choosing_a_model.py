@@ -14,9 +14,9 @@
 # ---
 
 # %% [markdown]
-# # Chapter 6 — Choosing a sequence model, and training RNNs well
+# # Chapter 8 — Choosing a sequence model, and training RNNs well
 #
-# Five chapters built recurrent networks, and chapter 5 built the transformer that replaced them in
+# Five chapters built recurrent networks, and chapter 7 built the transformer that replaced them in
 # language modelling. A practitioner facing a new sequence problem has a third family to consider: the
 # [1D convolution](glossary.md#1d-convolution), which slides a small filter along time. This chapter
 # puts the families side by side on one real task, a week-ahead temperature forecast, under the same
@@ -40,7 +40,7 @@
 # - pick the family to try first for a new problem, with the experiment that supports each choice.
 #
 # **Prerequisites**: chapter 1 (the Seattle data and the persistence baseline), chapter 3 (GRU) and
-# chapter 5 (self-attention and the transformer block).
+# chapter 7 (self-attention and the transformer block).
 #
 # **Run time**: a few minutes on a 2-core CPU (the README's table has the measured time); not yet
 # measured on a GPU.
@@ -55,13 +55,22 @@ import sys
 BOOK_REPOSITORY = ""
 here = pathlib.Path.cwd().resolve()
 marker = pathlib.Path("utils", "bootstrap.py")
-book_root = next((p for p in (here, *here.parents) if (p / marker).is_file()), here / "rnn-book")
+book_root = next(
+    (p for p in (here, *here.parents) if (p / marker).is_file()), here / "rnn-book"
+)
 if not (book_root / marker).is_file():
     if not BOOK_REPOSITORY:
-        raise RuntimeError(f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
-                           "open the notebook inside the book, or see 'Colab and Kaggle' in the README")
-    print(f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)")
-    subprocess.run(["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)], check=True)
+        raise RuntimeError(
+            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
+            "open the notebook inside the book, or see 'Colab and Kaggle' in the README"
+        )
+    print(
+        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)"
+    )
+    subprocess.run(
+        ["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)],
+        check=True,
+    )
 if str(book_root) not in sys.path:
     sys.path.insert(0, str(book_root))
 if book_root == here / "rnn-book":
@@ -81,10 +90,13 @@ from utils.book import EpochLogger, gpu_available, setup_book
 from utils.data import load_seattle_weather
 from utils.measure import interleaved_seconds, paired_ratio
 from utils.plots import plot_learning_curves
+from utils.tasks import make_latch_task
 
 seed = setup_book()
 rng = np.random.default_rng(seed)
-tf.get_logger().setLevel("ERROR")  # section 1 times five models in turns; TF would warn that each one traces
+tf.get_logger().setLevel(
+    "ERROR"
+)  # section 1 times five models in turns; TF would warn that each one traces
 
 # %% [markdown]
 # ## 1. One task, five families: a week of Seattle weather
@@ -103,25 +115,52 @@ dates = weather["date"]
 years = dates.astype("datetime64[Y]").astype(int) + 1970
 day_of_year = (dates - dates.astype("datetime64[Y]")).astype(int)
 mean_temperature = (weather["temp_max"] + weather["temp_min"]) / 2
-measurements = np.stack([weather["temp_max"], weather["temp_min"], weather["precipitation"], weather["wind"]], axis=1)
+measurements = np.stack(
+    [
+        weather["temp_max"],
+        weather["temp_min"],
+        weather["precipitation"],
+        weather["wind"],
+    ],
+    axis=1,
+)
 is_train_year = years <= 2013
-standardised = (measurements - measurements[is_train_year].mean(0)) / measurements[is_train_year].std(0)
+standardised = (measurements - measurements[is_train_year].mean(0)) / measurements[
+    is_train_year
+].std(0)
 day_angle = 2 * np.pi * day_of_year / 365.25
-features = np.column_stack([standardised, np.sin(day_angle), np.cos(day_angle)]).astype("float32")
+features = np.column_stack([standardised, np.sin(day_angle), np.cos(day_angle)]).astype(
+    "float32"
+)
 
 window, horizon = 28, 7
 today = np.arange(window - 1, len(dates) - horizon)  # the last day of each window
-today = today[years[today + 1] == years[today + horizon]]  # all 7 forecast days in one year
-windows = np.stack([features[day - window + 1:day + 1] for day in today])
-targets = np.stack([mean_temperature[today + ahead] for ahead in range(1, horizon + 1)], axis=1)
+today = today[
+    years[today + 1] == years[today + horizon]
+]  # all 7 forecast days in one year
+windows = np.stack([features[day - window + 1 : day + 1] for day in today])
+targets = np.stack(
+    [mean_temperature[today + ahead] for ahead in range(1, horizon + 1)], axis=1
+)
 split_year = years[today + horizon]
-split_of = {"train": split_year <= 2013, "valid": split_year == 2014, "test": split_year == 2015}
-print("windows:", windows.shape, " targets:", targets.shape, {name: int(mask.sum()) for name, mask in split_of.items()})
+split_of = {
+    "train": split_year <= 2013,
+    "valid": split_year == 2014,
+    "test": split_year == 2015,
+}
+print(
+    "windows:",
+    windows.shape,
+    " targets:",
+    targets.shape,
+    {name: int(mask.sum()) for name, mask in split_of.items()},
+)
 
 # %% [markdown]
 # Three baselines that cost nothing. **Persistence** says the next 7 days will be like today.
 # **Climatology** says each day will be its usual self: the mean temperature of that calendar day
 # (± 7 days) in the training years. The third, after the next cell, is a linear model.
+
 
 # %% tags=["nbval-ignore-output"]
 def circular_day_distance(days, day):
@@ -129,11 +168,19 @@ def circular_day_distance(days, day):
     return np.minimum(distance, 366 - distance)
 
 
-normal_temperature = np.array([
-    mean_temperature[is_train_year & (circular_day_distance(day_of_year, day) <= 7)].mean() for day in range(366)
-])
+normal_temperature = np.array(
+    [
+        mean_temperature[
+            is_train_year & (circular_day_distance(day_of_year, day) <= 7)
+        ].mean()
+        for day in range(366)
+    ]
+)
 persistence = np.repeat(mean_temperature[today][:, None], horizon, axis=1)
-climatology = np.stack([normal_temperature[day_of_year[today + ahead]] for ahead in range(1, horizon + 1)], axis=1)
+climatology = np.stack(
+    [normal_temperature[day_of_year[today + ahead]] for ahead in range(1, horizon + 1)],
+    axis=1,
+)
 
 test = split_of["test"]
 
@@ -143,16 +190,29 @@ def mae_by_day(forecast):
     return np.abs(forecast[test] - targets[test]).mean(axis=0)
 
 
-baseline_mae = {"persistence": mae_by_day(persistence), "climatology": mae_by_day(climatology)}
+baseline_mae = {
+    "persistence": mae_by_day(persistence),
+    "climatology": mae_by_day(climatology),
+}
 for name, errors in baseline_mae.items():
-    print(f"{name:>11}: test MAE by day ahead {np.round(errors, 2)}  mean {errors.mean():.3f} °C")
-print(f"mean temperature: training years {mean_temperature[is_train_year].mean():.2f} °C, "
-      f"2015 {mean_temperature[years == 2015].mean():.2f} °C")
+    print(
+        f"{name:>11}: test MAE by day ahead {np.round(errors, 2)}  mean {errors.mean():.3f} °C"
+    )
+print(
+    f"mean temperature: training years {mean_temperature[is_train_year].mean():.2f} °C, "
+    f"2015 {mean_temperature[years == 2015].mean():.2f} °C"
+)
 
 # %%
-assert baseline_mae["persistence"][0] < baseline_mae["persistence"][-1] - 0.8, "persistence decays with the horizon"
-assert baseline_mae["climatology"].mean() > baseline_mae["persistence"].mean(), "on 2015, climatology loses"
-assert mean_temperature[years == 2015].mean() > mean_temperature[is_train_year].mean() + 1, "2015: over 1 °C warmer"
+assert baseline_mae["persistence"][0] < baseline_mae["persistence"][-1] - 0.8, (
+    "persistence decays with the horizon"
+)
+assert baseline_mae["climatology"].mean() > baseline_mae["persistence"].mean(), (
+    "on 2015, climatology loses"
+)
+assert (
+    mean_temperature[years == 2015].mean() > mean_temperature[is_train_year].mean() + 1
+), "2015: over 1 °C warmer"
 
 # %% [markdown]
 # Persistence is good for tomorrow (1.55 °C) and poor a week out (2.76 °C). Climatology does not
@@ -177,10 +237,15 @@ flat_windows = windows.reshape(len(windows), -1).astype("float64")
 def fit_ridge(penalty):
     """Ridge regression of the 7 changes on the flattened window, fitted on the training years."""
     train = split_of["train"]
-    window_mean, change_mean = flat_windows[train].mean(axis=0), change[train].mean(axis=0)  # the intercept
+    window_mean, change_mean = (
+        flat_windows[train].mean(axis=0),
+        change[train].mean(axis=0),
+    )  # the intercept
     centred = flat_windows[train] - window_mean
-    weights = np.linalg.solve(centred.T @ centred + penalty * np.eye(centred.shape[1]),
-                              centred.T @ (change[train] - change_mean))
+    weights = np.linalg.solve(
+        centred.T @ centred + penalty * np.eye(centred.shape[1]),
+        centred.T @ (change[train] - change_mean),
+    )
     return persistence + (flat_windows - window_mean) @ weights + change_mean
 
 
@@ -192,15 +257,27 @@ penalties = 10.0 ** np.arange(-1, 4.5, 0.5)
 ridge_penalty = min(penalties, key=lambda penalty: valid_mae(fit_ridge(penalty)))
 ridge = fit_ridge(ridge_penalty)
 baseline_mae["linear (ridge)"] = mae_by_day(ridge)
-baseline_parameters = {"persistence": 0, "climatology": 0, "linear (ridge)": flat_windows.shape[1] * horizon + horizon}
-print(f"ridge: penalty {ridge_penalty:.3g} chosen on 2014, {baseline_parameters['linear (ridge)']} parameters, "
-      f"test MAE by day ahead {np.round(baseline_mae['linear (ridge)'], 2)}  "
-      f"mean {baseline_mae['linear (ridge)'].mean():.3f} °C")
+baseline_parameters = {
+    "persistence": 0,
+    "climatology": 0,
+    "linear (ridge)": flat_windows.shape[1] * horizon + horizon,
+}
+print(
+    f"ridge: penalty {ridge_penalty:.3g} chosen on 2014, {baseline_parameters['linear (ridge)']} parameters, "
+    f"test MAE by day ahead {np.round(baseline_mae['linear (ridge)'], 2)}  "
+    f"mean {baseline_mae['linear (ridge)'].mean():.3f} °C"
+)
 
 # %%
-assert penalties[0] < ridge_penalty < penalties[-1], "the chosen penalty lies inside the grid"
-assert baseline_mae["linear (ridge)"].mean() < baseline_mae["persistence"].mean() - 0.3, "linear beats persistence"
-assert np.all(baseline_mae["linear (ridge)"] < baseline_mae["persistence"]), "on every day ahead"
+assert penalties[0] < ridge_penalty < penalties[-1], (
+    "the chosen penalty lies inside the grid"
+)
+assert (
+    baseline_mae["linear (ridge)"].mean() < baseline_mae["persistence"].mean() - 0.3
+), "linear beats persistence"
+assert np.all(baseline_mae["linear (ridge)"] < baseline_mae["persistence"]), (
+    "on every day ahead"
+)
 
 # %% [markdown]
 # The linear model beats persistence by more than 0.3 °C on the week's mean (asserted) and on every
@@ -229,7 +306,7 @@ assert np.all(baseline_mae["linear (ridge)"] < baseline_mae["persistence"]), "on
 #   a `GRU(24)` reads them: the convolution extracts local features, the recurrence carries them.
 # - **Transformer encoder**: a dense projection to width 24, a learned vector per position, one block
 #   of 4-head self-attention and a feed-forward layer, each with a residual connection and layer
-#   normalisation (chapter 5's Post-LN block), and a dense layer on the last position. Chapter 5 warmed
+#   normalisation (chapter 7's Post-LN block), and a dense layer on the last position. Chapter 7 warmed
 #   its transformer up; one block is shallow enough to train at the others' constant rate (the
 #   instability that Liu et al., 2020, trace in Post-LN grows with depth), and it beats both baselines
 #   (asserted below).
@@ -243,7 +320,9 @@ class LearnedPositions(layers.Layer):
     """Add a trainable vector to each position: the transformer's only source of order."""
 
     def build(self, input_shape):
-        self.positions = self.add_weight(shape=tuple(input_shape[1:]), initializer="random_normal", name="positions")
+        self.positions = self.add_weight(
+            shape=tuple(input_shape[1:]), initializer="random_normal", name="positions"
+        )
 
     def call(self, inputs):
         return inputs + self.positions
@@ -252,7 +331,9 @@ class LearnedPositions(layers.Layer):
 def build_transformer_forecaster(width=24, heads=4):
     inputs = keras.Input((window, num_features))
     x = LearnedPositions()(layers.Dense(width)(inputs))
-    x = layers.LayerNormalization()(x + layers.MultiHeadAttention(heads, width // heads)(x, x))
+    x = layers.LayerNormalization()(
+        x + layers.MultiHeadAttention(heads, width // heads)(x, x)
+    )
     feed_forward = layers.Dense(width)(layers.Dense(2 * width, activation="relu")(x))
     x = layers.LayerNormalization()(x + feed_forward)
     return keras.Model(inputs, layers.Dense(horizon)(x[:, -1]), name="transformer")
@@ -262,29 +343,49 @@ def build_transformer_forecaster(width=24, heads=4):
 def causal_conv_stack(x, dilations, filters=16, kernel_size=3, activation="relu"):
     """One causal Conv1D layer per dilation: the output at step t sees only inputs up to t."""
     for dilation in dilations:
-        x = layers.Conv1D(filters, kernel_size, dilation_rate=dilation, padding="causal", activation=activation)(x)
+        x = layers.Conv1D(
+            filters,
+            kernel_size,
+            dilation_rate=dilation,
+            padding="causal",
+            activation=activation,
+        )(x)
     return x
 
 
 def build_causal_cnn(dilations=(1, 2, 4, 8)):
     inputs = keras.Input((window, num_features))
-    return keras.Model(inputs, layers.Dense(horizon)(causal_conv_stack(inputs, dilations)[:, -1]), name="causal_cnn")
+    return keras.Model(
+        inputs,
+        layers.Dense(horizon)(causal_conv_stack(inputs, dilations)[:, -1]),
+        name="causal_cnn",
+    )
 
 
 def sequential(name, *body):
-    return keras.Sequential([keras.Input((window, num_features)), *body, layers.Dense(horizon)], name=name)
+    return keras.Sequential(
+        [keras.Input((window, num_features)), *body, layers.Dense(horizon)], name=name
+    )
 
 
 def build_contestants():
     return {
         "GRU": sequential("gru", layers.GRU(32)),
         "CNN with pooling": sequential(
-            "pooled_cnn", layers.Conv1D(24, 5, activation="relu"), layers.MaxPooling1D(2),
-            layers.Conv1D(24, 5, activation="relu"), layers.MaxPooling1D(2), layers.Flatten()),
+            "pooled_cnn",
+            layers.Conv1D(24, 5, activation="relu"),
+            layers.MaxPooling1D(2),
+            layers.Conv1D(24, 5, activation="relu"),
+            layers.MaxPooling1D(2),
+            layers.Flatten(),
+        ),
         "causal dilated CNN": build_causal_cnn(),
         "Conv1D → GRU": sequential(
-            "conv_gru", layers.Conv1D(16, 5, padding="causal", activation="relu"), layers.MaxPooling1D(2),
-            layers.GRU(24)),
+            "conv_gru",
+            layers.Conv1D(16, 5, padding="causal", activation="relu"),
+            layers.MaxPooling1D(2),
+            layers.GRU(24),
+        ),
         "transformer": build_transformer_forecaster(),
     }
 
@@ -327,26 +428,45 @@ def compile_forecaster(model):
 def fit_forecaster(model, patience=8, epochs=100, early_stopping=True, callbacks=()):
     compile_forecaster(model)
     timer = EpochSeconds()
-    stopping = [keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)] if early_stopping else []
+    stopping = (
+        [keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)]
+        if early_stopping
+        else []
+    )
     history = model.fit(
-        windows[split_of["train"]], scaled_change[split_of["train"]],
+        windows[split_of["train"]],
+        scaled_change[split_of["train"]],
         validation_data=(windows[split_of["valid"]], scaled_change[split_of["valid"]]),
-        epochs=epochs, batch_size=64, verbose=0,
-        callbacks=[*stopping, *callbacks, timer, EpochLogger(every=25, name=model.name)],
+        epochs=epochs,
+        batch_size=64,
+        verbose=0,
+        callbacks=[
+            *stopping,
+            *callbacks,
+            timer,
+            EpochLogger(every=25, name=model.name),
+        ],
     )
     return history, timer.seconds
 
 
 def forecast(model):
     """The model's forecast for every window, in °C (one call on the whole array: it is small)."""
-    return persistence + change_scale * keras.ops.convert_to_numpy(model(windows, training=False))
+    return persistence + change_scale * keras.ops.convert_to_numpy(
+        model(windows, training=False)
+    )
 
 
 # %% tags=["nbval-ignore-output"]
 contest_seeds = [seed, seed + 1, seed + 2]
 contest_histories, contest_seconds = {}, {}
-mae_by_seed, window_errors = {name: [] for name in contestants}, {name: [] for name in contestants}
-for run, run_seed in enumerate(contest_seeds):  # the first run's models are kept for the timing and ablation
+mae_by_seed, window_errors = (
+    {name: [] for name in contestants},
+    {name: [] for name in contestants},
+)
+for run, run_seed in enumerate(
+    contest_seeds
+):  # the first run's models are kept for the timing and ablation
     keras.utils.set_random_seed(run_seed)
     for name, model in (contestants if run == 0 else build_contestants()).items():
         history, seconds = fit_forecaster(model)
@@ -354,8 +474,12 @@ for run, run_seed in enumerate(contest_seeds):  # the first run's models are kep
             contest_histories[name], contest_seconds[name] = history, seconds
         test_forecast = forecast(model)
         mae_by_seed[name].append(mae_by_day(test_forecast))
-        window_errors[name].append(np.abs(test_forecast[test] - targets[test]).mean(axis=1))  # each test window
-model_mae = {name: np.mean(runs, axis=0) for name, runs in mae_by_seed.items()}  # by day, mean of the 3 seeds
+        window_errors[name].append(
+            np.abs(test_forecast[test] - targets[test]).mean(axis=1)
+        )  # each test window
+model_mae = {
+    name: np.mean(runs, axis=0) for name, runs in mae_by_seed.items()
+}  # by day, mean of the 3 seeds
 
 # %% [markdown]
 # Seconds per epoch mix computation with the fixed overhead of Keras's loop and the validation
@@ -368,37 +492,78 @@ model_mae = {name: np.mean(runs, axis=0) for name, runs in mae_by_seed.items()} 
 
 # %% tags=["nbval-ignore-output"]
 step_batch = (windows[:256], scaled_change[:256])
-timed_copies = {name: compile_forecaster(keras.models.clone_model(model)) for name, model in contestants.items()}
+timed_copies = {
+    name: compile_forecaster(keras.models.clone_model(model))
+    for name, model in contestants.items()
+}
 step_times = interleaved_seconds(
-    {name: lambda model=model: model.train_on_batch(*step_batch) for name, model in timed_copies.items()})
+    {
+        name: lambda model=model: model.train_on_batch(*step_batch)
+        for name, model in timed_copies.items()
+    }
+)
 step_seconds = {name: float(np.median(times)) for name, times in step_times.items()}
-print(f"{'model':>18} {'params':>7} {'epochs':>7} {'s/epoch':>8} {'ms/step':>8} {'MAE day 1':>10} "
-      f"{'day 7':>6} {'mean over 7 days, 3 seeds':>26}")
+print(
+    f"{'model':>18} {'params':>7} {'epochs':>7} {'s/epoch':>8} {'ms/step':>8} {'MAE day 1':>10} "
+    f"{'day 7':>6} {'mean over 7 days, 3 seeds':>26}"
+)
 for name, errors in baseline_mae.items():
-    print(f"{name:>18} {baseline_parameters[name]:>7} {'-':>7} {'-':>8} {'-':>8} {errors[0]:>10.2f} {errors[-1]:>6.2f} "
-          f"{errors.mean():>26.3f}")
+    print(
+        f"{name:>18} {baseline_parameters[name]:>7} {'-':>7} {'-':>8} {'-':>8} {errors[0]:>10.2f} {errors[-1]:>6.2f} "
+        f"{errors.mean():>26.3f}"
+    )
 for name, model in contestants.items():
     errors, seed_means = model_mae[name], [run.mean() for run in mae_by_seed[name]]
-    print(f"{name:>18} {model.count_params():>7} {len(contest_seconds[name]):>7} "
-          f"{np.median(contest_seconds[name]):>8.3f} {1000 * step_seconds[name]:>8.1f} "
-          f"{errors[0]:>10.2f} {errors[-1]:>6.2f} {np.mean(seed_means):>18.3f} ± {np.std(seed_means, ddof=1):.3f}")
-print("epochs and s/epoch: the first seed's run; MAE by day: the mean of the three seeds")
+    print(
+        f"{name:>18} {model.count_params():>7} {len(contest_seconds[name]):>7} "
+        f"{np.median(contest_seconds[name]):>8.3f} {1000 * step_seconds[name]:>8.1f} "
+        f"{errors[0]:>10.2f} {errors[-1]:>6.2f} {np.mean(seed_means):>18.3f} ± {np.std(seed_means, ddof=1):.3f}"
+    )
+print(
+    "epochs and s/epoch: the first seed's run; MAE by day: the mean of the three seeds"
+)
 
 # %%
 fig, (ax_horizon, ax_cost) = plt.subplots(1, 2, figsize=(12, 4.2))
 days_ahead = np.arange(1, horizon + 1)
-baseline_style = {"persistence": (":", "0.4"), "climatology": (":", "0.7"), "linear (ridge)": ("--", "k")}
+baseline_style = {
+    "persistence": (":", "0.4"),
+    "climatology": (":", "0.7"),
+    "linear (ridge)": ("--", "k"),
+}
 for name, errors in baseline_mae.items():
-    ax_horizon.plot(days_ahead, errors, baseline_style[name][0], color=baseline_style[name][1], lw=2, label=name)
+    ax_horizon.plot(
+        days_ahead,
+        errors,
+        baseline_style[name][0],
+        color=baseline_style[name][1],
+        lw=2,
+        label=name,
+    )
 for index, (name, errors) in enumerate(model_mae.items()):
     ax_horizon.plot(days_ahead, errors, "o-", color=f"C{index}", ms=4, label=name)
-    ax_cost.scatter(1000 * step_seconds[name], errors.mean(), s=contestants[name].count_params() / 15,
-                    color=f"C{index}", label=name)
+    ax_cost.scatter(
+        1000 * step_seconds[name],
+        errors.mean(),
+        s=contestants[name].count_params() / 15,
+        color=f"C{index}",
+        label=name,
+    )
 for name in ["persistence", "linear (ridge)"]:
-    ax_cost.axhline(baseline_mae[name].mean(), ls=baseline_style[name][0], color=baseline_style[name][1], label=name)
-ax_horizon.set(title="Test-year error by forecast day", xlabel="days ahead", ylabel="MAE (°C)")
-ax_cost.set(title="Error against cost (area: parameters)", xlabel="training step on 256 windows (ms)",
-            ylabel="mean MAE over 7 days (°C)")
+    ax_cost.axhline(
+        baseline_mae[name].mean(),
+        ls=baseline_style[name][0],
+        color=baseline_style[name][1],
+        label=name,
+    )
+ax_horizon.set(
+    title="Test-year error by forecast day", xlabel="days ahead", ylabel="MAE (°C)"
+)
+ax_cost.set(
+    title="Error against cost (area: parameters)",
+    xlabel="training step on 256 windows (ms)",
+    ylabel="mean MAE over 7 days (°C)",
+)
 ax_horizon.legend(fontsize=8)
 ax_cost.legend(fontsize=8)
 plt.show()
@@ -406,20 +571,44 @@ plt.show()
 # %%
 persistence_mean = baseline_mae["persistence"].mean()
 mean_mae = {name: errors.mean() for name, errors in model_mae.items()}
-good_models = ["GRU", "Conv1D → GRU", "transformer"]  # the causal CNN is not among them for every seed
+good_models = [
+    "GRU",
+    "Conv1D → GRU",
+    "transformer",
+]  # the causal CNN is not among them for every seed
 for name in good_models:
-    assert mean_mae[name] < persistence_mean - 0.08, f"{name} must beat persistence clearly"
-    assert mean_mae[name] < baseline_mae["climatology"].mean() - 0.15, f"{name} must beat climatology clearly"
-assert mean_mae["CNN with pooling"] > persistence_mean - 0.05, "the pooled CNN is no better than persistence"
-assert mean_mae["CNN with pooling"] > max(mean_mae[name] for name in good_models) + 0.08, "worse than the three"
-assert max(mean_mae[name] for name in good_models) - min(mean_mae[name] for name in good_models) < 0.35, \
-    "the GRU, Conv1D → GRU and transformer lie within 0.35 °C of one another"
-assert all(errors[0] > baseline_mae["persistence"][0] - 0.25 for errors in model_mae.values()), "day 1 is hard"
+    assert mean_mae[name] < persistence_mean - 0.08, (
+        f"{name} must beat persistence clearly"
+    )
+    assert mean_mae[name] < baseline_mae["climatology"].mean() - 0.15, (
+        f"{name} must beat climatology clearly"
+    )
+assert mean_mae["CNN with pooling"] > persistence_mean - 0.05, (
+    "the pooled CNN is no better than persistence"
+)
+assert (
+    mean_mae["CNN with pooling"] > max(mean_mae[name] for name in good_models) + 0.08
+), "worse than the three"
+assert (
+    max(mean_mae[name] for name in good_models)
+    - min(mean_mae[name] for name in good_models)
+    < 0.35
+), "the GRU, Conv1D → GRU and transformer lie within 0.35 °C of one another"
+assert all(
+    errors[0] > baseline_mae["persistence"][0] - 0.25 for errors in model_mae.values()
+), "day 1 is hard"
 step_cost_vs_gru = {name: paired_ratio(step_times, name, "GRU") for name in contestants}
-if not gpu_available():  # measured on CPUs; a GPU runs these small steps at its fixed cost per call
-    assert step_cost_vs_gru["causal dilated CNN"] > 0.4, "the causal CNN is not much cheaper"
-    assert all(step_cost_vs_gru["transformer"] > step_cost_vs_gru[name] for name in contestants
-               if name != "transformer"), "the transformer's step is the most expensive one"
+if (
+    not gpu_available()
+):  # measured on CPUs; a GPU runs these small steps at its fixed cost per call
+    assert step_cost_vs_gru["causal dilated CNN"] > 0.4, (
+        "the causal CNN is not much cheaper"
+    )
+    assert all(
+        step_cost_vs_gru["transformer"] > step_cost_vs_gru[name]
+        for name in contestants
+        if name != "transformer"
+    ), "the transformer's step is the most expensive one"
 
 # %% [markdown]
 # The ± column is the spread over seeds, every seed scored on the same 359 test days: it says nothing
@@ -433,6 +622,7 @@ if not gpu_available():  # measured on CPUs; a GPU runs these small steps at its
 # is the resampling counterpart of the Diebold–Mariano test (Diebold & Mariano, 1995) for comparing
 # forecasts.
 
+
 # %% tags=["nbval-ignore-output"]
 def bootstrap_interval(errors, reference_errors, block=14, resamples=2000, level=0.9):
     """Interval for mean(errors - reference_errors) over days: each of the two (seeds, days) arrays has
@@ -440,26 +630,48 @@ def bootstrap_interval(errors, reference_errors, block=14, resamples=2000, level
     generator = np.random.default_rng(seed)
     errors, reference_errors = np.asarray(errors), np.asarray(reference_errors)
     num_days = errors.shape[1]
-    draws = [array[generator.integers(0, len(array), size=(resamples, len(array)))].mean(axis=1)
-             for array in (errors, reference_errors)]  # (resamples, days): a seed-resampled mean per day
-    starts = generator.integers(0, num_days - block + 1, size=(resamples, -(-num_days // block)))
+    draws = [
+        array[generator.integers(0, len(array), size=(resamples, len(array)))].mean(
+            axis=1
+        )
+        for array in (errors, reference_errors)
+    ]  # (resamples, days): a seed-resampled mean per day
+    starts = generator.integers(
+        0, num_days - block + 1, size=(resamples, -(-num_days // block))
+    )
     days = (starts[:, :, None] + np.arange(block)).reshape(resamples, -1)[:, :num_days]
     differences = np.take_along_axis(draws[0] - draws[1], days, axis=1).mean(axis=1)
     return np.quantile(differences, [(1 - level) / 2, (1 + level) / 2])
 
 
-ridge_errors = np.abs(ridge[test] - targets[test]).mean(axis=1)[None]  # one "seed": the ridge has no noise
+ridge_errors = np.abs(ridge[test] - targets[test]).mean(axis=1)[
+    None
+]  # one "seed": the ridge has no noise
 paired_interval = {}
 print(f"{'test MAE minus the ridge (°C)':>30} {'mean':>7} {'90% interval':>17}")
 for name in contestants:
     paired_interval[name] = bootstrap_interval(window_errors[name], ridge_errors)
     mean_difference = np.mean(window_errors[name]) - np.mean(ridge_errors)
-    print(f"{name:>30} {mean_difference:+7.3f} [{paired_interval[name][0]:+.3f}, {paired_interval[name][1]:+.3f}]")
-single_days = bootstrap_interval(window_errors["CNN with pooling"], ridge_errors, block=1)
-assert np.ptp(paired_interval["CNN with pooling"]) > np.ptp(single_days), "correlated days: blocks widen it"
-assert paired_interval["CNN with pooling"][0] > 0, "the pooled CNN loses to the ridge beyond the noise"
-assert all(interval[1] > 0 for name, interval in paired_interval.items() if name != "transformer"), "none beats it"
-assert all(interval[0] > -0.2 for interval in paired_interval.values()), "any family's gain on the ridge is < 0.2 °C"
+    print(
+        f"{name:>30} {mean_difference:+7.3f} [{paired_interval[name][0]:+.3f}, {paired_interval[name][1]:+.3f}]"
+    )
+single_days = bootstrap_interval(
+    window_errors["CNN with pooling"], ridge_errors, block=1
+)
+assert np.ptp(paired_interval["CNN with pooling"]) > np.ptp(single_days), (
+    "correlated days: blocks widen it"
+)
+assert paired_interval["CNN with pooling"][0] > 0, (
+    "the pooled CNN loses to the ridge beyond the noise"
+)
+assert all(
+    interval[1] > 0
+    for name, interval in paired_interval.items()
+    if name != "transformer"
+), "none beats it"
+assert all(interval[0] > -0.2 for interval in paired_interval.values()), (
+    "any family's gain on the ridge is < 0.2 °C"
+)
 
 # %% [markdown]
 # Read the table from the baselines down. The GRU, the Conv1D → GRU and the transformer beat
@@ -493,7 +705,7 @@ assert all(interval[0] > -0.2 for interval in paired_interval.values()), "any fa
 # the GRU (its step costs more than 0.4 of the GRU's, asserted), and the transformer's step is the
 # most expensive of all:
 # with 28-step windows and 32-unit states, a CPU has little parallel work to exploit, and the GRU's
-# sequential loop is no great handicap. Chapter 5 measured how the gap opens as sequences grow. These
+# sequential loop is no great handicap. Chapter 7 measured how the gap opens as sequences grow. These
 # asserts run on CPUs only: on a GPU, steps this small cost mostly the fixed price of launching them,
 # Keras compiles some of the models with XLA and not those with a cuDNN GRU, and the book asserts no
 # order there.
@@ -508,6 +720,7 @@ assert all(interval[0] > -0.2 for interval in paired_interval.values()), "any fa
 # pooling, read out by `Flatten` or at the last position, under the same rules (the pooled, flattened
 # one is the contestant above).
 
+
 # %% tags=["nbval-ignore-output"]
 def build_plain_cnn(pooling, readout):
     inputs = keras.Input((window, num_features))
@@ -516,35 +729,61 @@ def build_plain_cnn(pooling, readout):
         x = layers.Conv1D(24, 5, activation="relu")(x)
         x = layers.MaxPooling1D(2)(x) if pooling else x
     x = layers.Flatten()(x) if readout == "flatten" else x[:, -1]
-    return keras.Model(inputs, layers.Dense(horizon)(x), name=f"cnn_{'pooled' if pooling else 'unpooled'}_{readout}")
+    return keras.Model(
+        inputs,
+        layers.Dense(horizon)(x),
+        name=f"cnn_{'pooled' if pooling else 'unpooled'}_{readout}",
+    )
 
 
 keras.utils.set_random_seed(seed)  # the three new arms start from the book's seed
-ablation = {(True, "flatten"): (contestants["CNN with pooling"], contest_histories["CNN with pooling"].history)}
+ablation = {
+    (True, "flatten"): (
+        contestants["CNN with pooling"],
+        contest_histories["CNN with pooling"].history,
+    )
+}
 for pooling, readout in [(True, "last"), (False, "flatten"), (False, "last")]:
     model = build_plain_cnn(pooling, readout)
     ablation[pooling, readout] = (model, fit_forecaster(model)[0].history)
-ablation_mae = {key: mae_by_day(forecast(model)) for key, (model, _) in ablation.items()}
-print(f"{'pooling':>8} {'readout':>8} {'params':>7} {'best val loss':>14} {'train loss then':>16} {'test MAE':>9}")
+ablation_mae = {
+    key: mae_by_day(forecast(model)) for key, (model, _) in ablation.items()
+}
+print(
+    f"{'pooling':>8} {'readout':>8} {'params':>7} {'best val loss':>14} {'train loss then':>16} {'test MAE':>9}"
+)
 for (pooling, readout), (model, history) in ablation.items():
     best = int(np.argmin(history["val_loss"]))
-    print(f"{'yes' if pooling else 'no':>8} {readout:>8} {model.count_params():>7} {history['val_loss'][best]:>14.3f} "
-          f"{history['loss'][best]:>16.3f} {ablation_mae[pooling, readout].mean():>9.3f}")
+    print(
+        f"{'yes' if pooling else 'no':>8} {readout:>8} {model.count_params():>7} {history['val_loss'][best]:>14.3f} "
+        f"{history['loss'][best]:>16.3f} {ablation_mae[pooling, readout].mean():>9.3f}"
+    )
 
 # %%
 mean_ablation = {key: errors.mean() for key, errors in ablation_mae.items()}
-best_epoch = {key: int(np.argmin(history["val_loss"])) for key, (_, history) in ablation.items()}
+best_epoch = {
+    key: int(np.argmin(history["val_loss"])) for key, (_, history) in ablation.items()
+}
 val_loss = {key: ablation[key][1]["val_loss"][best_epoch[key]] for key in ablation}
 # without pooling the flattened readout costs on the test year; with and without, on the validation year
-assert mean_ablation[False, "flatten"] > mean_ablation[False, "last"] + 0.1, \
+assert mean_ablation[False, "flatten"] > mean_ablation[False, "last"] + 0.1, (
     "without pooling, reading the last position beats flattening by over 0.1 °C"
-assert all(val_loss[pooling, "flatten"] > val_loss[pooling, "last"] + 0.02 for pooling in (True, False)), \
-    "with pooling or without, flattening reaches a worse best validation loss"
-assert mean_ablation[True, "last"] > mean_ablation[False, "last"] + 0.1, "pooling costs as well"
-assert mean_ablation[False, "last"] < persistence_mean - 0.15, "without either, the CNN beats persistence clearly"
+)
+assert all(
+    val_loss[pooling, "flatten"] > val_loss[pooling, "last"] + 0.02
+    for pooling in (True, False)
+), "with pooling or without, flattening reaches a worse best validation loss"
+assert mean_ablation[True, "last"] > mean_ablation[False, "last"] + 0.1, (
+    "pooling costs as well"
+)
+assert mean_ablation[False, "last"] < persistence_mean - 0.15, (
+    "without either, the CNN beats persistence clearly"
+)
 # and the pooled CNN's loss to the unpooled last-position CNN is smallest on the first day
 pooled_cost_by_day = ablation_mae[True, "flatten"] - ablation_mae[False, "last"]
-assert np.argmin(pooled_cost_by_day) == 0, "the first day, where persistence is strongest, costs the least"
+assert np.argmin(pooled_cost_by_day) == 0, (
+    "the first day, where persistence is strongest, costs the least"
+)
 
 # %% [markdown]
 # Both changes cost (one run per arm, the pooled and flattened one being the contest's first run, the
@@ -573,24 +812,30 @@ assert np.argmin(pooled_cost_by_day) == 0, "the first day, where persistence is 
 # With $d_l = 1$ the field grows linearly with depth; doubling the dilation at each layer makes it grow
 # exponentially. A recurrent state, in contrast, can depend on every input since the start.
 
+
 # %%
 def receptive_field(kernel_size, dilations):
     return 1 + (kernel_size - 1) * sum(dilations)
 
 
 for dilations in [(1, 1, 1, 1), (1, 2, 4, 8), (1, 2, 4, 8, 16, 32)]:
-    print(f"kernel 3, dilations {str(dilations):<20} receptive field {receptive_field(3, dilations):>4} steps")
+    print(
+        f"kernel 3, dilations {str(dilations):<20} receptive field {receptive_field(3, dilations):>4} steps"
+    )
 
 # %% [markdown]
 # The formula can be checked on a real network: the gradient of the last output with respect to each
 # input is non-zero exactly for the inputs the output can see. We take a random causal stack with
 # dilations 1, 2, 4 (receptive field 15) and a sequence of 40 steps.
 
+
 # %%
 def build_latch_cnn(dilations=(1, 2, 4)):
     inputs = keras.Input((None, 1))
     states = causal_conv_stack(inputs, dilations, activation="tanh")
-    return keras.Model(inputs, layers.Dense(1, activation="sigmoid")(states), name="causal_cnn")
+    return keras.Model(
+        inputs, layers.Dense(1, activation="sigmoid")(states), name="causal_cnn"
+    )
 
 
 def inputs_seen_by_last_output(model, num_steps=40):
@@ -609,14 +854,18 @@ def inputs_seen_by_last_output(model, num_steps=40):
 
 for dilations in [(1, 2, 4), (1, 2, 4, 8)]:
     seen = inputs_seen_by_last_output(build_latch_cnn(dilations))
-    print(f"dilations {dilations}: formula {receptive_field(3, dilations)}, inputs with a non-zero gradient {seen}")
-    assert seen == receptive_field(3, dilations), \
+    print(
+        f"dilations {dilations}: formula {receptive_field(3, dilations)}, inputs with a non-zero gradient {seen}"
+    )
+    assert seen == receptive_field(3, dilations), (
         "the last output depends on as many inputs as the formula's receptive field"
+    )
 
 # %% [markdown]
 # The gradient looked at the last output, which has no future to leak. Causality is a statement about
 # every output: changing the input at step 20 must leave the outputs at steps 0–19 exactly as they
 # were. The same stack with `padding="same"` (each convolution centred on its step) fails the test.
+
 
 # %%
 def output_changes(model, step=20, num_steps=40):
@@ -624,16 +873,29 @@ def output_changes(model, step=20, num_steps=40):
     sequence = rng.normal(size=(1, num_steps, 1)).astype("float32")
     changed = sequence.copy()
     changed[0, step] += 1.0
-    before, after = (keras.ops.convert_to_numpy(model(x))[0, :, 0] for x in (sequence, changed))
-    return float(np.abs(after[:step] - before[:step]).max()), float(np.abs(after[step:] - before[step:]).max())
+    before, after = (
+        keras.ops.convert_to_numpy(model(x))[0, :, 0] for x in (sequence, changed)
+    )
+    return float(np.abs(after[:step] - before[:step]).max()), float(
+        np.abs(after[step:] - before[step:]).max()
+    )
 
 
-centred_stack = keras.Sequential([keras.Input((None, 1))] + [
-    layers.Conv1D(16, 3, dilation_rate=dilation, padding="same", activation="tanh") for dilation in (1, 2, 4)])
+centred_stack = keras.Sequential(
+    [keras.Input((None, 1))]
+    + [
+        layers.Conv1D(16, 3, dilation_rate=dilation, padding="same", activation="tanh")
+        for dilation in (1, 2, 4)
+    ]
+)
 causal_past, causal_future = output_changes(build_latch_cnn((1, 2, 4)))
 centred_past, _ = output_changes(centred_stack)
-print(f"change of the outputs before the changed step: causal {causal_past}, padding='same' {centred_past:.2g}")
-assert causal_past == 0 and causal_future > 0 and centred_past > 0, "causal: no output sees a later input"
+print(
+    f"change of the outputs before the changed step: causal {causal_past}, padding='same' {centred_past:.2g}"
+)
+assert causal_past == 0 and causal_future > 0 and centred_past > 0, (
+    "causal: no output sees a later input"
+)
 
 # %% [markdown]
 # ### A task that needs more than the receptive field: the latch
@@ -644,37 +906,54 @@ assert causal_past == 0 and causal_future > 0 and centred_past > 0, "causal: no 
 # on an input an unbounded number of steps back: 15 steps after the last signal, a causal CNN with a
 # receptive field of 15 sees nothing but silence, while a recurrent state can simply hold the sign.
 # We train both to predict at every step (many-to-many) and measure accuracy by the *lag*, the number
-# of steps since the last signal.
+# of steps since the last signal. The task is `make_latch_task` in `utils/tasks.py`, because chapter 11
+# makes it noisy.
 
 # %%
-latch_length, signal_rate = 96, 0.04
-
-
-def make_latch_task(num_sequences):
-    """Return inputs (n, T, 1) in {-1, 0, +1}, targets (n, T, 1) in {0, 1}, and the lag of every step."""
-    is_signal = rng.random((num_sequences, latch_length)) < signal_rate
-    is_signal[:, 0] = True
-    inputs = np.where(is_signal, rng.choice([-1.0, 1.0], size=is_signal.shape), 0.0).astype("float32")
-    last_signal = np.maximum.accumulate(np.where(is_signal, np.arange(latch_length), 0), axis=1)
-    targets = (np.take_along_axis(inputs, last_signal, axis=1) > 0).astype("float32")
-    return inputs[..., None], targets[..., None], np.arange(latch_length) - last_signal
-
-
-latch_x_train, latch_y_train, _ = make_latch_task(2000)
-latch_x_test, latch_y_test, latch_lag_test = make_latch_task(1000)
-print("inputs:", latch_x_train.shape, " share of test steps with lag ≥ 15:", f"{(latch_lag_test >= 15).mean():.2f}")
-example = np.argmax([{-1, 1} <= set(stream[:24, 0]) for stream in latch_x_test])  # one with both signs early
-print("a stream:", latch_x_test[example, :24, 0].astype(int), "\n targets:", latch_y_test[example, :24, 0].astype(int))
+latch_x_train, latch_y_train, _ = make_latch_task(rng, 2000)
+latch_x_test, latch_y_test, latch_lag_test = make_latch_task(rng, 1000)
+print(
+    "inputs:",
+    latch_x_train.shape,
+    " share of test steps with lag ≥ 15:",
+    f"{(latch_lag_test >= 15).mean():.2f}",
+)
+example = np.argmax(
+    [{-1, 1} <= set(stream[:24, 0]) for stream in latch_x_test]
+)  # one with both signs early
+print(
+    "a stream:",
+    latch_x_test[example, :24, 0].astype(int),
+    "\n targets:",
+    latch_y_test[example, :24, 0].astype(int),
+)
 
 # %% tags=["nbval-ignore-output"]
 latch_models = {
     "causal CNN (receptive field 15)": build_latch_cnn((1, 2, 4)),
-    "GRU(16)": keras.Sequential([keras.Input((None, 1)), layers.GRU(16, return_sequences=True),
-                                 layers.Dense(1, activation="sigmoid")], name="gru"),
+    "GRU(16)": keras.Sequential(
+        [
+            keras.Input((None, 1)),
+            layers.GRU(16, return_sequences=True),
+            layers.Dense(1, activation="sigmoid"),
+        ],
+        name="gru",
+    ),
 }
 for name, model in latch_models.items():
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", metrics=["accuracy"])
-    model.fit(latch_x_train, latch_y_train, epochs=6, batch_size=64, verbose=0, callbacks=[EpochLogger(6, name)])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
+    model.fit(
+        latch_x_train,
+        latch_y_train,
+        epochs=6,
+        batch_size=64,
+        verbose=0,
+        callbacks=[EpochLogger(6, name)],
+    )
 
 
 def correct_predictions(model):
@@ -682,17 +961,30 @@ def correct_predictions(model):
     return (probabilities[..., 0] > 0.5) == (latch_y_test[..., 0] > 0.5)
 
 
-latch_correct = {name: correct_predictions(model) for name, model in latch_models.items()}
+latch_correct = {
+    name: correct_predictions(model) for name, model in latch_models.items()
+}
 for name, correct in latch_correct.items():
-    print(f"{name:>31}: accuracy for lag < 15 {correct[latch_lag_test < 15].mean():.3f}, "
-          f"lag ≥ 15 {correct[latch_lag_test >= 15].mean():.3f}")
+    print(
+        f"{name:>31}: accuracy for lag < 15 {correct[latch_lag_test < 15].mean():.3f}, "
+        f"lag ≥ 15 {correct[latch_lag_test >= 15].mean():.3f}"
+    )
 
 # %%
-cnn_correct, gru_correct = latch_correct["causal CNN (receptive field 15)"], latch_correct["GRU(16)"]
-assert cnn_correct[latch_lag_test < 15].mean() > 0.97, "inside its receptive field the CNN is right"
-assert abs(cnn_correct[latch_lag_test >= 15].mean() - 0.5) < 0.08, "beyond it, the CNN can only guess"
-assert gru_correct[latch_lag_test < 15].mean() > 0.97 and gru_correct[latch_lag_test >= 15].mean() > 0.97, \
-    "the GRU is right on over 97% of steps, inside the CNN's field and beyond it"
+cnn_correct, gru_correct = (
+    latch_correct["causal CNN (receptive field 15)"],
+    latch_correct["GRU(16)"],
+)
+assert cnn_correct[latch_lag_test < 15].mean() > 0.97, (
+    "inside its receptive field the CNN is right"
+)
+assert abs(cnn_correct[latch_lag_test >= 15].mean() - 0.5) < 0.08, (
+    "beyond it, the CNN can only guess"
+)
+assert (
+    gru_correct[latch_lag_test < 15].mean() > 0.97
+    and gru_correct[latch_lag_test >= 15].mean() > 0.97
+), "the GRU is right on over 97% of steps, inside the CNN's field and beyond it"
 
 # %%
 lags = np.arange(60)
@@ -738,17 +1030,30 @@ plt.show()
 
 # %%
 units = 32
-recurrent_layers = {"SimpleRNN": layers.SimpleRNN(units), "GRU": layers.GRU(units), "LSTM": layers.LSTM(units)}
+recurrent_layers = {
+    "SimpleRNN": layers.SimpleRNN(units),
+    "GRU": layers.GRU(units),
+    "LSTM": layers.LSTM(units),
+}
 for name, layer in recurrent_layers.items():
     layer.build((None, None, 8))
     cell = layer.cell
-    print(f"{name:>9}: kernel {type(cell.kernel_initializer).__name__}, "
-          f"recurrent_kernel {type(cell.recurrent_initializer).__name__} {tuple(cell.recurrent_kernel.shape)}")
-lstm_bias = recurrent_layers["LSTM"].cell.bias.numpy()  # gates in the order input, forget, cell, output
-print("LSTM bias: forget gate", np.unique(lstm_bias[units:2 * units]), " other gates", np.unique(lstm_bias[[
-    *range(units), *range(2 * units, 4 * units)]]))
-assert np.all(lstm_bias[units:2 * units] == 1) and np.all(np.delete(lstm_bias, range(units, 2 * units)) == 0), \
-    "the LSTM's forget-gate bias starts at 1, every other bias at 0"
+    print(
+        f"{name:>9}: kernel {type(cell.kernel_initializer).__name__}, "
+        f"recurrent_kernel {type(cell.recurrent_initializer).__name__} {tuple(cell.recurrent_kernel.shape)}"
+    )
+lstm_bias = recurrent_layers[
+    "LSTM"
+].cell.bias.numpy()  # gates in the order input, forget, cell, output
+print(
+    "LSTM bias: forget gate",
+    np.unique(lstm_bias[units : 2 * units]),
+    " other gates",
+    np.unique(lstm_bias[[*range(units), *range(2 * units, 4 * units)]]),
+)
+assert np.all(lstm_bias[units : 2 * units] == 1) and np.all(
+    np.delete(lstm_bias, range(units, 2 * units)) == 0
+), "the LSTM's forget-gate bias starts at 1, every other bias at 0"
 
 # %% [markdown]
 # How much the choice matters shows in 100 steps of the linear part of a recurrence, $h_t = h_{t-1} U$,
@@ -759,8 +1064,10 @@ assert np.all(lstm_bias[units:2 * units] == 1) and np.all(np.delete(lstm_bias, r
 
 # %% tags=["nbval-ignore-output"]
 size = 64
-candidates = {"orthogonal": keras.initializers.Orthogonal(seed=seed)((size, size)).numpy(),
-              "Glorot uniform": keras.initializers.GlorotUniform(seed=seed)((size, size)).numpy()}
+candidates = {
+    "orthogonal": keras.initializers.Orthogonal(seed=seed)((size, size)).numpy(),
+    "Glorot uniform": keras.initializers.GlorotUniform(seed=seed)((size, size)).numpy(),
+}
 start = rng.normal(size=(64, size))  # 64 starting vectors; the figure shows five
 norm_ratios = {}
 radius = {}
@@ -772,15 +1079,20 @@ for name, matrix in candidates.items():
         state = state @ matrix
         ratios.append(np.linalg.norm(state, axis=1) / np.linalg.norm(start, axis=1))
     norm_ratios[name] = np.array(ratios)
-    print(f"{name:>14}: singular values {singular_values.min():.3f} to {singular_values.max():.3f}; "
-          f"rho {radius[name]:.3f}, rho^100 = {radius[name] ** 100:.2e}; "
-          f"|h_100| / |h_0| from {norm_ratios[name][-1].min():.2e} to {norm_ratios[name][-1].max():.2e}")
+    print(
+        f"{name:>14}: singular values {singular_values.min():.3f} to {singular_values.max():.3f}; "
+        f"rho {radius[name]:.3f}, rho^100 = {radius[name] ** 100:.2e}; "
+        f"|h_100| / |h_0| from {norm_ratios[name][-1].min():.2e} to {norm_ratios[name][-1].max():.2e}"
+    )
 
 # %%
-assert np.allclose(norm_ratios["orthogonal"], 1, atol=1e-3), "an orthogonal matrix preserves lengths"
+assert np.allclose(norm_ratios["orthogonal"], 1, atol=1e-3), (
+    "an orthogonal matrix preserves lengths"
+)
 glorot_singular_values = np.linalg.svd(candidates["Glorot uniform"], compute_uv=False)
-assert glorot_singular_values.max() > 1.5 and glorot_singular_values.min() < 0.1, \
+assert glorot_singular_values.max() > 1.5 and glorot_singular_values.min() < 0.1, (
     "in one step, Glorot stretches some directions by over 1.5 and squeezes others below 0.1"
+)
 glorot_log_growth = np.median(np.log(norm_ratios["Glorot uniform"][-1]))
 residual = glorot_log_growth - 100 * np.log(radius["Glorot uniform"])
 assert -4.5 < residual < 2, "100 steps scale lengths by about rho^100"
@@ -788,7 +1100,13 @@ assert -4.5 < residual < 2, "100 steps scale lengths by about rho^100"
 # %%
 plt.figure(figsize=(8, 3.8))
 for index, (name, ratios) in enumerate(norm_ratios.items()):
-    plt.semilogy(np.arange(1, 101), ratios[:, :5], color=f"C{index}", alpha=0.8, label=[name] + [None] * 4)
+    plt.semilogy(
+        np.arange(1, 101),
+        ratios[:, :5],
+        color=f"C{index}",
+        alpha=0.8,
+        label=[name] + [None] * 4,
+    )
 plt.title("Length of h_t = h_(t-1) U after t steps, five starting vectors")
 plt.xlabel("step t")
 plt.ylabel("|h_t| / |h_0| (log scale)")
@@ -814,14 +1132,26 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 gru_recurrent = recurrent_layers["GRU"].cell.recurrent_kernel.numpy()
-print("rows orthonormal:", np.allclose(gru_recurrent @ gru_recurrent.T, np.eye(units), atol=1e-5))
-for gate, block in zip(["update", "reset", "candidate"], np.split(gru_recurrent, 3, axis=1), strict=True):
+print(
+    "rows orthonormal:",
+    np.allclose(gru_recurrent @ gru_recurrent.T, np.eye(units), atol=1e-5),
+)
+for gate, block in zip(
+    ["update", "reset", "candidate"], np.split(gru_recurrent, 3, axis=1), strict=True
+):
     block_singular_values = np.linalg.svd(block, compute_uv=False)
-    print(f"{gate:>9} block: singular values {block_singular_values.min():.3f} to {block_singular_values.max():.3f}")
-    assert block_singular_values.min() < 0.5, "not orthogonal: an orthogonal block has every singular value 1"
-    assert block_singular_values.max() < 1 + 1e-5, "no block stretches: their squares add up to the identity"
-assert np.allclose(gru_recurrent @ gru_recurrent.T, np.eye(units), atol=1e-5), \
+    print(
+        f"{gate:>9} block: singular values {block_singular_values.min():.3f} to {block_singular_values.max():.3f}"
+    )
+    assert block_singular_values.min() < 0.5, (
+        "not orthogonal: an orthogonal block has every singular value 1"
+    )
+    assert block_singular_values.max() < 1 + 1e-5, (
+        "no block stretches: their squares add up to the identity"
+    )
+assert np.allclose(gru_recurrent @ gru_recurrent.T, np.eye(units), atol=1e-5), (
     "Keras makes the whole 32 x 96 GRU recurrent kernel orthogonal (orthonormal rows)"
+)
 
 # %% [markdown]
 # No gate's block is orthogonal: its singular values spread from near 0 to just below 1 (none can
@@ -842,6 +1172,7 @@ assert np.allclose(gru_recurrent @ gru_recurrent.T, np.eye(units), atol=1e-5), \
 # Keras has no layer-normalised recurrent layer, but a cell is a small class: `keras.layers.RNN` runs
 # any layer that has a `state_size` and maps `(input, states)` to `(output, new states)`.
 
+
 # %%
 class LayerNormRNNCell(layers.Layer):
     """A SimpleRNN cell with layer normalisation of the pre-activation: h = tanh(LN(x K + h U))."""
@@ -850,7 +1181,9 @@ class LayerNormRNNCell(layers.Layer):
         super().__init__(**kwargs)
         self.units = self.state_size = units
         self.input_projection = layers.Dense(units, use_bias=False)
-        self.recurrent_projection = layers.Dense(units, use_bias=False, kernel_initializer="orthogonal")
+        self.recurrent_projection = layers.Dense(
+            units, use_bias=False, kernel_initializer="orthogonal"
+        )
         self.normalise = layers.LayerNormalization(epsilon=1e-5)
 
     def build(self, input_shape):
@@ -859,7 +1192,11 @@ class LayerNormRNNCell(layers.Layer):
         self.normalise.build((None, self.units))
 
     def call(self, inputs, states):
-        state = keras.ops.tanh(self.normalise(self.input_projection(inputs) + self.recurrent_projection(states[0])))
+        state = keras.ops.tanh(
+            self.normalise(
+                self.input_projection(inputs) + self.recurrent_projection(states[0])
+            )
+        )
         return state, [state]
 
 
@@ -874,7 +1211,10 @@ plain_rnn = layers.RNN(layers.SimpleRNNCell(hidden), return_sequences=True)
 normalised_rnn = layers.RNN(LayerNormRNNCell(hidden), return_sequences=True)
 plain_rnn.build((None, None, 8))
 normalised_rnn.build((None, None, 8))
-kernel, recurrent_kernel = (weight.numpy() for weight in (plain_rnn.cell.kernel, plain_rnn.cell.recurrent_kernel))
+kernel, recurrent_kernel = (
+    weight.numpy()
+    for weight in (plain_rnn.cell.kernel, plain_rnn.cell.recurrent_kernel)
+)
 
 saturation, normalised_states = {}, {}
 for scale in (1.0, 3.0, 6.0):
@@ -883,18 +1223,29 @@ for scale in (1.0, 3.0, 6.0):
     normalised_rnn.cell.input_projection.kernel.assign(scale * kernel)
     normalised_rnn.cell.recurrent_projection.kernel.assign(scale * recurrent_kernel)
     normalised_states[scale] = keras.ops.convert_to_numpy(normalised_rnn(probe_inputs))
-    saturation[scale] = [np.mean(np.abs(keras.ops.convert_to_numpy(plain_rnn(probe_inputs))) > 0.99),
-                         np.mean(np.abs(normalised_states[scale]) > 0.99)]
-    print(f"weights x{scale}: saturated states, SimpleRNN {saturation[scale][0]:.1%}, "
-          f"layer-normalised {saturation[scale][1]:.1%}")
+    saturation[scale] = [
+        np.mean(np.abs(keras.ops.convert_to_numpy(plain_rnn(probe_inputs))) > 0.99),
+        np.mean(np.abs(normalised_states[scale]) > 0.99),
+    ]
+    print(
+        f"weights x{scale}: saturated states, SimpleRNN {saturation[scale][0]:.1%}, "
+        f"layer-normalised {saturation[scale][1]:.1%}"
+    )
 
 # %% tags=["nbval-ignore-output"]
-print("largest difference of the normalised states between scales 1 and 6:",
-      f"{np.abs(normalised_states[1.0] - normalised_states[6.0]).max():.1e}")
-assert saturation[1.0][0] < 0.05 and saturation[6.0][0] > 0.4, "large weights saturate the plain cell"
-assert max(plain_and_normalised[1] for plain_and_normalised in saturation.values()) < 0.05, \
-    "the layer-normalised cell keeps under 5% of its states saturated at every scale"
-assert np.allclose(normalised_states[1.0], normalised_states[6.0], atol=1e-3), "LN removes a common scale"
+print(
+    "largest difference of the normalised states between scales 1 and 6:",
+    f"{np.abs(normalised_states[1.0] - normalised_states[6.0]).max():.1e}",
+)
+assert saturation[1.0][0] < 0.05 and saturation[6.0][0] > 0.4, (
+    "large weights saturate the plain cell"
+)
+assert (
+    max(plain_and_normalised[1] for plain_and_normalised in saturation.values()) < 0.05
+), "the layer-normalised cell keeps under 5% of its states saturated at every scale"
+assert np.allclose(normalised_states[1.0], normalised_states[6.0], atol=1e-3), (
+    "LN removes a common scale"
+)
 
 # %% [markdown]
 # At initialisation nothing saturates. With weights six times larger, a large share of the plain cell's
@@ -903,7 +1254,7 @@ assert np.allclose(normalised_states[1.0], normalised_states[6.0], atol=1e-3), "
 # the small $\epsilon$ that LN adds to the variance). That holds for a scale common to both kernels, as
 # here; training can grow them by different factors, and LN does not undo their ratio. The price is one
 # normalisation per step, and no cuDNN kernel. Transformers use layer normalisation in every block
-# (chapter 5, and section 1's encoder). For recurrent networks Ba et al. (2016) report faster training
+# (chapter 7, and section 1's encoder). For recurrent networks Ba et al. (2016) report faster training
 # with it; this chapter measures only the scale invariance above, not any gain in training. In Keras it
 # is most often used *between* recurrent layers (`LayerNormalization()` after a `return_sequences=True`
 # layer), which keeps the cuDNN path.
@@ -923,42 +1274,73 @@ assert np.allclose(normalised_states[1.0], normalised_states[6.0], atol=1e-3), "
 # (`implementation=1`). We time one training step of a `GRU(64)` on 64 sequences of 50 steps, with
 # each kind, and with that implementation and no dropout at all, the models again taking turns.
 
+
 # %% tags=["nbval-ignore-output"]
 def gru_training_step(**gru_options):
-    model = keras.Sequential([keras.Input((50, 16)), layers.GRU(64, **gru_options), layers.Dense(1)])
+    model = keras.Sequential(
+        [keras.Input((50, 16)), layers.GRU(64, **gru_options), layers.Dense(1)]
+    )
     model.compile(optimizer="adam", loss="mse")
-    batch = rng.normal(size=(64, 50, 16)).astype("float32"), rng.normal(size=(64, 1)).astype("float32")
+    batch = (
+        rng.normal(size=(64, 50, 16)).astype("float32"),
+        rng.normal(size=(64, 1)).astype("float32"),
+    )
     return lambda: model.train_on_batch(*batch)
 
 
-dropout_options = {"no dropout": {}, "dropout=0.2": {"dropout": 0.2},
-                   "recurrent_dropout=0.2": {"recurrent_dropout": 0.2}}
+dropout_options = {
+    "no dropout": {},
+    "dropout=0.2": {"dropout": 0.2},
+    "recurrent_dropout=0.2": {"recurrent_dropout": 0.2},
+}
 if not gpu_available():  # the per-gate implementation without dropout, which a GPU would run with cuDNN anyway
     dropout_options["implementation=1"] = {"implementation": 1}
-dropout_times = interleaved_seconds({name: gru_training_step(**options) for name, options in dropout_options.items()})
+dropout_times = interleaved_seconds(
+    {name: gru_training_step(**options) for name, options in dropout_options.items()}
+)
 for name, times in dropout_times.items():
     ratio = paired_ratio(dropout_times, name, "no dropout")
-    print(f"{name:>22}: {1000 * np.median(times):6.1f} ms per step  (x{ratio:.2f} the step without dropout)")
+    print(
+        f"{name:>22}: {1000 * np.median(times):6.1f} ms per step  (x{ratio:.2f} the step without dropout)"
+    )
 
 # %%
-recurrent_dropout_cost = paired_ratio(dropout_times, "recurrent_dropout=0.2", "dropout=0.2")
-if gpu_available():  # cuDNN's fused kernel against a loop of small steps: only the order is asserted
-    assert recurrent_dropout_cost > 1, "on a GPU, recurrent dropout gives up the cuDNN kernel"
+recurrent_dropout_cost = paired_ratio(
+    dropout_times, "recurrent_dropout=0.2", "dropout=0.2"
+)
+if (
+    gpu_available()
+):  # cuDNN's fused kernel against a loop of small steps: only the order is asserted
+    assert recurrent_dropout_cost > 1, (
+        "on a GPU, recurrent dropout gives up the cuDNN kernel"
+    )
 else:
-    assert recurrent_dropout_cost > 1.15, "on a CPU, recurrent dropout costs a clear fraction of a step"
+    assert recurrent_dropout_cost > 1.15, (
+        "on a CPU, recurrent dropout costs a clear fraction of a step"
+    )
     per_gate_cost = paired_ratio(dropout_times, "implementation=1", "no dropout") - 1
-    assert per_gate_cost > 0.25 * (paired_ratio(dropout_times, "recurrent_dropout=0.2", "no dropout") - 1), \
+    assert per_gate_cost > 0.25 * (
+        paired_ratio(dropout_times, "recurrent_dropout=0.2", "no dropout") - 1
+    ), (
         "the per-gate implementation alone is a good part of recurrent dropout's extra cost"
+    )
 
 # %%
-if gpu_available():  # on a GPU, recurrent dropout is what stands between the layer and cuDNN
-    layers.GRU(8, dropout=0.2, use_cudnn=True)(np.zeros((1, 5, 2), "float32"), training=True)
+if (
+    gpu_available()
+):  # on a GPU, recurrent dropout is what stands between the layer and cuDNN
+    layers.GRU(8, dropout=0.2, use_cudnn=True)(
+        np.zeros((1, 5, 2), "float32"), training=True
+    )
     try:
-        layers.GRU(8, recurrent_dropout=0.2, use_cudnn=True)(np.zeros((1, 5, 2), "float32"), training=True)
+        layers.GRU(8, recurrent_dropout=0.2, use_cudnn=True)(
+            np.zeros((1, 5, 2), "float32"), training=True
+        )
         raise AssertionError("recurrent_dropout should rule out cuDNN")
     except ValueError as error:
-        assert "cuDNN is not supported" in str(error), \
+        assert "cuDNN is not supported" in str(error), (
             "use_cudnn=True refuses recurrent dropout with a 'cuDNN is not supported' error"
+        )
 
 # %% [markdown]
 # Input dropout costs little here; recurrent dropout costs a clear fraction of every step even on a
@@ -985,6 +1367,7 @@ if gpu_available():  # on a GPU, recurrent dropout is what stands between the la
 # `train_step` that returns it next to the loss (Keras's pattern for customising what `fit` does), read
 # by a callback after each batch.
 
+
 # %%
 class GradientNormSequential(keras.Sequential):
     """A Sequential model whose training step also returns the global norm of its gradient."""
@@ -1001,8 +1384,10 @@ class GradientNormSequential(keras.Sequential):
                 metric.update_state(loss)
             else:
                 metric.update_state(y, y_pred)
-        return {**{metric.name: metric.result() for metric in self.metrics},
-                "gradient_norm": tf.linalg.global_norm(gradients)}
+        return {
+            **{metric.name: metric.result() for metric in self.metrics},
+            "gradient_norm": tf.linalg.global_norm(gradients),
+        }
 
 
 class GradientNorms(keras.callbacks.Callback):
@@ -1019,31 +1404,56 @@ class GradientNorms(keras.callbacks.Callback):
 learning_rates, rate_histories, rate_norms = (3e-4, 3e-3, 3e-2), {}, {}
 for learning_rate in learning_rates:
     keras.utils.set_random_seed(seed)
-    model = GradientNormSequential([keras.Input((window, num_features)), layers.GRU(32), layers.Dense(horizon)])
+    model = GradientNormSequential(
+        [keras.Input((window, num_features)), layers.GRU(32), layers.Dense(horizon)]
+    )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mae")
     norms = GradientNorms()
     rate_histories[learning_rate] = model.fit(
-        windows[split_of["train"]], scaled_change[split_of["train"]], epochs=12, batch_size=64, verbose=0,
+        windows[split_of["train"]],
+        scaled_change[split_of["train"]],
+        epochs=12,
+        batch_size=64,
+        verbose=0,
         validation_data=(windows[split_of["valid"]], scaled_change[split_of["valid"]]),
-        callbacks=[norms, EpochLogger(12, f"GRU, learning rate {learning_rate:g}")]).history
+        callbacks=[norms, EpochLogger(12, f"GRU, learning rate {learning_rate:g}")],
+    ).history
     rate_norms[learning_rate] = np.array(norms.norms)
-print(f"{'learning rate':>13} {'training loss':>14} {'validation: last':>17} {'best (epoch)':>13}")
+print(
+    f"{'learning rate':>13} {'training loss':>14} {'validation: last':>17} {'best (epoch)':>13}"
+)
 for learning_rate, history in rate_histories.items():
     valid = np.array(history["val_loss"])
-    print(f"{learning_rate:>13g} {history['loss'][-1]:>14.3f} {valid[-1]:>17.3f} "
-          f"{valid.min():>7.3f} ({valid.argmin() + 1})")
-print("gradient norm at 3e-3, percentiles 50, 90, 99 and the largest:",
-      np.round(np.percentile(rate_norms[3e-3], [50, 90, 99, 100]), 2))
+    print(
+        f"{learning_rate:>13g} {history['loss'][-1]:>14.3f} {valid[-1]:>17.3f} "
+        f"{valid.min():>7.3f} ({valid.argmin() + 1})"
+    )
+print(
+    "gradient norm at 3e-3, percentiles 50, 90, 99 and the largest:",
+    np.round(np.percentile(rate_norms[3e-3], [50, 90, 99, 100]), 2),
+)
 
 # %%
 last_valid = {rate: history["val_loss"][-1] for rate, history in rate_histories.items()}
-best_valid = {rate: min(history["val_loss"]) for rate, history in rate_histories.items()}
+best_valid = {
+    rate: min(history["val_loss"]) for rate, history in rate_histories.items()
+}
 gap_between_good_rates = abs(best_valid[3e-2] - best_valid[3e-3])
-assert last_valid[3e-4] > best_valid[3e-3] + max(0.05, 2 * gap_between_good_rates), "too small: the budget runs out"
-assert rate_histories[3e-2]["loss"][-1] < rate_histories[3e-3]["loss"][-1] - 0.05, "ten times too large: fits fastest"
-assert last_valid[3e-2] > best_valid[3e-2] + 0.02, "and overfits after its best epoch: its last is worse"
-assert abs(best_valid[3e-2] - best_valid[3e-3]) < 0.06, "whose error is about that of 3e-3's best"
-assert np.percentile(rate_norms[3e-3], 99) < 1, "clipping at norm 1 would hardly ever act here"
+assert last_valid[3e-4] > best_valid[3e-3] + max(0.05, 2 * gap_between_good_rates), (
+    "too small: the budget runs out"
+)
+assert rate_histories[3e-2]["loss"][-1] < rate_histories[3e-3]["loss"][-1] - 0.05, (
+    "ten times too large: fits fastest"
+)
+assert last_valid[3e-2] > best_valid[3e-2] + 0.02, (
+    "and overfits after its best epoch: its last is worse"
+)
+assert abs(best_valid[3e-2] - best_valid[3e-3]) < 0.06, (
+    "whose error is about that of 3e-3's best"
+)
+assert np.percentile(rate_norms[3e-3], 99) < 1, (
+    "clipping at norm 1 would hardly ever act here"
+)
 
 # %% [markdown]
 # At an equal budget, ten times too small a rate has not got where the others did (its last
@@ -1055,7 +1465,7 @@ assert np.percentile(rate_norms[3e-3], 99) < 1, "clipping at norm 1 would hardly
 # early stopping it would have been fine, without it, it is not. A sweep over factors of 3 or 10 on
 # a small model, with early stopping, is the cheapest tuning there is. Schedules change the rate
 # during training: `keras.callbacks.ReduceLROnPlateau` divides it when the validation loss stalls,
-# and a warm-up followed by a cosine decay (chapter 5's transformer) is the usual choice for
+# and a warm-up followed by a cosine decay (chapter 7's transformer) is the usual choice for
 # transformers; neither is measured here.
 #
 # **Where to clip.** Chapter 2 compared Keras's three clipping options: `global_clipnorm` rescales
@@ -1078,6 +1488,7 @@ assert np.percentile(rate_norms[3e-3], 99) < 1, "clipping at norm 1 would hardly
 # callback remembers the weights of the epoch with the lowest validation error, without restoring them,
 # so that we can evaluate both the last and the best epoch.
 
+
 # %%
 class BestEpochWeights(keras.callbacks.Callback):
     """Remember the weights of the epoch with the lowest validation loss (early stopping, by hand)."""
@@ -1087,19 +1498,27 @@ class BestEpochWeights(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs["val_loss"] < self.best_loss:
-            self.best_loss, self.best_epoch, self.weights = logs["val_loss"], epoch + 1, self.model.get_weights()
+            self.best_loss, self.best_epoch, self.weights = (
+                logs["val_loss"],
+                epoch + 1,
+                self.model.get_weights(),
+            )
 
 
 # %% tags=["nbval-ignore-output"]
 keras.utils.set_random_seed(seed)  # this section does not depend on what ran before it
 big_gru = sequential("big_gru", layers.GRU(64))
 best_epoch_weights = BestEpochWeights()
-big_history, _ = fit_forecaster(big_gru, epochs=30, early_stopping=False, callbacks=[best_epoch_weights])
+big_history, _ = fit_forecaster(
+    big_gru, epochs=30, early_stopping=False, callbacks=[best_epoch_weights]
+)
 overfit_mae = mae_by_day(forecast(big_gru)).mean()
 big_gru.set_weights(best_epoch_weights.weights)
 early_stopped_mae = mae_by_day(forecast(big_gru)).mean()
 print(f"best validation epoch: {best_epoch_weights.best_epoch}")
-print(f"test MAE after 30 epochs {overfit_mae:.3f} °C, at the best validation epoch {early_stopped_mae:.3f} °C")
+print(
+    f"test MAE after 30 epochs {overfit_mae:.3f} °C, at the best validation epoch {early_stopped_mae:.3f} °C"
+)
 
 # %% [markdown]
 # The second cure is dropout, on its own: the same `GRU(64)` with input dropout of 0.3 inside the layer
@@ -1107,30 +1526,55 @@ print(f"test MAE after 30 epochs {overfit_mae:.3f} °C, at the best validation e
 # stopping, and scored after its last epoch.
 
 # %% tags=["nbval-ignore-output"]
-dropout_gru = sequential("dropout_gru", layers.GRU(64, dropout=0.3), layers.Dropout(0.3))
+dropout_gru = sequential(
+    "dropout_gru", layers.GRU(64, dropout=0.3), layers.Dropout(0.3)
+)
 dropout_history, _ = fit_forecaster(dropout_gru, epochs=30, early_stopping=False)
 dropout_mae = mae_by_day(forecast(dropout_gru)).mean()
-print(f"test MAE with dropout after 30 epochs {dropout_mae:.3f} °C (persistence {persistence_mean:.3f} °C, "
-      f"ridge {baseline_mae['linear (ridge)'].mean():.3f} °C)")
+print(
+    f"test MAE with dropout after 30 epochs {dropout_mae:.3f} °C (persistence {persistence_mean:.3f} °C, "
+    f"ridge {baseline_mae['linear (ridge)'].mean():.3f} °C)"
+)
 
 # %%
-plot_learning_curves({"GRU(64), no regularisation": big_history, "GRU(64), dropout": dropout_history},
-                     title="Overfitting and its cure: a week-ahead forecast, 691 training windows")
-plt.axvline(best_epoch_weights.best_epoch, color="C0", ls=":", label="best validation epoch")
+plot_learning_curves(
+    {"GRU(64), no regularisation": big_history, "GRU(64), dropout": dropout_history},
+    title="Overfitting and its cure: a week-ahead forecast, 691 training windows",
+)
+plt.axvline(
+    best_epoch_weights.best_epoch, color="C0", ls=":", label="best validation epoch"
+)
 plt.ylabel("MAE (scaled change from today)")
 plt.legend()
 plt.show()
 
 # %% tags=["nbval-ignore-output"]
-overfit_train_loss, overfit_valid_loss = big_history.history["loss"][-1], big_history.history["val_loss"][-1]
-print(f"after 30 epochs: training loss {overfit_train_loss:.3f}, validation loss {overfit_valid_loss:.3f}")
-assert overfit_train_loss < 0.7 * overfit_valid_loss, "the unregularised model fits the training years far better"
-assert overfit_mae > baseline_mae["linear (ridge)"].mean() + 0.15, "after 30 epochs: clearly worse than the ridge"
+overfit_train_loss, overfit_valid_loss = (
+    big_history.history["loss"][-1],
+    big_history.history["val_loss"][-1],
+)
+print(
+    f"after 30 epochs: training loss {overfit_train_loss:.3f}, validation loss {overfit_valid_loss:.3f}"
+)
+assert overfit_train_loss < 0.7 * overfit_valid_loss, (
+    "the unregularised model fits the training years far better"
+)
+assert overfit_mae > baseline_mae["linear (ridge)"].mean() + 0.15, (
+    "after 30 epochs: clearly worse than the ridge"
+)
 assert best_epoch_weights.best_epoch <= 15, "validation error stops improving early"
-assert early_stopped_mae < overfit_mae - 0.1 and dropout_mae < overfit_mae - 0.1, "both cures generalise better"
-assert abs(early_stopped_mae - dropout_mae) < 0.25, "the two cures' test errors within 0.25 °C of each other"
-assert abs(mean_mae["GRU"] - dropout_mae) < 0.25, "section 1's small GRU: within a quarter of a degree"
-assert mean_mae["GRU"] < overfit_mae - 0.1, "and, like the two cures, better than the overfitted big GRU"
+assert early_stopped_mae < overfit_mae - 0.1 and dropout_mae < overfit_mae - 0.1, (
+    "both cures generalise better"
+)
+assert abs(early_stopped_mae - dropout_mae) < 0.25, (
+    "the two cures' test errors within 0.25 °C of each other"
+)
+assert abs(mean_mae["GRU"] - dropout_mae) < 0.25, (
+    "section 1's small GRU: within a quarter of a degree"
+)
+assert mean_mae["GRU"] < overfit_mae - 0.1, (
+    "and, like the two cures, better than the overfitted big GRU"
+)
 
 # %% [markdown]
 # (One run each, for the big GRU and the dropout GRU, both 30 epochs from the book's seed.) The
@@ -1175,18 +1619,33 @@ assert mean_mae["GRU"] < overfit_mae - 0.1, "and, like the two cures, better tha
 keras.utils.set_random_seed(seed)
 fresh_gru = sequential("fresh_gru", layers.GRU(32))
 fresh_gru.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mae")
-train_windows, train_changes = windows[split_of["train"]], scaled_change[split_of["train"]]
+train_windows, train_changes = (
+    windows[split_of["train"]],
+    scaled_change[split_of["train"]],
+)
 initial_loss = fresh_gru.evaluate(train_windows, train_changes, verbose=0)
 zero_output_loss = np.abs(train_changes).mean()
 one_batch = train_windows[:32], train_changes[:32]
 steps = 200  # one epoch of the same batch, 200 times over
-fresh_gru.fit(np.tile(one_batch[0], (steps, 1, 1)), np.tile(one_batch[1], (steps, 1)), batch_size=32,
-              shuffle=False, epochs=1, verbose=0)
+fresh_gru.fit(
+    np.tile(one_batch[0], (steps, 1, 1)),
+    np.tile(one_batch[1], (steps, 1)),
+    batch_size=32,
+    shuffle=False,
+    epochs=1,
+    verbose=0,
+)
 one_batch_loss = fresh_gru.evaluate(*one_batch, verbose=0)
-print(f"loss at initialisation {initial_loss:.3f}, loss of predicting zero {zero_output_loss:.3f}; "
-      f"after {steps} steps on one batch of 32: {one_batch_loss:.3f}")
-assert abs(zero_output_loss - np.sqrt(2 / np.pi)) < 0.1, "scaled targets: mean |y| near sqrt(2 / pi)"
-assert abs(initial_loss - zero_output_loss) < 0.25 * zero_output_loss, "a fresh model predicts about zero"
+print(
+    f"loss at initialisation {initial_loss:.3f}, loss of predicting zero {zero_output_loss:.3f}; "
+    f"after {steps} steps on one batch of 32: {one_batch_loss:.3f}"
+)
+assert abs(zero_output_loss - np.sqrt(2 / np.pi)) < 0.1, (
+    "scaled targets: mean |y| near sqrt(2 / pi)"
+)
+assert abs(initial_loss - zero_output_loss) < 0.25 * zero_output_loss, (
+    "a fresh model predicts about zero"
+)
 assert one_batch_loss < 0.1 * zero_output_loss, "one batch can be learned by heart"
 
 # %% [markdown]
@@ -1298,31 +1757,61 @@ assert one_batch_loss < 0.1 * zero_output_loss, "one batch can be learned by hea
 # dilations up to 32 give a receptive field of 127 > 96 steps, so every lag is within sight; within sight is
 # not learned, though: the longest lags are rare in the training streams, and there the CNN can still fail.
 wide_cnn = build_latch_cnn((1, 2, 4, 8, 16, 32))
-wide_cnn.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", metrics=["accuracy"])
-wide_history = wide_cnn.fit(latch_x_train, latch_y_train, epochs=6, batch_size=64, verbose=0)
+wide_cnn.compile(
+    optimizer=keras.optimizers.Adam(1e-2),
+    loss="binary_crossentropy",
+    metrics=["accuracy"],
+)
+wide_history = wide_cnn.fit(
+    latch_x_train, latch_y_train, epochs=6, batch_size=64, verbose=0
+)
 ### END SOLUTION
 
 # %% tags=["check", "nbval-ignore-output"]
 wide_correct = correct_predictions(wide_cnn)
-print(f"receptive field {receptive_field(3, (1, 2, 4, 8, 16, 32))}: accuracy for lag < 15 "
-      f"{wide_correct[latch_lag_test < 15].mean():.3f}, lag ≥ 15 {wide_correct[latch_lag_test >= 15].mean():.3f}")
-lag_bins = [(low, low + 10) for low in range(15, int(latch_lag_test.max()) + 1, 10)  # bins of at least 200 steps
-            if np.sum((latch_lag_test >= low) & (latch_lag_test < low + 10)) >= 200]
-accuracy_by_lag_bin = [wide_correct[(latch_lag_test >= low) & (latch_lag_test < high)].mean() for low, high in lag_bins]
+print(
+    f"receptive field {receptive_field(3, (1, 2, 4, 8, 16, 32))}: accuracy for lag < 15 "
+    f"{wide_correct[latch_lag_test < 15].mean():.3f}, lag ≥ 15 {wide_correct[latch_lag_test >= 15].mean():.3f}"
+)
+lag_bins = [
+    (low, low + 10)
+    for low in range(
+        15, int(latch_lag_test.max()) + 1, 10
+    )  # bins of at least 200 steps
+    if np.sum((latch_lag_test >= low) & (latch_lag_test < low + 10)) >= 200
+]
+accuracy_by_lag_bin = [
+    wide_correct[(latch_lag_test >= low) & (latch_lag_test < high)].mean()
+    for low, high in lag_bins
+]
 longest = latch_lag_test == latch_lag_test.max()
-print(f"worst accuracy over lag bins of 10 from 15 to {lag_bins[-1][1] - 1}:", round(min(accuracy_by_lag_bin), 3),
-      f"| at lag {latch_lag_test.max()} ({longest.sum()} steps): {wide_correct[longest].mean():.2f}")
-assert any(isinstance(layer, layers.Conv1D) and layer.dilation_rate == (32,) for layer in wide_cnn.layers), \
-    "a CNN with dilations up to 32"
-assert not any(isinstance(layer, layers.RNN) for layer in wide_cnn.layers), "no recurrent layer"
-assert inputs_seen_by_last_output(wide_cnn, 200) > latch_x_train.shape[1], "it sees the whole stream"
-assert min(accuracy_by_lag_bin) > 0.9, "every bin of ten lags with at least 200 test steps is solved"
+print(
+    f"worst accuracy over lag bins of 10 from 15 to {lag_bins[-1][1] - 1}:",
+    round(min(accuracy_by_lag_bin), 3),
+    f"| at lag {latch_lag_test.max()} ({longest.sum()} steps): {wide_correct[longest].mean():.2f}",
+)
+assert any(
+    isinstance(layer, layers.Conv1D) and layer.dilation_rate == (32,)
+    for layer in wide_cnn.layers
+), "a CNN with dilations up to 32"
+assert not any(isinstance(layer, layers.RNN) for layer in wide_cnn.layers), (
+    "no recurrent layer"
+)
+assert inputs_seen_by_last_output(wide_cnn, 200) > latch_x_train.shape[1], (
+    "it sees the whole stream"
+)
+assert min(accuracy_by_lag_bin) > 0.9, (
+    "every bin of ten lags with at least 200 test steps is solved"
+)
+
 
 # %% tags=["solution"]
 # Exercise 2: write your answer where the solution markers are.
 def build_causal_stack(kernel_size, dilations):
     inputs = keras.Input((None, 1))
-    states = causal_conv_stack(inputs, dilations, filters=4, kernel_size=kernel_size, activation="tanh")
+    states = causal_conv_stack(
+        inputs, dilations, filters=4, kernel_size=kernel_size, activation="tanh"
+    )
     return keras.Model(inputs, states)
 
 
@@ -1334,8 +1823,9 @@ field_by_hand = 1 + (5 - 1) * (1 + 3 + 9)
 # %% tags=["check"]
 field_by_gradients = inputs_seen_by_last_output(build_causal_stack(5, (1, 3, 9)), 80)
 print("by hand:", field_by_hand, " by gradients:", field_by_gradients)
-assert field_by_gradients == field_by_hand == receptive_field(5, (1, 3, 9)), \
+assert field_by_gradients == field_by_hand == receptive_field(5, (1, 3, 9)), (
     "field_by_hand must be the receptive field the gradients count"
+)
 
 
 # %% tags=["solution"]
@@ -1350,8 +1840,12 @@ class OrthogonalPerGate(keras.initializers.Initializer):
         rows, columns = shape
         ### BEGIN SOLUTION
         # three orthogonal blocks side by side.
-        blocks = [keras.initializers.Orthogonal(seed=self.seed + gate)((rows, columns // self.gates), dtype)
-                  for gate in range(self.gates)]
+        blocks = [
+            keras.initializers.Orthogonal(seed=self.seed + gate)(
+                (rows, columns // self.gates), dtype
+            )
+            for gate in range(self.gates)
+        ]
         return keras.ops.concatenate(blocks, axis=1)
         ### END SOLUTION
 
@@ -1361,26 +1855,50 @@ per_gate_gru = layers.GRU(units, recurrent_initializer=OrthogonalPerGate(3, seed
 per_gate_gru.build((None, None, 8))
 per_gate_blocks = np.split(per_gate_gru.cell.recurrent_kernel.numpy(), 3, axis=1)
 for gate, block in zip(["update", "reset", "candidate"], per_gate_blocks, strict=True):
-    block_is_orthogonal = np.allclose(np.linalg.svd(block, compute_uv=False), 1, atol=1e-4)
-    print(f"{gate:>9} block: every singular value within 1e-4 of 1: {block_is_orthogonal}")
-    assert block_is_orthogonal, "each gate's block must be orthogonal: every singular value within 1e-4 of 1"
+    block_is_orthogonal = np.allclose(
+        np.linalg.svd(block, compute_uv=False), 1, atol=1e-4
+    )
+    print(
+        f"{gate:>9} block: every singular value within 1e-4 of 1: {block_is_orthogonal}"
+    )
+    assert block_is_orthogonal, (
+        "each gate's block must be orthogonal: every singular value within 1e-4 of 1"
+    )
 
 # %% tags=["solution"]
 # Exercise 4: write your answer where the solution markers are.
 ### BEGIN SOLUTION
 # each change's cost with the other change absent or present; the interaction is the difference.
-pooling_cost = {readout: ablation_mae[True, readout] - ablation_mae[False, readout] for readout in ("last", "flatten")}
-readout_cost = {"pooled" if pooled else "unpooled": ablation_mae[pooled, "flatten"] - ablation_mae[pooled, "last"]
-                for pooled in (True, False)}
+pooling_cost = {
+    readout: ablation_mae[True, readout] - ablation_mae[False, readout]
+    for readout in ("last", "flatten")
+}
+readout_cost = {
+    "pooled" if pooled else "unpooled": ablation_mae[pooled, "flatten"]
+    - ablation_mae[pooled, "last"]
+    for pooled in (True, False)
+}
 interaction = pooling_cost["flatten"] - pooling_cost["last"]
 ### END SOLUTION
 
 # %% tags=["check", "nbval-ignore-output"]
-for name, cost in (("pooling, last position", pooling_cost["last"]), ("then flattening", readout_cost["pooled"]),
-                   ("flattening, unpooled", readout_cost["unpooled"]), ("then pooling", pooling_cost["flatten"]),
-                   ("interaction", interaction)):
+for name, cost in (
+    ("pooling, last position", pooling_cost["last"]),
+    ("then flattening", readout_cost["pooled"]),
+    ("flattening, unpooled", readout_cost["unpooled"]),
+    ("then pooling", pooling_cost["flatten"]),
+    ("interaction", interaction),
+):
     print(f"{name:>22} (°C by day ahead):", np.round(cost, 2))
-assert np.allclose(pooling_cost["last"] + readout_cost["pooled"], pooled_cost_by_day), "pooling first: adds up"
-assert np.allclose(readout_cost["unpooled"] + pooling_cost["flatten"], pooled_cost_by_day), "flattening first: too"
-assert np.allclose(pooling_cost["last"], ablation_mae[True, "last"] - ablation_mae[False, "last"]), "pooling, last"
-assert np.allclose(interaction, readout_cost["pooled"] - readout_cost["unpooled"]), "the interaction, either way"
+assert np.allclose(pooling_cost["last"] + readout_cost["pooled"], pooled_cost_by_day), (
+    "pooling first: adds up"
+)
+assert np.allclose(
+    readout_cost["unpooled"] + pooling_cost["flatten"], pooled_cost_by_day
+), "flattening first: too"
+assert np.allclose(
+    pooling_cost["last"], ablation_mae[True, "last"] - ablation_mae[False, "last"]
+), "pooling, last"
+assert np.allclose(interaction, readout_cost["pooled"] - readout_cost["unpooled"]), (
+    "the interaction, either way"
+)

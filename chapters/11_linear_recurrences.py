@@ -14,9 +14,9 @@
 # ---
 
 # %% [markdown]
-# # Chapter 8 — Recurrence strikes back: linear RNNs and parallel scans
+# # Chapter 11 — Recurrence strikes back: linear RNNs and parallel scans
 #
-# Chapter 5 ended with a count: an RNN layer needs $T$ sequential steps for a sequence of length $T$,
+# Chapter 7 ended with a count: an RNN layer needs $T$ sequential steps for a sequence of length $T$,
 # self-attention a constant number, and on parallel hardware that count decides the training speed.
 # The count rests on one assumption, that the new state is a *nonlinear* function of the old one,
 # $h_t = f(h_{t-1}, x_t)$. Drop it, make the recurrence **[linear](glossary.md#linear-recurrence)**
@@ -44,8 +44,8 @@
 # - generate text with a trained minGRU's step mode, and compare the memory a recurrent model and a
 #   transformer hold while generating.
 #
-# **Prerequisites**: chapter 2 (BPTT and gradient products), chapter 3 (GRU), chapter 5 (sequential
-# steps and self-attention), chapter 6 (receptive fields, the latch task).
+# **Prerequisites**: chapter 2 (BPTT and gradient products), chapter 3 (GRU), chapter 7 (sequential
+# steps and self-attention), chapter 8 (receptive fields, the latch task).
 #
 # **Run time**: a few minutes on a 2-core CPU (the README's table has the measured time); not yet
 # measured on a GPU.
@@ -60,13 +60,22 @@ import sys
 BOOK_REPOSITORY = ""
 here = pathlib.Path.cwd().resolve()
 marker = pathlib.Path("utils", "bootstrap.py")
-book_root = next((p for p in (here, *here.parents) if (p / marker).is_file()), here / "rnn-book")
+book_root = next(
+    (p for p in (here, *here.parents) if (p / marker).is_file()), here / "rnn-book"
+)
 if not (book_root / marker).is_file():
     if not BOOK_REPOSITORY:
-        raise RuntimeError(f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
-                           "open the notebook inside the book, or see 'Colab and Kaggle' in the README")
-    print(f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)")
-    subprocess.run(["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)], check=True)
+        raise RuntimeError(
+            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
+            "open the notebook inside the book, or see 'Colab and Kaggle' in the README"
+        )
+    print(
+        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)"
+    )
+    subprocess.run(
+        ["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)],
+        check=True,
+    )
 if str(book_root) not in sys.path:
     sys.path.insert(0, str(book_root))
 if book_root == here / "rnn-book":
@@ -87,6 +96,8 @@ from utils.book import EpochLogger, cpu_threads, gpu_available, setup_book
 from utils.data import char_windows, load_shakespeare
 from utils.measure import interleaved_seconds, paired_ratio
 from utils.ngram import kneser_ney_bits
+from utils.step_timing import SelfAttentionBlock, training_steps
+from utils.tasks import LATCH_LENGTH, make_latch_task
 
 seed = setup_book()
 rng = np.random.default_rng(seed)
@@ -112,6 +123,7 @@ layers = keras.layers
 # a $d \times d$ matrix product. Hence *diagonal* (element-wise) linear recurrences. The cell checks
 # associativity on random pairs (the algebra above is the proof).
 
+
 # %%
 def combine(first, second):
     """The pair operator: apply the affine map `first`, then `second`; works on NumPy and Keras tensors."""
@@ -121,13 +133,23 @@ def combine(first, second):
 
 x, y, z = (tuple(rng.normal(size=(2, 1000))) for _ in range(3))
 left, right = combine(combine(x, y), z), combine(x, combine(y, z))
-print("(x o y) o z == x o (y o z) on 1,000 random triples (float64, 1e-12):",
-      all(np.allclose(u, v, rtol=1e-12, atol=1e-12) for u, v in zip(left, right, strict=True)))
-print("but x o y == y o x:", all(np.allclose(u, v) for u, v in zip(combine(x, y), combine(y, x), strict=True)))
-assert all(np.allclose(u, v, rtol=1e-12, atol=1e-12) for u, v in zip(left, right, strict=True)), \
-    "the pair operator is associative on 1,000 random triples, to 1e-12"
-assert not all(np.allclose(u, v) for u, v in zip(combine(x, y), combine(y, x), strict=True)), \
-    "the pair operator is not commutative"
+print(
+    "(x o y) o z == x o (y o z) on 1,000 random triples (float64, 1e-12):",
+    all(
+        np.allclose(u, v, rtol=1e-12, atol=1e-12)
+        for u, v in zip(left, right, strict=True)
+    ),
+)
+print(
+    "but x o y == y o x:",
+    all(np.allclose(u, v) for u, v in zip(combine(x, y), combine(y, x), strict=True)),
+)
+assert all(
+    np.allclose(u, v, rtol=1e-12, atol=1e-12) for u, v in zip(left, right, strict=True)
+), "the pair operator is associative on 1,000 random triples, to 1e-12"
+assert not all(
+    np.allclose(u, v) for u, v in zip(combine(x, y), combine(y, x), strict=True)
+), "the pair operator is not commutative"
 
 # %% [markdown]
 # The operator is associative but not commutative: the order of the steps matters, their grouping
@@ -144,6 +166,7 @@ assert not all(np.allclose(u, v) for u, v in zip(combine(x, y), combine(y, x), s
 # implements that family. **A closed form** exists when $a$ is the same at every step:
 # $h_t = \sum_{s \le t} a^{t-s} b_s$, a matrix product with the lower-triangular matrix of powers.
 
+
 # %%
 def loop_recurrence(a, b):
     """h_t = a_t * h_{t-1} + b_t along axis 1, one step at a time."""
@@ -159,8 +182,14 @@ def hillis_steele_scan(a, b):
     a, b, levels, combinations, distance = a.copy(), b.copy(), 0, 0, 1
     while distance < b.shape[1]:
         earlier = (a[:, :-distance], b[:, :-distance])
-        a[:, distance:], b[:, distance:] = combine(earlier, (a[:, distance:], b[:, distance:]))
-        levels, combinations, distance = levels + 1, combinations + b.shape[1] - distance, 2 * distance
+        a[:, distance:], b[:, distance:] = combine(
+            earlier, (a[:, distance:], b[:, distance:])
+        )
+        levels, combinations, distance = (
+            levels + 1,
+            combinations + b.shape[1] - distance,
+            2 * distance,
+        )
     return b, levels, combinations
 
 
@@ -168,7 +197,9 @@ def constant_decay_closed_form(decay, b):
     """h_t = sum_{s <= t} decay^(t - s) b_s for one decay per feature, as a product with a matrix of powers."""
     steps = np.arange(b.shape[1])
     exponents = steps[:, None] - steps[None, :]  # t - s
-    powers = np.where(exponents >= 0, decay[:, None, None] ** np.maximum(exponents, 0), 0.0)  # (features, T, T)
+    powers = np.where(
+        exponents >= 0, decay[:, None, None] ** np.maximum(exponents, 0), 0.0
+    )  # (features, T, T)
     return np.einsum("fts,nsf->ntf", powers, b)
 
 
@@ -178,22 +209,42 @@ a_random = rng.uniform(0.5, 1.0, size=(4, sequence_length, features))
 b_random = rng.normal(size=(4, sequence_length, features))
 by_loop = loop_recurrence(a_random, b_random)
 by_scan, levels, combinations = hillis_steele_scan(a_random, b_random)
-_, by_keras = keras.ops.associative_scan(combine, (a_random.astype("float32"), b_random.astype("float32")), axis=1)
+_, by_keras = keras.ops.associative_scan(
+    combine, (a_random.astype("float32"), b_random.astype("float32")), axis=1
+)
 decay = np.array([0.5, 0.9, 0.99])
 by_closed_form = constant_decay_closed_form(decay, b_random)
 by_loop_constant = loop_recurrence(np.broadcast_to(decay, b_random.shape), b_random)
-print("our scan == loop (float64, 1e-12):", np.allclose(by_scan, by_loop, rtol=1e-12, atol=1e-12))
-print("keras.ops.associative_scan == loop (float32, 1e-5):", np.allclose(by_keras, by_loop, rtol=1e-5, atol=1e-5))
-print("closed form == loop for a constant decay (1e-10):", np.allclose(by_closed_form, by_loop_constant, atol=1e-10))
-print(f"T = {sequence_length}: {levels} levels, {combinations} combinations (the loop: {sequence_length} steps)")
-assert np.allclose(by_scan, by_loop, rtol=1e-12, atol=1e-12), "our scan gives the loop's states, to 1e-12"
-assert np.allclose(by_keras, by_loop, rtol=1e-5, atol=1e-5), \
+print(
+    "our scan == loop (float64, 1e-12):",
+    np.allclose(by_scan, by_loop, rtol=1e-12, atol=1e-12),
+)
+print(
+    "keras.ops.associative_scan == loop (float32, 1e-5):",
+    np.allclose(by_keras, by_loop, rtol=1e-5, atol=1e-5),
+)
+print(
+    "closed form == loop for a constant decay (1e-10):",
+    np.allclose(by_closed_form, by_loop_constant, atol=1e-10),
+)
+print(
+    f"T = {sequence_length}: {levels} levels, {combinations} combinations (the loop: {sequence_length} steps)"
+)
+assert np.allclose(by_scan, by_loop, rtol=1e-12, atol=1e-12), (
+    "our scan gives the loop's states, to 1e-12"
+)
+assert np.allclose(by_keras, by_loop, rtol=1e-5, atol=1e-5), (
     "keras.ops.associative_scan gives the loop's states to float32 precision"
-assert np.allclose(by_closed_form, by_loop_constant, atol=1e-10), \
+)
+assert np.allclose(by_closed_form, by_loop_constant, atol=1e-10), (
     "for a constant decay the closed form gives the loop's states"
-assert levels == math.ceil(math.log2(sequence_length)), "the scan of T = 100 steps takes ceil(log2 T) levels"
-assert combinations == sum(sequence_length - 2 ** k for k in range(levels)), \
+)
+assert levels == math.ceil(math.log2(sequence_length)), (
+    "the scan of T = 100 steps takes ceil(log2 T) levels"
+)
+assert combinations == sum(sequence_length - 2**k for k in range(levels)), (
     "level k combines every position but the first 2^k: T - 2^k combinations"
+)
 
 # %% [markdown]
 # The depth is the point. The table counts the sequential levels of each method; the work of a level
@@ -202,10 +253,14 @@ assert combinations == sum(sequence_length - 2 ** k for k in range(levels)), \
 # %%
 print(f"{'T':>6} {'loop: steps':>12} {'scan: levels':>13} {'scan: combinations':>19}")
 for length in (16, 128, 1024, 8192):
-    _, scan_levels, scan_combinations = hillis_steele_scan(np.ones((1, length, 1)), np.ones((1, length, 1)))
+    _, scan_levels, scan_combinations = hillis_steele_scan(
+        np.ones((1, length, 1)), np.ones((1, length, 1))
+    )
     print(f"{length:>6} {length:>12} {scan_levels:>13} {scan_combinations:>19}")
-    assert scan_levels == math.ceil(math.log2(length)) and scan_combinations < length * scan_levels, \
-        "the scan takes ceil(log2 T) levels, with fewer than T combinations per level"
+    assert (
+        scan_levels == math.ceil(math.log2(length))
+        and scan_combinations < length * scan_levels
+    ), "the scan takes ceil(log2 T) levels, with fewer than T combinations per level"
 
 # %% [markdown]
 # A picture of the levels for $T = 8$: an arrow joins the position it reads to the position it
@@ -217,23 +272,49 @@ fig, ax = plt.subplots(figsize=(8, 3.4))
 for level in range(3):
     distance = 2**level
     for t in range(scan_length):
-        ax.plot([t, t], [level, level + 1], color="0.8", lw=1, zorder=1)  # the position keeps its own
+        ax.plot(
+            [t, t], [level, level + 1], color="0.8", lw=1, zorder=1
+        )  # the position keeps its own
         if t >= distance:
-            ax.annotate("", (t, level + 1), (t - distance, level),
-                        arrowprops={"arrowstyle": "->", "color": "C0", "shrinkA": 4, "shrinkB": 4})
+            ax.annotate(
+                "",
+                (t, level + 1),
+                (t - distance, level),
+                arrowprops={
+                    "arrowstyle": "->",
+                    "color": "C0",
+                    "shrinkA": 4,
+                    "shrinkB": 4,
+                },
+            )
 for level in range(4):
     for t in range(scan_length):
-        ax.text(t, level, str(min(t + 1, 2**level)), ha="center", va="center", fontsize=9, zorder=3,
-                bbox={"boxstyle": "circle", "fc": "white", "ec": "0.3"})
-ax.set(title="Hillis–Steele scan of 8 steps: 3 levels, all positions of a level at once",
-       xlabel="position t", ylabel="level", xticks=range(scan_length), yticks=range(4),
-       xlim=(-0.5, scan_length - 0.5), ylim=(3.5, -0.5))
+        ax.text(
+            t,
+            level,
+            str(min(t + 1, 2**level)),
+            ha="center",
+            va="center",
+            fontsize=9,
+            zorder=3,
+            bbox={"boxstyle": "circle", "fc": "white", "ec": "0.3"},
+        )
+ax.set(
+    title="Hillis–Steele scan of 8 steps: 3 levels, all positions of a level at once",
+    xlabel="position t",
+    ylabel="level",
+    xticks=range(scan_length),
+    yticks=range(4),
+    xlim=(-0.5, scan_length - 0.5),
+    ylim=(3.5, -0.5),
+)
 plt.show()
 
 # %% [markdown]
 # Keras's scan, counted the same way: the next cell wraps `combine` in a function that counts how
 # often the scan calls it (each call combines many positions at once and waits for the one before,
 # so the calls are its levels) and how many pairs it combines in all.
+
 
 # %%
 def keras_scan_counts(length):
@@ -242,7 +323,9 @@ def keras_scan_counts(length):
 
     def counting_combine(first, second):
         counts["calls"] += 1
-        counts["combinations"] += int(first[0].shape[1])  # pairs along the time axis in this call
+        counts["combinations"] += int(
+            first[0].shape[1]
+        )  # pairs along the time axis in this call
         return combine(first, second)
 
     ones = np.ones((1, length, 1), dtype="float32")
@@ -250,13 +333,23 @@ def keras_scan_counts(length):
     return counts["calls"], counts["combinations"]
 
 
-print(f"{'T':>6} {'Hillis-Steele: levels':>22} {'combinations':>13} {'Keras: calls':>13} {'combinations':>13}")
+print(
+    f"{'T':>6} {'Hillis-Steele: levels':>22} {'combinations':>13} {'Keras: calls':>13} {'combinations':>13}"
+)
 for length in (100, 1024, 8192):
-    _, scan_levels, scan_combinations = hillis_steele_scan(np.ones((1, length, 1)), np.ones((1, length, 1)))
+    _, scan_levels, scan_combinations = hillis_steele_scan(
+        np.ones((1, length, 1)), np.ones((1, length, 1))
+    )
     keras_calls, keras_combinations = keras_scan_counts(length)
-    print(f"{length:>6} {scan_levels:>22} {scan_combinations:>13} {keras_calls:>13} {keras_combinations:>13}")
-    assert keras_combinations < 2 * length, "Keras's scan does fewer than 2T combinations"
-    assert keras_calls <= 2 * math.ceil(math.log2(length)), "in at most twice as many levels"
+    print(
+        f"{length:>6} {scan_levels:>22} {scan_combinations:>13} {keras_calls:>13} {keras_combinations:>13}"
+    )
+    assert keras_combinations < 2 * length, (
+        "Keras's scan does fewer than 2T combinations"
+    )
+    assert keras_calls <= 2 * math.ceil(math.log2(length)), (
+        "in at most twice as many levels"
+    )
 
 # %% [markdown]
 # Keras's scan (an odd-even recursion: combine neighbouring pairs, scan the half as long sequence of
@@ -277,13 +370,26 @@ for length in (100, 1024, 8192):
 # %% tags=["nbval-ignore-output"]
 depth_against_work = {}
 for name, width in (("narrow", 3), ("wide", 128)):
-    a_timed, b_timed = rng.uniform(0.5, 1.0, size=(4, 8192, width)), rng.normal(size=(4, 8192, width))
-    depth_against_work |= {(name, "loop"): partial(loop_recurrence, a_timed, b_timed),
-                           (name, "scan"): partial(hillis_steele_scan, a_timed, b_timed)}
+    a_timed, b_timed = (
+        rng.uniform(0.5, 1.0, size=(4, 8192, width)),
+        rng.normal(size=(4, 8192, width)),
+    )
+    depth_against_work |= {
+        (name, "loop"): partial(loop_recurrence, a_timed, b_timed),
+        (name, "scan"): partial(hillis_steele_scan, a_timed, b_timed),
+    }
 depth_seconds = interleaved_seconds(depth_against_work, rounds=3)
-scan_over_loop = {name: paired_ratio(depth_seconds, (name, "scan"), (name, "loop")) for name in ("narrow", "wide")}
-print("scan time / loop time, 8,192 steps:", {name: round(ratio, 2) for name, ratio in scan_over_loop.items()})
-assert scan_over_loop["narrow"] < 0.5, "little work per step: the scan's depth wins, even on a CPU"
+scan_over_loop = {
+    name: paired_ratio(depth_seconds, (name, "scan"), (name, "loop"))
+    for name in ("narrow", "wide")
+}
+print(
+    "scan time / loop time, 8,192 steps:",
+    {name: round(ratio, 2) for name, ratio in scan_over_loop.items()},
+)
+assert scan_over_loop["narrow"] < 0.5, (
+    "little work per step: the scan's depth wins, even on a CPU"
+)
 assert scan_over_loop["wide"] > 1, "much work per step: the scan's extra work loses"
 
 # %% [markdown]
@@ -306,11 +412,14 @@ assert scan_over_loop["wide"] > 1, "much work per step: the scan's extra work lo
 # with a state of fixed size. Depth comes from stacking layers: the nonlinearity lives *between*
 # layers, not inside the recurrence. The layer below has both modes.
 
+
 # %%
 def linear_scan(a, b):
     """All states of h_t = a_t * h_{t-1} + b_t along axis 1, by keras.ops.associative_scan."""
     _, states = keras.ops.associative_scan(combine, (a, b), axis=1)
-    return keras.ops.reshape(states, (-1, *b.shape[1:]))  # inside a traced graph the scan loses the shape
+    return keras.ops.reshape(
+        states, (-1, *b.shape[1:])
+    )  # inside a traced graph the scan loses the shape
 
 
 class MinGRU(layers.Layer):
@@ -342,11 +451,21 @@ class MinGRU(layers.Layer):
         a, b = self.coefficients(input_t)
         return a * state + b
 
-    def compute_output_shape(self, input_shape):  # the scan needs the length: Keras need not trace it
-        return (*input_shape[:-1], self.units) if self.return_sequences else (input_shape[0], self.units)
+    def compute_output_shape(
+        self, input_shape
+    ):  # the scan needs the length: Keras need not trace it
+        return (
+            (*input_shape[:-1], self.units)
+            if self.return_sequences
+            else (input_shape[0], self.units)
+        )
 
     def get_config(self):  # what a saved model needs to rebuild the layer
-        return {**super().get_config(), "units": self.units, "return_sequences": self.return_sequences}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "return_sequences": self.return_sequences,
+        }
 
 
 # %%
@@ -358,18 +477,30 @@ for t in range(sequences.shape[1]):
     state = keras.ops.convert_to_numpy(min_gru.step(sequences[:, t], state))
     stepped_states.append(state)
 a_min, b_min = (keras.ops.convert_to_numpy(v) for v in min_gru.coefficients(sequences))
-print("scan mode == step-by-step mode (1e-5):", np.allclose(parallel_states, np.stack(stepped_states, 1), atol=1e-5))
-print("and == the NumPy loop on the same coefficients:", np.allclose(parallel_states, loop_recurrence(a_min, b_min),
-                                                                    atol=1e-5))
-gru_parameters = keras.Sequential([keras.Input((None, 5)), layers.GRU(8)]).count_params()
-print(f"parameters with 5 inputs: minGRU(8) {min_gru.count_params()} = 2(DH + H), "
-      f"GRU(8) {gru_parameters} = 3H(D + H + 2)")
-assert np.allclose(parallel_states, np.stack(stepped_states, 1), atol=1e-5), \
+print(
+    "scan mode == step-by-step mode (1e-5):",
+    np.allclose(parallel_states, np.stack(stepped_states, 1), atol=1e-5),
+)
+print(
+    "and == the NumPy loop on the same coefficients:",
+    np.allclose(parallel_states, loop_recurrence(a_min, b_min), atol=1e-5),
+)
+gru_parameters = keras.Sequential(
+    [keras.Input((None, 5)), layers.GRU(8)]
+).count_params()
+print(
+    f"parameters with 5 inputs: minGRU(8) {min_gru.count_params()} = 2(DH + H), "
+    f"GRU(8) {gru_parameters} = 3H(D + H + 2)"
+)
+assert np.allclose(parallel_states, np.stack(stepped_states, 1), atol=1e-5), (
     "the scan mode and the step mode give the same states"
-assert np.allclose(parallel_states, loop_recurrence(a_min, b_min), atol=1e-5), \
+)
+assert np.allclose(parallel_states, loop_recurrence(a_min, b_min), atol=1e-5), (
     "the scan mode gives the NumPy loop's states on the same coefficients"
-assert min_gru.count_params() == 2 * (5 * 8 + 8) and gru_parameters == 3 * 8 * (5 + 8 + 2), \
-    "minGRU has 2(DH + H) parameters, the GRU 3H(D + H + 2)"
+)
+assert min_gru.count_params() == 2 * (5 * 8 + 8) and gru_parameters == 3 * 8 * (
+    5 + 8 + 2
+), "minGRU has 2(DH + H) parameters, the GRU 3H(D + H + 2)"
 
 # %% [markdown]
 # minGRU has no recurrent matrix at all: at equal width it has far fewer parameters than a GRU, and
@@ -390,21 +521,39 @@ assert min_gru.count_params() == 2 * (5 * 8 + 8) and gru_parameters == 3 * 8 * (
 
 # %%
 long_inputs = rng.normal(size=(2, 4000, 5)).astype("float32")
-a_long, b_long = (keras.ops.convert_to_numpy(v) for v in min_gru.coefficients(long_inputs))
+a_long, b_long = (
+    keras.ops.convert_to_numpy(v) for v in min_gru.coefficients(long_inputs)
+)
 scan_long = keras.ops.convert_to_numpy(min_gru(long_inputs))
 loop_long = loop_recurrence(a_long.astype("float64"), b_long.astype("float64"))
 cumulative = np.cumprod(a_long, axis=1)
 with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
     shortcut = cumulative * np.cumsum(b_long / cumulative, axis=1)
 candidates = keras.ops.convert_to_numpy(min_gru.candidate(long_inputs))
-print("scan == float64 loop after 4,000 steps (1e-4):", np.allclose(scan_long, loop_long, atol=1e-4))
-print("|h_t| <= max |h~|:", bool(np.all(np.abs(scan_long) <= np.abs(candidates).max(axis=1, keepdims=True) + 1e-6)))
-print("the cumulative-product shortcut stays finite:", bool(np.isfinite(shortcut).all()))
-assert np.allclose(scan_long, loop_long, atol=1e-4), \
+print(
+    "scan == float64 loop after 4,000 steps (1e-4):",
+    np.allclose(scan_long, loop_long, atol=1e-4),
+)
+print(
+    "|h_t| <= max |h~|:",
+    bool(
+        np.all(
+            np.abs(scan_long) <= np.abs(candidates).max(axis=1, keepdims=True) + 1e-6
+        )
+    ),
+)
+print(
+    "the cumulative-product shortcut stays finite:", bool(np.isfinite(shortcut).all())
+)
+assert np.allclose(scan_long, loop_long, atol=1e-4), (
     "after 4,000 steps the float32 scan matches a float64 loop, to 1e-4"
-assert np.all(np.abs(scan_long) <= np.abs(candidates).max(axis=1, keepdims=True) + 1e-6), \
-    "no state exceeds in magnitude the largest candidate of its sequence and channel"
-assert not np.isfinite(shortcut).all(), "the cumulative-product shortcut does not stay finite over 4,000 steps"
+)
+assert np.all(
+    np.abs(scan_long) <= np.abs(candidates).max(axis=1, keepdims=True) + 1e-6
+), "no state exceeds in magnitude the largest candidate of its sequence and channel"
+assert not np.isfinite(shortcut).all(), (
+    "the cumulative-product shortcut does not stay finite over 4,000 steps"
+)
 
 # %% [markdown]
 # Feng et al. use this very shortcut, made safe by working with logarithms (Heinsen, 2023): with
@@ -418,6 +567,7 @@ assert not np.isfinite(shortcut).all(), "the cumulative-product shortcut does no
 # only multiplies numbers in $[0, 1]$ and adds. The same recurrence with positive candidates,
 # computed both ways in float32, against a float64 loop:
 
+
 # %% tags=["nbval-ignore-output"]
 def positive_candidate(x):
     """Feng et al.'s g: x + 0.5 for x >= 0, sigmoid(x) below (computed without overflow)."""
@@ -425,15 +575,25 @@ def positive_candidate(x):
     return np.where(x >= 0, x + 0.5, negative_part / (1 + negative_part))
 
 
-b_positive = ((1 - a_long) * positive_candidate(candidates)).astype("float32")  # z_t g(h~_t)
-positive_reference = loop_recurrence(a_long.astype("float64"), b_positive.astype("float64"))
+b_positive = ((1 - a_long) * positive_candidate(candidates)).astype(
+    "float32"
+)  # z_t g(h~_t)
+positive_reference = loop_recurrence(
+    a_long.astype("float64"), b_positive.astype("float64")
+)
 _, positive_by_scan = keras.ops.associative_scan(combine, (a_long, b_positive), axis=1)
 log_a_star = np.cumsum(np.log(a_long), axis=1)  # float32 throughout
-positive_by_logs = np.exp(log_a_star + np.logaddexp.accumulate(np.log(b_positive) - log_a_star, axis=1))
-scan_error = float(np.abs(keras.ops.convert_to_numpy(positive_by_scan) - positive_reference).max())
+positive_by_logs = np.exp(
+    log_a_star + np.logaddexp.accumulate(np.log(b_positive) - log_a_star, axis=1)
+)
+scan_error = float(
+    np.abs(keras.ops.convert_to_numpy(positive_by_scan) - positive_reference).max()
+)
 log_space_error = float(np.abs(positive_by_logs - positive_reference).max())
-print(f"after 4,000 steps, a* reaches {log_a_star.min():,.0f}; largest error against float64: "
-      f"scan {scan_error:.1e}, log space {log_space_error:.1e}")
+print(
+    f"after 4,000 steps, a* reaches {log_a_star.min():,.0f}; largest error against float64: "
+    f"scan {scan_error:.1e}, log space {log_space_error:.1e}"
+)
 assert np.isfinite(positive_by_logs).all(), "in log space the shortcut stays finite"
 assert log_space_error > 10 * scan_error, "but in float32 the scan keeps more digits"
 
@@ -466,7 +626,7 @@ assert log_space_error > 10 * scan_error, "but in float32 the scan keeps more di
 #
 # Because $\lambda$ is fixed, unrolling the recurrence gives $y_t = \sum_{k \ge 0} K_k\, x_{t-k}$ with
 # the **impulse response** $K_k = \sum_n C_n \lambda_n^k B_n$: the same
-# model is a causal convolution with a kernel as long as the sequence (chapter 6's receptive field,
+# model is a causal convolution with a kernel as long as the sequence (chapter 8's receptive field,
 # unbounded). It can train as a convolution (S4 uses FFTs) or as a scan, and generate as a recurrence.
 
 # %% tags=["nbval-ignore-output"]
@@ -480,38 +640,71 @@ h, y_recurrent = np.zeros(state_size), []
 for x_t in signal:
     h = decays * h + B_ssm * x_t
     y_recurrent.append(C_ssm @ h)
-kernel = (C_ssm * B_ssm) @ decays[:, None] ** np.arange(len(signal))  # K_k for k = 0 .. T-1
-y_convolution = np.convolve(signal, kernel)[:len(signal)]
+kernel = (C_ssm * B_ssm) @ decays[:, None] ** np.arange(
+    len(signal)
+)  # K_k for k = 0 .. T-1
+y_convolution = np.convolve(signal, kernel)[: len(signal)]
 half_lives = np.log(0.5) / np.log(decays)
 any_nu = np.exp(-np.exp(np.linspace(-6, 3, 1000)))
-print("recurrence == causal convolution with the impulse response (1e-10):",
-      np.allclose(y_recurrent, y_convolution, atol=1e-10))
+print(
+    "recurrence == causal convolution with the impulse response (1e-10):",
+    np.allclose(y_recurrent, y_convolution, atol=1e-10),
+)
 print("half-lives = tau ln 2:", np.allclose(half_lives, memory_lengths * np.log(2)))
-print("every lambda in (0, 1) for nu from -6 to 3:", bool(np.all((any_nu > 0) & (any_nu < 1))))
+print(
+    "every lambda in (0, 1) for nu from -6 to 3:",
+    bool(np.all((any_nu > 0) & (any_nu < 1))),
+)
 slowest, gamma = decays[-1], np.sqrt(1 - decays[-1] ** 2)  # tau = 1,000
-state, scaled_state = np.zeros(2000), np.zeros(2000)  # 2,000 independent runs of 20 tau steps, unit-variance input
+state, scaled_state = (
+    np.zeros(2000),
+    np.zeros(2000),
+)  # 2,000 independent runs of 20 tau steps, unit-variance input
 for _ in range(20_000):
-    noise, other_noise = rng.normal(size=(2, 2000))  # independent inputs for the two states
-    state, scaled_state = slowest * state + noise, slowest * scaled_state + gamma * other_noise
-print(f"tau = 1,000: state variance {state.var():.0f} (1 / (1 - lambda^2) = {1 / (1 - slowest ** 2):.0f}), "
-      f"with the input scaled by gamma {scaled_state.var():.2f}; in float32, nu = -20 gives lambda = "
-      f"{np.exp(-np.exp(np.float32(-20)))}")
-assert np.allclose(y_recurrent, y_convolution, atol=1e-10), \
+    noise, other_noise = rng.normal(
+        size=(2, 2000)
+    )  # independent inputs for the two states
+    state, scaled_state = (
+        slowest * state + noise,
+        slowest * scaled_state + gamma * other_noise,
+    )
+print(
+    f"tau = 1,000: state variance {state.var():.0f} (1 / (1 - lambda^2) = {1 / (1 - slowest**2):.0f}), "
+    f"with the input scaled by gamma {scaled_state.var():.2f}; in float32, nu = -20 gives lambda = "
+    f"{np.exp(-np.exp(np.float32(-20)))}"
+)
+assert np.allclose(y_recurrent, y_convolution, atol=1e-10), (
     "the recurrence equals the causal convolution with its impulse response"
-assert np.allclose(half_lives, memory_lengths * np.log(2), rtol=1e-6), "the half-life of each state is tau ln 2 steps"
-assert np.all((any_nu > 0) & (any_nu < 1)), "lambda = exp(-exp(nu)) lies in (0, 1) for every nu tried from -6 to 3"
-assert abs(scaled_state.var() - 1) < 0.15, "scaled by gamma, the state has about the input's variance"
-assert 400 < state.var() < 600 and np.exp(-np.exp(np.float32(-20))) == np.float32(1.0), \
+)
+assert np.allclose(half_lives, memory_lengths * np.log(2), rtol=1e-6), (
+    "the half-life of each state is tau ln 2 steps"
+)
+assert np.all((any_nu > 0) & (any_nu < 1)), (
+    "lambda = exp(-exp(nu)) lies in (0, 1) for every nu tried from -6 to 3"
+)
+assert abs(scaled_state.var() - 1) < 0.15, (
+    "scaled by gamma, the state has about the input's variance"
+)
+assert 400 < state.var() < 600 and np.exp(-np.exp(np.float32(-20))) == np.float32(
+    1.0
+), (
     "unscaled, the state's variance is between 400 and 600 (tau / 2); in float32 nu = -20 gives lambda = 1"
+)
 
 # %%
 fig, (ax_kernel, ax_half) = plt.subplots(1, 2, figsize=(12, 3.8))
 ax_kernel.plot(kernel, color="C0")
-ax_kernel.set(title="Impulse response of the diagonal SSM (16 states)", xlabel="lag k (steps)",
-              ylabel="kernel value $K_k$")
+ax_kernel.set(
+    title="Impulse response of the diagonal SSM (16 states)",
+    xlabel="lag k (steps)",
+    ylabel="kernel value $K_k$",
+)
 ax_half.loglog(memory_lengths, half_lives, "o-", color="C1")
-ax_half.set(title="Initialisation sets the memory: half-life of each state", xlabel="$\\tau_n$ (steps)",
-            ylabel="half-life (steps)")
+ax_half.set(
+    title="Initialisation sets the memory: half-life of each state",
+    xlabel="$\\tau_n$ (steps)",
+    ylabel="half-life (steps)",
+)
 plt.show()
 
 # %% [markdown]
@@ -526,14 +719,30 @@ plt.show()
 
 # %%
 fft_length = 2 * len(signal)  # no wrap-around into the first T outputs
-signal_spectrum, kernel_spectrum = np.fft.rfft(signal, fft_length), np.fft.rfft(kernel, fft_length)
-y_fft = np.fft.irfft(signal_spectrum * kernel_spectrum, fft_length)[:len(signal)]
-y_wrapped = np.fft.irfft(np.fft.rfft(signal) * np.fft.rfft(kernel), len(signal))  # no padding: circular
-print("FFT convolution == recurrence (1e-10):", np.allclose(y_fft, y_recurrent, atol=1e-10))
-print("without the padding == recurrence:", np.allclose(y_wrapped, y_recurrent, atol=1e-10))
-assert np.allclose(y_fft, y_recurrent, atol=1e-10) and np.allclose(y_fft, y_convolution, atol=1e-10), \
+signal_spectrum, kernel_spectrum = (
+    np.fft.rfft(signal, fft_length),
+    np.fft.rfft(kernel, fft_length),
+)
+y_fft = np.fft.irfft(signal_spectrum * kernel_spectrum, fft_length)[: len(signal)]
+y_wrapped = np.fft.irfft(
+    np.fft.rfft(signal) * np.fft.rfft(kernel), len(signal)
+)  # no padding: circular
+print(
+    "FFT convolution == recurrence (1e-10):",
+    np.allclose(y_fft, y_recurrent, atol=1e-10),
+)
+print(
+    "without the padding == recurrence:",
+    np.allclose(y_wrapped, y_recurrent, atol=1e-10),
+)
+assert np.allclose(y_fft, y_recurrent, atol=1e-10) and np.allclose(
+    y_fft, y_convolution, atol=1e-10
+), (
     "the FFT convolution, padded to 2T, gives the recurrence's and the direct convolution's outputs"
-assert not np.allclose(y_wrapped, y_recurrent, atol=1e-10), "a circular convolution wraps the tail around"
+)
+assert not np.allclose(y_wrapped, y_recurrent, atol=1e-10), (
+    "a circular convolution wraps the tail around"
+)
 
 # %% [markdown]
 # Three computations of one model agree: the recurrence (for generation, one step at a time), the
@@ -560,24 +769,34 @@ assert not np.allclose(y_wrapped, y_recurrent, atol=1e-10), "a circular convolut
 gate_logits = np.linspace(-30, 30, 601)  # k_t
 softplus = np.logaddexp(0, gate_logits)
 sigmoid = 1 / (1 + np.exp(-gate_logits))
-print("1 - sigmoid(k) == exp(-softplus(k)):", np.allclose(1 - sigmoid, np.exp(-softplus), rtol=1e-9, atol=1e-15))
-print("1 - exp(-softplus(k)) == sigmoid(k):", np.allclose(1 - np.exp(-softplus), sigmoid, rtol=1e-9, atol=1e-15))
-assert np.allclose(1 - sigmoid, np.exp(-softplus), rtol=1e-9, atol=1e-15), \
+print(
+    "1 - sigmoid(k) == exp(-softplus(k)):",
+    np.allclose(1 - sigmoid, np.exp(-softplus), rtol=1e-9, atol=1e-15),
+)
+print(
+    "1 - exp(-softplus(k)) == sigmoid(k):",
+    np.allclose(1 - np.exp(-softplus), sigmoid, rtol=1e-9, atol=1e-15),
+)
+assert np.allclose(1 - sigmoid, np.exp(-softplus), rtol=1e-9, atol=1e-15), (
     "the minGRU's decay 1 - sigmoid(k) is exp(-softplus(k)), Mamba's decay with A = -1"
-assert np.allclose(1 - np.exp(-softplus), sigmoid, rtol=1e-9, atol=1e-15), \
+)
+assert np.allclose(1 - np.exp(-softplus), sigmoid, rtol=1e-9, atol=1e-15), (
     "the zero-order hold's input coefficient 1 - exp(-softplus(k)) is sigmoid(k)"
+)
 
 # %% [markdown]
-# Chapter 6's latch task asks for exactly that choice: at every step output the sign of the most
-# recent signal, which may be any number of steps back. In chapter 6 the stream was silent between
-# the signals; here it carries noise there (standard deviation 0.3), and a second input flags the
-# signals. A model that can choose when to write ignores the noise; a time-invariant one adds every
-# input into its state with the same weights, noise included, and the noise piles up as the last
-# signal fades. We train four models with about the same number of parameters to predict at every
-# step: a diagonal SSM with trained but fixed decays (time-invariant), a minGRU (input-dependent
-# decay), a Keras GRU (nonlinear) and one causal self-attention layer that also reads the position of
-# each step ($t / T$, as an extra input), and score them by the lag since the last signal; a fifth, a
-# control, is introduced after the results.
+# Chapter 8's latch task asks for exactly that choice: at every step output the sign of the most
+# recent signal, which may be any number of steps back. In chapter 8 the stream was silent between the
+# signals; here it carries noise there (standard deviation 0.3), and a second input flags the signals
+# (`make_latch_task(..., noise=0.3)` in `utils/tasks.py`, chapter 8's generator). A model that can
+# choose when to write ignores the noise; a time-invariant one adds every input into its state with
+# the same weights, noise included, and the noise piles up as the last signal fades. We train four
+# models with about the same number of parameters to predict at every step: a diagonal SSM with
+# trained but fixed decays (time-invariant), a minGRU (input-dependent decay), a Keras GRU (nonlinear)
+# and one causal self-attention layer that also reads the position of each step ($t / T$, as an extra
+# input), and score them by the lag since the last signal; a fifth, a control, is introduced after the
+# results.
+
 
 # %%
 class DiagonalSSM(layers.Layer):
@@ -586,44 +805,43 @@ class DiagonalSSM(layers.Layer):
     def __init__(self, state_size, units, **kwargs):
         super().__init__(**kwargs)
         self.state_size, self.units = state_size, units
-        self.input_map, self.output_map = layers.Dense(state_size, use_bias=False), layers.Dense(units)
+        self.input_map, self.output_map = (
+            layers.Dense(state_size, use_bias=False),
+            layers.Dense(units),
+        )
         self.supports_jit = False  # like MinGRU: no XLA for the scan
 
     def build(self, input_shape):
-        self.nu = self.add_weight(shape=(self.state_size,), name="nu", initializer=keras.initializers.Constant(
-            -np.log(np.geomspace(1, 1000, self.state_size))))
+        self.nu = self.add_weight(
+            shape=(self.state_size,),
+            name="nu",
+            initializer=keras.initializers.Constant(
+                -np.log(np.geomspace(1, 1000, self.state_size))
+            ),
+        )
         self.input_map.build(input_shape)
         self.output_map.build((*input_shape[:-1], self.state_size))
 
     def call(self, inputs):
         b = self.input_map(inputs)
-        a = keras.ops.broadcast_to(keras.ops.exp(-keras.ops.exp(self.nu)), keras.ops.shape(b))
+        a = keras.ops.broadcast_to(
+            keras.ops.exp(-keras.ops.exp(self.nu)), keras.ops.shape(b)
+        )
         return keras.ops.tanh(self.output_map(linear_scan(a, b)))
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)
 
 
-latch_length, signal_rate = 96, 0.04
-
-
-def make_noisy_latch(num_sequences, noise=0.3):
-    """Chapter 6's latch with noise between the signals. Inputs (n, T, 2): the value (the signal, +1 or -1,
-    or else noise of standard deviation `noise`) and a flag that is 1 at the signals; targets (n, T, 1):
-    1 when the most recent signal was +1; and the lag since that signal at every step."""
-    is_signal = rng.random((num_sequences, latch_length)) < signal_rate
-    is_signal[:, 0] = True
-    signs = rng.choice([-1.0, 1.0], size=is_signal.shape)
-    values = np.where(is_signal, signs, noise * rng.normal(size=is_signal.shape))
-    inputs = np.stack([values, is_signal], axis=-1).astype("float32")
-    last_signal = np.maximum.accumulate(np.where(is_signal, np.arange(latch_length), 0), axis=1)
-    targets = (np.take_along_axis(signs, last_signal, axis=1) > 0).astype("float32")
-    return inputs, targets[..., None], np.arange(latch_length) - last_signal
-
-
 def latch_model(name, *hidden_layers):
-    model = keras.Sequential([keras.Input((latch_length, 2)), *hidden_layers, layers.Dense(1, activation="sigmoid")],
-                             name=name)
+    model = keras.Sequential(
+        [
+            keras.Input((LATCH_LENGTH, 2)),
+            *hidden_layers,
+            layers.Dense(1, activation="sigmoid"),
+        ],
+        name=name,
+    )
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy")
     return model
 
@@ -635,11 +853,14 @@ class CausalAttentionWithPosition(layers.Layer):
     def __init__(self, width, **kwargs):
         super().__init__(**kwargs)
         self.width = width
-        self.embed, self.attention = layers.Dense(width), layers.MultiHeadAttention(num_heads=1, key_dim=width)
+        self.embed, self.attention = (
+            layers.Dense(width),
+            layers.MultiHeadAttention(num_heads=1, key_dim=width),
+        )
 
     def call(self, inputs):
         batch, length = keras.ops.shape(inputs)[0], keras.ops.shape(inputs)[1]
-        position = keras.ops.arange(length, dtype="float32") / latch_length
+        position = keras.ops.arange(length, dtype="float32") / LATCH_LENGTH
         position = keras.ops.broadcast_to(position[None, :, None], (batch, length, 1))
         hidden = self.embed(keras.ops.concatenate([inputs, position], axis=-1))
         return hidden + self.attention(hidden, hidden, use_causal_mask=True)
@@ -660,11 +881,13 @@ class GatedInput(layers.Layer):
         return self.value(inputs) * keras.ops.sigmoid(self.gate(inputs))
 
 
-latch_x_train, latch_y_train, _ = make_noisy_latch(2000)
-latch_x_test, latch_y_test, latch_lag_test = make_noisy_latch(1000)
+latch_x_train, latch_y_train, _ = make_latch_task(rng, 2000, noise=0.3)
+latch_x_test, latch_y_test, latch_lag_test = make_latch_task(rng, 1000, noise=0.3)
 latch_models = {
     "diagonal SSM (time-invariant)": latch_model("ssm", DiagonalSSM(16, 16)),
-    "gated input + SSM (time-inv.)": latch_model("gated_ssm", GatedInput(4), DiagonalSSM(16, 13)),
+    "gated input + SSM (time-inv.)": latch_model(
+        "gated_ssm", GatedInput(4), DiagonalSSM(16, 13)
+    ),
     "minGRU (selective)": latch_model("mingru", MinGRU(48)),
     "GRU": latch_model("gru", layers.GRU(9, return_sequences=True)),
     "causal self-attention": latch_model("attention", CausalAttentionWithPosition(8)),
@@ -675,32 +898,65 @@ for name, model in latch_models.items():
 # %% tags=["nbval-ignore-output"]
 latch_accuracy, latch_correct = {}, {}
 for name, model in latch_models.items():
-    model.fit(latch_x_train, latch_y_train, epochs=8, batch_size=64, verbose=0, callbacks=[EpochLogger(8, name)])
-    correct = (model.predict(latch_x_test, verbose=0)[..., 0] > 0.5) == (latch_y_test[..., 0] > 0.5)
+    model.fit(
+        latch_x_train,
+        latch_y_train,
+        epochs=8,
+        batch_size=64,
+        verbose=0,
+        callbacks=[EpochLogger(8, name)],
+    )
+    correct = (model.predict(latch_x_test, verbose=0)[..., 0] > 0.5) == (
+        latch_y_test[..., 0] > 0.5
+    )
     latch_correct[name] = correct
-    latch_accuracy[name] = {"lag < 15": correct[latch_lag_test < 15].mean(),
-                            "lag ≥ 15": correct[latch_lag_test >= 15].mean(),
-                            "lag ≥ 30": correct[latch_lag_test >= 30].mean()}
-    print(f"{name:>30}: accuracy for lag < 15 {latch_accuracy[name]['lag < 15']:.3f}, "
-          f"lag ≥ 15 {latch_accuracy[name]['lag ≥ 15']:.3f}, lag ≥ 30 {latch_accuracy[name]['lag ≥ 30']:.3f}")
+    latch_accuracy[name] = {
+        "lag < 15": correct[latch_lag_test < 15].mean(),
+        "lag ≥ 15": correct[latch_lag_test >= 15].mean(),
+        "lag ≥ 30": correct[latch_lag_test >= 30].mean(),
+    }
+    print(
+        f"{name:>30}: accuracy for lag < 15 {latch_accuracy[name]['lag < 15']:.3f}, "
+        f"lag ≥ 15 {latch_accuracy[name]['lag ≥ 15']:.3f}, lag ≥ 30 {latch_accuracy[name]['lag ≥ 30']:.3f}"
+    )
 
 # %%
-ssm_accuracy, gated_ssm_accuracy, min_gru_accuracy, gru_accuracy, attention_accuracy = latch_accuracy.values()
-assert min_gru_accuracy["lag ≥ 15"] > 0.95 and gru_accuracy["lag ≥ 15"] > 0.95, "the selective models hold the sign"
+ssm_accuracy, gated_ssm_accuracy, min_gru_accuracy, gru_accuracy, attention_accuracy = (
+    latch_accuracy.values()
+)
+assert min_gru_accuracy["lag ≥ 15"] > 0.95 and gru_accuracy["lag ≥ 15"] > 0.95, (
+    "the selective models hold the sign"
+)
 assert min_gru_accuracy["lag < 15"] > 0.97, "... and are right near the signal too"
 assert attention_accuracy["lag ≥ 15"] > 0.9, "attention looks the last signal up"
-assert ssm_accuracy["lag ≥ 15"] < min_gru_accuracy["lag ≥ 15"] - 0.15, "the time-invariant model loses it to noise"
+assert ssm_accuracy["lag ≥ 15"] < min_gru_accuracy["lag ≥ 15"] - 0.15, (
+    "the time-invariant model loses it to noise"
+)
 gap_closed = (gated_ssm_accuracy["lag ≥ 15"] - ssm_accuracy["lag ≥ 15"]) / (
-    min_gru_accuracy["lag ≥ 15"] - ssm_accuracy["lag ≥ 15"])
+    min_gru_accuracy["lag ≥ 15"] - ssm_accuracy["lag ≥ 15"]
+)
 assert gap_closed > 0.5, "a gated input map closes most of the gap to the minGRU"
-deficit = {lags: min_gru_accuracy[lags] - gated_ssm_accuracy[lags] for lags in ("lag < 15", "lag ≥ 30")}
-assert deficit["lag ≥ 30"] > 1.2 * max(deficit["lag < 15"], 0.005), "a fixed decay costs most at the longest lags"
+deficit = {
+    lags: min_gru_accuracy[lags] - gated_ssm_accuracy[lags]
+    for lags in ("lag < 15", "lag ≥ 30")
+}
+assert deficit["lag ≥ 30"] > 1.2 * max(deficit["lag < 15"], 0.005), (
+    "a fixed decay costs most at the longest lags"
+)
 
 # %%
 plt.figure(figsize=(8, 3.8))
 lags = np.arange(60)
-for (name, correct), style in zip(latch_correct.items(), ["-", "-", "--", ":", "-."], strict=True):
-    plt.plot(lags, [correct[latch_lag_test == lag].mean() for lag in lags], style, lw=2, label=name)
+for (name, correct), style in zip(
+    latch_correct.items(), ["-", "-", "--", ":", "-."], strict=True
+):
+    plt.plot(
+        lags,
+        [correct[latch_lag_test == lag].mean() for lag in lags],
+        style,
+        lw=2,
+        label=name,
+    )
 plt.title("Noisy latch: accuracy by steps since the last signal")
 plt.xlabel("steps since the last signal (lag)")
 plt.ylabel("test accuracy")
@@ -717,13 +973,23 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 min_gru_model = latch_models["minGRU (selective)"]
-update_gates = keras.ops.convert_to_numpy(keras.ops.sigmoid(min_gru_model.layers[0].gate(latch_x_test)))
-readout_weights = np.abs(keras.ops.convert_to_numpy(min_gru_model.layers[-1].kernel)[:, 0])
-weighted_update = update_gates @ (readout_weights / readout_weights.sum())  # (sequences, steps)
+update_gates = keras.ops.convert_to_numpy(
+    keras.ops.sigmoid(min_gru_model.layers[0].gate(latch_x_test))
+)
+readout_weights = np.abs(
+    keras.ops.convert_to_numpy(min_gru_model.layers[-1].kernel)[:, 0]
+)
+weighted_update = update_gates @ (
+    readout_weights / readout_weights.sum()
+)  # (sequences, steps)
 at_signals = latch_x_test[..., 1] == 1
-print(f"readout-weighted update gate: at the signals {weighted_update[at_signals].mean():.3f}, "
-      f"between them {weighted_update[~at_signals].mean():.3f}")
-assert weighted_update[at_signals].mean() > 3 * weighted_update[~at_signals].mean(), "it opens at the signals"
+print(
+    f"readout-weighted update gate: at the signals {weighted_update[at_signals].mean():.3f}, "
+    f"between them {weighted_update[~at_signals].mean():.3f}"
+)
+assert weighted_update[at_signals].mean() > 3 * weighted_update[~at_signals].mean(), (
+    "it opens at the signals"
+)
 
 # %% [markdown]
 # The time-invariant SSM, with as many parameters, does much worse beyond 15 steps (asserted). But
@@ -765,13 +1031,16 @@ train_text, valid_text = load_shakespeare("train"), load_shakespeare("valid")
 alphabet = sorted(set(train_text))
 char_to_id = {char: index for index, char in enumerate(alphabet)}
 window_length, num_windows = 100, 4000
-x_text_train, y_text_train = char_windows(train_text, char_to_id, window_length)  # chapter 3's windows
+x_text_train, y_text_train = char_windows(
+    train_text, char_to_id, window_length
+)  # chapter 3's windows
 x_text_valid, y_text_valid = char_windows(valid_text, char_to_id, window_length)
 x_text_train, y_text_train = x_text_train[:num_windows], y_text_train[:num_windows]
 char_counts = np.bincount(x_text_train.ravel(), minlength=len(alphabet)) + 1
 unigram_bits = float(-np.log2(char_counts / char_counts.sum())[y_text_valid].mean())
-table_bits = kneser_ney_bits(train_text, valid_text, orders=(2, 3),
-                             positions=range(2, y_text_valid.size + 1))  # the targets y_text_valid, but the first
+table_bits = kneser_ney_bits(
+    train_text, valid_text, orders=(2, 3), positions=range(2, y_text_valid.size + 1)
+)  # the targets y_text_valid, but the first
 
 
 class LearnedPositions(layers.Layer):
@@ -787,10 +1056,14 @@ class LearnedPositions(layers.Layer):
 
 def char_model(name, width, body, learning_rate):
     tokens = keras.Input((window_length,), dtype="int32")
-    logits = layers.Dense(len(alphabet))(body(layers.Embedding(len(alphabet), width)(tokens)))
+    logits = layers.Dense(len(alphabet))(
+        body(layers.Embedding(len(alphabet), width)(tokens))
+    )
     model = keras.Model(tokens, logits, name=name)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate, global_clipnorm=1.0),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate, global_clipnorm=1.0),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     return model
 
 
@@ -808,14 +1081,18 @@ def min_gru_stack(x):
 def transformer_block(x, width=44, heads=4):
     x = LearnedPositions(window_length, width)(x)
     normed = layers.LayerNormalization()(x)
-    x = x + layers.MultiHeadAttention(heads, width // heads)(normed, normed, use_causal_mask=True)
+    x = x + layers.MultiHeadAttention(heads, width // heads)(
+        normed, normed, use_causal_mask=True
+    )
     normed = layers.LayerNormalization()(x)
     x = x + layers.Dense(width)(layers.Dense(2 * width, activation="gelu")(normed))
     return layers.LayerNormalization()(x)
 
 
 char_models = {
-    "GRU": char_model("char_gru", 56, residual_block(layers.GRU(56, return_sequences=True)), 1e-2),
+    "GRU": char_model(
+        "char_gru", 56, residual_block(layers.GRU(56, return_sequences=True)), 1e-2
+    ),
     "minGRU ×2": char_model("char_mingru", 64, min_gru_stack, 1e-2),
     "minGRU ×1": char_model("char_mingru_1", 85, residual_block(MinGRU(85)), 1e-2),
     "transformer": char_model("char_transformer", 44, transformer_block, 3e-3),
@@ -828,22 +1105,46 @@ assert 24_000 < min(sizes) and max(sizes) < 28_000, "about 26,000 parameters eac
 # %% tags=["nbval-ignore-output"]
 char_bits = {}
 for name, model in char_models.items():
-    model.fit(x_text_train, y_text_train, epochs=1, batch_size=32, verbose=0, callbacks=[EpochLogger(1, name)])
-    char_bits[name] = model.evaluate(x_text_valid, y_text_valid, batch_size=256, verbose=0) / np.log(2)
+    model.fit(
+        x_text_train,
+        y_text_train,
+        epochs=1,
+        batch_size=32,
+        verbose=0,
+        callbacks=[EpochLogger(1, name)],
+    )
+    char_bits[name] = model.evaluate(
+        x_text_valid, y_text_valid, batch_size=256, verbose=0
+    ) / np.log(2)
     print(f"{name:>12}: {char_bits[name]:.3f} bits/char on the unseen play")
-print(f"counting: unigram {unigram_bits:.3f}, Kneser-Ney bigram {table_bits[2]:.3f}, trigram {table_bits[3]:.3f}")
+print(
+    f"counting: unigram {unigram_bits:.3f}, Kneser-Ney bigram {table_bits[2]:.3f}, trigram {table_bits[3]:.3f}"
+)
 
 # %%
-assert all(bits < unigram_bits - 0.5 for bits in char_bits.values()), "every model learned more than frequencies"
-assert char_bits["GRU"] < table_bits[2] and char_bits["minGRU ×2"] < table_bits[2], "the recurrences beat bigrams"
-assert char_bits["minGRU ×2"] < char_bits["GRU"] + 0.12, "two minGRU layers come within 0.12 bits of the GRU"
-assert char_bits["GRU"] < char_bits["minGRU ×2"] + 0.02, \
+assert all(bits < unigram_bits - 0.5 for bits in char_bits.values()), (
+    "every model learned more than frequencies"
+)
+assert char_bits["GRU"] < table_bits[2] and char_bits["minGRU ×2"] < table_bits[2], (
+    "the recurrences beat bigrams"
+)
+assert char_bits["minGRU ×2"] < char_bits["GRU"] + 0.12, (
+    "two minGRU layers come within 0.12 bits of the GRU"
+)
+assert char_bits["GRU"] < char_bits["minGRU ×2"] + 0.02, (
     "but, in the same block, do not beat it by more than 0.02 bits"
+)
 one_layer_gap = char_bits["minGRU ×1"] - char_bits["GRU"]
 assert one_layer_gap > 0.1, "one minGRU layer is further behind the GRU"
-assert char_bits["minGRU ×1"] - char_bits["minGRU ×2"] > 0.5 * one_layer_gap, "the second layer closes most of the gap"
-assert char_bits["transformer"] > min(char_bits["GRU"], char_bits["minGRU ×2"]) + 0.2, "attention lags here"
-assert char_bits["transformer"] > table_bits[2] - 0.05, "and does not beat the pair table"
+assert char_bits["minGRU ×1"] - char_bits["minGRU ×2"] > 0.5 * one_layer_gap, (
+    "the second layer closes most of the gap"
+)
+assert char_bits["transformer"] > min(char_bits["GRU"], char_bits["minGRU ×2"]) + 0.2, (
+    "attention lags here"
+)
+assert char_bits["transformer"] > table_bits[2] - 0.05, (
+    "and does not beat the pair table"
+)
 
 # %% [markdown]
 # On real text, at equal parameters and equal updates, the two linear recurrences stacked come
@@ -860,7 +1161,7 @@ assert char_bits["transformer"] > table_bits[2] - 0.05, "and does not beat the p
 # The transformer is clearly behind *at this budget* (asserted), and it does not beat the pair
 # table either (asserted, with a tolerance of 0.05 bits): it has not yet learned what counting
 # pairs of characters gives. Why is not taken apart here (it is not a bug: its causal mask and
-# pre-norm are as in chapter 5), and with more data and steps the picture changes. None of these
+# pre-norm are as in chapter 7), and with more data and steps the picture changes. None of these
 # models is near chapter 3's GRU of 128 units trained for two full epochs.
 #
 # ## 5. What a clock shows on this machine
@@ -869,39 +1170,19 @@ assert char_bits["transformer"] > table_bits[2] - 0.05, "and does not beat the p
 # training step (forward and backward, batch 8, width 64) of a Keras `GRU`, of the `MinGRU` with the
 # scan, of the same `MinGRU` with a sequential loop over the same coefficients (`keras.ops.scan`, the
 # control that separates the scan from the rest of the layer) and of a self-attention block (4 heads
-# of 16), for sequences of 128 to 2,048 steps, the models taking turns in each round
-# (`utils.measure.interleaved_seconds`). The setup cell and the figure say
-# how many CPU threads TensorFlow uses.
+# of 16, chapter 7's `SelfAttentionBlock`), for sequences of 128 to 2,048 steps, the models taking
+# turns in each round (`utils.measure.interleaved_seconds`, with chapter 7's `training_steps` from
+# `utils/step_timing.py`). The setup cell and the figure say how many CPU threads TensorFlow uses.
+
 
 # %%
-class SelfAttentionBlock(layers.Layer):
-    """Multi-head self-attention (4 heads of 16) with a residual connection, as in chapter 5."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.attention = layers.MultiHeadAttention(num_heads=4, key_dim=16)
-
-    def call(self, inputs):
-        return inputs + self.attention(inputs, inputs)
-
-
-def training_steps(name, make_layer, lengths, width=64, batch_size=8):
-    """{(name, length): one train_on_batch of the layer + Dense(1), on a model built for that length}."""
-    steps = {}
-    for length in lengths:
-        model = keras.Sequential([keras.Input((int(length), width)), make_layer(), layers.Dense(1)])
-        model.compile(optimizer="adam", loss="mse")
-        batch = np.ones((batch_size, int(length), width), dtype="float32")
-        targets = np.zeros((batch_size, int(length), 1), dtype="float32")
-        steps[name, int(length)] = partial(model.train_on_batch, batch, targets)
-    return steps
-
-
 class MinGRULoop(MinGRU):
     """The same layer, its recurrence run by a sequential loop over time instead of the parallel scan."""
 
     def call(self, inputs):
-        a, b = (keras.ops.moveaxis(v, 1, 0) for v in self.coefficients(inputs))  # time first
+        a, b = (
+            keras.ops.moveaxis(v, 1, 0) for v in self.coefficients(inputs)
+        )  # time first
 
         def one_step(state, coefficients):
             state = coefficients[0] * state + coefficients[1]
@@ -915,35 +1196,60 @@ class MinGRULoop(MinGRU):
 looped = MinGRULoop(8)
 looped.build(sequences.shape)
 looped.set_weights(min_gru.get_weights())
-print("loop == scan on the same weights (1e-5):",
-      np.allclose(keras.ops.convert_to_numpy(looped(sequences)), parallel_states, atol=1e-5))
-assert np.allclose(keras.ops.convert_to_numpy(looped(sequences)), parallel_states, atol=1e-5), \
-    "the looped minGRU gives the scan's states on the same weights"
+print(
+    "loop == scan on the same weights (1e-5):",
+    np.allclose(
+        keras.ops.convert_to_numpy(looped(sequences)), parallel_states, atol=1e-5
+    ),
+)
+assert np.allclose(
+    keras.ops.convert_to_numpy(looped(sequences)), parallel_states, atol=1e-5
+), "the looped minGRU gives the scan's states on the same weights"
 timed_lengths = [128, 512, 2048]
 
 # %% tags=["nbval-ignore-output"]
 logger_level = tf.get_logger().level
-tf.get_logger().setLevel("ERROR")  # each freshly built model traces its step once: no retracing warnings
-step_times = interleaved_seconds({
-    **training_steps("GRU", lambda: layers.GRU(64, return_sequences=True), timed_lengths),
-    **training_steps("minGRU (scan)", lambda: MinGRU(64), timed_lengths),
-    **training_steps("minGRU (loop)", lambda: MinGRULoop(64), timed_lengths),
-    **training_steps("self-attention", SelfAttentionBlock, timed_lengths),
-}, rounds=5)
+tf.get_logger().setLevel(
+    "ERROR"
+)  # each freshly built model traces its step once: no retracing warnings
+step_times = interleaved_seconds(
+    {
+        **training_steps(
+            "GRU", lambda: layers.GRU(64, return_sequences=True), timed_lengths
+        ),
+        **training_steps("minGRU (scan)", lambda: MinGRU(64), timed_lengths),
+        **training_steps("minGRU (loop)", lambda: MinGRULoop(64), timed_lengths),
+        **training_steps("self-attention", SelfAttentionBlock, timed_lengths),
+    },
+    rounds=5,
+)
 tf.get_logger().setLevel(logger_level)
 step_ms = {key: 1000 * float(np.median(times)) for key, times in step_times.items()}
 timed_models = ("GRU", "minGRU (scan)", "minGRU (loop)", "self-attention")
-print(f"{'T':>6}" + "".join(f"{name:>16}" for name in timed_models) + "   (ms per step)")
+print(
+    f"{'T':>6}" + "".join(f"{name:>16}" for name in timed_models) + "   (ms per step)"
+)
 for length in timed_lengths:
-    print(f"{length:>6}" + "".join(f"{step_ms[name, length]:>16.1f}" for name in timed_models))
+    print(
+        f"{length:>6}"
+        + "".join(f"{step_ms[name, length]:>16.1f}" for name in timed_models)
+    )
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 4))
 for name in timed_models:
-    ax.loglog(timed_lengths, [step_ms[name, length] for length in timed_lengths], "o-", label=name)
+    ax.loglog(
+        timed_lengths,
+        [step_ms[name, length] for length in timed_lengths],
+        "o-",
+        label=name,
+    )
 device = "GPU" if gpu_available() else f"CPU, {cpu_threads()} thread(s)"
-ax.set(title=f"One training step, batch 8, width 64, {device}", xlabel="sequence length T (steps)",
-       ylabel="time per training step (ms)")
+ax.set(
+    title=f"One training step, batch 8, width 64, {device}",
+    xlabel="sequence length T (steps)",
+    ylabel="time per training step (ms)",
+)
 ax.legend()
 plt.show()
 
@@ -982,14 +1288,26 @@ plt.show()
 # which GPUs run fastest, and pass the state from chunk to chunk with a short recurrence.
 
 # %%
-attention_growth = paired_ratio(step_times, ("self-attention", 2048), ("self-attention", 512))
-min_gru_growth = paired_ratio(step_times, ("minGRU (scan)", 2048), ("minGRU (scan)", 512))
+attention_growth = paired_ratio(
+    step_times, ("self-attention", 2048), ("self-attention", 512)
+)
+min_gru_growth = paired_ratio(
+    step_times, ("minGRU (scan)", 2048), ("minGRU (scan)", 512)
+)
 if gpu_available():
-    assert attention_growth > min_gru_growth, "attention's T^2 grows faster than the scan's O(T)"
+    assert attention_growth > min_gru_growth, (
+        "attention's T^2 grows faster than the scan's O(T)"
+    )
 else:
-    assert paired_ratio(step_times, ("minGRU (scan)", 2048), ("GRU", 2048)) < 0.8, "minGRU's step is cheaper"
-    assert paired_ratio(step_times, ("minGRU (scan)", 2048), ("minGRU (loop)", 2048)) < 0.6, "the scan is why"
-    assert paired_ratio(step_times, ("self-attention", 2048), ("minGRU (scan)", 2048)) > 2, "attention's T^2 shows"
+    assert paired_ratio(step_times, ("minGRU (scan)", 2048), ("GRU", 2048)) < 0.8, (
+        "minGRU's step is cheaper"
+    )
+    assert (
+        paired_ratio(step_times, ("minGRU (scan)", 2048), ("minGRU (loop)", 2048)) < 0.6
+    ), "the scan is why"
+    assert (
+        paired_ratio(step_times, ("self-attention", 2048), ("minGRU (scan)", 2048)) > 2
+    ), "attention's T^2 shows"
     assert attention_growth > 8, "superlinear in T"
     assert min_gru_growth < 8, "less than quadratic in T"
 
@@ -1006,30 +1324,47 @@ else:
 
 # %%
 _, char_embedding, *min_gru_blocks, char_readout = char_models["minGRU ×2"].layers
-recurrent_layers, block_norms = min_gru_blocks[0::2], min_gru_blocks[1::2]  # MinGRU, LayerNormalization, twice
+recurrent_layers, block_norms = (
+    min_gru_blocks[0::2],
+    min_gru_blocks[1::2],
+)  # MinGRU, LayerNormalization, twice
 
 
 def min_gru_generation_step(char_id, states):
     """One character through the trained minGRU ×2 in step mode: returns its logits and the new states."""
     x = char_embedding(np.array([char_id]))  # (1, 64)
     new_states = []
-    for recurrent_layer, norm, state in zip(recurrent_layers, block_norms, states, strict=True):
+    for recurrent_layer, norm, state in zip(
+        recurrent_layers, block_norms, states, strict=True
+    ):
         new_states.append(recurrent_layer.step(x, state))
         x = norm(x + new_states[-1])
     return keras.ops.convert_to_numpy(char_readout(x))[0], new_states
 
 
-prompt_ids = x_text_valid[10]  # 100 characters of the unseen play: the first lines of its first scene
-parallel_logits = keras.ops.convert_to_numpy(char_models["minGRU ×2"](prompt_ids[None]))[0]
-min_gru_states = [np.zeros((1, layer.units), dtype="float32") for layer in recurrent_layers]  # h_0 = 0
+prompt_ids = x_text_valid[
+    10
+]  # 100 characters of the unseen play: the first lines of its first scene
+parallel_logits = keras.ops.convert_to_numpy(
+    char_models["minGRU ×2"](prompt_ids[None])
+)[0]
+min_gru_states = [
+    np.zeros((1, layer.units), dtype="float32") for layer in recurrent_layers
+]  # h_0 = 0
 step_logits, state_bytes = [], []
 for char_id in prompt_ids:
     logits, min_gru_states = min_gru_generation_step(char_id, min_gru_states)
     step_logits.append(logits)
-    state_bytes.append(sum(keras.ops.convert_to_numpy(state).nbytes for state in min_gru_states))
-print("step mode == parallel mode on 100 characters (1e-4):", np.allclose(step_logits, parallel_logits, atol=1e-4))
-assert np.allclose(step_logits, parallel_logits, atol=1e-4), \
+    state_bytes.append(
+        sum(keras.ops.convert_to_numpy(state).nbytes for state in min_gru_states)
+    )
+print(
+    "step mode == parallel mode on 100 characters (1e-4):",
+    np.allclose(step_logits, parallel_logits, atol=1e-4),
+)
+assert np.allclose(step_logits, parallel_logits, atol=1e-4), (
     "the trained minGRU's step mode gives its scan's logits on the 100-character window"
+)
 
 # %% [markdown]
 # From the end of that window the same function writes 200 characters, each drawn from the softmax of
@@ -1040,15 +1375,24 @@ assert np.allclose(step_logits, parallel_logits, atol=1e-4), \
 generated_ids = []
 for _ in range(200):
     probabilities = np.exp((logits - logits.max()) / 0.7)
-    generated_ids.append(rng.choice(len(alphabet), p=probabilities / probabilities.sum()))
+    generated_ids.append(
+        rng.choice(len(alphabet), p=probabilities / probabilities.sum())
+    )
     logits, min_gru_states = min_gru_generation_step(generated_ids[-1], min_gru_states)
-    state_bytes.append(sum(keras.ops.convert_to_numpy(state).nbytes for state in min_gru_states))
-print("".join(alphabet[i] for i in prompt_ids) + "\n----- the prompt ends; 200 generated characters: -----\n"
-      + "".join(alphabet[i] for i in generated_ids))
+    state_bytes.append(
+        sum(keras.ops.convert_to_numpy(state).nbytes for state in min_gru_states)
+    )
+print(
+    "".join(alphabet[i] for i in prompt_ids)
+    + "\n----- the prompt ends; 200 generated characters: -----\n"
+    + "".join(alphabet[i] for i in generated_ids)
+)
 
 # %%
-print(f"bytes of the minGRU's states after 1, 100 and 300 characters: {state_bytes[0]}, {state_bytes[99]}, "
-      f"{state_bytes[299]}")
+print(
+    f"bytes of the minGRU's states after 1, 100 and 300 characters: {state_bytes[0]}, {state_bytes[99]}, "
+    f"{state_bytes[299]}"
+)
 
 # %% [markdown]
 # A transformer decoder cannot drop the past: each new character attends to the keys and values of
@@ -1060,22 +1404,45 @@ print(f"bytes of the minGRU's states after 1, 100 and 300 characters: {state_byt
 # to everything in the cache.
 
 # %%
-(_, token_embedding, positions, attention_norm, attention, feedforward_norm, feedforward_in, feedforward_out,
- final_norm, transformer_readout) = char_models["transformer"].layers  # the layers of transformer_block, in order
+(
+    _,
+    token_embedding,
+    positions,
+    attention_norm,
+    attention,
+    feedforward_norm,
+    feedforward_in,
+    feedforward_out,
+    final_norm,
+    transformer_readout,
+) = char_models["transformer"].layers  # the layers of transformer_block, in order
 
 
 def transformer_generation_step(char_id, position, cache):
     """One character through the trained transformer, attending to the cached keys and values of all earlier
     characters; appends its own key and value to `cache` and returns its logits."""
-    x = token_embedding(np.array([[char_id]])) + positions.table(np.array([[position]]))  # (1, 1, 44)
+    x = token_embedding(np.array([[char_id]])) + positions.table(
+        np.array([[position]])
+    )  # (1, 1, 44)
     normed = attention_norm(x)
-    for kind, projection in (("keys", attention.key_dense), ("values", attention.value_dense)):
-        cache[kind] = np.concatenate([cache[kind], keras.ops.convert_to_numpy(projection(normed))], axis=1)
-    query = keras.ops.convert_to_numpy(attention.query_dense(normed)) / np.sqrt(attention.key_dim)
-    scores = np.einsum("aqhd,akhd->ahqk", query, cache["keys"])  # one query against every cached key
+    for kind, projection in (
+        ("keys", attention.key_dense),
+        ("values", attention.value_dense),
+    ):
+        cache[kind] = np.concatenate(
+            [cache[kind], keras.ops.convert_to_numpy(projection(normed))], axis=1
+        )
+    query = keras.ops.convert_to_numpy(attention.query_dense(normed)) / np.sqrt(
+        attention.key_dim
+    )
+    scores = np.einsum(
+        "aqhd,akhd->ahqk", query, cache["keys"]
+    )  # one query against every cached key
     weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
     weights /= weights.sum(axis=-1, keepdims=True)
-    x = x + attention.output_dense(np.einsum("ahqk,akhd->aqhd", weights, cache["values"]))
+    x = x + attention.output_dense(
+        np.einsum("ahqk,akhd->aqhd", weights, cache["values"])
+    )
     x = x + feedforward_out(feedforward_in(feedforward_norm(x)))
     return keras.ops.convert_to_numpy(transformer_readout(final_norm(x)))[0, 0]
 
@@ -1089,15 +1456,26 @@ def transformer_generation_step(char_id, position, cache):
 empty = np.zeros((1, 0, attention.num_heads, attention.key_dim), dtype="float32")
 key_value_cache, cached_logits, cache_bytes = {"keys": empty, "values": empty}, [], []
 for position, char_id in enumerate(prompt_ids):
-    cached_logits.append(transformer_generation_step(char_id, position, key_value_cache))
-    cache_bytes.append(key_value_cache["keys"].nbytes + key_value_cache["values"].nbytes)
-full_logits = keras.ops.convert_to_numpy(char_models["transformer"](prompt_ids[None]))[0]
-print("decoder with a cache == the full model on 100 characters (1e-4):",
-      np.allclose(cached_logits, full_logits, atol=1e-4))
-print(f"bytes of the key-value cache after 1, 50 and 100 characters: {cache_bytes[0]:,}, {cache_bytes[49]:,}, "
-      f"{cache_bytes[99]:,}")
-assert np.allclose(cached_logits, full_logits, atol=1e-4), \
+    cached_logits.append(
+        transformer_generation_step(char_id, position, key_value_cache)
+    )
+    cache_bytes.append(
+        key_value_cache["keys"].nbytes + key_value_cache["values"].nbytes
+    )
+full_logits = keras.ops.convert_to_numpy(char_models["transformer"](prompt_ids[None]))[
+    0
+]
+print(
+    "decoder with a cache == the full model on 100 characters (1e-4):",
+    np.allclose(cached_logits, full_logits, atol=1e-4),
+)
+print(
+    f"bytes of the key-value cache after 1, 50 and 100 characters: {cache_bytes[0]:,}, {cache_bytes[49]:,}, "
+    f"{cache_bytes[99]:,}"
+)
+assert np.allclose(cached_logits, full_logits, atol=1e-4), (
     "the decoder with a key-value cache gives the full model's logits on the 100-character window"
+)
 
 # %% [markdown]
 # Not every recurrent state is as small as the minGRU's. A Mamba layer of width $d$ (inner width $2d$,
@@ -1108,16 +1486,35 @@ assert np.allclose(cached_logits, full_logits, atol=1e-4), \
 # transformer's cache reaches it only at the 20th token.
 
 # %%
-mamba_layer_bytes = (2 * 44 * 16 + 2 * 44 * 4) * 4  # ssm_state + conv_state, float32, width 44
-tokens_to_pass_mamba = next(tokens for tokens, size in enumerate(cache_bytes, start=1) if size >= mamba_layer_bytes)
-print(f"the cache reaches a Mamba layer's state ({mamba_layer_bytes:,} bytes) at token {tokens_to_pass_mamba}")
+mamba_layer_bytes = (
+    2 * 44 * 16 + 2 * 44 * 4
+) * 4  # ssm_state + conv_state, float32, width 44
+tokens_to_pass_mamba = next(
+    tokens
+    for tokens, size in enumerate(cache_bytes, start=1)
+    if size >= mamba_layer_bytes
+)
+print(
+    f"the cache reaches a Mamba layer's state ({mamba_layer_bytes:,} bytes) at token {tokens_to_pass_mamba}"
+)
 fig, ax = plt.subplots(figsize=(7, 3.8))
-ax.plot(np.arange(1, 101), np.array(cache_bytes) / 1024, label="transformer (1 layer, width 44): key-value cache")
-ax.plot(np.arange(1, 301), np.full(300, mamba_layer_bytes / 1024), "--",
-        label="a Mamba layer of width 44: state (from its shapes)")
+ax.plot(
+    np.arange(1, 101),
+    np.array(cache_bytes) / 1024,
+    label="transformer (1 layer, width 44): key-value cache",
+)
+ax.plot(
+    np.arange(1, 301),
+    np.full(300, mamba_layer_bytes / 1024),
+    "--",
+    label="a Mamba layer of width 44: state (from its shapes)",
+)
 ax.plot(np.arange(1, 301), np.array(state_bytes) / 1024, label="minGRU ×2: states")
-ax.set(title="Memory held while generating (float32)", xlabel="characters read or generated",
-       ylabel="memory (KiB)")
+ax.set(
+    title="Memory held while generating (float32)",
+    xlabel="characters read or generated",
+    ylabel="memory (KiB)",
+)
 ax.legend()
 plt.show()
 
@@ -1170,8 +1567,8 @@ plt.show()
 # Griffin mix the two.
 
 # %% [markdown]
-# The linear-attention entry of the list ties chapter 5 to this chapter, and a few lines check it.
-# Take chapter 5's causal attention $\operatorname{softmax}(QK^\top/\sqrt{d_k} + M)V$ and drop the
+# The linear-attention entry of the list ties chapter 7 to this chapter, and a few lines check it.
+# Take chapter 7's causal attention $\operatorname{softmax}(QK^\top/\sqrt{d_k} + M)V$ and drop the
 # softmax ($\phi$ the identity, no normaliser; the constant $1/\sqrt{d_k}$ dropped too): the additive
 # mask $M$ becomes a product with the lower-triangular matrix of ones, and output $t$ is
 # $y_t = \sum_{s \le t} (q_t \cdot k_s)\, v_s = q_t \sum_{s \le t} k_s^\top v_s$, with the rows
@@ -1183,14 +1580,28 @@ plt.show()
 # %%
 num_tokens, head_width = 64, 8
 queries, keys, values = rng.normal(size=(3, num_tokens, head_width))
-causal_ones = np.tril(np.ones((num_tokens, num_tokens)))  # 1 where query t may look at key s <= t
-masked_attention = ((queries @ keys.T) * causal_ones) @ values  # causal attention without the softmax
-outer_products = np.einsum("tk,tv->tkv", keys, values).reshape(1, num_tokens, head_width**2)  # k_t^T v_t
-matrix_states = loop_recurrence(np.ones_like(outer_products), outer_products)  # S_t = S_{t-1} + k_t^T v_t
-linear_attention = np.einsum("tk,tkv->tv", queries, matrix_states.reshape(num_tokens, head_width, head_width))
-print("q_t S_t == masked (Q K^T) V (1e-9):", np.allclose(linear_attention, masked_attention, atol=1e-9))
-assert np.allclose(linear_attention, masked_attention, atol=1e-9), \
+causal_ones = np.tril(
+    np.ones((num_tokens, num_tokens))
+)  # 1 where query t may look at key s <= t
+masked_attention = (
+    (queries @ keys.T) * causal_ones
+) @ values  # causal attention without the softmax
+outer_products = np.einsum("tk,tv->tkv", keys, values).reshape(
+    1, num_tokens, head_width**2
+)  # k_t^T v_t
+matrix_states = loop_recurrence(
+    np.ones_like(outer_products), outer_products
+)  # S_t = S_{t-1} + k_t^T v_t
+linear_attention = np.einsum(
+    "tk,tkv->tv", queries, matrix_states.reshape(num_tokens, head_width, head_width)
+)
+print(
+    "q_t S_t == masked (Q K^T) V (1e-9):",
+    np.allclose(linear_attention, masked_attention, atol=1e-9),
+)
+assert np.allclose(linear_attention, masked_attention, atol=1e-9), (
     "q_t S_t from the matrix-state recurrence equals the masked product (Q K^T) V"
+)
 
 # %% [markdown]
 # The matrix state is what makes linear attention cheap to generate with: $d^2$ numbers per head
@@ -1204,14 +1615,24 @@ assert np.allclose(linear_attention, masked_attention, atol=1e-9), \
 # The cell shows both cases (linear algebra, so it prints rather than asserts).
 
 # %% tags=["nbval-ignore-output"]
-orthonormal_keys = np.linalg.qr(rng.normal(size=(head_width, head_width)))[0]  # d keys, orthonormal rows
+orthonormal_keys = np.linalg.qr(rng.normal(size=(head_width, head_width)))[
+    0
+]  # d keys, orthonormal rows
 stored_values = rng.normal(size=(head_width, head_width))
 recall_state = orthonormal_keys.T @ stored_values  # sum over s of k_s^T v_s
-many_keys, many_values = rng.normal(size=(2, 4 * head_width, head_width))  # 4d key-value pairs
-best_state = np.linalg.lstsq(many_keys, many_values, rcond=None)[0]  # the d x d matrix that recalls best
-recall_error = np.linalg.norm(many_keys @ best_state - many_values) / np.linalg.norm(many_values)
-print("d orthonormal keys: every value recalled exactly (1e-10):",
-      np.allclose(orthonormal_keys @ recall_state, stored_values, atol=1e-10))
+many_keys, many_values = rng.normal(
+    size=(2, 4 * head_width, head_width)
+)  # 4d key-value pairs
+best_state = np.linalg.lstsq(many_keys, many_values, rcond=None)[
+    0
+]  # the d x d matrix that recalls best
+recall_error = np.linalg.norm(many_keys @ best_state - many_values) / np.linalg.norm(
+    many_values
+)
+print(
+    "d orthonormal keys: every value recalled exactly (1e-10):",
+    np.allclose(orthonormal_keys @ recall_state, stored_values, atol=1e-10),
+)
 print(f"4d pairs: relative error of the best d x d state {recall_error:.2f}")
 
 
@@ -1245,15 +1666,23 @@ print(f"4d pairs: relative error of the best d x d state {recall_error:.2f}")
 #   machine by compiling the scan with XLA explicitly.
 
 # %%
-scan_with_xla = tf.function(linear_scan, jit_compile=True)  # what Keras does to a model on a GPU
+scan_with_xla = tf.function(
+    linear_scan, jit_compile=True
+)  # what Keras does to a model on a GPU
 try:
     scan_with_xla(np.ones((1, 8, 2), "float32"), np.ones((1, 8, 2), "float32"))
     xla_error = None
 except tf.errors.OpError as error:  # InvalidArgumentError on this machine
     xla_error = error
 print("XLA compiles keras.ops.associative_scan on TensorFlow:", xla_error is None)
-print("MinGRU and DiagonalSSM support XLA:", MinGRU(4).supports_jit, DiagonalSSM(4, 4).supports_jit)
-assert xla_error is not None, "this TensorFlow compiles the scan: the layers could drop supports_jit = False"
+print(
+    "MinGRU and DiagonalSSM support XLA:",
+    MinGRU(4).supports_jit,
+    DiagonalSSM(4, 4).supports_jit,
+)
+assert xla_error is not None, (
+    "this TensorFlow compiles the scan: the layers could drop supports_jit = False"
+)
 
 # %% [markdown]
 # ## 9. Summary
@@ -1295,15 +1724,20 @@ assert xla_error is not None, "this TensorFlow compiles the scan: the layers cou
 a_back, b_back = a_random.astype("float32"), b_random.astype("float32")
 ### BEGIN SOLUTION
 # reverse=True runs the same scan over the sequence read from the end, and returns it in the original order
-_, backward_states = keras.ops.associative_scan(combine, (a_back, b_back), axis=1, reverse=True)
+_, backward_states = keras.ops.associative_scan(
+    combine, (a_back, b_back), axis=1, reverse=True
+)
 ### END SOLUTION
 
 # %% tags=["check"]
 expected_backward = loop_recurrence(a_back[:, ::-1], b_back[:, ::-1])[:, ::-1]
-print("backward scan == loop on the reversed sequences (1e-5):", np.allclose(backward_states, expected_backward,
-                                                                             atol=1e-5))
-assert np.allclose(backward_states, expected_backward, atol=1e-5), \
+print(
+    "backward scan == loop on the reversed sequences (1e-5):",
+    np.allclose(backward_states, expected_backward, atol=1e-5),
+)
+assert np.allclose(backward_states, expected_backward, atol=1e-5), (
     "backward_states must match the loop run on the reversed sequences"
+)
 
 # %% tags=["solution"]
 # Exercise 2: write your answer where the solution markers are.
@@ -1315,7 +1749,9 @@ stack_by_hand = 2 * (32 * 10 + 32) + 2 * (32 * 32 + 32)
 
 # %% tags=["check"]
 print(f"by hand {stack_by_hand}, count_params {stack.count_params()}")
-assert stack_by_hand == stack.count_params(), "stack_by_hand must equal the stack's count_params()"
+assert stack_by_hand == stack.count_params(), (
+    "stack_by_hand must equal the stack's count_params()"
+)
 
 # %% tags=["solution"]
 # Exercise 3: write your answer where the solution markers are.
@@ -1327,5 +1763,8 @@ nu_50 = np.log(np.log(2) / 50)
 # %% tags=["check"]
 impulse_response = np.exp(-np.exp(np.float64(nu_50))) ** np.arange(200)
 print("impulse response after 50 steps:", round(float(impulse_response[50]), 6))
-assert abs(impulse_response[50] - 0.5) < 1e-5, (  # a float32 answer passes; nu = -ln 50 gives 0.37
-    "nu_50 must give an impulse response of 1/2, within 1e-5, after 50 steps")
+assert (
+    abs(impulse_response[50] - 0.5) < 1e-5
+), (  # a float32 answer passes; nu = -ln 50 gives 0.37
+    "nu_50 must give an impulse response of 1/2, within 1e-5, after 50 steps"
+)

@@ -1,0 +1,990 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,jupyter,-all
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 7 — Self-attention and the transformer
+#
+# Chapter 5's decoder attended to the encoder's states: its queries came from one sequence, its keys
+# and values from another. Let every position of a sequence attend to every position of the *same*
+# sequence, and no recurrence is needed to carry information along it: this is
+# **[self-attention](glossary.md#self-attention)**. With
+# [multi-head attention](glossary.md#multi-head-attention),
+# [positional encodings](glossary.md#positional-encoding) and position-wise feed-forward layers it
+# makes the **[transformer](glossary.md#transformer)** (Vaswani et al., 2017). This chapter writes each
+# piece from scratch and checks it against Keras, builds a small transformer from named blocks and
+# trains it on chapter 5's dates, and ends with the question that decided the field: what a model
+# without any recurrence gains in parallelism, and when an RNN is still the better tool.
+#
+# **You will learn to**
+# - write scaled dot-product self-attention with padding and [causal masks](glossary.md#causal-mask),
+#   and show by measurement why the scores are divided by $\sqrt{d_k}$;
+# - write multi-head attention that reproduces `keras.layers.MultiHeadAttention` with copied weights;
+# - explain why a transformer needs positional encodings, and check it;
+# - build a transformer encoder-decoder from named blocks, and say why a Post-LN transformer is
+#   trained with a warm-up;
+# - count the sequential steps and path lengths of a recurrent, a convolutional and a self-attention
+#   layer, and measure how their cost grows with the sequence length.
+#
+# **Prerequisites**: chapter 5 (attention, the date task, teacher forcing and greedy decoding),
+# chapter 2 (gradients along many steps); matrix products and the softmax.
+#
+# **Run time**: a few minutes on a 2-core CPU (the README's table has the measured time); not yet
+# measured on a GPU.
+
+# %% jupyter={"source_hidden": true} tags=["bootstrap"]
+# Finds the book's helpers (utils/) and data/ in the folders above this notebook. A notebook on its own
+# (Colab, Kaggle) first fetches the book from BOOK_REPOSITORY, set with `python -m utils.bootstrap`.
+import pathlib
+import subprocess
+import sys
+
+BOOK_REPOSITORY = ""
+here = pathlib.Path.cwd().resolve()
+marker = pathlib.Path("utils", "bootstrap.py")
+book_root = next(
+    (p for p in (here, *here.parents) if (p / marker).is_file()), here / "rnn-book"
+)
+if not (book_root / marker).is_file():
+    if not BOOK_REPOSITORY:
+        raise RuntimeError(
+            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
+            "open the notebook inside the book, or see 'Colab and Kaggle' in the README"
+        )
+    print(
+        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)"
+    )
+    subprocess.run(
+        ["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)],
+        check=True,
+    )
+if str(book_root) not in sys.path:
+    sys.path.insert(0, str(book_root))
+if book_root == here / "rnn-book":
+    from utils.bootstrap import install_missing
+
+    install_missing()
+
+# %% tags=["nbval-ignore-output"]
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+
+from utils.book import cpu_threads, gpu_available, setup_book
+from utils.dates import LOCALES
+from utils.measure import interleaved_seconds, linear_fit, paired_ratio
+from utils.seq2seq import (
+    INPUT_LENGTH,
+    OUTPUT_ALPHABET,
+    OUTPUT_LENGTH,
+    build_seq2seq,
+    compile_and_fit,
+    date_task,
+    greedy_decode,
+)
+from utils.step_timing import SelfAttentionBlock, training_steps
+
+seed = setup_book()
+rng = np.random.default_rng(seed)
+
+# %% [markdown]
+# ## 1. Self-attention: a sequence attends to itself
+#
+# In chapter 5's decoder, queries came from one sequence and keys from another. In **self-attention**
+# (Vaswani et al., 2017) queries, keys and values all come from the same sequence $X$ (shape $T \times
+# d$), through three learned matrices:
+#
+# $$Q = X W_Q, \quad K = X W_K, \quad V = X W_V, \qquad
+# \operatorname{Attention}(Q, K, V) = \operatorname{softmax}\!\left(\frac{Q K^\top}{\sqrt{d_k}} + M\right) V .$$
+#
+# Every position looks at every other position in one matrix product: no recurrence, no step after
+# step. $M$ is a **mask**, $0$ where looking is allowed and $-\infty$ where it is not.
+#
+# **Why divide by $\sqrt{d_k}$?** If the entries of $q$ and $k$ are independent, with mean 0 and
+# variance 1, the dot product $q \cdot k$ has variance $d_k$. With large $d_k$ the scores are large, the
+# softmax saturates into a one-hot vector and its gradient vanishes. Dividing by $\sqrt{d_k}$ brings the
+# variance back to 1. The cell measures all three for one query against 16 random keys, 2,000 times: the
+# spread of the scores, the entropy of the softmax (at most $\ln 16 \approx 2.77$ for uniform weights, 0
+# for one-hot ones), and the size of the softmax's Jacobian $\partial \alpha_i / \partial e_j =
+# \alpha_i(\delta_{ij} - \alpha_j)$, through which every gradient to the queries and keys must pass
+# (its Frobenius norm, the median over the 2,000 draws: a mean would be carried by the few draws whose
+# largest scores happen to be close). The asserts: unscaled at $d_k = 1024$ the softmax is nearly
+# one-hot and its Jacobian a thousand times smaller than scaled; scaled, both are the same at any $d_k$.
+
+
+# %%
+def softmax(scores, axis=-1):
+    """The softmax of chapter 5, over one axis of a NumPy array."""
+    scores = scores - scores.max(axis=axis, keepdims=True)
+    return np.exp(scores) / np.exp(scores).sum(axis=axis, keepdims=True)
+
+
+# %% tags=["nbval-ignore-output"]
+num_keys, softmax_stats = 16, {}
+print(
+    f"{'d_k':>5} {'std of q.k':>11} {'entropy: unscaled':>18} {'scaled':>7} "
+    f"{'Jacobian norm (median): unscaled':>33} {'scaled':>7}"
+)
+for key_dim in (4, 64, 1024):
+    q, k = (
+        rng.normal(size=(2_000, 1, key_dim)),
+        rng.normal(size=(2_000, num_keys, key_dim)),
+    )
+    dots = (q * k).sum(axis=-1)
+    for scaled in (False, True):
+        weights = softmax(dots / np.sqrt(key_dim) if scaled else dots)
+        entropy = -(weights * np.log(np.maximum(weights, 1e-300))).sum(axis=-1).mean()
+        jacobian = weights[:, :, None] * (np.eye(num_keys) - weights[:, None, :])
+        softmax_stats[key_dim, scaled] = (
+            entropy,
+            np.median(np.linalg.norm(jacobian, axis=(1, 2))),
+        )
+    entropy_raw, jacobian_raw = softmax_stats[key_dim, False]
+    entropy_scaled, jacobian_scaled = softmax_stats[key_dim, True]
+    print(
+        f"{key_dim:>5} {dots.std():>11.2f} {entropy_raw:>18.2f} {entropy_scaled:>7.2f} {jacobian_raw:>33.1e} "
+        f"{jacobian_scaled:>7.3f}"
+    )
+    assert abs(dots.std() / np.sqrt(key_dim) - 1) < 0.05, (
+        "the dot product q . k has a standard deviation of sqrt(d_k), within 5%"
+    )
+
+# %%
+entropy_at = {key: stats[0] for key, stats in softmax_stats.items()}
+jacobian_at = {key: stats[1] for key, stats in softmax_stats.items()}
+assert entropy_at[1024, False] < 0.1 * np.log(num_keys), (
+    "unscaled, the softmax is nearly one-hot at d_k = 1024"
+)
+assert jacobian_at[1024, False] < 1e-3 * jacobian_at[1024, True], (
+    "and the gradient through it all but vanishes"
+)
+assert max(abs(entropy_at[d, True] - entropy_at[4, True]) for d in (64, 1024)) < 0.1, (
+    "scaled: the same at any d_k"
+)
+assert (
+    max(abs(jacobian_at[d, True] - jacobian_at[4, True]) for d in (64, 1024)) < 0.05
+), "scaled, the softmax's Jacobian is about the same size at any d_k"
+
+# %% [markdown]
+# Two masks matter. A **padding mask** hides the padding positions of the keys, as in chapter 5. A
+# **causal mask** hides the future: position $t$ may look at positions $\le t$ only, so that a decoder
+# trained on whole sequences at once (teacher forcing) cannot peek at the character it must predict.
+
+
+# %%
+def scaled_dot_product_attention(Q, K, V, mask=None):
+    """softmax(Q K^T / sqrt(d_k)) V over the last two axes; mask: True where looking is allowed."""
+    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])
+    if mask is not None:
+        scores = np.where(mask, scores, -1e9)
+    weights = softmax(scores)
+    return weights @ V, weights
+
+
+seq_len = 5
+causal_mask = np.tril(np.ones((seq_len, seq_len), dtype=bool))
+padding_mask = np.array([True, True, True, False, False])[
+    None, :
+]  # the last two positions are padding
+print(
+    "causal mask (row: query position, column: key position):\n",
+    causal_mask.astype(int),
+)
+print("causal and padding masks together:\n", (causal_mask & padding_mask).astype(int))
+
+# %% [markdown]
+# A direct test of the causal mask: change the last input vector; with the mask, the outputs at all
+# earlier positions stay the same.
+
+# %%
+inputs = rng.normal(size=(seq_len, 8))
+changed = inputs.copy()
+changed[-1] += 5.0
+output, weights = scaled_dot_product_attention(inputs, inputs, inputs, causal_mask)
+output_changed, _ = scaled_dot_product_attention(changed, changed, changed, causal_mask)
+print("earlier outputs unchanged:", np.allclose(output[:-1], output_changed[:-1]))
+print("weights above the diagonal:", float(np.triu(weights, 1).max()))
+assert (
+    np.allclose(output[:-1], output_changed[:-1]) and np.triu(weights, 1).max() < 1e-12
+), (
+    "with the causal mask, changing the last input leaves earlier outputs alone and no weight looks ahead"
+)
+
+# %% [markdown]
+# ## 2. Multi-head attention from scratch
+#
+# One attention computes one weighted average per position. **Multi-head attention** runs $h$ of them
+# in parallel, each with its own smaller projections ($d_k = d / h$ is typical), so that different
+# heads can look at different things, for example one at the previous character and one at the start
+# of the word. The heads' outputs are concatenated and projected back:
+#
+# $$\operatorname{head}_i = \operatorname{Attention}(Q W_Q^{(i)}, K W_K^{(i)}, V W_V^{(i)}), \qquad
+# \operatorname{MHA}(Q, K, V) = [\operatorname{head}_1; \dots; \operatorname{head}_h]\, W_O .$$
+#
+# `keras.layers.MultiHeadAttention` stores the projections as `EinsumDense` kernels of shape
+# $(d, h, d_k)$ with biases $(h, d_k)$, and the output kernel as $(h, d_k, d)$ with a bias $(d,)$. We
+# build a Keras layer, copy its weights into NumPy and compare, with a causal mask.
+
+
+# %%
+def multi_head_attention(query, value, weights, mask=None):
+    """Keras's MultiHeadAttention in NumPy; key = value; weights in the order of layer.get_weights()."""
+    W_q, b_q, W_k, b_k, W_v, b_v, W_o, b_o = weights
+    Q = np.einsum("btd,dhk->bhtk", query, W_q) + b_q[None, :, None, :]
+    K = np.einsum("bsd,dhk->bhsk", value, W_k) + b_k[None, :, None, :]
+    V = np.einsum("bsd,dhk->bhsk", value, W_v) + b_v[None, :, None, :]
+    heads, head_weights = scaled_dot_product_attention(
+        Q, K, V, mask
+    )  # (batch, heads, T, key_dim)
+    return np.einsum("bhtk,hkd->btd", heads, W_o) + b_o, head_weights
+
+
+model_dim, num_heads = 16, 4
+mha = keras.layers.MultiHeadAttention(
+    num_heads=num_heads, key_dim=model_dim // num_heads
+)
+sequence = rng.normal(size=(3, 9, model_dim)).astype("float32")
+output_keras = mha(sequence, sequence, use_causal_mask=True)
+output_numpy, _ = multi_head_attention(
+    sequence.astype("float64"),
+    sequence.astype("float64"),
+    mha.get_weights(),
+    mask=np.tril(np.ones((9, 9), dtype=bool)),
+)
+print("weights:", [w.shape for w in mha.get_weights()])
+print(
+    f"{mha.count_params()} parameters = 4 d (d + 1) = {4 * model_dim * (model_dim + 1)}"
+)
+print(
+    "our multi-head attention agrees with keras.layers.MultiHeadAttention:",
+    np.allclose(output_numpy, output_keras, atol=1e-5),
+)
+assert np.allclose(output_numpy, output_keras, atol=1e-5), (
+    "our multi-head attention matches keras.layers.MultiHeadAttention"
+)
+assert mha.count_params() == 4 * model_dim * (model_dim + 1), (
+    "four heads of width d / 4 have 4 d (d + 1) parameters, as many as one head of width d"
+)
+
+# %% [markdown]
+# Four heads of size 4 cost exactly as much as one head of size 16: multi-head attention splits the
+# width, it does not multiply the parameters.
+#
+# ## 3. Order must be injected: positional encoding
+#
+# Self-attention treats its input as a *set*. Permute the positions, and the outputs are permuted the
+# same way and otherwise unchanged (the layer is **permutation-equivariant**): "7 March 2024" and
+# "2024 March 7" would look alike. The RNN never had that problem, since it reads in order. Let us
+# check it with the Keras layer above.
+
+# %%
+permutation = rng.permutation(9)
+output_permuted = mha(sequence[:, permutation], sequence[:, permutation])
+output_plain = mha(sequence, sequence)
+print(
+    "self-attention of permuted inputs = permuted outputs:",
+    np.allclose(
+        np.asarray(output_permuted), np.asarray(output_plain)[:, permutation], atol=1e-5
+    ),
+)
+assert np.allclose(
+    np.asarray(output_permuted), np.asarray(output_plain)[:, permutation], atol=1e-5
+), "self-attention is permutation-equivariant: permuted inputs give permuted outputs"
+
+# %% [markdown]
+# An equality that holds for any weights (checked here for one set and one permutation), and the
+# contrast that makes it a finding: an LSTM on the same permuted inputs does *not* return its outputs
+# permuted, because its state at each step depends on what came before.
+
+# %%
+order_reader = keras.layers.LSTM(model_dim, return_sequences=True)
+lstm_permuted, lstm_plain = (
+    order_reader(sequence[:, permutation]),
+    order_reader(sequence),
+)
+lstm_equivariant = np.allclose(
+    np.asarray(lstm_permuted), np.asarray(lstm_plain)[:, permutation], atol=1e-3
+)
+print("LSTM of permuted inputs = permuted outputs:", lstm_equivariant)
+assert not lstm_equivariant, (
+    "an LSTM does not return permuted outputs for permuted inputs"
+)
+
+# %% [markdown]
+# The transformer's fix is to add a **positional encoding** $P$ to the embeddings, a vector for each
+# position that the layers can read. The sinusoidal encoding of Vaswani et al. (2017) uses, for
+# position $p$ and dimension pairs $2i, 2i+1$,
+#
+# $$P_{p, 2i} = \sin\left(p / 10000^{2i/d}\right), \qquad P_{p, 2i+1} = \cos\left(p / 10000^{2i/d}\right):$$
+#
+# waves whose wavelengths grow geometrically from $2\pi$ to $10000 \cdot 2\pi$, so that each position
+# gets a unique pattern, and $P_{p+k}$ is a fixed linear function (a rotation in each pair) of $P_p$,
+# which makes relative offsets easy to read. Learned position embeddings did as well on translation
+# (Vaswani et al., 2017, Table 3, row E).
+
+
+# %%
+def positional_encoding(num_positions, depth):
+    """Sinusoidal positional encoding, shape (num_positions, depth): sin in even, cos in odd columns."""
+    positions = np.arange(num_positions)[:, None]
+    frequencies = 1 / 10000 ** (np.arange(0, depth, 2) / depth)
+    encoding = np.zeros((num_positions, depth))
+    encoding[:, 0::2], encoding[:, 1::2] = (
+        np.sin(positions * frequencies),
+        np.cos(positions * frequencies),
+    )
+    return encoding.astype("float32")
+
+
+positions_9 = positional_encoding(9, model_dim)
+output_pos = mha(sequence + positions_9, sequence + positions_9)
+output_pos_permuted = mha(
+    sequence[:, permutation] + positions_9, sequence[:, permutation] + positions_9
+)
+print(
+    "with positional encoding, permuting the inputs changes the outputs:",
+    not np.allclose(
+        np.asarray(output_pos_permuted),
+        np.asarray(output_pos)[:, permutation],
+        atol=1e-3,
+    ),
+)
+assert not np.allclose(
+    np.asarray(output_pos_permuted), np.asarray(output_pos)[:, permutation], atol=1e-3
+), "with positional encoding, permuting the inputs no longer just permutes the outputs"
+
+# %%
+encoding = positional_encoding(64, 32)
+fig, (ax_map, ax_waves) = plt.subplots(1, 2, figsize=(12, 3.8))
+image = ax_map.imshow(encoding.T, cmap="RdBu", aspect="auto", vmin=-1, vmax=1)
+ax_map.set(
+    xlabel="position p",
+    ylabel="dimension",
+    title="Sinusoidal positional encoding (d = 32)",
+)
+ax_map.grid(False)
+fig.colorbar(image, ax=ax_map, label="value")
+for dimension in (0, 4, 10, 20):
+    ax_waves.plot(encoding[:, dimension], label=f"dimension {dimension}")
+ax_waves.set(
+    xlabel="position p",
+    ylabel="value",
+    title="Low dimensions oscillate fast, high ones slowly",
+)
+ax_waves.legend(ncol=2)
+plt.show()
+
+# %% [markdown]
+# The low dimensions tell neighbouring positions apart, the high ones distinguish the beginning of the
+# sequence from its end: together they act like the digits of a smooth clock.
+#
+# ## 4. A small transformer on the same task
+#
+# Now the pieces make a transformer encoder-decoder, written with Keras layers:
+#
+# - an embedding of each character, scaled by $\sqrt{d}$, plus the positional encoding;
+# - an **encoder block**: self-attention over the text (padding mask), then a position-wise feed-forward
+#   network, each wrapped in a residual connection and layer normalisation;
+# - a **decoder block**: causal self-attention over the output so far, **cross-attention** to the
+#   encoder's outputs (the attention of chapter 5, section 4), a feed-forward network, again with
+#   residuals and layer normalisation;
+# - a dense layer to the 12 output characters.
+#
+# One block each, width $d = 32$, four heads: small on purpose, to train within the chapter's
+# budget on a CPU.
+
+# %%
+task = date_task(seed)  # chapter 5's dates in four languages, as arrays (utils.seq2seq)
+print(f"{len(task.x_train)} training pairs, {len(task.x_test)} test pairs")
+
+
+# %%
+class PositionalEmbedding(keras.layers.Layer):
+    """Character embedding times sqrt(depth) plus the sinusoidal positional encoding."""
+
+    def __init__(self, vocabulary_size, depth, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding = keras.layers.Embedding(vocabulary_size, depth)
+        self.encoding = positional_encoding(INPUT_LENGTH, depth)
+        self.depth = depth
+
+    def call(self, ids):
+        return (
+            self.embedding(ids) * np.float32(np.sqrt(self.depth))
+            + self.encoding[None, : ids.shape[1]]
+        )
+
+
+def residual_block(inputs, sublayer_output, name):
+    """The residual connection and layer normalisation around every sublayer."""
+    return keras.layers.LayerNormalization(name=f"{name}_norm")(
+        inputs + sublayer_output
+    )
+
+
+def feed_forward(inputs, depth, name):
+    """The position-wise network: the same two dense layers at every position."""
+    hidden = keras.layers.Dense(2 * depth, activation="relu", name=f"{name}_hidden")(
+        inputs
+    )
+    return keras.layers.Dense(depth, name=f"{name}_out")(hidden)
+
+
+# %% [markdown]
+# The **encoder block**: every character of the text attends to every other (padding hidden), then
+# the feed-forward network, each sublayer inside a residual connection.
+
+
+# %%
+def encoder_block(encoded, padding, depth, heads):
+    attention = keras.layers.MultiHeadAttention(
+        heads, depth // heads, name="encoder_self_attention"
+    )
+    encoded = residual_block(
+        encoded,
+        attention(encoded, encoded, attention_mask=padding),
+        "encoder_attention",
+    )
+    return residual_block(
+        encoded, feed_forward(encoded, depth, "encoder_ff"), "encoder_ff"
+    )
+
+
+# %% [markdown]
+# The **decoder block**: causal self-attention over the characters written so far, then
+# cross-attention from them (queries) to the encoder's outputs (keys and values), then the
+# feed-forward network.
+
+
+# %%
+def decoder_block(decoded, encoded, padding, depth, heads):
+    self_attention = keras.layers.MultiHeadAttention(
+        heads, depth // heads, name="decoder_self_attention"
+    )
+    decoded = residual_block(
+        decoded,
+        self_attention(decoded, decoded, use_causal_mask=True),
+        "decoder_attention",
+    )
+    cross_attention = keras.layers.MultiHeadAttention(
+        heads, depth // heads, name="cross_attention"
+    )
+    decoded = residual_block(
+        decoded,
+        cross_attention(decoded, encoded, attention_mask=padding),
+        "cross_attention",
+    )
+    return residual_block(
+        decoded, feed_forward(decoded, depth, "decoder_ff"), "decoder_ff"
+    )
+
+
+# %% [markdown]
+# The model: embeddings with positions for the text and for the characters written so far, one block
+# of each, and the output layer.
+
+
+# %%
+def build_transformer(depth=32, heads=4):
+    encoder_input = keras.Input((INPUT_LENGTH,), dtype="int32", name="text")
+    decoder_input = keras.Input((OUTPUT_LENGTH,), dtype="int32", name="previous_chars")
+    padding = keras.ops.expand_dims(
+        keras.ops.not_equal(encoder_input, 0), axis=1
+    )  # (batch, 1, INPUT_LENGTH)
+    encoded = encoder_block(
+        PositionalEmbedding(len(task.input_ids) + 2, depth)(encoder_input),
+        padding,
+        depth,
+        heads,
+    )
+    decoded = PositionalEmbedding(len(OUTPUT_ALPHABET), depth)(decoder_input)
+    decoded = decoder_block(decoded, encoded, padding, depth, heads)
+    logits = keras.layers.Dense(len(OUTPUT_ALPHABET), name="to_characters")(decoded)
+    return keras.Model([encoder_input, decoder_input], logits, name="transformer")
+
+
+transformer = build_transformer()
+print(f"transformer: {transformer.count_params()} parameters")
+print(
+    "attention layers:",
+    [
+        layer.name
+        for layer in transformer.layers
+        if isinstance(layer, keras.layers.MultiHeadAttention)
+    ],
+)
+
+# %% [markdown]
+# Our `residual_block` normalises after the residual sum, as Vaswani et al. (2017) did ("Post-LN").
+# Post-LN transformers are sensitive to the learning rate early in training: Xiong et al. (2020) show
+# that their gradients near the output are large at initialisation, and Liu et al. (2020) that their
+# outputs depend strongly on the residual branches. So the usual recipe warms the rate up linearly
+# (here over the first 100 steps, to $4 \cdot 10^{-3}$) and then lets it decay (a cosine to 0 at the
+# end). Normalising at the input of each sublayer instead ("Pre-LN", $x + f(\operatorname{LN}(x))$)
+# trained without warm-up in Xiong et al.'s experiments, and most large models since use it. Batches of
+# 128, three epochs, the same data and the same greedy decoding as chapter 5's RNNs.
+
+
+# %% tags=["nbval-ignore-output"]
+transformer_steps = 3 * int(np.ceil(len(task.x_train) / 128))
+warmup_steps = 100  # Keras's CosineDecay decays over decay_steps *after* the warm-up
+schedule = keras.optimizers.schedules.CosineDecay(
+    0.0, transformer_steps - warmup_steps, warmup_target=4e-3, warmup_steps=warmup_steps
+)
+compile_and_fit(
+    transformer,
+    "transformer",
+    task,
+    batch_size=128,
+    learning_rate=schedule,
+    check_each_epoch=False,
+)
+x_test, decoder_in_test = task.x_test, task.decoder_in_test
+exact = (greedy_decode(transformer, x_test) == task.y_test).all(axis=1)
+exact_by_locale = {
+    locale: exact[np.array(task.test_locales) == locale].mean() for locale in LOCALES
+}
+print(
+    f"transformer: exact match on {len(exact)} held-out dates {exact.mean():.2%}; by language:",
+    "  ".join(f"{locale} {rate:.1%}" for locale, rate in exact_by_locale.items()),
+)
+
+# %%
+lstm_with_attention, _ = build_seq2seq(
+    len(task.input_ids) + 2, with_attention=True
+)  # chapter 5's model
+print(
+    f"parameters: transformer {transformer.count_params()}, chapter 5's LSTM encoder-decoder with attention "
+    f"{lstm_with_attention.count_params()}"
+)
+assert exact.mean() > 0.85, "the small transformer should write most dates exactly"
+assert transformer.count_params() < 0.5 * lstm_with_attention.count_params(), (
+    "less than half the parameters"
+)
+
+# %% [markdown]
+# With less than half the parameters of chapter 5's LSTM encoder-decoder with attention, the small
+# transformer writes most held-out dates exactly after three epochs (the assert asks for more than
+# 85%). That ranks nothing between the two families: the transformer differs from chapter 5's LSTM
+# encoder-decoder in width (32 against 64), batch size (128 against 256, so twice the optimiser steps in the same
+# three epochs), learning rate (a peak of $4 \cdot 10^{-3}$, reached by warm-up and followed by a
+# cosine decay, against a constant $2 \cdot 10^{-2}$) and parameter count, which breaks the
+# equal-budget rule of chapter 4. A fair comparison fixes the budget and tunes each model within it,
+# over several seeds; chapter 8 does that for forecasting. Why transformers took over lies elsewhere,
+# in how their computation can be spread over parallel hardware, the subject of the next section.
+
+# %% [markdown]
+# ## 5. Parallelism: sequential steps, path lengths, and what a clock shows
+#
+# Two properties of a layer do not depend on the machine, and they decide how well its training can
+# use parallel hardware (Vaswani et al., 2017, table 1). The **sequential operations**: how many
+# steps must run one after another to process a sequence of length $T$. An RNN computes $h_t$ from
+# $h_{t-1}$, so $T$; a self-attention layer computes all $T^2$ scores in a few matrix products, so a
+# constant number, whatever $T$. And the **maximum path length**: how many steps separate the first
+# input from the last output, which is also how far a gradient has to travel between them (chapter 2):
+# $T - 1$ cell applications in an RNN, one attention in self-attention, and for a stack of causal
+# convolutions of width 2 with dilations $1, 2, 4, \dots$ the number of layers needed for the receptive
+# field to reach back $T$ steps, $\log_2 T$ (chapter 8, section 2). The RNN and attention rows of the
+# table below count one layer; the CNN row counts the whole stack that reaches $T$ steps back, one
+# parallel operation per layer (Vaswani et al.'s table counts one convolutional layer: $O(1)$
+# sequential operations, a path of $O(\log_k T)$). We count the first and test the second with
+# gradients, for $T = 64$.
+
+
+# %%
+class CountingCell(keras.layers.Layer):
+    """A SimpleRNN cell that counts how many times the RNN applies it."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.cell, self.state_size, self.applications = (
+            keras.layers.SimpleRNNCell(units),
+            units,
+            0,
+        )
+
+    def build(self, input_shape):
+        self.cell.build(input_shape)
+
+    def call(self, inputs, states):
+        self.applications += 1
+        return self.cell(inputs, states)
+
+
+def dilated_causal_stack(num_layers, width=4):
+    inputs = keras.Input((None, width))
+    x = inputs
+    for layer in range(num_layers):
+        x = keras.layers.Conv1D(
+            width, 2, dilation_rate=2**layer, padding="causal", activation="tanh"
+        )(x)
+    return keras.Model(inputs, x)
+
+
+def first_input_reaches_last_output(layer, length=64, width=4):
+    """Largest |d(last output) / d(first input)|: zero when no path joins them.
+
+    It runs on the CPU, where a missing path gives an exact zero; a GPU's convolution algorithms
+    (FFT, Winograd) can leave residues of about 1e-8 where the exact value is 0.
+    """
+    with tf.device("/CPU:0"):
+        x = keras.ops.convert_to_tensor(
+            rng.normal(size=(1, length, width)).astype("float32")
+        )
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            last_output = keras.ops.sum(layer(x)[:, -1])
+        return float(keras.ops.max(keras.ops.abs(tape.gradient(last_output, x)[0, 0])))
+
+
+path_length = 64
+counting_cell = CountingCell(4)
+rnn_sensitivity = first_input_reaches_last_output(
+    keras.layers.RNN(counting_cell, unroll=True, return_sequences=True)
+)
+self_attention = keras.layers.MultiHeadAttention(num_heads=2, key_dim=2)
+attention_sensitivity = first_input_reaches_last_output(lambda x: self_attention(x, x))
+cnn_layers_needed = int(np.log2(path_length))
+cnn_short, cnn_enough = (
+    first_input_reaches_last_output(dilated_causal_stack(n))
+    for n in (cnn_layers_needed - 1, cnn_layers_needed)
+)
+print(
+    f"T = {path_length}: the RNN applied its cell {counting_cell.applications} times, one after another"
+)
+print(
+    f"{'layer':<28}{'sequential operations':>22}{'path, first input to last output':>34}"
+)
+print(f"{'RNN':<28}{'T':>22}{'T - 1 cell applications':>34}")
+cnn_path = f"log2 T = {cnn_layers_needed} layers"
+print(f"{'causal CNN stack, 2^l':<28}{'log2 T (1 per layer)':>22}{cnn_path:>34}")
+print(f"{'self-attention':<28}{'1 (matrix products)':>22}{'1 attention':>34}")
+print(
+    f"the last output depends on the first input: RNN {rnn_sensitivity > 0}, self-attention "
+    f"{attention_sensitivity > 0}, CNN with {cnn_layers_needed - 1} layers {cnn_short > 0}, "
+    f"with {cnn_layers_needed} layers {cnn_enough > 0}"
+)
+assert counting_cell.applications == path_length, (
+    "the RNN applies its cell T = 64 times"
+)
+assert (
+    rnn_sensitivity > 0
+    and attention_sensitivity > 0
+    and cnn_short == 0
+    and cnn_enough > 0
+), (
+    "the first input reaches the last output of the RNN, of attention and of log2 T CNN layers, not of one fewer"
+)
+
+# %% tags=["nbval-ignore-output"]
+print(
+    f"gradient from the last output to the first input: RNN {rnn_sensitivity:.1e}, "
+    f"self-attention {attention_sensitivity:.1e}"
+)
+assert rnn_sensitivity < 1e-6 < attention_sensitivity, (
+    "the RNN's 63-step path carries almost no gradient"
+)
+
+# %% [markdown]
+# The RNN's path exists, but it runs through 63 cell applications, and the gradient along it is tiny
+# (the vanishing gradient of chapter 2, printed above); the attention's path is a single step.
+# Neither count depends on the hardware. What the hardware decides is whether the attention's
+# independent work actually runs at the same time: a GPU's thousands of cores can compute all $T^2$
+# scores at once, while nothing can run a nonlinear RNN's $T$ steps at once (chapter 11 shows that a
+# *linear* recurrence can be computed with a parallel scan).
+#
+# A clock on this machine shows the other side, the amount of work. We time one training step
+# (forward and backward) of an `LSTM(64)` and of a self-attention block of the same width for
+# sequences of 25 to 400 steps, taking the median of seven rounds after a warm-up, both models and all
+# lengths taking turns within each round. The block (`SelfAttentionBlock`) and the timed step
+# (`training_steps`: one `train_on_batch` of the layer with a `Dense(1)` on top, on a model built for
+# each length) are in `utils/step_timing.py`, because chapter 11 times its layers the same way. The
+# setup cell and the figure's title say how many CPU threads TensorFlow uses here (one under `make
+# test`, more on a laptop).
+
+# %% tags=["nbval-ignore-output"]
+timed_lengths = np.array([25, 50, 100, 200, 400])
+logger_level = tf.get_logger().level
+tf.get_logger().setLevel(
+    "ERROR"
+)  # each freshly built model traces its step once: no retracing warnings
+step_times = interleaved_seconds(
+    {
+        **training_steps("LSTM", lambda: keras.layers.LSTM(64), timed_lengths),
+        **training_steps("attention", SelfAttentionBlock, [*timed_lengths, 800]),
+    },
+    rounds=7,
+)
+tf.get_logger().setLevel(logger_level)
+lstm_seconds = np.array([np.median(step_times["LSTM", int(n)]) for n in timed_lengths])
+attention_seconds = np.array(
+    [np.median(step_times["attention", int(n)]) for n in timed_lengths]
+)
+for n, lstm_time, attention_time in zip(
+    timed_lengths, lstm_seconds, attention_seconds, strict=True
+):
+    print(
+        f"T = {n:>3}: LSTM {lstm_time * 1000:7.1f} ms, self-attention {attention_time * 1000:7.1f} ms"
+    )
+
+# %% [markdown]
+# How much work is that? The multiply–accumulates (MACs) of one forward pass over one sequence can
+# be counted. `LSTM(64)` on 64 features computes four gates from the input and the state at every
+# step, $4 \cdot 64 \cdot (64 + 64)$ MACs per step. The attention block projects every position to
+# queries, keys and values and back ($4 \cdot 64 \cdot 64$ MACs per position) and, per head, scores
+# every pair of positions and averages the values ($2 \cdot 16 \cdot T$ MACs per position and head).
+# The backward pass costs about twice the forward pass for both. The `Dense(1)` on top is left out:
+# it adds 64 MACs per output, and the attention model has an output at every position while the
+# LSTM model has one at the end only.
+
+
+# %%
+def lstm_macs(length, features=64, units=64):
+    return length * 4 * units * (features + units)
+
+
+def attention_block_macs(length, width=64, num_heads=4, key_dim=16):
+    projections = (
+        4 * width * num_heads * key_dim
+    )  # queries, keys, values, output, per position
+    return length * (projections + num_heads * 2 * key_dim * length)
+
+
+print(f"{'T':>4} {'LSTM MACs':>11} {'attention MACs':>15} {'ratio':>6}")
+for n in timed_lengths:
+    print(
+        f"{n:>4} {lstm_macs(n):>11,} {attention_block_macs(n):>15,} {attention_block_macs(n) / lstm_macs(n):>6.2f}"
+    )
+
+# %% tags=["nbval-ignore-output"]
+for n, lstm_time, attention_time in zip(
+    timed_lengths, lstm_seconds, attention_seconds, strict=True
+):
+    lstm_ns, attention_ns = (
+        lstm_time / (8 * lstm_macs(n)) * 1e9,
+        attention_time / (8 * attention_block_macs(n)) * 1e9,
+    )
+    print(
+        f"T = {n:>3}: nanoseconds per MAC (batch of 8, forward and backward): LSTM {lstm_ns:.2f}, "
+        f"attention {attention_ns:.2f}"
+    )
+
+# %% [markdown]
+# From $T = 200$ on, attention does more work than the LSTM, twice as much at $T = 400$, and yet on this
+# machine it does not take twice the LSTM's time: each of its MACs costs less. The LSTM's work comes as
+# $2T$ small matrix products (8 rows times a $64 \times 256$ matrix, for the input and the state), one
+# after another (only the state's product must wait for the previous step; Keras's generic loop runs the
+# input's step by step too, where cuDNN batches it over all steps); attention's comes as a few large
+# products over all positions at once, which a CPU runs
+# more efficiently (vector units and caches stay busy). So the clock does not simply measure work: the
+# cost of sequential steps already shows on a CPU, as a higher cost per MAC. The CPU assert below checks
+# it at $T = 400$: the LSTM's time per MAC is higher than the attention block's.
+#
+# On the CPU we test two growth laws as well. The LSTM's time should be a straight line
+# $t = a + bT$ ($R^2 > 0.9$; other programs on the machine add some noise) in which the part that grows
+# with the length dominates: at $T = 400$, $bT$ is more than twice the fixed cost $a$ of a step. For
+# attention, the $T^2$ term takes over at long lengths: from $T = 200$ to $T = 800$ (one more length,
+# timed for attention only) its time should grow by more than the factor 4 of a linear cost. Each ratio
+# is the median over rounds of the two times measured within one round (`utils.measure.paired_ratio`).
+# Which of the two is faster at a given length depends on the machine, and on a CPU it changes with
+# the load, so on the CPU the book asserts no order between them. A GPU is another machine: Keras
+# compiles the attention model with XLA there but not the LSTM model, whose cuDNN kernel XLA cannot
+# take in, and the laws measured on CPUs need not hold. On a GPU the book asserts only what the
+# counts above predict for parallel hardware: from $T = 25$ to $T = 400$ the LSTM's step time grows by
+# more than the attention block's, since the LSTM adds 375 steps that must run one after another and
+# attention adds none. This book has not been run on a GPU yet, so that assert is a prediction until
+# one runs it.
+
+# %% tags=["nbval-ignore-output"]
+slope, intercept, r_squared = linear_fit(timed_lengths, lstm_seconds)
+attention_growth = paired_ratio(step_times, ("attention", 800), ("attention", 200))
+print(
+    f"LSTM: linear fit R^2 = {r_squared:.3f}, {slope * 1e6:.0f} µs per step, fixed cost {intercept * 1e3:.1f} ms"
+)
+print(
+    f"self-attention: x{attention_growth:.1f} from T = 200 to 800 (a linear cost: x4)"
+)
+if gpu_available():
+    lstm_growth = paired_ratio(step_times, ("LSTM", 400), ("LSTM", 25))
+    assert lstm_growth > paired_ratio(
+        step_times, ("attention", 400), ("attention", 25)
+    ), "sequential steps show"
+else:
+    assert r_squared > 0.9, "the LSTM's step time should grow linearly with the length"
+    assert slope * 400 > 2 * intercept, (
+        "at T = 400 the length-proportional part should dominate"
+    )
+    assert attention_growth > 4, (
+        "more than a linear cost: the attention's quadratic term shows at long lengths"
+    )
+    lstm_over_attention = paired_ratio(step_times, ("LSTM", 400), ("attention", 400))
+    assert lstm_over_attention > lstm_macs(400) / attention_block_macs(400), (
+        "the LSTM's MACs cost more each"
+    )
+
+# %%
+fig, ax = plt.subplots()
+ax.plot(timed_lengths, lstm_seconds * 1000, "o-", label="LSTM(64): T sequential steps")
+attention_lengths = np.concatenate(
+    [timed_lengths, [800]]
+)  # attention alone was also timed at T = 800
+attention_all_seconds = np.concatenate(
+    [attention_seconds, [np.median(step_times["attention", 800])]]
+)
+ax.plot(
+    attention_lengths,
+    attention_all_seconds * 1000,
+    "s-",
+    label="self-attention (4 heads x 16): T² scores",
+)
+ax.plot(
+    timed_lengths,
+    (slope * timed_lengths + intercept) * 1000,
+    ":",
+    color="C0",
+    label="linear fit (LSTM)",
+)
+ax.set(
+    xlabel="sequence length T (steps)",
+    ylabel="time per training step (ms)",
+    title=f"One training step, batch of 8, {'GPU' if gpu_available() else f'CPU, {cpu_threads()} thread(s)'}",
+)
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# On the CPU the LSTM's time grows along a straight line, and the attention block's time grows by more
+# than a linear cost would from $T = 200$ to 800 (asserted) as the $T^2$ scores take over: at long
+# lengths its work grows faster than linearly, and its weights need $O(T^2)$ memory per head.
+# Self-attention costs $O(T^2 d)$ operations in $O(1)$ sequential steps, a recurrent layer $O(T d^2)$
+# operations in $O(T)$ sequential steps. Even a CPU with one thread runs the large products faster per
+# operation, as measured above; a GPU's thousands of cores widen that gap, and on parallel hardware the
+# sequential steps are what limit training. That measurement needs a GPU, and this book asserts it only
+# there.
+#
+# **Where RNNs keep an edge**, by the same counts:
+# - **Streaming.** An RNN consumes one input and updates a fixed-size state; attention must look back
+#   at everything seen so far, and its cost per new step grows with the history (a transformer caches
+#   the keys and values, but the cache grows without bound).
+# - **Constant memory in inference.** Writing or reading a stream step by step, an RNN keeps one state
+#   of fixed size; a transformer keeps a key-value cache that grows with $T$ (chapter 11, section 6,
+#   measures both). In *training* the difference is smaller than the $T^2$ weights suggest: an RNN
+#   trained by backpropagation through time stores its $T$ states, and memory-efficient attention
+#   kernels never store the $T \times T$ weights (Rabe & Staats, 2021; Dao et al., 2022,
+#   FlashAttention), so both need $O(T)$ memory.
+#
+# Recent models (linear attention, state-space models) try to get both: parallel training like a
+# transformer and constant-memory recurrent inference like an RNN.
+
+
+# %% [markdown]
+# ## 6. Pitfalls
+#
+# - **Attending to padding.** `MultiHeadAttention` called on raw tensors does not see an embedding's
+#   padding mask; it needs an explicit `attention_mask` (our transformer builds it from the ids).
+# - **Forgetting the causal mask.** A decoder trained with teacher forcing and no causal mask can read
+#   the character it must predict; what it learns that way is useless at decoding time, when that
+#   character is not there yet. Exercise 2 checks that our transformer's mask works.
+# - **No positions.** Self-attention without positional information is permutation-equivariant; a
+#   transformer encoder that forgets the positional encoding cannot tell "7.3." from "3.7.". (A decoder
+#   with a causal mask can infer positions from the mask itself: Haviv et al., 2022.)
+# - **Unscaled dot products.** Without $1/\sqrt{d_k}$ the softmax saturates at large widths and the
+#   gradient through it all but vanishes (section 1 measured both).
+# - **Argument order.** `MultiHeadAttention` takes `(query, value, key=None)`; chapter 5's `Attention`
+#   takes `[query, value, key]`.
+# - **A Post-LN transformer without warm-up.** Normalising after the residual sum makes the first steps
+#   sensitive to the learning rate; warm the rate up, or normalise before each sublayer (Pre-LN).
+# - **Quadratic memory.** Attention weights of a batch of 32, 8 heads and $T = 8192$ take 32 · 8 · 8192²
+#   · 4 bytes ≈ 69 GB in float32: long sequences need memory-efficient attention kernels.
+
+# %% [markdown]
+# ## 7. Summary
+#
+# - Self-attention is $\operatorname{softmax}(QK^\top/\sqrt{d_k} + M)V$ with padding and causal masks;
+#   without the $\sqrt{d_k}$ the softmax saturates at large widths and its gradient vanishes.
+# - Multi-head attention runs several smaller attentions side by side, at the parameter cost of one;
+#   self-attention is permutation-equivariant, so positional encodings give it order.
+# - A transformer encoder-decoder is built from blocks of attention and feed-forward layers with
+#   residual connections and layer normalisation; ours, small and warmed up, wrote most dates exactly.
+#   Its comparison with the LSTMs is not at an equal budget, so it ranks nothing.
+# - An RNN layer has $T$ sequential steps and a path of $T - 1$ steps from the first input to the last
+#   output; self-attention has a constant number of both, at the price of $O(T^2)$ work (and memory,
+#   unless a memory-efficient kernel computes it). On parallel hardware that is why transformers
+#   replaced RNNs (not measured here, without a GPU); for streaming and tight memory, RNNs still have
+#   a place.
+
+# %% [markdown]
+# ## 8. Exercises
+#
+# 1. **Count by hand.** How many parameters does `keras.layers.MultiHeadAttention(num_heads=8,
+#    key_dim=64)` have on inputs of width 512? Check with `count_params`.
+# 2. **The causal mask in the trained transformer.** For the first 16 test dates, make `scrambled`, a
+#    copy of their decoder inputs with every position after 4 changed, and compute the transformer's
+#    logits on the true inputs (`logits_true`) and on `scrambled` (`logits_scrambled`). Positions 0-4
+#    should not change.
+
+# %% tags=["solution"]
+# Exercise 1: write your answer where the solution markers are.
+### BEGIN SOLUTION
+# Q, K and V kernels are 512 x 8 x 64 with 8 x 64 biases, the output kernel 8 x 64 x 512 with 512 biases.
+by_hand = 3 * (512 * 8 * 64 + 8 * 64) + 8 * 64 * 512 + 512
+### END SOLUTION
+
+# %% tags=["check"]
+big_mha = keras.layers.MultiHeadAttention(num_heads=8, key_dim=64)
+big_mha(np.zeros((1, 2, 512), dtype="float32"), np.zeros((1, 2, 512), dtype="float32"))
+print(f"by hand {by_hand}, count_params {big_mha.count_params()}")
+assert by_hand == big_mha.count_params(), (
+    "your count by hand must equal the layer's count_params()"
+)
+
+
+# %% tags=["solution"]
+# Exercise 2: write your answer where the solution markers are.
+### BEGIN SOLUTION
+# the causal mask keeps the future decoder inputs out of the earlier positions.
+scrambled = decoder_in_test[:16].copy()
+shift = rng.integers(
+    1, len(OUTPUT_ALPHABET), size=(16, OUTPUT_LENGTH - 5)
+)  # never 0: every input changes
+scrambled[:, 5:] = (scrambled[:, 5:] + shift) % len(OUTPUT_ALPHABET)
+logits_true = transformer.predict([x_test[:16], decoder_in_test[:16]], verbose=0)
+logits_scrambled = transformer.predict([x_test[:16], scrambled], verbose=0)
+### END SOLUTION
+
+# %% tags=["check"]
+print(
+    "positions 0-4 unchanged:",
+    np.allclose(logits_true[:, :5], logits_scrambled[:, :5], atol=1e-4),
+)
+assert scrambled.shape == (16, OUTPUT_LENGTH) and np.array_equal(
+    scrambled[:, :5], decoder_in_test[:16, :5]
+), "scrambled must be a (16, OUTPUT_LENGTH) copy that keeps positions 0-4 unchanged"
+assert np.all(scrambled[:, 5:] != decoder_in_test[:16, 5:]), (
+    "change every decoder input after position 4"
+)
+assert np.allclose(
+    logits_true,
+    transformer.predict([x_test[:16], decoder_in_test[:16]], verbose=0),
+    atol=1e-5,
+), "logits_true must be the transformer's logits on the true decoder inputs"
+assert np.allclose(
+    logits_scrambled,
+    transformer.predict([x_test[:16], scrambled], verbose=0),
+    atol=1e-5,
+), "logits_scrambled must be the transformer's logits on scrambled"
+assert np.allclose(logits_true[:, :5], logits_scrambled[:, :5], atol=1e-4), (
+    "positions 0-4 must get the same logits on both inputs"
+)
