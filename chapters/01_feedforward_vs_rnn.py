@@ -58,11 +58,13 @@ book_root = next(
 if not (book_root / marker).is_file():
     if not BOOK_REPOSITORY:
         raise RuntimeError(
-            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
-            "open the notebook inside the book, or see 'Colab and Kaggle' in the README"
+            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book"
+            " from: open the notebook inside the book, or see 'Colab and Kaggle' in"
+            " the README"
         )
     print(
-        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)"
+        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle:"
+        " Settings, Internet on)"
     )
     subprocess.run(
         ["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)],
@@ -76,6 +78,7 @@ if book_root == here / "rnn-book":
     install_missing()
 
 # %% tags=["nbval-ignore-output"]
+import inspect
 from collections import Counter
 
 import keras
@@ -87,6 +90,13 @@ from utils.data import load_seattle_weather
 from utils.diagrams import draw_rolled_and_unrolled, draw_sequence_diagram
 from utils.generation import generate
 from utils.plots import plot_learning_curves
+from utils.tasks import (
+    ORDER_LENGTH,
+    ORDER_VOCABULARY,
+    TOKEN_A,
+    TOKEN_B,
+    make_order_task,
+)
 
 seed = setup_book()
 rng = np.random.default_rng(seed)
@@ -118,22 +128,8 @@ print("same sentence:", first == second)
 # *twin*, the same sequence with A and B swapped: the same bag of tokens, the opposite label.
 
 # %%
-vocab_size, seq_len = 12, 12
-TOKEN_A, TOKEN_B = 1, 2
-
-
-def make_order_task(num_sequences, rng, seq_len=seq_len, region=None):
-    """Random sequences with one A and one B (at positions in range(*region), default anywhere);
-    label 1 when A comes first."""
-    tokens = rng.integers(3, vocab_size, size=(num_sequences, seq_len))
-    allowed = np.arange(*(region or (seq_len,)))
-    for row in tokens:
-        pos_a, pos_b = rng.choice(allowed, size=2, replace=False)
-        row[pos_a], row[pos_b] = TOKEN_A, TOKEN_B
-    labels = (
-        np.argmax(tokens == TOKEN_A, axis=1) < np.argmax(tokens == TOKEN_B, axis=1)
-    ).astype("float32")
-    return tokens, labels
+vocab_size, seq_len = ORDER_VOCABULARY, ORDER_LENGTH
+print(inspect.getsource(make_order_task))  # in utils/tasks.py: chapter 7 uses it too
 
 
 def swap_a_and_b(tokens):
@@ -179,7 +175,8 @@ print(
 
 # %%
 def order_classifier(name, body, seq_len=None):
-    """Embedding -> body -> sigmoid, for token sequences of length seq_len (None: any length)."""
+    """Embedding -> body -> sigmoid, for token sequences of length seq_len
+    (None: any length)."""
     return keras.Sequential(
         [
             keras.Input(shape=(seq_len,), dtype="int32"),
@@ -258,9 +255,10 @@ assert order_accuracy["window (flattened)"] >= 0.95, (
 assert twin_gap < 1e-5, (
     "the bag model must give a sequence and its twin the same prediction"
 )
+# a consequence: each twin pair gets one right, one wrong
 assert order_accuracy["bag of embeddings"] == 0.5, (
     "the bag model is exactly at chance on the order task"
-)  # a consequence: each twin pair gets one right, one wrong
+)
 
 # %% [markdown]
 # The recurrent model and the window model are (nearly) always right; the bag model is exactly at
@@ -347,7 +345,8 @@ assert count_rnn_parameters(10) == count_rnn_parameters(1000) == formula, (
     "the SimpleRNN has D*H + H*H + H parameters, at length 10 and at 1,000 alike"
 )
 assert count_flat_dense_parameters(1000) > 50 * count_flat_dense_parameters(10), (
-    "a dense layer on the flattened sequence needs over 50 times more weights at 1,000 steps than at 10"
+    "a dense layer on the flattened sequence needs over 50 times more weights at 1,000"
+    " steps than at 10"
 )
 
 # %% [markdown]
@@ -363,7 +362,8 @@ assert count_flat_dense_parameters(1000) > 50 * count_flat_dense_parameters(10),
 
 # %%
 def simple_rnn_forward(inputs, kernel, recurrent_kernel, bias):
-    """Run the recurrence over inputs of shape (batch, time, features); return all states (batch, time, units)."""
+    """Run the recurrence over inputs of shape (batch, time, features); return all
+    states (batch, time, units)."""
     batch_size, num_steps, _ = inputs.shape
     state = np.zeros((batch_size, recurrent_kernel.shape[0]))
     states = []
@@ -391,9 +391,10 @@ sequences = rng.normal(size=(4, 7, num_features)).astype("float32")
 kernel, recurrent_kernel, bias, readout_kernel, readout_bias = (
     rnn_check_model.get_weights()
 )
+# not zeros
 bias, readout_bias = (
     rng.normal(size=b.shape).astype("float32") for b in (bias, readout_bias)
-)  # not zeros
+)
 rnn_check_model.set_weights(
     [kernel, recurrent_kernel, bias, readout_kernel, readout_bias]
 )
@@ -430,7 +431,8 @@ assert np.allclose(states_numpy[:, -1], last_state_keras, rtol=1e-5, atol=1e-6),
     "the loop's last state matches Keras's final state, within float32 rounding"
 )
 assert np.allclose(outputs_numpy, outputs_keras, rtol=1e-5, atol=1e-6), (
-    "the outputs y_t = h_t W_hy + b_y match Keras's at every step, within float32 rounding"
+    "the outputs y_t = h_t W_hy + b_y match Keras's at every step, within float32"
+    " rounding"
 )
 
 # %% [markdown]
@@ -535,7 +537,8 @@ for name, model in (("SimpleRNN", order_models["SimpleRNN"]), ("GRU", gru_order_
     print(
         f"{name:>9} trained on 12 tokens, accuracy early | late: "
         + ", ".join(
-            f"{length} tokens {long_accuracy[name, length, 'early']:.3f} | {long_accuracy[name, length, 'late']:.3f}"
+            f"{length} tokens {long_accuracy[name, length, 'early']:.3f} |"
+            f" {long_accuracy[name, length, 'late']:.3f}"
             for length in long_lengths
         )
     )
@@ -572,9 +575,9 @@ assert min(long_accuracy["GRU", length, "late"] for length in long_lengths) >= 0
 
 # %%
 def make_apart_task(num_sequences, rng, length=48):
-    """Sequences of `length` tokens with A and B more than seq_len apart and at least seq_len from
-    either end: one at positions seq_len to seq_len + 5, the other 6 to 1 positions before the last
-    seq_len, in random order; label 1 when A comes first."""
+    """Sequences of `length` tokens with A and B more than seq_len apart and at least
+    seq_len from either end: one at positions seq_len to seq_len + 5, the other 6 to 1
+    positions before the last seq_len, in random order; label 1 when A comes first."""
     tokens = rng.integers(3, vocab_size, size=(num_sequences, length))
     a_first = rng.random(num_sequences) < 0.5
     early = rng.integers(seq_len, seq_len + 6, num_sequences)
@@ -688,8 +691,8 @@ for ax, (num_steps, input_steps, output_steps, title, options) in zip(
 ):
     draw_sequence_diagram(ax, num_steps, input_steps, output_steps, title, **options)
 fig.suptitle(
-    "Sequence patterns: inputs (green), recurrent states (blue), outputs (orange), outputs fed back\n"
-    "as inputs (red), the encoder's summary c (purple)",
+    "Sequence patterns: inputs (green), recurrent states (blue), outputs (orange),"
+    " outputs fed back\nas inputs (red), the encoder's summary c (purple)",
     fontweight="bold",
 )
 plt.show()
@@ -736,7 +739,8 @@ shape_models = {
 for name, stack in shape_models.items():
     model = keras.Sequential(stack)
     print(
-        f"{name:>27}: {str(model.input_shape):>16} -> {str(model.output_shape):<16} {model.count_params():>4} params"
+        f"{name:>27}: {str(model.input_shape):>16} -> {str(model.output_shape):<16}"
+        f" {model.count_params():>4} params"
     )
 
 # %% [markdown]
@@ -786,9 +790,8 @@ print(
 # output.
 
 # %%
-fed_back = np.stack([first_input, *generated[:-1]], axis=1).astype(
-    "float64"
-)  # x_1, then y_1 ... y_5
+# x_1, then y_1 ... y_5
+fed_back = np.stack([first_input, *generated[:-1]], axis=1).astype("float64")
 readout_kernel_step, readout_bias_step = step_readout.get_weights()
 replayed = (
     simple_rnn_forward(fed_back, *step_rnn.get_weights()) @ readout_kernel_step
@@ -799,7 +802,8 @@ print(
     np.allclose(np.stack(generated, axis=1), replayed, atol=1e-5),
 )
 assert np.allclose(np.stack(generated, axis=1), replayed, atol=1e-5), (
-    "the NumPy recurrence fed x_1, y_1 ... y_5 in one pass reproduces every generated output"
+    "the NumPy recurrence fed x_1, y_1 ... y_5 in one pass reproduces every generated"
+    " output"
 )
 
 # %% [markdown]
@@ -840,7 +844,8 @@ standardised = (measurements - measurements[is_train_year].mean(0)) / measuremen
 
 
 def season_features(dates):
-    """The day of the year as a point on a circle: sine and cosine of its angle, one row per date."""
+    """The day of the year as a point on a circle: sine and cosine of its angle, one row
+    per date."""
     angle = 2 * np.pi * (dates - dates.astype("datetime64[Y]")).astype(int) / 365.25
     return np.column_stack([np.sin(angle), np.cos(angle)])
 
@@ -851,9 +856,10 @@ window = 7
 
 
 def make_forecast_windows(horizon):
-    """Windows of `window` days of features; the target is the mean temperature `horizon` days after
-    the window's last day ("today"). Returns windows, targets, today's temperature, the target dates
-    and the split of each window by the year of its target date."""
+    """Windows of `window` days of features; the target is the mean temperature
+    `horizon` days after the window's last day ("today"). Returns windows, targets,
+    today's temperature, the target dates and the split of each window by the year of
+    its target date."""
     last_days = np.arange(window - 1, len(dates) - horizon)
     windows = np.stack([features[day - window + 1 : day + 1] for day in last_days])
     target_years = years[last_days + horizon]
@@ -897,13 +903,15 @@ def build_forecaster():
 
 forecasters = [build_forecaster() for _ in range(3)]
 print(
-    f"SimpleRNN forecaster: {forecasters[0].count_params()} parameters, {len(forecasters)} runs"
+    f"SimpleRNN forecaster: {forecasters[0].count_params()} parameters,"
+    f" {len(forecasters)} runs"
 )
 
 
 # %% tags=["nbval-ignore-output"]
 def fit_forecaster(model, windows, scaled_change, split_of):
-    """Train on the train split with early stopping on the valid split; return the History."""
+    """Train on the train split with early stopping on the valid split; return the
+    History."""
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mae")
     return model.fit(
         windows[split_of["train"]],
@@ -942,7 +950,8 @@ test_errors = {
 test_mae = {name: float(errors.mean()) for name, errors in test_errors.items()}
 print(f"persistence: test MAE {test_mae['persistence']:.3f} °C")
 print(
-    f"  SimpleRNN: test MAE {test_mae['SimpleRNN']:.3f} °C, the average of 3 runs with MAE "
+    f"  SimpleRNN: test MAE {test_mae['SimpleRNN']:.3f} °C, the average of 3 runs with"
+    " MAE "
     + ", ".join(
         f"{np.abs(forecast - observed).mean():.3f}" for forecast in run_forecasts
     )
@@ -962,11 +971,13 @@ print(
 daily_gain = test_errors["persistence"] - test_errors["SimpleRNN"]
 standard_error = daily_gain.std(ddof=1) / np.sqrt(len(daily_gain))
 print(
-    f"RNN gain over persistence per test day: mean {daily_gain.mean():.3f} °C, standard error "
-    f"{standard_error:.3f} °C ({daily_gain.mean() / standard_error:.1f} standard errors)"
+    f"RNN gain over persistence per test day: mean {daily_gain.mean():.3f} °C, standard"
+    f" error {standard_error:.3f} °C ({daily_gain.mean() / standard_error:.1f} standard"
+    " errors)"
 )
 print(
-    f"days on which the RNN is closer: {np.mean(daily_gain > 0):.0%}, persistence: {np.mean(daily_gain < 0):.0%}"
+    f"days on which the RNN is closer: {np.mean(daily_gain > 0):.0%}, persistence:"
+    f" {np.mean(daily_gain < 0):.0%}"
 )
 next_day_correlation = np.corrcoef(daily_gain[:-1], daily_gain[1:])[0, 1]
 print(f"correlation between one day's gain and the next: {next_day_correlation:.2f}")
@@ -999,7 +1010,8 @@ assert np.mean(daily_gain < 0) > 0.3, (
 
 # %% tags=["nbval-ignore-output"]
 def least_squares_forecast(train_inputs, train_targets, test_inputs):
-    """Fit targets ≈ inputs @ w + b by least squares on the training rows; predict the test rows."""
+    """Fit targets ≈ inputs @ w + b by least squares on the training rows; predict the
+    test rows."""
     coefficients, *_ = np.linalg.lstsq(
         np.column_stack([train_inputs, np.ones(len(train_inputs))]),
         train_targets,
@@ -1025,8 +1037,8 @@ linear_standard_error = gain_over_linear.std(ddof=1) / np.sqrt(len(gain_over_lin
 for name in ("climatology", "persistence", "linear, today", "SimpleRNN"):
     print(f"{name:>13}: test MAE {test_mae[name]:.3f} °C")
 print(
-    f"RNN gain over the linear regression per day: mean {gain_over_linear.mean():.3f} °C "
-    f"({gain_over_linear.mean() / linear_standard_error:+.1f} standard errors)"
+    f"RNN gain over the linear regression per day: mean {gain_over_linear.mean():.3f}"
+    f" °C ({gain_over_linear.mean() / linear_standard_error:+.1f} standard errors)"
 )
 assert test_mae["climatology"] > test_mae["persistence"] + 0.5, (
     "the season alone is a weak forecast"
@@ -1148,24 +1160,23 @@ plt.show()
 # %% tags=["solution", "nbval-ignore-output"]
 # Exercise 1: write your answer where the solution markers are.
 ### BEGIN SOLUTION
-# Why 0.5 was certain: a sequence and its twin have the same bag of tokens, so the same average of
-# embeddings, so the bag model gives both the same prediction: right on one, wrong on the other.
-# A position embedding added to the token embeddings and then averaged does not help: the average of
-# e(token) + p(position) is the average of the token vectors plus the average of the position vectors,
-# the same for a sequence and its twin (that wrong answer scores exactly 0.5 again; so does a linear
-# layer in between). A nonlinear layer on each token's vector before the average breaks the sum apart:
-# relu((e_A + p_i) W) + relu((e_B + p_j) W) is not the twin's relu((e_A + p_j) W) + relu((e_B + p_i) W),
-# so the average depends on where A and B are.
+# Why 0.5 was certain: a sequence and its twin have the same bag of tokens, so the same
+# average of embeddings, so the bag model gives both the same prediction: right on one,
+# wrong on the other. A position embedding added to the token embeddings and then
+# averaged does not help: the average of e(token) + p(position) is the average of the
+# token vectors plus the average of the position vectors, the same for a sequence and
+# its twin (that wrong answer scores exactly 0.5 again; so does a linear layer in
+# between). A nonlinear layer on each token's vector before the average breaks the sum
+# apart: relu((e_A + p_i) W) + relu((e_B + p_j) W) is not the twin's relu((e_A + p_j) W)
+# + relu((e_B + p_i) W), so the average depends on where A and B are.
 token_input = keras.Input((seq_len,), dtype="int32")
-positions = (
-    keras.ops.cumsum(keras.ops.ones_like(token_input), axis=1) - 1
-)  # 0, 1, ..., seq_len - 1
+# 0, 1, ..., seq_len - 1
+positions = keras.ops.cumsum(keras.ops.ones_like(token_input), axis=1) - 1
 token_vectors = layers.Embedding(vocab_size, 8)(token_input) + layers.Embedding(
     seq_len, 8
 )(positions)
-per_token = layers.Dense(32, activation="relu")(
-    token_vectors
-)  # nonlinear, one token at a time
+# nonlinear, one token at a time
+per_token = layers.Dense(32, activation="relu")(token_vectors)
 average = layers.GlobalAveragePooling1D()(per_token)
 positional_bag = keras.Model(
     token_input, layers.Dense(1, activation="sigmoid")(average)
@@ -1198,8 +1209,8 @@ except ValueError as error:
     raise AssertionError(
         "the output must be computed from the average alone, with no other path"
     ) from error
-# before the average, each position's vector may depend on its own token (and position) only: change one
-# token at a time and see which vectors move
+# before the average, each position's vector may depend on its own token (and position)
+# only: change one token at a time and see which vectors move
 per_token_vectors = keras.Model(positional_bag.inputs, poolings[0].input)
 probe_tokens = np.repeat(x_test[:32], seq_len, axis=0)
 changed_tokens = probe_tokens.copy()
@@ -1215,7 +1226,8 @@ moved = (
     > 1e-6
 )
 assert not (moved & (np.arange(seq_len) != changed_positions[:, None])).any(), (
-    "a token changed the vector of another position: the model reads the order before the average"
+    "a token changed the vector of another position: the model reads the order before"
+    " the average"
 )
 assert positional_bag_accuracy >= 0.9, (
     "the average must depend on where A and B are, not only on which tokens"
@@ -1228,8 +1240,9 @@ lstm = keras.layers.LSTM(hidden_size, return_state=True)
 
 def continue_lstm(lstm, states, rest):
     ### BEGIN SOLUTION
-    # The state of an LSTM is the pair (h, c): the call needs both, in that order. Passing h alone
-    # raises an error in Keras 3; h with a zero c runs silently, from another state.
+    # The state of an LSTM is the pair (h, c): the call needs both, in that order.
+    # Passing h alone raises an error in Keras 3; h with a zero c runs silently, from
+    # another state.
     _, h, c = lstm(rest, initial_state=list(states))
     return h, c
     ### END SOLUTION
@@ -1237,7 +1250,8 @@ def continue_lstm(lstm, states, rest):
 
 # %% tags=["check"]
 def split_equals_whole(batch, split):
-    """Run `lstm` over batch[:, :split], continue with continue_lstm, compare with one call over it all."""
+    """Run `lstm` over batch[:, :split], continue with continue_lstm, compare with one
+    call over it all."""
     _, *first_states = lstm(batch[:, :split])
     h_split, c_split = continue_lstm(lstm, first_states, batch[:, split:])
     _, h_full, c_full = lstm(batch)
@@ -1251,20 +1265,22 @@ for batch, split in (
     (rng.normal(size=(3, 9, num_features)).astype("float32"), 4),
 ):
     print(
-        f"(h, c) after {batch.shape[1]} steps == after {split} + {batch.shape[1] - split} steps:",
+        f"(h, c) after {batch.shape[1]} steps == after {split} +"
+        f" {batch.shape[1] - split} steps:",
         split_equals_whole(batch, split),
     )
     assert split_equals_whole(batch, split), (
-        "continuing from the returned (h, c) must give the (h, c) of one call over all the steps"
+        "continuing from the returned (h, c) must give the (h, c) of one call over all"
+        " the steps"
     )
 
 # %% tags=["solution"]
 # Exercise 3: write your answer where the solution markers are.
 ### BEGIN SOLUTION
-# The bag: a reversed sequence has the same bag of tokens, so every prediction is unchanged: still 0.5.
-# The window model and the SimpleRNN have learned "A before B". Reversing puts B before A exactly when
-# A was before B (and the fillers are as random as before), so they give the opposite of almost every
-# label: accuracy near 0, not 0.5.
+# The bag: a reversed sequence has the same bag of tokens, so every prediction is
+# unchanged: still 0.5. The window model and the SimpleRNN have learned "A before B".
+# Reversing puts B before A exactly when A was before B (and the fillers are as random
+# as before), so they give the opposite of almost every label: accuracy near 0, not 0.5.
 predicted_accuracy = {
     "bag of embeddings": 0.5,
     "window (flattened)": 0.0,
@@ -1286,7 +1302,8 @@ assert all(
     abs(reversed_accuracy[name] - predicted_accuracy[name]) <= 0.1
     for name in reversed_accuracy
 ), (
-    "each predicted accuracy must be within 0.1 of the accuracy measured on reversed sequences"
+    "each predicted accuracy must be within 0.1 of the accuracy measured on reversed"
+    " sequences"
 )
 
 # %% tags=["solution", "nbval-ignore-output"]
@@ -1296,9 +1313,8 @@ windows_3, targets_3, today_3, target_dates_3, split_3 = make_forecast_windows(
 )
 test_3 = split_3["test"]
 change_3 = targets_3 - today_3
-scale_3 = change_3[
-    split_3["train"]
-].std()  # the 3-day changes, scaled to unit size as in section 7
+# the 3-day changes, scaled to unit size as in section 7
+scale_3 = change_3[split_3["train"]].std()
 ### BEGIN SOLUTION
 # three days ahead, with the same windows, model and training as for one day.
 model = build_forecaster()
@@ -1318,9 +1334,11 @@ forecasts_3 = {
     "climatology": least_squares_forecast(
         season_3[fit_3], targets_3[fit_3], season_3[test_3]
     ),
-    "linear, today": today_3[test_3]
-    + least_squares_forecast(
-        windows_3[fit_3, -1], change_3[fit_3], windows_3[test_3, -1]
+    "linear, today": (
+        today_3[test_3]
+        + least_squares_forecast(
+            windows_3[fit_3, -1], change_3[fit_3], windows_3[test_3, -1]
+        )
     ),
 }
 errors_3 = {
@@ -1331,16 +1349,19 @@ for name, errors in errors_3.items():
 gain_3 = errors_3["linear, today"] - errors_3["RNN"]
 gain_3_error = gain_3.std(ddof=1) / np.sqrt(len(gain_3))
 print(
-    f"RNN gain over the regression: {gain_3.mean():+.3f} °C ({gain_3.mean() / gain_3_error:+.1f} standard errors)"
+    f"RNN gain over the regression: {gain_3.mean():+.3f} °C"
+    f" ({gain_3.mean() / gain_3_error:+.1f} standard errors)"
 )
-# data only, the same for every seed: persistence gets worse with the horizon, and the season beats it
+# data only, the same for every seed: persistence gets worse with the horizon, and the
+# season beats it
 assert errors_3["persistence"].mean() > test_mae["persistence"] + 0.3, (
     "persistence gets worse with the horizon"
 )
 assert errors_3["climatology"].mean() < errors_3["persistence"].mean(), (
     "three days ahead the season beats today"
 )
-# a model of its own, trained on the 3-day changes: its best validation loss is reproduced on them
+# a model of its own, trained on the 3-day changes: its best validation loss is
+# reproduced on them
 assert all(model is not forecaster for forecaster in forecasters), (
     "train a new model for three days ahead"
 )
@@ -1355,7 +1376,8 @@ assert np.allclose(
     today_3[test_3] + scale_3 * model.predict(windows_3[test_3], verbose=0)[:, 0],
     atol=1e-4,
 ), "forecast_3 must be today_3 plus scale_3 times the new model's test prediction"
-# the check of what was learned: the RNN beats both no-skill forecasts, but not the regression on today
+# the check of what was learned: the RNN beats both no-skill forecasts, but not the
+# regression on today
 assert errors_3["RNN"].mean() < errors_3["climatology"].mean(), (
     "the RNN beats both three days ahead"
 )

@@ -62,11 +62,13 @@ book_root = next(
 if not (book_root / marker).is_file():
     if not BOOK_REPOSITORY:
         raise RuntimeError(
-            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
-            "open the notebook inside the book, or see 'Colab and Kaggle' in the README"
+            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book"
+            " from: open the notebook inside the book, or see 'Colab and Kaggle' in"
+            " the README"
         )
     print(
-        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)"
+        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle:"
+        " Settings, Internet on)"
     )
     subprocess.run(
         ["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)],
@@ -141,17 +143,13 @@ sensitivity_model = keras.Sequential(
 x_random = tf.constant(
     np.random.default_rng(seed).normal(size=(64, seq_len, 1)), dtype="float32"
 )
-with (
-    tf.device("/CPU:0"),
-    tf.GradientTape() as tape,
-):  # the CPU: where "exactly zero" is exact on any machine
+# the CPU: where "exactly zero" is exact on any machine
+with tf.device("/CPU:0"), tf.GradientTape() as tape:
     tape.watch(x_random)
-    step_losses = keras.ops.sum(
-        sensitivity_model(x_random)[:, :, 0] ** 2, axis=0
-    )  # ℓ_t, target 0, summed
-jacobian = tape.jacobian(step_losses, x_random)[
-    ..., 0
-].numpy()  # [t, sequence, k]: sequences are independent
+    # ℓ_t, target 0, summed
+    step_losses = keras.ops.sum(sensitivity_model(x_random)[:, :, 0] ** 2, axis=0)
+# [t, sequence, k]: sequences are independent
+jacobian = tape.jacobian(step_losses, x_random)[..., 0].numpy()
 sensitivity = np.abs(jacobian).mean(axis=1)  # [t, k] = mean |dℓ_t / dx_k|
 future_entries = sensitivity[np.triu_indices(seq_len, k=1)]
 print("sensitivity matrix shape:", sensitivity.shape)
@@ -239,7 +237,8 @@ def init_params(rng, input_size, hidden_size, output_size):
 
 
 def rnn_forward(params, x, targets):
-    """Run the RNN over x (batch, time, features); return the MSE loss and a cache for backward."""
+    """Run the RNN over x (batch, time, features); return the MSE loss and a cache for
+    backward."""
     h = np.zeros((x.shape[0], params["W_hh"].shape[0]))
     states, outputs = [h], []
     for t in range(x.shape[1]):
@@ -265,16 +264,14 @@ def rnn_backward(params, cache):
     x, states, y = cache["x"], cache["states"], cache["y"]
     grads = {name: np.zeros_like(value) for name, value in params.items()}
     dy = 2 * (y - cache["targets"]) / y.size
-    da_next = np.zeros_like(
-        states[0]
-    )  # δa_{T+1} = 0: nothing comes from after the last step
+    # δa_{T+1} = 0: nothing comes from after the last step
+    da_next = np.zeros_like(states[0])
     for t in reversed(range(x.shape[1])):
         h, h_prev = states[t + 1], states[t]
         grads["W_hy"] += h.T @ dy[:, t]
         grads["b_y"] += dy[:, t].sum(axis=0)
-        dh = (
-            dy[:, t] @ params["W_hy"].T + da_next @ params["W_hh"].T
-        )  # two paths out of h_t
+        # two paths out of h_t
+        dh = dy[:, t] @ params["W_hy"].T + da_next @ params["W_hh"].T
         da = dh * (1 - h**2)  # through tanh
         grads["W_xh"] += x[:, t].T @ da
         grads["W_hh"] += h_prev.T @ da
@@ -339,7 +336,8 @@ for name, weight, tape_grad in zip(
         np.abs(tape_grad)
     )
     print(
-        f"{name:5s} = {weight.path:40s} agrees to 1e-12: {relative_errors[name] < 1e-12}"
+        f"{name:5s} = {weight.path:40s} agrees to 1e-12:"
+        f" {relative_errors[name] < 1e-12}"
     )
 assert max(relative_errors.values()) < 1e-12, (
     "the NumPy BPTT gradients equal the tape's, within 1e-12 of the largest entry"
@@ -375,7 +373,8 @@ for name, index in checks:
     agree = np.isclose(numeric, grads[name][index], rtol=1e-7, atol=1e-10)
     print(f"d loss / d {name}{list(index)}: BPTT and finite difference agree: {agree}")
     assert agree, (
-        "BPTT agrees with the central finite difference to about seven significant digits"
+        "BPTT agrees with the central finite difference to about seven significant"
+        " digits"
     )
 
 # %% [markdown]
@@ -413,7 +412,8 @@ for name, index in checks:
 
 # %%
 def gradient_norm_by_lag(W_hh, W_xh, x, dh_last):
-    """Norm of δh_t for lag T - t = 0, 1, ..., T-1 (a loss on h_T only); shape (T, batch)."""
+    """Norm of δh_t for lag T - t = 0, 1, ..., T-1 (a loss on h_T only); shape
+    (T, batch)."""
     states = [np.zeros((x.shape[0], W_hh.shape[0]))]
     for t in range(x.shape[1]):
         states.append(np.tanh(x[:, t] @ W_xh + states[-1] @ W_hh))
@@ -437,8 +437,10 @@ dh_last = np.repeat(readout, batch_size, axis=0)  # δh_T for the loss L = h_T �
 radii = (0.5, 1.0, 1.5, 3.0)
 lags = np.arange(seq_len)
 log_norms = {
-    rho: np.log(gradient_norm_by_lag(rho * direction, W_xh, x_drive, dh_last)).mean(
-        axis=1
+    rho: (
+        np.log(gradient_norm_by_lag(rho * direction, W_xh, x_drive, dh_last)).mean(
+            axis=1
+        )
     )
     for rho in radii
 }
@@ -465,21 +467,22 @@ plt.show()
 # %% tags=["nbval-ignore-output"]
 for rho in radii:
     print(
-        f"rho {rho:3.1f}: fitted slope {slopes[rho]:+.3f} per step, ln(rho) = {np.log(rho):+.3f}, "
-        f"factor over 60 steps {np.exp(slopes[rho] * seq_len):.1e}"
+        f"rho {rho:3.1f}: fitted slope {slopes[rho]:+.3f} per step, ln(rho) ="
+        f" {np.log(rho):+.3f}, factor over 60 steps {np.exp(slopes[rho] * seq_len):.1e}"
     )
+# exponential decay, at the predicted rate
 assert slopes[0.5] < -0.5 and abs(slopes[0.5] - np.log(0.5)) < 0.15, (
     "at ρ = 0.5 the gradient decays, its slope within 0.15 of ln 0.5"
-)  # exponential decay, at the predicted rate
-assert -0.15 < slopes[1.0] < 0, (
+)
+assert -0.15 < slopes[1.0] < 0, (  # at 1: a slow decay, not preservation
     "at ρ = 1 the gradient still decays, slowly: a slope between -0.15 and 0"
-)  # at 1: a slow decay, not preservation
-assert slopes[1.5] < np.log(1.5) / 4, (
+)
+assert slopes[1.5] < np.log(1.5) / 4, (  # saturation eats most of the growth
     "at ρ = 1.5 the slope is below a quarter of ln 1.5"
-)  # saturation eats most of the growth
-assert slopes[3.0] > 0.05, (
+)
+assert slopes[3.0] > 0.05, (  # well above 1: exponential growth
     "at ρ = 3 the gradient grows with the lag, slope above 0.05 per step"
-)  # well above 1: exponential growth
+)
 
 # %% [markdown]
 # With $\rho = 0.5$ the fitted slope is close to $\ln 0.5 \approx -0.69$: the gradient halves at every
@@ -505,12 +508,13 @@ power_norms = np.array(
     ]
 )
 print(
-    f"rho 0.9: largest singular value {power_norms[0]:.2f}; the norm of W^n peaks at {power_norms.max():.2f} "
-    f"(n = {power_norms.argmax() + 1}), stays above 1 for {np.sum(power_norms > 1)} steps and is "
-    f"{power_norms[-1]:.1e} at n = {seq_len}"
+    f"rho 0.9: largest singular value {power_norms[0]:.2f}; the norm of W^n peaks at"
+    f" {power_norms.max():.2f} (n = {power_norms.argmax() + 1}), stays above 1 for"
+    f" {np.sum(power_norms > 1)} steps and is {power_norms[-1]:.1e} at n = {seq_len}"
 )
 assert np.all(power_norms[:4] > 1) and power_norms[-1] < 0.05, (
-    "at ρ = 0.9 the norm of W^n stays above 1 for n = 1 to 4 and is below 0.05 at n = 60"
+    "at ρ = 0.9 the norm of W^n stays above 1 for n = 1 to 4"
+    " and is below 0.05 at n = 60"
 )
 
 # %%
@@ -559,10 +563,8 @@ by_hand = build_recall_model(seq_len)
 kernel, recurrent_kernel, bias = (
     np.zeros_like(w) for w in by_hand.layers[0].get_weights()
 )
-kernel[0, 0], recurrent_kernel[0, 0] = (
-    2.0,
-    2.0,
-)  # write the bit into unit 0, and keep it there
+# write the bit into unit 0, and keep it there
+kernel[0, 0], recurrent_kernel[0, 0] = (2.0, 2.0)
 by_hand.layers[0].set_weights([kernel, recurrent_kernel, bias])
 by_hand.layers[1].set_weights(
     [np.eye(32, 1, dtype="float32") * 10, np.zeros(1, "float32")]
@@ -587,11 +589,13 @@ for _ in range(long_lag - 1):  # the steps from the bit to the end
     latch_slopes.append(2.0 * (1 - latch_state**2))
 latch_gradient = np.prod(latch_slopes)
 print(
-    f"slope per step at the end {latch_slopes[-1]:.3f}; product over {len(latch_slopes)} steps {latch_gradient:.1e}"
+    f"slope per step at the end {latch_slopes[-1]:.3f}; product over"
+    f" {len(latch_slopes)} steps {latch_gradient:.1e}"
 )
+# arithmetic on fixed weights: keeps the prose's bounds true
 assert latch_slopes[-1] < 0.2 and latch_gradient < 1e-50, (
     "the latch passes back under 1e-50 of the gradient"
-)  # arithmetic on fixed weights: keeps the prose's bounds true
+)
 
 # %% [markdown]
 # The latch that holds the bit perfectly passes back less than $10^{-50}$ of the gradient (the product
@@ -670,12 +674,13 @@ print(
     f"validation accuracy per epoch: lag {short_lag} {np.round(short_accuracy, 3)}, "
     f"lag {long_lag} {np.round(long_accuracy, 3)}"
 )
+# lag 5: learned in the first epoch
 assert short_accuracy[0] > 0.95 and short_accuracy[-1] > 0.95, (
     "lag 5 is learned within the first epoch (above 0.95) and still at the last"
-)  # lag 5: learned in the first epoch
-assert abs(long_accuracy[0] - 0.5) < 0.1, (
+)
+assert abs(long_accuracy[0] - 0.5) < 0.1, (  # lag 80: at chance after the first epoch
     "after the first epoch, lag 80 is at chance (within 0.1 of one half)"
-)  # lag 80: at chance after the first epoch
+)
 
 # %% [markdown]
 # The short lag is solved within the first epoch; after that epoch, lag 80 is at chance (both
@@ -719,8 +724,9 @@ lstm_history = build_recall_model(seq_len, layer_type=keras.layers.LSTM).fit(
 mixed_accuracy = np.array(mixed_history.history["val_accuracy"])
 lstm_accuracy = np.array(lstm_history.history["val_accuracy"])
 print(
-    f"accuracy at lag {long_lag} per epoch: SimpleRNN trained on lags 1-80 {np.round(mixed_accuracy, 3)}, "
-    f"LSTM trained on lag 80 {np.round(lstm_accuracy, 3)}"
+    f"accuracy at lag {long_lag} per epoch: SimpleRNN trained on lags 1-80"
+    f" {np.round(mixed_accuracy, 3)}, LSTM trained on lag 80"
+    f" {np.round(lstm_accuracy, 3)}"
 )
 assert np.median(mixed_accuracy[-3:]) > 0.9, (
     "with short lags to start from, the SimpleRNN learns lag 80"
@@ -756,18 +762,17 @@ assert np.abs(lstm_accuracy[:3] - 0.5).max() < 0.1, (
 # noise.
 
 # %% tags=["nbval-ignore-output"]
-W_xh_untrained, W_hh_untrained, _ = untrained.layers[
-    0
-].get_weights()  # the bias is still 0
-readout_row = (
-    untrained.layers[1].get_weights()[0].T
-)  # δh_T of the loss, up to a factor per sequence
+# the bias is still 0
+W_xh_untrained, W_hh_untrained, _ = untrained.layers[0].get_weights()
+# δh_T of the loss, up to a factor per sequence
+readout_row = untrained.layers[1].get_weights()[0].T
 x_clean_probe = x_probe.numpy().copy()
 x_clean_probe[:, :, 1] = 0  # no noise: only the bit
 
 
 def untrained_states(inputs):
-    """The untrained SimpleRNN's states (batch, time, units), computed in NumPy with its weights."""
+    """The untrained SimpleRNN's states (batch, time, units), computed in NumPy with its
+    weights."""
     states, h = [], np.zeros((len(inputs), W_hh_untrained.shape[0]))
     for t in range(inputs.shape[1]):
         h = np.tanh(inputs[:, t] @ W_xh_untrained + h @ W_hh_untrained)
@@ -780,7 +785,8 @@ for name, inputs in (("with noise", x_probe.numpy()), ("without noise", x_clean_
     norms = gradient_norm_by_lag(
         W_hh_untrained, W_xh_untrained, inputs, np.repeat(readout_row, len(inputs), 0)
     )
-    # index lag - 1: the state written at the bit's own step (norms[0] is the last state's own gradient)
+    # index lag - 1: the state written at the bit's own step (norms[0] is the last
+    # state's own gradient)
     state_reach[name] = float(np.median(norms[long_lag - 1] / norms[short_lag - 1]))
     states = untrained_states(inputs)
     slope_after_bit[name] = float(np.mean(1 - states[:, seq_len - long_lag :] ** 2))
@@ -790,13 +796,13 @@ for name, inputs in (("with noise", x_probe.numpy()), ("without noise", x_clean_
         np.linalg.norm(states[:, -1] - untrained_states(flipped)[:, -1], axis=1).mean()
     )
     print(
-        f"{name:>13}: ||δh|| at lag {long_lag} / at lag {short_lag} {state_reach[name]:.1e} (median), "
-        f"mean tanh' after the bit {slope_after_bit[name]:.3f}, "
-        f"the bit's trace in the last state ||h_T(+1) - h_T(-1)|| {bit_trace[name]:.1e}"
+        f"{name:>13}: ||δh|| at lag {long_lag} / at lag {short_lag}"
+        f" {state_reach[name]:.1e} (median), mean tanh' after the bit"
+        f" {slope_after_bit[name]:.3f}, the bit's trace in the last state ||h_T(+1) -"
+        f" h_T(-1)|| {bit_trace[name]:.1e}"
     )
-untrained_lstm = keras.layers.LSTM(
-    untrained.layers[0].units
-)  # Keras's defaults, as the LSTM arms of this section
+# Keras's defaults, as the LSTM arms of this section
+untrained_lstm = keras.layers.LSTM(untrained.layers[0].units)
 x_clean_flipped = x_clean_probe.copy()
 x_clean_flipped[:, :, 0] *= -1
 lstm_bit_trace = float(
@@ -805,7 +811,8 @@ lstm_bit_trace = float(
     ).mean()
 )
 print(
-    f"untrained default LSTM, without noise: the bit's trace in the last state {lstm_bit_trace:.1e}"
+    "untrained default LSTM, without noise: the bit's trace in the last state"
+    f" {lstm_bit_trace:.1e}"
 )
 recurrent_singular_values = np.linalg.svd(W_hh_untrained, compute_uv=False)
 print(
@@ -866,9 +873,10 @@ for name, layer_type, frozen, inputs, valid_inputs in (
     ("SimpleRNN frozen, noise", keras.layers.SimpleRNN, True, x_noisy_train, x_valid),
     ("LSTM, no noise", keras.layers.LSTM, False, x_clean_train, x_clean_valid),
 ):
+    # frozen: readout only
     model = build_recall_model(
         seq_len, layer_type=layer_type, train_recurrence=not frozen
-    )  # frozen: readout only
+    )
     history = model.fit(
         inputs,
         y_clean_train,
@@ -923,8 +931,8 @@ assert abs(control_accuracy["LSTM, no noise"] - 0.5) < 0.1, (
 
 # %%
 def train_and_record(model, optimizer, x, y, steps=200, batch_size=32):
-    """SGD steps on consecutive batches; return the loss, the gradient norm and the step length (the norm
-    of the change of all weights) of each step, stopping at NaN."""
+    """SGD steps on consecutive batches; return the loss, the gradient norm and the step
+    length (the norm of the change of all weights) of each step, stopping at NaN."""
 
     @tf.function
     def train_step(x_batch, y_batch):
@@ -932,9 +940,8 @@ def train_and_record(model, optimizer, x, y, steps=200, batch_size=32):
         with tf.GradientTape() as tape:
             loss = keras.ops.mean((model(x_batch) - y_batch) ** 2)
         grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply(
-            grads, model.trainable_variables
-        )  # clipping, if any, happens in here
+        # clipping, if any, happens in here
+        optimizer.apply(grads, model.trainable_variables)
         changes = [
             after - old
             for after, old in zip(model.trainable_variables, before, strict=True)
@@ -1023,7 +1030,8 @@ for option in ({"clipvalue": 1.0}, {"clipnorm": 1.0}, {"global_clipnorm": 1.0}):
 # %%
 num_weights = build_irnn().count_params()
 print(
-    f"P = {num_weights:,} weights: clipvalue=1 allows a step up to sqrt(P) = {np.sqrt(num_weights):.1f} times longer"
+    f"P = {num_weights:,} weights: clipvalue=1 allows a step up to sqrt(P) ="
+    f" {np.sqrt(num_weights):.1f} times longer"
 )
 
 # %% [markdown]
@@ -1046,9 +1054,8 @@ long_label = "global_clipnorm, long steps"
 clip_options[long_label] = None  # its threshold is set from the clipvalue=1 run below
 irnn_runs = {}
 for label, option in clip_options.items():
-    if (
-        label == long_label
-    ):  # a step length as long as clipvalue=1's median, in the gradient's direction
+    # a step length as long as clipvalue=1's median, in the gradient's direction
+    if label == long_label:
         option = {
             "global_clipnorm": float(np.median(irnn_runs["clipvalue=1"][2])) / 1e-3
         }
@@ -1059,18 +1066,17 @@ for label, option in clip_options.items():
     )
     losses, grad_norms, step_lengths = irnn_runs[label]
     print(
-        f"{label:26s} {len(losses):3d} steps  loss first {losses[0]:7.3g} largest {np.nanmax(losses):8.3g} "
-        f"last {losses[-1]:8.3g}  first gradient norm {grad_norms[0]:.3g}  "
-        f"median step {np.median(step_lengths):.2g}"
+        f"{label:26s} {len(losses):3d} steps  loss first {losses[0]:7.3g} largest"
+        f" {np.nanmax(losses):8.3g} last {losses[-1]:8.3g}  first gradient norm"
+        f" {grad_norms[0]:.3g}  median step {np.median(step_lengths):.2g}"
     )
 print(f"baseline (always answer the average): MSE {baseline_mse:.2f}")
 
 # %% tags=["nbval-ignore-output"]
 fig, (ax_loss, ax_grad) = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
 for label, (losses, grad_norms, _) in irnn_runs.items():
-    faint = (
-        "value" in label or "long" in label
-    )  # the two long-step runs overlap: draw them see-through
+    # the two long-step runs overlap: draw them see-through
+    faint = "value" in label or "long" in label
     style = (
         {"marker": "o", "markersize": 8}
         if len(losses) < 10
@@ -1100,7 +1106,8 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 def late_loss(label):
-    """The median loss of the last 50 steps: robust to the spikes of a run that never settles."""
+    """The median loss of the last 50 steps: robust to the spikes of a run that never
+    settles."""
     return float(np.median(irnn_runs[label][0][-50:]))
 
 
@@ -1108,28 +1115,31 @@ def median_step(label):
     return float(np.median(irnn_runs[label][2]))
 
 
+# diverged
 assert not np.all(np.isfinite(irnn_runs["no clipping"][0])), (
     "without clipping the run diverges: its loss stops being a finite number"
-)  # diverged
+)
 for label in ("clipvalue=1/sqrt(P)", "clipnorm=1", "global_clipnorm=1"):
     assert len(irnn_runs[label][0]) == 200 and np.all(
         np.isfinite(irnn_runs[label][0])
     ), "each short-step clipped run survives all 200 steps without NaN"
+    # learned to count: well below the average
     assert late_loss(label) < 0.5 * baseline_mse, (
         "short clipped steps learn to count: below half the baseline"
-    )  # learned to count: well below the average
+    )
+# same threshold, much longer steps
 assert median_step("clipvalue=1") > 5 * median_step("global_clipnorm=1"), (
     "clipvalue=1's median step is over 5 times global_clipnorm=1's"
-)  # same threshold, much longer steps
+)
+# the gradient norm exceeds the threshold at every step
 assert irnn_runs["global_clipnorm=1"][1].min() > 1, (
     "with global_clipnorm=1, clipping is active on every step"
-)  # the gradient norm exceeds the threshold at every step
-for label in (
-    "clipvalue=1",
-    long_label,
-):  # long steps, bent or exact: neither learns to count
+)
+# long steps, bent or exact: neither learns to count
+for label in ("clipvalue=1", long_label):
     assert len(irnn_runs[label][0]) == 200 and late_loss(label) > 0.5 * baseline_mse, (
-        "with long steps, bent or exact, the run survives but stays above half the baseline"
+        "with long steps, bent or exact, the run survives but stays above half the"
+        " baseline"
     )
 print(
     {
@@ -1168,7 +1178,8 @@ print(
 
 # %% tags=["nbval-ignore-output"]
 def initial_gradient_norm(stream_len, num_streams=256):
-    """Global gradient norm of the MSE at the initial weights, for fresh count streams of stream_len steps."""
+    """Global gradient norm of the MSE at the initial weights, for fresh count streams
+    of stream_len steps."""
     x = (rng.uniform(size=(num_streams, stream_len, 1)) < 0.1).astype("float32")
     model = build_irnn(stream_len)
     model.set_weights(initial_weights)
@@ -1191,7 +1202,8 @@ print(
     f"| fitted power of T: {power:.2f}",
 )
 assert 2 < power < 4 and growth_per_doubling.max() < 3 * growth_per_doubling.min(), (
-    "the first gradient grows like a power of T between 2 and 4, by similar factors per doubling"
+    "the first gradient grows like a power of T between 2 and 4, by similar factors per"
+    " doubling"
 )
 
 # %% [markdown]
@@ -1205,8 +1217,8 @@ assert 2 < power < 4 and growth_per_doubling.max() < 3 * growth_per_doubling.min
 # %% tags=["nbval-ignore-output"]
 unclipped_losses, unclipped_norms, _ = irnn_runs["no clipping"]
 print(
-    f"first unclipped step: length {1e-3 * unclipped_norms[0]:.2g}; loss before {unclipped_losses[0]:.3g}, "
-    f"after {unclipped_losses[1]}"
+    f"first unclipped step: length {1e-3 * unclipped_norms[0]:.2g}; loss before"
+    f" {unclipped_losses[0]:.3g}, after {unclipped_losses[1]}"
 )
 assert not np.isfinite(unclipped_losses[1]), (
     "one unclipped step throws the weights into overflow"
@@ -1263,8 +1275,9 @@ assert growth_per_25.min() > 3 and growth_per_25.max() < 1.5 * growth_per_25.min
 
 # %% tags=["nbval-ignore-output"]
 def adam_rms(optimizer, variable):
-    """Adam's running root mean square of the gradients of `variable` (the square root of its second-moment
-    slot, which Keras names after the variable's path), averaged over its entries."""
+    """Adam's running root mean square of the gradients of `variable` (the square root
+    of its second-moment slot, which Keras names after the variable's path), averaged
+    over its entries."""
     slot = next(
         v
         for v in optimizer.variables
@@ -1289,17 +1302,20 @@ for start in range(5):
     adam_runs.append(pair)
     readout_rms.append(rms)
     print(
-        f"start {start}: largest loss {np.nanmax(pair[False]):8.3g} unclipped, {np.nanmax(pair[True]):8.3g} "
-        f"clipped; median of the last 50 steps {np.median(pair[False][-50:]):7.3g} unclipped, "
-        f"{np.median(pair[True][-50:]):7.3g} clipped; Adam's root mean square for the readout's bias "
-        f"{rms[False]:.2g} unclipped, {rms[True]:.2g} clipped"
+        f"start {start}: largest loss {np.nanmax(pair[False]):8.3g} unclipped,"
+        f" {np.nanmax(pair[True]):8.3g} clipped; median of the last 50 steps"
+        f" {np.median(pair[False][-50:]):7.3g} unclipped,"
+        f" {np.median(pair[True][-50:]):7.3g} clipped; Adam's root mean square for the"
+        f" readout's bias {rms[False]:.2g} unclipped, {rms[True]:.2g} clipped"
     )
-# a run that answers 0 throughout, with no spike: the bias's gradient is about -2 * mean count at every step, and
-# Adam's running mean square of a constant g after t steps is g^2 (1 - beta_2^t)
+# a run that answers 0 throughout, with no spike: the bias's gradient is about -2 * mean
+# count at every step, and Adam's running mean square of a constant g after t steps is
+# g^2 (1 - beta_2^t)
 steady_rms = 2 * y_count.mean() * np.sqrt(1 - 0.999**200)
 print(
-    f"the loss of answering 0 (the mean squared count): {answer_zero_mse:.1f}; baseline {baseline_mse:.2f}; "
-    f"the readout bias's running root mean square of a run answering 0 without a spike: {steady_rms:.1f}"
+    f"the loss of answering 0 (the mean squared count): {answer_zero_mse:.1f}; baseline"
+    f" {baseline_mse:.2f}; the readout bias's running root mean square of a run"
+    f" answering 0 without a spike: {steady_rms:.1f}"
 )
 
 # %%
@@ -1367,7 +1383,8 @@ for pair, rms in ((adam_runs[k], readout_rms[k]) for k in jumped):
 
 # %%
 def make_echo_streams(rng, num_streams, stream_len, lag):
-    """Random 0/1 streams; the target at step t is the input at step t - lag (0 for the first steps)."""
+    """Random 0/1 streams; the target at step t is the input at step t - lag
+    (0 for the first steps)."""
     x = rng.integers(0, 2, size=(num_streams, stream_len, 1)).astype("float32")
     y = np.zeros_like(x)
     y[:, lag:] = x[:, :-lag]
@@ -1391,7 +1408,8 @@ def build_chunk_model(hidden_size=32):
 
 # %%
 def train_truncated(x, y, chunk_len, epochs=2, hidden_size=32):
-    """Truncated BPTT over the streams x, y: one update per chunk, state carried between chunks."""
+    """Truncated BPTT over the streams x, y: one update per chunk, state carried between
+    chunks."""
     model, optimizer = build_chunk_model(hidden_size), keras.optimizers.Adam(3e-3)
 
     @tf.function
@@ -1407,9 +1425,8 @@ def train_truncated(x, y, chunk_len, epochs=2, hidden_size=32):
         return next_state
 
     for _ in range(epochs):
-        state = tf.zeros(
-            (x.shape[0], hidden_size)
-        )  # a new pass over the streams starts from zero
+        # a new pass over the streams starts from zero
+        state = tf.zeros((x.shape[0], hidden_size))
         for start in range(0, x.shape[1], chunk_len):
             state = train_step(
                 x[:, start : start + chunk_len], y[:, start : start + chunk_len], state
@@ -1447,12 +1464,14 @@ for chunk_len in (4, 8, 16, 24):
 print("chunk  stored floats  updates/pass  gradient sees  test accuracy  training time")
 for chunk_len, result in chunk_results.items():
     print(
-        f"{chunk_len:5d}  {chunk_len * 32 * hidden_size:13,d}  {len(range(0, 2048, chunk_len)):12d}  "
-        f"{chunk_len - 1:>8d} steps  {result['accuracy']:13.3f}  {result['seconds']:10.1f} s"
+        f"{chunk_len:5d}  {chunk_len * 32 * hidden_size:13,d} "
+        f" {len(range(0, 2048, chunk_len)):12d}  {chunk_len - 1:>8d} steps "
+        f" {result['accuracy']:13.3f}  {result['seconds']:10.1f} s"
     )
+# longer: learned
 assert chunk_results[16]["accuracy"] > 0.95 and chunk_results[24]["accuracy"] > 0.95, (
     "chunks of 16 and 24 steps learn the lag-12 echo, accuracy above 0.95"
-)  # longer: learned
+)
 assert chunk_results[4]["accuracy"] < 0.8, (
     "chunks of 4 stay far below the longer chunks"
 )
@@ -1514,7 +1533,8 @@ plt.show()
 
 # %%
 def training_step(batch_size, seq_len, hidden_size=64, input_size=8):
-    """A function that runs one train_on_batch of a SimpleRNN(64) model on a fixed batch."""
+    """A function that runs one train_on_batch of a SimpleRNN(64) model on a fixed
+    batch."""
     model = keras.Sequential(
         [
             keras.Input((seq_len, input_size)),
@@ -1537,9 +1557,8 @@ lengths = np.array([25, 50, 100, 200, 400])
 steps = {(32, int(n)): training_step(32, int(n)) for n in lengths}
 steps[512, 25] = training_step(512, 25)  # 16 times more sequences: used below
 tf_log_level = tf.get_logger().level
-tf.get_logger().setLevel(
-    "ERROR"
-)  # six models trace one function each: not a retracing problem
+# six models trace one function each: not a retracing problem
+tf.get_logger().setLevel("ERROR")
 step_times = interleaved_seconds(steps, rounds=9)
 tf.get_logger().setLevel(tf_log_level)
 batch_seconds = np.array([np.min(step_times[32, int(n)]) for n in lengths])
@@ -1584,8 +1603,9 @@ plt.show()
 # %% tags=["nbval-ignore-output"]
 more_sequences = np.min(step_times[512, 25])
 print(
-    f"32 x 25: {1000 * batch_seconds[0]:.1f} ms | 16x more sequences, 512 x 25: {1000 * more_sequences:.1f} ms "
-    f"| 16x longer, 32 x 400: {1000 * batch_seconds[-1]:.1f} ms"
+    f"32 x 25: {1000 * batch_seconds[0]:.1f} ms | 16x more sequences, 512 x 25:"
+    f" {1000 * more_sequences:.1f} ms | 16x longer, 32 x 400:"
+    f" {1000 * batch_seconds[-1]:.1f} ms"
 )
 assert paired_ratio(step_times, (512, 25), (32, 400)) < 0.9, (
     "the same arithmetic costs more as steps than as sequences"
@@ -1665,7 +1685,8 @@ assert paired_ratio(step_times, (512, 25), (32, 400)) < 0.9, (
 # %% tags=["solution"]
 # Exercise 1: write your answer where the solution markers are.
 def initial_state_gradient(params, cache):
-    """δh_0: the gradient that would flow into the previous chunk (run the BPTT loop, one more step)."""
+    """δh_0: the gradient that would flow into the previous chunk (run the BPTT loop,
+    one more step)."""
     ### BEGIN SOLUTION
     # run the BPTT loop one step further back, to the initial state.
     x, states, y = cache["x"], cache["states"], cache["y"]
@@ -1709,9 +1730,8 @@ rng = np.random.default_rng(seed)
 ### BEGIN SOLUTION
 # the log-norm of a linear RNN's gradient falls (or grows) with slope ln(rho) per step.
 linear_log_norms, linear_slopes = {}, {}
-start_gradients = rng.normal(
-    size=(32, direction.shape[0])
-)  # the same start for every rho
+# the same start for every rho
+start_gradients = rng.normal(size=(32, direction.shape[0]))
 for rho in (0.5, 0.9, 1.0, 1.2):
     dh, norms = start_gradients, []
     for _ in range(60):
@@ -1746,7 +1766,8 @@ for rho, log_norms in linear_log_norms.items():
 gaps = [linear_slopes[rho] - np.log(rho) for rho in linear_slopes]
 print("slope - ln(rho):", np.round(gaps, 6))
 assert np.ptp(gaps) < 1e-9, (
-    "the same start for every rho: (rho W)^n = rho^n W^n shifts every log-norm by n ln(rho)"
+    "the same start for every rho: (rho W)^n = rho^n W^n shifts every log-norm by n"
+    " ln(rho)"
 )
 
 # %% [markdown]
@@ -1789,7 +1810,8 @@ print(
     np.allclose(after_reset, full_output[:, :10], atol=1e-5),
 )
 assert np.allclose(chunked_output, full_output, atol=1e-5), (
-    "fed chunk by chunk, the stateful layer must give the outputs of one pass over all 50 steps"
+    "fed chunk by chunk, the stateful layer must give the outputs of one pass over all"
+    " 50 steps"
 )
 assert np.allclose(after_reset, full_output[:, :10], atol=1e-5), (
     "after reset_states() the first chunk must give the one-pass output again"
@@ -1816,25 +1838,27 @@ for learning_rate in (1e-5, 1e-6):
 # %% tags=["check", "nbval-ignore-output"]
 for learning_rate, losses in small_lr_runs.items():
     print(
-        f"lr {learning_rate:.0e}, no clipping: loss first {losses[0]:.3g} largest {np.nanmax(losses):.3g} "
-        f"final {np.mean(losses[-20:]):.3g}"
+        f"lr {learning_rate:.0e}, no clipping: loss first {losses[0]:.3g} largest"
+        f" {np.nanmax(losses):.3g} final {np.mean(losses[-20:]):.3g}"
     )
 print(
-    f"lr 1e-03, global_clipnorm=1: final {late_loss('global_clipnorm=1'):.3g}; baseline {baseline_mse:.2f}"
+    f"lr 1e-03, global_clipnorm=1: final {late_loss('global_clipnorm=1'):.3g}; baseline"
+    f" {baseline_mse:.2f}"
 )
-first_clipped_loss = irnn_runs["global_clipnorm=1"][0][
-    0
-]  # before any update, on the same first batch
+# before any update, on the same first batch
+first_clipped_loss = irnn_runs["global_clipnorm=1"][0][0]
 assert all(
     np.isclose(losses[0], first_clipped_loss, rtol=1e-5)
     for losses in small_lr_runs.values()
 ), "start from the section's initial weights"
+# 100 times smaller, still jumps up
 assert np.nanmax(small_lr_runs[1e-5]) > 2 * small_lr_runs[1e-5][0], (
     "at learning rate 1e-5 the loss must still rise above twice its first value"
-)  # 100 times smaller, still jumps up
+)
+# no NaN this time, but it ends answering about 0:
 assert np.all(np.isfinite(small_lr_runs[1e-5])), (
     "at learning rate 1e-5 every loss must be finite"
-)  # no NaN this time, but it ends answering about 0:
+)
 assert abs(np.mean(small_lr_runs[1e-5][-20:]) - np.mean(y_count**2)) < 0.2 * np.mean(
     y_count**2
 ), "at learning rate 1e-5 the run must end within a fifth of the cost of answering 0"
@@ -1842,7 +1866,8 @@ assert (
     np.all(np.isfinite(small_lr_runs[1e-6]))
     and np.mean(small_lr_runs[1e-6][-20:]) < 0.5 * baseline_mse
 ), (
-    "at learning rate 1e-6 the run must survive and learn to count, below half the baseline"
+    "at learning rate 1e-6 the run must survive and learn to count, below half the"
+    " baseline"
 )
 
 # %% [markdown]

@@ -62,11 +62,13 @@ book_root = next(
 if not (book_root / marker).is_file():
     if not BOOK_REPOSITORY:
         raise RuntimeError(
-            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
-            "open the notebook inside the book, or see 'Colab and Kaggle' in the README"
+            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book"
+            " from: open the notebook inside the book, or see 'Colab and Kaggle' in"
+            " the README"
         )
     print(
-        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)"
+        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle:"
+        " Settings, Internet on)"
     )
     subprocess.run(
         ["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)],
@@ -104,14 +106,15 @@ rng = np.random.default_rng(seed)
 
 # %%
 story = (
-    "Tom is a cat . He lives with an old sailor in a small house by the harbour . Every morning "
-    "the sailor walks to the market , buys bread and talks with the fishermen about the weather "
-    "and the boats . Tom 's favourite food is ___"
+    "Tom is a cat . He lives with an old sailor in a small house by the harbour . Every"
+    " morning the sailor walks to the market , buys bread and talks with the fishermen"
+    " about the weather and the boats . Tom 's favourite food is ___"
 )
 words = story.split()
 cue_position, gap_position = words.index("cat"), words.index("___")
 print(
-    f"{len(words)} words; the cue 'cat' is word {cue_position}, the gap is word {gap_position}"
+    f"{len(words)} words; the cue 'cat' is word {cue_position}, the gap is word"
+    f" {gap_position}"
 )
 print("distance between cue and answer:", gap_position - cue_position, "words")
 
@@ -269,7 +272,8 @@ def sigmoid(x):
 
 
 def lstm_step(x, h, c, kernel, recurrent_kernel, bias):
-    """One LSTM step in Keras's layout (gate blocks [i, f, c, o]); returns h, c and the gates."""
+    """One LSTM step in Keras's layout (gate blocks [i, f, c, o]); returns h, c and the
+    gates."""
     pre_input, pre_forget, pre_candidate, pre_output = np.split(
         x @ kernel + h @ recurrent_kernel + bias, 4, axis=-1
     )
@@ -294,7 +298,8 @@ def lstm_step(x, h, c, kernel, recurrent_kernel, bias):
 
 
 def gru_step(x, h, kernel, recurrent_kernel, bias):
-    """One GRU step with reset_after=True (Keras 3's default), gate blocks [z, r, h], bias of shape (2, 3H)."""
+    """One GRU step with reset_after=True (Keras 3's default), gate blocks [z, r, h],
+    bias of shape (2, 3H)."""
     x_z, x_r, x_h = np.split(x @ kernel + bias[0], 3, axis=-1)
     h_z, h_r, h_h = np.split(h @ recurrent_kernel + bias[1], 3, axis=-1)
     update_gate, reset_gate = sigmoid(x_z + h_z), sigmoid(x_r + h_r)
@@ -308,7 +313,8 @@ def gru_step(x, h, kernel, recurrent_kernel, bias):
 
 # %%
 def lstm_forward(inputs, kernel, recurrent_kernel, bias):
-    """Run an LSTM over (batch, time, features); return hidden states, cell states and gates, each (batch, time, H)."""
+    """Run an LSTM over (batch, time, features); return hidden states, cell states and
+    gates, each (batch, time, H)."""
     batch_size, num_steps, _ = inputs.shape
     h = c = np.zeros((batch_size, recurrent_kernel.shape[0]))
     steps = []
@@ -319,7 +325,8 @@ def lstm_forward(inputs, kernel, recurrent_kernel, bias):
 
 
 def gru_forward(inputs, kernel, recurrent_kernel, bias):
-    """Run a GRU over (batch, time, features); return the hidden states (batch, time, H)."""
+    """Run a GRU over (batch, time, features); return the hidden states
+    (batch, time, H)."""
     h = np.zeros((inputs.shape[0], recurrent_kernel.shape[0]))
     states = []
     for t in range(inputs.shape[1]):
@@ -396,9 +403,10 @@ adding_steps = 100
 
 
 def make_adding_problem(num_sequences, rng, num_steps=adding_steps, far_markers=False):
-    """Inputs (num_sequences, num_steps, 2) of (value, marker) pairs; targets: the sum of the two marked values.
-    The two markers are anywhere, or with `far_markers` about where Hochreiter & Schmidhuber put them:
-    the first among steps 0-9, the second among steps 10 to num_steps / 2 - 1."""
+    """Inputs (num_sequences, num_steps, 2) of (value, marker) pairs; targets: the sum
+    of the two marked values. The two markers are anywhere, or with `far_markers` about
+    where Hochreiter & Schmidhuber put them: the first among steps 0-9, the second among
+    steps 10 to num_steps / 2 - 1."""
     values = rng.uniform(0, 1, size=(num_sequences, num_steps))
     markers = np.zeros((num_sequences, num_steps))
     for row in markers:
@@ -417,7 +425,8 @@ print("train:", x_adding_train.shape, " valid:", x_adding_valid.shape)
 
 # %% tags=["nbval-ignore-output"]
 print(
-    f"trivial baseline on the validation set: MSE {trivial_mse:.4f} (theory 1/6 = {1 / 6:.4f})"
+    f"trivial baseline on the validation set: MSE {trivial_mse:.4f} (theory 1/6 ="
+    f" {1 / 6:.4f})"
 )
 assert abs(trivial_mse - 1 / 6) < 0.03, (
     "the trivial baseline's MSE is within 0.03 of the theoretical 1/6"
@@ -444,7 +453,8 @@ class StopBelow(keras.callbacks.Callback):
 
 
 def set_lstm_gate_biases(layer, forget_bias=None, input_bias=None):
-    """Set an LSTM layer's forget-gate and input-gate biases (Keras's blocks are [i, f, c, o])."""
+    """Set an LSTM layer's forget-gate and input-gate biases (Keras's blocks are [i, f,
+    c, o])."""
     kernel, recurrent_kernel, bias = layer.get_weights()
     units = recurrent_kernel.shape[0]
     if forget_bias is not None:
@@ -457,10 +467,11 @@ def set_lstm_gate_biases(layer, forget_bias=None, input_bias=None):
 def train_adding_model(
     name, epochs, target=0.0, data=None, forget_bias=None, input_bias=None
 ):
-    """Train a 32-unit layer of type `name` with a Dense(1) readout on `data` (x_train, y_train, x_valid,
-    y_valid; by default this section's) and return the model, its history and the recurrent layer's
-    weights before training (section 7 compares the two). `forget_bias` and `input_bias` set an LSTM's
-    b_f and b_i."""
+    """Train a 32-unit layer of type `name` with a Dense(1) readout on `data` (x_train,
+    y_train, x_valid, y_valid; by default this section's) and return the model, its
+    history and the recurrent layer's weights before training
+    (section 7 compares the two). `forget_bias` and `input_bias` set an LSTM's b_f and
+    b_i."""
     x_train, y_train, x_valid, y_valid = data or (
         x_adding_train,
         y_adding_train,
@@ -515,8 +526,9 @@ adding_mse = {
 }
 for name, mse in adding_mse.items():
     print(
-        f"{name:>9}: validation MSE {mse:.4f} after {len(adding_histories[name].history['loss'])} epochs "
-        f"({mse / trivial_mse:.1%} of the trivial baseline)"
+        f"{name:>9}: validation MSE {mse:.4f} after"
+        f" {len(adding_histories[name].history['loss'])} epochs"
+        f" ({mse / trivial_mse:.1%} of the trivial baseline)"
     )
 
 # %%
@@ -566,7 +578,8 @@ short_rnn.fit(
 )
 short_mse = float(short_rnn.evaluate(x_short_valid, y_short_valid, verbose=0))
 print(
-    f"SimpleRNN, T = 10: validation MSE {short_mse:.4f} ({short_mse / (1 / 6):.1%} of the trivial baseline)"
+    f"SimpleRNN, T = 10: validation MSE {short_mse:.4f} ({short_mse / (1 / 6):.1%} of"
+    " the trivial baseline)"
 )
 assert short_mse < (1 / 6) / 3, (
     "over 10 steps the SimpleRNN learns most of the adding problem"
@@ -596,15 +609,15 @@ x_valid_64 = x_adding_valid.astype("float64")
 trace = lstm_forward(x_valid_64, *adding_models["LSTM"].layers[0].get_weights())
 initial_trace = lstm_forward(x_valid_64, *adding_initial_weights["LSTM"])
 marked = x_adding_valid[:, :, 1] == 1
-marker_positions = np.argwhere(marked)[:, 1].reshape(
-    -1, 2
-)  # each row has two markers, in order
+# each row has two markers, in order
+marker_positions = np.argwhere(marked)[:, 1].reshape(-1, 2)
 print("cell state shape:", trace["c"].shape)
 
 
 # %%
 def probe_r2(features, targets, ridge=1.0):
-    """R² on the second half of a linear ridge readout (with intercept) fitted on the first half."""
+    """R² on the second half of a linear ridge readout (with intercept) fitted on the
+    first half."""
     design = np.column_stack([features, np.ones(len(targets))])
     half = len(targets) // 2
     gram = design[:half].T @ design[:half] + ridge * np.eye(design.shape[1])
@@ -641,14 +654,17 @@ probe = {
 # %% tags=["nbval-ignore-output"]
 for name, r2 in probe.items():
     print(
-        f"{name:>26}, the step before the second marker: probe R² for the first marked value {r2:.3f}"
+        f"{name:>26}, the step before the second marker: probe R² for the first marked"
+        f" value {r2:.3f}"
     )
 lstm_r2 = probe["trained LSTM, cell state"]
 assert lstm_r2 > 0.5 and lstm_r2 > probe["untrained LSTM, cell state"] + 0.3, (
-    "the trained LSTM's cell state holds most of the first value, the untrained one far less"
+    "the trained LSTM's cell state holds most of the first value, the untrained one far"
+    " less"
 )
 assert lstm_r2 > probe["trained SimpleRNN, state"] + 0.3, (
-    "the trained SimpleRNN's state holds far less of the first value than the LSTM's cell state"
+    "the trained SimpleRNN's state holds far less of the first value than the LSTM's"
+    " cell state"
 )
 
 # %% [markdown]
@@ -673,11 +689,13 @@ plt.colorbar(label="steps between the two markers")
 plt.xlabel("first marked value")
 plt.ylabel(f"cell state of unit {best_unit}, one step before the second marker")
 plt.title(
-    f"One LSTM unit keeps the first value (|correlation| {unit_correlations[best_unit]:.2f})"
+    "One LSTM unit keeps the first value (|correlation|"
+    f" {unit_correlations[best_unit]:.2f})"
 )
 plt.show()
 assert unit_correlations[best_unit] > 0.7, (
-    "a single LSTM unit's cell state follows the first marked value (|correlation| above 0.7)"
+    "a single LSTM unit's cell state follows the first marked value (|correlation|"
+    " above 0.7)"
 )
 
 # %% [markdown]
@@ -697,10 +715,10 @@ assert unit_correlations[best_unit] > 0.7, (
 
 # %%
 def lstm_cell_path(forget):
-    """Median over the validation sequences of the largest prod f_k over the units, first marker to the end."""
-    log_forget_to_end = np.cumsum(np.log(forget)[:, ::-1], axis=1)[
-        :, ::-1
-    ]  # sum of log f_k for k >= t
+    """Median over the validation sequences of the largest prod f_k over the units,
+    first marker to the end."""
+    # sum of log f_k for k >= t
+    log_forget_to_end = np.cumsum(np.log(forget)[:, ::-1], axis=1)[:, ::-1]
     return float(
         np.median(
             np.exp(log_forget_to_end[sequence_rows, first_marked + 1].max(axis=1))
@@ -709,12 +727,12 @@ def lstm_cell_path(forget):
 
 
 def simple_rnn_path(states, recurrent_kernel):
-    """Median over the validation sequences of the norm of the SimpleRNN's Jacobian product over the same steps."""
+    """Median over the validation sequences of the norm of the SimpleRNN's Jacobian
+    product over the same steps."""
     jacobians = np.tile(np.eye(recurrent_kernel.shape[0]), (len(sequence_rows), 1, 1))
     for t in range(adding_steps):
-        step_jacobians = recurrent_kernel * (
-            1 - states[:, t, None, :] ** 2
-        )  # row form: W_hh diag(1 - h_t^2)
+        # row form: W_hh diag(1 - h_t^2)
+        step_jacobians = recurrent_kernel * (1 - states[:, t, None, :] ** 2)
         jacobians = np.where(
             (t > first_marked)[:, None, None], jacobians @ step_jacobians, jacobians
         )
@@ -722,7 +740,8 @@ def simple_rnn_path(states, recurrent_kernel):
 
 
 initial_rnn_states = simple_rnn_states(x_valid_64, *adding_initial_weights["SimpleRNN"])
-gradient_paths = {  # before training, after training (the traces and states computed above)
+# before training, after training (the traces and states computed above)
+gradient_paths = {
     "LSTM cell path, most open": [
         lstm_cell_path(initial_trace["forget"]),
         lstm_cell_path(trace["forget"]),
@@ -735,7 +754,8 @@ gradient_paths = {  # before training, after training (the traces and states com
 
 # %% tags=["nbval-ignore-output"]
 print(
-    f"{adding_steps - 1 - np.median(first_marked):.0f} steps from the first marker to the end (median)"
+    f"{adding_steps - 1 - np.median(first_marked):.0f} steps from the first marker to"
+    " the end (median)"
 )
 print(f"{'median over sequences':>28}  before training  after training")
 for name, (before, after) in gradient_paths.items():
@@ -791,7 +811,8 @@ open_history = open_lstm.fit(
 )
 open_accuracy = np.array(open_history.history["val_accuracy"])
 print(
-    f"lag {recall_lag}, forget bias 5: validation accuracy per epoch {np.round(open_accuracy, 3)}"
+    f"lag {recall_lag}, forget bias 5: validation accuracy per epoch"
+    f" {np.round(open_accuracy, 3)}"
 )
 assert open_accuracy[-1] > 0.95, (
     "with its forget gates open from the start, the LSTM learns lag 80"
@@ -817,9 +838,8 @@ far_data = (
     *make_adding_problem(1000, rng, far_markers=True),
 )
 far_trivial_mse = float(((far_data[3] - far_data[1].mean()) ** 2).mean())
-lstm_epochs = len(
-    adding_histories["LSTM"].history["loss"]
-)  # what the LSTM needed with markers anywhere
+# what the LSTM needed with markers anywhere
+lstm_epochs = len(adding_histories["LSTM"].history["loss"])
 far_runs = {
     "LSTM, b_f = 1": train_adding_model(
         "LSTM", epochs=lstm_epochs, data=far_data, forget_bias=1.0
@@ -854,8 +874,9 @@ at_gru_epochs = {
 print(f"{'validation MSE':>34}  after {gru_epochs} epochs (the GRU's)  at the end")
 for name, mse in far_mse.items():
     print(
-        f"{name:>23} ({len(far_histories[name].history['loss'])} epochs)  {at_gru_epochs[name]:20.4f}  "
-        f"{mse:10.4f} ({mse / far_trivial_mse:.1%} of the trivial baseline)"
+        f"{name:>23} ({len(far_histories[name].history['loss'])} epochs) "
+        f" {at_gru_epochs[name]:20.4f}  {mse:10.4f} ({mse / far_trivial_mse:.1%} of the"
+        " trivial baseline)"
     )
 
 # %%
@@ -882,8 +903,9 @@ for name in ("LSTM, b_f = 5", "LSTM, b_f = 5, b_i = -5"):
     final_cells = lstm_forward(x_far_valid, *far_runs[name][2])["c"][:, -1]
     flat_share[name] = float(np.mean(1 - np.tanh(final_cells) ** 2 < 0.1))
     print(
-        f"{name:>23}, before training: median |c_T| {np.median(np.abs(final_cells)):.2f}, "
-        f"cells with tanh'(c_T) < 0.1: {flat_share[name]:.0%}"
+        f"{name:>23}, before training: median |c_T|"
+        f" {np.median(np.abs(final_cells)):.2f}, cells with tanh'(c_T) < 0.1:"
+        f" {flat_share[name]:.0%}"
     )
 assert (
     flat_share["LSTM, b_f = 5"] > 0.3 and flat_share["LSTM, b_f = 5, b_i = -5"] < 0.05
@@ -895,9 +917,8 @@ ax = plot_learning_curves(
     title="Adding problem, every marker at least 50 steps from the end",
     log_scale=True,
 )
-for (
-    line
-) in ax.get_lines():  # the two LSTMs without b_i lie on top of each other: mark one
+# the two LSTMs without b_i lie on top of each other: mark one
+for line in ax.get_lines():
     if line.get_label().startswith("LSTM, b_f = 1 "):
         line.set_marker("o")
 ax.axhline(1 / 6, color="0.4", linestyle=":", label="trivial baseline (1/6)")
@@ -935,7 +956,8 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 def gru_update_gates(inputs, kernel, recurrent_kernel, bias):
-    """The update gate z of a GRU at every step, (batch, time, H), from the states that gru_forward computes."""
+    """The update gate z of a GRU at every step, (batch, time, H), from the states that
+    gru_forward computes."""
     units = recurrent_kernel.shape[0]
     states = gru_forward(inputs, kernel, recurrent_kernel, bias)
     previous = np.concatenate([np.zeros_like(states[:, :1]), states[:, :-1]], axis=1)
@@ -948,9 +970,8 @@ def gru_update_gates(inputs, kernel, recurrent_kernel, bias):
 
 
 is_marked = x_far_valid[..., 1] == 1
-after_first_marker = (
-    np.arange(adding_steps) > np.argmax(is_marked, axis=1)[:, None]
-)  # (sequences, steps)
+# (sequences, steps)
+after_first_marker = np.arange(adding_steps) > np.argmax(is_marked, axis=1)[:, None]
 gru_model, _, gru_initial_weights = far_runs["GRU"]
 update_gate_stats = {}
 for label, weights in (
@@ -958,18 +979,18 @@ for label, weights in (
     ("after training", gru_model.layers[0].get_weights()),
 ):
     update_gates = gru_update_gates(x_far_valid, *weights)
-    kept = np.where(after_first_marker[..., None], update_gates, 1.0).prod(
-        axis=1
-    )  # (sequences, units)
+    # (sequences, units)
+    kept = np.where(after_first_marker[..., None], update_gates, 1.0).prod(axis=1)
     update_gate_stats[label] = {
         "unmarked": update_gates[~is_marked].mean(),
         "marked": update_gates[is_marked].mean(),
         "most open path": float(np.median(kept.max(axis=1))),
     }
     print(
-        f"GRU {label:>15}: mean z at the unmarked steps {update_gate_stats[label]['unmarked']:.2f}, at the "
-        f"marked ones {update_gate_stats[label]['marked']:.2f}; most open path from the first marker "
-        f"{update_gate_stats[label]['most open path']:.1e}"
+        f"GRU {label:>15}: mean z at the unmarked steps"
+        f" {update_gate_stats[label]['unmarked']:.2f}, at the marked ones"
+        f" {update_gate_stats[label]['marked']:.2f}; most open path from the first"
+        f" marker {update_gate_stats[label]['most open path']:.1e}"
     )
 
 # %%
@@ -1012,12 +1033,12 @@ valid_text = load_shakespeare("valid")
 alphabet = sorted(set(train_text))
 char_to_id = {char: index for index, char in enumerate(alphabet)}
 window_length = 100
-x_chars_train, y_chars_train = char_windows(
-    train_text, char_to_id, window_length
-)  # non-overlapping, shifted by one
+# non-overlapping, shifted by one
+x_chars_train, y_chars_train = char_windows(train_text, char_to_id, window_length)
 x_chars_valid, y_chars_valid = char_windows(valid_text, char_to_id, window_length)
 print(
-    f"alphabet: {len(alphabet)} characters; train windows {x_chars_train.shape}, valid windows {x_chars_valid.shape}"
+    f"alphabet: {len(alphabet)} characters; train windows {x_chars_train.shape}, valid"
+    f" windows {x_chars_valid.shape}"
 )
 print(
     "every validation character is in the alphabet:", set(valid_text) <= set(alphabet)
@@ -1034,7 +1055,8 @@ uniform_bits = np.log2(len(alphabet))
 char_counts = np.bincount(x_chars_train.ravel(), minlength=len(alphabet)) + 1
 unigram_bits = float(-np.log2(char_counts / char_counts.sum())[y_chars_valid].mean())
 print(
-    f"uniform baseline: {uniform_bits:.3f} bits/char; unigram baseline on the valid play: {unigram_bits:.3f}"
+    f"uniform baseline: {uniform_bits:.3f} bits/char; unigram baseline on the valid"
+    f" play: {unigram_bits:.3f}"
 )
 
 # %% [markdown]
@@ -1056,9 +1078,8 @@ kneser_ney_orders = (2, 3, 4, 5, 6, 7)
 kneser_ney_each = kneser_ney_bits(
     train_text, valid_text, orders=kneser_ney_orders, per_position=True
 )
-kneser_ney_each = {
-    order: np.array(bits) for order, bits in kneser_ney_each.items()
-}  # position i is at i - 6
+# position i is at i - 6
+kneser_ney_each = {order: np.array(bits) for order, bits in kneser_ney_each.items()}
 kneser_ney_by_order = {
     order: float(bits.mean()) for order, bits in kneser_ney_each.items()
 }
@@ -1114,9 +1135,9 @@ char_history = char_model.fit(
 )
 valid_bits = char_model.evaluate(x_chars_valid, y_chars_valid, verbose=0) / np.log(2)
 print(
-    f"validation play: {valid_bits:.3f} bits/char, perplexity {2**valid_bits:.1f} "
-    f"(Kneser-Ney {best_order}-gram {kneser_ney_by_order[best_order]:.3f}, unigram {unigram_bits:.3f}, "
-    f"uniform {uniform_bits:.3f})"
+    f"validation play: {valid_bits:.3f} bits/char, perplexity {2**valid_bits:.1f}"
+    f" (Kneser-Ney {best_order}-gram {kneser_ney_by_order[best_order]:.3f}, unigram"
+    f" {unigram_bits:.3f}, uniform {uniform_bits:.3f})"
 )
 
 # %%
@@ -1153,7 +1174,8 @@ scored_positions = np.sort(
 
 
 def bits_with_context(context_length):
-    """The GRU's bits at each of `scored_positions`, reading only the `context_length` characters before it."""
+    """The GRU's bits at each of `scored_positions`, reading only the `context_length`
+    characters before it."""
     windows = np.stack([valid_ids[p - context_length : p] for p in scored_positions])
     logits = char_model.predict(windows, batch_size=500, verbose=0)[:, -1]
     log_probabilities = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
@@ -1175,9 +1197,8 @@ print(
     "Kneser-Ney on the same positions:",
     {order: round(bits, 3) for order, bits in kneser_ney_here.items()},
 )
-beyond_six_each = (
-    context_each[100] - context_each[6]
-)  # what the characters a 7-gram cannot see change
+# what the characters a 7-gram cannot see change
+beyond_six_each = context_each[100] - context_each[6]
 beyond_six, beyond_six_error = (
     beyond_six_each.mean(),
     beyond_six_each.std(ddof=1) / np.sqrt(len(beyond_six_each)),
@@ -1250,8 +1271,9 @@ plt.show()
 
 # %%
 def sample_text(model, prompt, num_chars, temperature, rng):
-    """Feed `prompt` through the trained embedding-GRU-dense model, then sample `num_chars` characters.
-    Returns the text and the entropy (bits) of each sampling distribution."""
+    """Feed `prompt` through the trained embedding-GRU-dense model, then sample
+    `num_chars` characters. Returns the text and the entropy (bits) of each sampling
+    distribution."""
     embedding, kernel, recurrent_kernel, bias, dense_kernel, dense_bias = (
         model.get_weights()
     )
@@ -1293,15 +1315,17 @@ training_words = set(re.findall(r"[a-z]+", train_text.lower()))
 
 
 def real_word_share(text):
-    """Share of the generated words (letters only, lowercased) that occur in the training plays."""
+    """Share of the generated words (letters only, lowercased) that occur in the
+    training plays."""
     words = re.findall(r"[a-z]+", text[len(prompt) :].lower())
     return np.mean([word in training_words for word in words])
 
 
 for temperature, text in samples.items():
     print(
-        f"----- temperature {temperature}: mean entropy {sample_entropy[temperature]:.2f} bits/char, "
-        f"real words {real_word_share(text):.0%} -----{text[: len(prompt) + 200]}\n"
+        f"----- temperature {temperature}: mean entropy"
+        f" {sample_entropy[temperature]:.2f} bits/char, real words"
+        f" {real_word_share(text):.0%} -----{text[: len(prompt) + 200]}\n"
     )
 
 # %%
@@ -1413,7 +1437,8 @@ for name, count in by_hand.items():
     ).count_params()
     print(f"{name}: by hand {count}, count_params {by_keras}")
     assert count == by_keras, (
-        "your count must equal count_params for LSTM(64) and GRU(64) reading 300 features"
+        "your count must equal count_params for LSTM(64) and GRU(64) reading 300"
+        " features"
     )
 
 
@@ -1434,7 +1459,8 @@ def gru_step_reset_before(x, h, kernel, recurrent_kernel, bias):
 
 
 ### BEGIN SOLUTION
-# one bias per block instead of two: 3H(D + H + 1) for H = 8 units reading D = 3 features.
+# one bias per block instead of two: 3H(D + H + 1) for H = 8 units reading D = 3
+# features.
 reset_before_params = 3 * hidden_size * (num_features + hidden_size + 1)
 ### END SOLUTION
 
@@ -1470,9 +1496,11 @@ assert np.allclose(
 # %% tags=["solution"]
 # Exercise 3: write your answer where the solution markers are.
 def mean_forget_product(unit_forget_bias):
-    """Mean over sequences and units of prod f_k over the last 20 of 30 steps, for a fresh LSTM(8)."""
+    """Mean over sequences and units of prod f_k over the last 20 of 30 steps, for a
+    fresh LSTM(8)."""
     ### BEGIN SOLUTION
-    # a fresh layer with or without the forget bias of 1, its forget gates from our NumPy forward pass.
+    # a fresh layer with or without the forget bias of 1, its forget gates from our
+    # NumPy forward pass.
     fresh_lstm = keras.layers.LSTM(hidden_size, unit_forget_bias=unit_forget_bias)
     fresh_lstm(sequences)
     forget = lstm_forward(sequences.astype("float64"), *fresh_lstm.get_weights())[
@@ -1485,8 +1513,8 @@ def mean_forget_product(unit_forget_bias):
 # %% tags=["check", "nbval-ignore-output"]
 survival = {bias: mean_forget_product(bias) for bias in (True, False)}
 print(
-    f"prod of 20 forget gates: b_f = 1 {survival[True]:.1e}, b_f = 0 {survival[False]:.1e}, "
-    f"ratio {survival[True] / survival[False]:.0f}"
+    f"prod of 20 forget gates: b_f = 1 {survival[True]:.1e}, b_f = 0"
+    f" {survival[False]:.1e}, ratio {survival[True] / survival[False]:.0f}"
 )
 assert 300 * survival[False] < survival[True] < 20_000 * survival[False], (
     "the last 20 of 30 steps"

@@ -63,11 +63,13 @@ book_root = next(
 if not (book_root / marker).is_file():
     if not BOOK_REPOSITORY:
         raise RuntimeError(
-            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
-            "open the notebook inside the book, or see 'Colab and Kaggle' in the README"
+            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book"
+            " from: open the notebook inside the book, or see 'Colab and Kaggle' in"
+            " the README"
         )
     print(
-        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)"
+        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle:"
+        " Settings, Internet on)"
     )
     subprocess.run(
         ["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)],
@@ -143,7 +145,8 @@ for merge_mode in ("concat", "sum", "ave", "mul", None):
         else tuple(outputs.shape)
     )
     print(
-        f"merge_mode={merge_mode!s:>6}: output shape {shapes}, {layer.count_params()} parameters"
+        f"merge_mode={merge_mode!s:>6}: output shape {shapes}, {layer.count_params()}"
+        " parameters"
     )
     assert layer.count_params() == 2 * 3 * hidden_size * (
         num_features + hidden_size + 2
@@ -164,11 +167,11 @@ for merge_mode in ("concat", "sum", "ave", "mul", None):
 
 # %%
 def bidirectional(inputs, forward_layer, backward_layer):
-    """Concatenate a forward RNN's outputs with a backward RNN's, aligned step by step."""
+    """Concatenate a forward RNN's outputs with a backward RNN's, aligned step by
+    step."""
     forward_outputs = forward_layer(inputs)
-    backward_outputs = backward_layer(inputs[:, ::-1])[
-        :, ::-1
-    ]  # read reversed, then re-reverse in time
+    # read reversed, then re-reverse in time
+    backward_outputs = backward_layer(inputs[:, ::-1])[:, ::-1]
     return np.concatenate([forward_outputs, backward_outputs], axis=-1)
 
 
@@ -217,7 +220,8 @@ print(
 assert np.allclose(
     last_states_layer(sequences), expected_last_states, rtol=1e-5, atol=1e-6
 ), (
-    "without return_sequences: the forward state at the last step, the backward at the first"
+    "without return_sequences: the forward state at the last step, the backward at the"
+    " first"
 )
 
 # %% [markdown]
@@ -239,7 +243,8 @@ print(
     f"backward half larger than 1e-4: {backward_change > 1e-4}"
 )
 assert forward_change == 0 and backward_change > 1e-4, (
-    "changing step 10 leaves the forward half at step 1 unchanged and moves the backward half"
+    "changing step 10 leaves the forward half at step 1 unchanged and moves the"
+    " backward half"
 )
 
 # %% [markdown]
@@ -261,7 +266,8 @@ assert forward_change == 0 and backward_change > 1e-4, (
 
 # %%
 def letters_and_word_ends(text):
-    """Lower-case letters of `text` without spaces or punctuation, and a 0/1 array marking each word's last letter."""
+    """Lower-case letters of `text` without spaces or punctuation, and a 0/1 array
+    marking each word's last letter."""
     words = re.findall(r"[a-z]+", text.lower())
     word_ends = np.zeros(sum(len(word) for word in words), dtype="int32")
     word_ends[np.cumsum([len(word) for word in words]) - 1] = 1
@@ -304,7 +310,8 @@ print(f"word ends among the test letters: {y_words_test.mean():.1%}")
 
 # %%
 def word_end_scores(predicted, targets):
-    """Accuracy, precision, recall and F1 of the word-end class, for 0/1 (or boolean) predicted tags."""
+    """Accuracy, precision, recall and F1 of the word-end class, for 0/1 (or boolean)
+    predicted tags."""
     predicted = np.asarray(predicted, dtype=bool)
     true_positives = np.sum(predicted & (targets == 1))
     precision, recall = (
@@ -352,7 +359,8 @@ bidirectional_tagger = word_end_tagger(
     "bidirectional",
 )
 budget = bidirectional_tagger.count_params()
-# embedding 27 * 16, GRU 3H(16 + H + 2), dense H + 1: the width whose total is closest to the budget
+# embedding 27 * 16, GRU 3H(16 + H + 2), dense H + 1: the width whose total is closest
+# to the budget
 unidirectional_width = min(
     range(32, 97), key=lambda h: abs(27 * 16 + 3 * h * (18 + h) + h + 1 - budget)
 )
@@ -361,10 +369,12 @@ unidirectional_tagger = word_end_tagger(
 )
 print(f"bidirectional  2 x GRU(32): {bidirectional_tagger.count_params()} parameters")
 print(
-    f"unidirectional GRU({unidirectional_width}):    {unidirectional_tagger.count_params()} parameters"
+    f"unidirectional GRU({unidirectional_width}):   "
+    f" {unidirectional_tagger.count_params()} parameters"
 )
 assert abs(unidirectional_tagger.count_params() / budget - 1) < 0.03, (
-    "the unidirectional tagger's parameter count is within 3% of the bidirectional one's"
+    "the unidirectional tagger's parameter count is within 3%"
+    " of the bidirectional one's"
 )
 
 # %% [markdown]
@@ -393,7 +403,8 @@ tagger_scores = {
     name: word_end_scores(tags, y_words_test) for name, tags in tagger_tags.items()
 }
 print(
-    f"{'The Tempest':<16}{'parameters':>11}{'accuracy':>10}{'precision':>11}{'recall':>8}{'F1':>7}"
+    f"{'The Tempest':<16}{'parameters':>11}{'accuracy':>10}"
+    f"{'precision':>11}{'recall':>8}{'F1':>7}"
 )
 for name, scores in tagger_scores.items():
     print(
@@ -434,10 +445,10 @@ assert (
 
 # %%
 def context_keys(windows, left, right):
-    """One integer per letter for its context: `left` letters up to and including it, `right` after it."""
-    padded = np.pad(
-        windows, ((0, 0), (left - 1, right))
-    )  # id 0 past the window's edges
+    """One integer per letter for its context: `left` letters up to and including it,
+    `right` after it."""
+    # id 0 past the window's edges
+    padded = np.pad(windows, ((0, 0), (left - 1, right)))
     keys = np.zeros(windows.shape, dtype="int64")
     for offset in range(left + right):
         keys = keys * 27 + padded[:, offset : offset + windows.shape[1]]
@@ -445,8 +456,9 @@ def context_keys(windows, left, right):
 
 
 def count_table_tags(left, right, min_count=2):
-    """Majority tag of each test letter's context in the training windows, shortening the context (its
-    longer side first) when a context was seen fewer than `min_count` times."""
+    """Majority tag of each test letter's context in the training windows, shortening
+    the context (its longer side first) when a context was seen fewer than `min_count`
+    times."""
     tags = np.full(x_words_test.shape, -1)
     while left >= 1:
         keys, index, totals = np.unique(
@@ -469,7 +481,8 @@ count_f1 = {
 }
 for ahead, f1 in count_f1.items():
     print(
-        f"count table, {7 - ahead} letters up to the letter + {ahead} after it: F1 {f1:.3f}"
+        f"count table, {7 - ahead} letters up to the letter + {ahead} after it: F1"
+        f" {f1:.3f}"
     )
 for name, scores in tagger_scores.items():
     print(f"{name} GRU: F1 {scores['F1']:.3f}")
@@ -515,19 +528,19 @@ assert tagger_scores["bidirectional"]["F1"] < two_sided_count + 0.02, (
 
 # %% tags=["nbval-ignore-output"]
 def delayed_tagger_f1(delay):
-    """Train a unidirectional tagger whose output at step t + delay tags letter t; its F1 on the test play."""
+    """Train a unidirectional tagger whose output at step t + delay tags letter t; its
+    F1 on the test play."""
     model = word_end_tagger(
         keras.layers.GRU(unidirectional_width, return_sequences=True), f"delay_{delay}"
     )
-    inputs = np.pad(
-        x_words_train, ((0, 0), (0, delay))
-    )  # id 0 past the window's end, as in the count tables
-    targets = np.pad(y_words_train, ((0, 0), (delay, 0)))[
-        ..., None
-    ]  # (windows, steps, 1), as the outputs
+    # id 0 past the window's end, as in the count tables
+    inputs = np.pad(x_words_train, ((0, 0), (0, delay)))
+    # (windows, steps, 1), as the outputs
+    targets = np.pad(y_words_train, ((0, 0), (delay, 0)))[..., None]
+    # 0: nothing to tag
     weights = np.pad(
         np.ones(y_words_train.shape, dtype="float32"), ((0, 0), (delay, 0))
-    )  # 0: nothing to tag
+    )
     model.fit(
         inputs,
         targets,
@@ -595,7 +608,10 @@ def restore_spaces(model, text):
     ).rstrip()
 
 
-line = "We are such stuff as dreams are made on, and our little life is rounded with a sleep."
+line = (
+    "We are such stuff as dreams are made on, and our little life is rounded with a"
+    " sleep."
+)
 fig, ax = plt.subplots(figsize=(10, 3.6))
 for name, model in taggers.items():
     letters, ends, probabilities = word_end_probabilities(model, line)
@@ -615,7 +631,10 @@ plt.show()
 # %% tags=["nbval-ignore-output"]
 for text in [
     line,
-    "Be not afeard; the isle is full of noises, sounds and sweet airs, that give delight and hurt not.",
+    (
+        "Be not afeard; the isle is full of noises, sounds and sweet airs, that give"
+        " delight and hurt not."
+    ),
 ]:
     print("original:      ", " ".join(re.findall(r"[a-z]+", text.lower())))
     for name, model in taggers.items():
@@ -640,8 +659,9 @@ for text in [
 
 # %% tags=["nbval-ignore-output"]
 def moved_boundary_share(tags, targets, reach=2, missed=None, spurious=None):
-    """Share of a tagger's errors 1 to `reach` letters from an error of the other kind (a missed word end next to
-    a spurious one) in the same window. `missed` or `spurious` replace the tagger's own (for the chance level)."""
+    """Share of a tagger's errors 1 to `reach` letters from an error of the other kind
+    (a missed word end next to a spurious one) in the same window. `missed` or
+    `spurious` replace the tagger's own (for the chance level)."""
     missed = (~tags) & (targets == 1) if missed is None else missed
     spurious = tags & (targets == 0) if spurious is None else spurious
 
@@ -661,17 +681,18 @@ def moved_boundary_share(tags, targets, reach=2, missed=None, spurious=None):
 
 
 def scattered(errors, eligible, rng):
-    """As many errors per window as given, at random eligible letters of the same window."""
-    random_keys = np.where(
-        eligible, rng.random(eligible.shape), np.inf
-    )  # letters not eligible last: never chosen
+    """As many errors per window as given, at random eligible letters of the same
+    window."""
+    # letters not eligible last: never chosen
+    random_keys = np.where(eligible, rng.random(eligible.shape), np.inf)
     ranks = np.argsort(np.argsort(random_keys, axis=1), axis=1)
     return ranks < errors.sum(axis=1)[:, None]
 
 
 def chance_boundary_share(tags, targets, rng, draws=5):
-    """The larger of two chance levels: the spurious ends scattered over the letters that end no word, or the
-    missed ends scattered over the word ends, the other errors kept; each averaged over `draws` draws."""
+    """The larger of two chance levels: the spurious ends scattered over the letters
+    that end no word, or the missed ends scattered over the word ends, the other errors
+    kept; each averaged over `draws` draws."""
     missed, spurious = (~tags) & (targets == 1), tags & (targets == 0)
     by_spurious = [
         moved_boundary_share(
@@ -696,8 +717,8 @@ chance_share = {
 }
 for name in taggers:
     print(
-        f"{name}: share of errors next to an error of the other kind {moved_share[name]:.3f}, "
-        f"by chance {chance_share[name]:.3f}"
+        f"{name}: share of errors next to an error of the other kind"
+        f" {moved_share[name]:.3f}, by chance {chance_share[name]:.3f}"
     )
 
 # %%
@@ -742,7 +763,8 @@ print(
 assert (
     prefix_changes["unidirectional"] < 1e-5 and prefix_changes["bidirectional"] > 1e-3
 ), (
-    "only the bidirectional tagger changes its first 20 predictions when the line goes on"
+    "only the bidirectional tagger changes its first 20 predictions when the line"
+    " goes on"
 )
 
 # %% [markdown]
@@ -766,8 +788,8 @@ texts_train, labels_train = load_movie_sentences("train")
 texts_valid, labels_valid = load_movie_sentences("valid")
 texts_test, labels_test = load_movie_sentences("test")
 print(
-    f"train {len(texts_train)}, valid {len(texts_valid)}, test {len(texts_test)} sentences; "
-    f"positive in train: {labels_train.mean():.1%}"
+    f"train {len(texts_train)}, valid {len(texts_valid)}, test {len(texts_test)}"
+    f" sentences; positive in train: {labels_train.mean():.1%}"
 )
 print(labels_train[:2], texts_train[:2], sep="\n")
 
@@ -905,7 +927,8 @@ unmasked_change = padding_sensitivity(unmasked_model, sentence)
 print(f"with the mask: output changes by less than 1e-5: {masked_change < 1e-5}")
 print(f"without the mask: output changes by more than 1e-4: {unmasked_change > 1e-4}")
 assert masked_change < 1e-5 and unmasked_change > 1e-4, (
-    "with the mask, extra padding leaves the output unchanged; without it, the output changes"
+    "with the mask, extra padding leaves the output unchanged; without it, the output"
+    " changes"
 )
 
 # %% [markdown]
@@ -959,7 +982,8 @@ if gpu_available():
             raised = "right-padded" in str(error)
         print(f"GPU, predict on a {name} batch raises InvalidArgumentError: {raised}")
         assert raised, (
-            "on a GPU, predict raises on a left-padded batch and on a batch with an all-padding row"
+            "on a GPU, predict raises on a left-padded batch and on a batch with an"
+            " all-padding row"
         )
 else:
     graph_gap = float(
@@ -979,7 +1003,8 @@ else:
         bool(np.isfinite(padding_row_output).all()),
     )
     assert graph_gap < 1e-5 and np.isfinite(padding_row_output).all(), (
-        "on the CPU, predict: pre-padding agrees with post-padding, and an all-padding row runs"
+        "on the CPU, predict: pre-padding agrees with post-padding, and an all-padding"
+        " row runs"
     )
 
 # %% [markdown]
@@ -1012,7 +1037,8 @@ else:
 
 # %%
 def lstm_training_step(use_cudnn):
-    """One forward and backward pass of LSTM(256) on a batch of 128 sequences of 200 steps, as a function."""
+    """One forward and backward pass of LSTM(256) on a batch of 128 sequences of 200
+    steps, as a function."""
     lstm = keras.layers.LSTM(256, use_cudnn=use_cudnn)
     model = keras.Sequential([keras.Input((200, 32)), lstm, keras.layers.Dense(1)])
     model.compile(optimizer="adam", loss="mse")
@@ -1031,8 +1057,9 @@ if gpu_available():
     )
     speed_up = paired_ratio(lstm_times, "generic", "cuDNN")
     print(
-        f"cuDNN {1000 * np.median(lstm_times['cuDNN']):.1f} ms per batch, generic "
-        f"{1000 * np.median(lstm_times['generic']):.1f} ms per batch, speed-up x{speed_up:.1f}"
+        f"cuDNN {1000 * np.median(lstm_times['cuDNN']):.1f} ms per batch, generic"
+        f" {1000 * np.median(lstm_times['generic']):.1f} ms per batch, speed-up"
+        f" x{speed_up:.1f}"
     )
     assert speed_up > 1.2, "the cuDNN path should be clearly faster"
 else:
@@ -1067,9 +1094,8 @@ masked_tagger = keras.Sequential(
     name="masked_tagger",
 )
 masked_tagger.compile(loss="binary_crossentropy")
-letter_ids = np.array(
-    [[3, 1, 20, 0, 0, 0], [4, 15, 7, 19, 0, 0]], dtype="int32"
-)  # "cat", "dogs", then padding
+# "cat", "dogs", then padding
+letter_ids = np.array([[3, 1, 20, 0, 0, 0], [4, 15, 7, 19, 0, 0]], dtype="int32")
 tags = np.array([[0, 0, 1, 0, 0, 0], [0, 0, 0, 1, 0, 0]], dtype="float32")[..., None]
 tags_other_padding = np.where(letter_ids[..., None] == 0, 1.0, tags).astype("float32")
 loss_a, loss_b = (
@@ -1089,7 +1115,8 @@ print(
     abs(loss_a - real_steps_mean) < 1e-5,
 )
 assert np.isclose(loss_a, loss_b, rtol=1e-6) and abs(loss_a - real_steps_mean) < 1e-5, (
-    "targets at padded steps do not change the loss, which is the mean over the real steps"
+    "targets at padded steps do not change the loss, which is the mean over the real"
+    " steps"
 )
 
 # %% [markdown]
@@ -1110,9 +1137,8 @@ print(
 assert same_unmasked_loss, (
     "without a mask, targets of shape (batch, steps) give the same loss"
 )
-fresh_tagger = keras.models.clone_model(
-    masked_tagger
-)  # compiled anew: its loss not yet traced for 3-d targets
+# compiled anew: its loss not yet traced for 3-d targets
+fresh_tagger = keras.models.clone_model(masked_tagger)
 fresh_tagger.compile(loss="binary_crossentropy")
 try:
     fresh_tagger.evaluate(letter_ids, tags[..., 0], verbose=0)
@@ -1139,7 +1165,8 @@ assert shape_error is not None, (
 
 # %% tags=["nbval-ignore-output"]
 def padding_share(batches):
-    """The fraction of all padded positions that are padding (id 0), over every batch."""
+    """The fraction of all padded positions that are padding (id 0), over every
+    batch."""
     padding, total = 0, 0
     for ids, _ in batches:
         padding, total = (
@@ -1159,7 +1186,8 @@ bucketed = train_ids.bucket_by_sequence_length(
 )
 share_plain, share_bucketed = padding_share(train_batches), padding_share(bucketed)
 print(
-    f"padding share of the training batches: plain {share_plain:.0%}, bucketed {share_bucketed:.0%}"
+    f"padding share of the training batches: plain {share_plain:.0%}, bucketed"
+    f" {share_bucketed:.0%}"
 )
 assert share_bucketed < share_plain / 2, (
     "bucketing by length at least halves the share of padding in the training batches"
@@ -1195,7 +1223,8 @@ activations = np.ones((4, 25), dtype="int32")
 for layer in deep_tagger.layers:
     activations = layer(activations)
     print(
-        f"{type(layer).__name__:<14} output {tuple(activations.shape)}  parameters {layer.count_params()}"
+        f"{type(layer).__name__:<14} output {tuple(activations.shape)}  parameters"
+        f" {layer.count_params()}"
     )
 
 # %% [markdown]
@@ -1290,9 +1319,11 @@ sentiment_accuracy, sentiment_histories = {}, {}
 for name, model in sentiment_models.items():
     is_bag = name == "bag of words"
     data = [
-        bag_batches(texts, labels, shuffle)
-        if is_bag
-        else sentence_batches(texts, labels, shuffle)
+        (
+            bag_batches(texts, labels, shuffle)
+            if is_bag
+            else sentence_batches(texts, labels, shuffle)
+        )
         for texts, labels, shuffle in [
             (texts_train, labels_train, True),
             (texts_valid, labels_valid, False),
@@ -1318,8 +1349,8 @@ for name, accuracy in sentiment_accuracy.items():
 print(f"{'CNN-rand, Kim 2014 (original labels)':<36}{'':>11}{0.761:>15.1%}")
 
 # %%
-# 1,054 test sentences: the accuracy of one model varies by about a point from the test sample alone,
-# and a run can land a few points lower.
+# 1,054 test sentences: the accuracy of one model varies by about a point from the test
+# sample alone, and a run can land a few points lower.
 for name, accuracy in sentiment_accuracy.items():
     assert accuracy >= 0.735, (
         f"{name} should reach about three quarters of the test sentences"
@@ -1334,10 +1365,8 @@ test_correct = {
     name: (model.predict(test_inputs[name], verbose=0)[:, 0] > 0.5) == labels_test
     for name, model in sentiment_models.items()
 }
-for name in (
-    "unidirectional GRU",
-    "bidirectional GRU",
-):  # paired: the same sentences, correct or not
+# paired: the same sentences, correct or not
+for name in ("unidirectional GRU", "bidirectional GRU"):
     difference = test_correct[name].astype(float) - test_correct["bag of words"]
     paired_se = difference.std(ddof=1) / np.sqrt(len(difference))
     print(
@@ -1347,15 +1376,14 @@ for name in (
     assert difference.mean() < 3 * paired_se, (
         f"{name} should not beat the bag of words beyond the test noise"
     )
-for name in (
-    "unidirectional GRU",
-    "bidirectional GRU",
-):  # overfitting: training accuracy runs ahead
+# overfitting: training accuracy runs ahead
+for name in ("unidirectional GRU", "bidirectional GRU"):
     assert (
         sentiment_histories[name]["accuracy"][-1]
         > sentiment_histories[name]["val_accuracy"][-1] + 0.06
     ), (
-        "the recurrent models overfit: training accuracy over 6 points above validation accuracy"
+        "the recurrent models overfit: training accuracy over 6 points above validation"
+        " accuracy"
     )
 
 # %% [markdown]
@@ -1405,15 +1433,17 @@ in_order, shuffled = (
 flipped_share = float(np.mean(in_order != shuffled))
 flips_gained = int(np.sum((in_order != shuffled) & (shuffled == (labels_test == 1))))
 print(
-    f"test sentences whose predicted label the shuffle flips: {flipped_share:.1%} "
-    f"({flips_gained} to the right label, {int(np.sum(in_order != shuffled)) - flips_gained} to the wrong one)"
+    f"test sentences whose predicted label the shuffle flips: {flipped_share:.1%}"
+    f" ({flips_gained} to the right label,"
+    f" {int(np.sum(in_order != shuffled)) - flips_gained} to the wrong one)"
 )
 accuracy_drop = sentiment_accuracy["bidirectional GRU"] - shuffled_accuracy
 assert accuracy_drop < 0.05, (
     "shuffling the words costs the bidirectional GRU less than five points of accuracy"
 )
 assert flipped_share < 0.2, (
-    "for at least four sentences in five, the order of the words does not change the label"
+    "for at least four sentences in five, the order of the words does not change the"
+    " label"
 )
 assert abs(accuracy_drop) < flipped_share / 2, "the flips partly cancel"
 
@@ -1473,7 +1503,8 @@ plt.show()
 mistakes = np.flatnonzero(test_predictions != labels_test)
 for index in mistakes[np.argsort(-np.abs(test_probabilities[mistakes] - 0.5))[:5]]:
     print(
-        f"label {labels_test[index]}, P(positive) {test_probabilities[index]:.2f}: {texts_test[index]}"
+        f"label {labels_test[index]}, P(positive) {test_probabilities[index]:.2f}:"
+        f" {texts_test[index]}"
     )
 
 # %% [markdown]
@@ -1601,7 +1632,8 @@ for merge_mode in ("concat", "sum", "ave", "mul"):
 # Exercise 2: write your answer where the solution markers are.
 embedding_size, width = 16, 32
 ### BEGIN SOLUTION
-# embedding 27E, first layer 2 * 3H(E + H + 2), second layer 2 * 3H(2H + H + 2), dense 2H + 1.
+# embedding 27E, first layer 2 * 3H(E + H + 2), second layer 2 * 3H(2H + H + 2), dense
+# 2H + 1.
 by_hand = (
     27 * embedding_size
     + 2 * 3 * width * (embedding_size + width + 2)
@@ -1640,11 +1672,8 @@ assert any(isinstance(layer, keras.layers.LSTM) for layer in float_model.layers)
     "an LSTM reads the sequence"
 )
 unpadded_output = float_model(float_sequence)
-for extra_steps in (
-    1,
-    7,
-    40,
-):  # the check pads the sequence itself, with lengths of its own
+# the check pads the sequence itself, with lengths of its own
+for extra_steps in (1, 7, 40):
     padded = np.pad(float_sequence, ((0, 0), (0, extra_steps), (0, 0)))
     assert np.allclose(float_model(padded), unpadded_output, atol=1e-5), (
         f"padding of {extra_steps} changes it"

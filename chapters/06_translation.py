@@ -67,11 +67,13 @@ book_root = next(
 if not (book_root / marker).is_file():
     if not BOOK_REPOSITORY:
         raise RuntimeError(
-            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
-            "open the notebook inside the book, or see 'Colab and Kaggle' in the README"
+            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book"
+            " from: open the notebook inside the book, or see 'Colab and Kaggle' in"
+            " the README"
         )
     print(
-        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)"
+        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle:"
+        " Settings, Internet on)"
     )
     subprocess.run(
         ["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)],
@@ -136,8 +138,9 @@ train_verses, valid_verses, test_verses = (
     verses_up_to("test"),
 )
 print(
-    f"{len(train_verses)} training verses, {len(valid_verses)} validation verses (Romans), "
-    f"{len(test_verses)} test verses (John), all of at most {max_tokens} tokens on both sides"
+    f"{len(train_verses)} training verses, {len(valid_verses)} validation verses"
+    f" (Romans), {len(test_verses)} test verses (John), all of at most {max_tokens}"
+    " tokens on both sides"
 )
 example = next(v for v in test_verses if (v.chapter, v.verse) == (1, 1))
 print("John 1:1 |", " ".join(example.spanish), "|", " ".join(example.english))
@@ -195,8 +198,9 @@ unknown_share = {
 }
 for language, min_count in min_counts.items():
     print(
-        f"{language}: {len(vocabulary[language][0]):,} ids (words seen at least {min_count} times); "
-        f"{unknown_share[language]:.1%} of John's tokens are unknown"
+        f"{language}: {len(vocabulary[language][0]):,} ids (words seen at least"
+        f" {min_count} times); {unknown_share[language]:.1%} of John's tokens are"
+        " unknown"
     )
 john_unknown = Counter(
     token
@@ -224,7 +228,8 @@ WORD_START = "\u2581"  # "▁", sentencepiece's mark of a word's first symbol
 
 
 def merge_pair(symbols, pair):
-    """The symbols of a word with every occurrence of `pair`, left to right, replaced by their concatenation."""
+    """The symbols of a word with every occurrence of `pair`, left to right, replaced by
+    their concatenation."""
     merged, k = [], 0
     while k < len(symbols):
         if symbols[k : k + 2] == pair:
@@ -237,8 +242,9 @@ def merge_pair(symbols, pair):
 
 
 def learn_merges(word_counts, num_merges):
-    """Byte-pair encoding (Sennrich et al., 2016): merge the most frequent adjacent pair of symbols,
-    counted over the training words weighted by their counts, num_merges times (ties: the smaller pair)."""
+    """Byte-pair encoding (Sennrich et al., 2016): merge the most frequent adjacent pair
+    of symbols, counted over the training words weighted by their counts, num_merges
+    times (ties: the smaller pair)."""
     words = {tuple(WORD_START + word): count for word, count in word_counts.items()}
     merges = []
     for _ in range(num_merges):
@@ -253,7 +259,8 @@ def learn_merges(word_counts, num_merges):
 
 
 def segment(word, merges):
-    """A new word's pieces: the learned merges applied in the order they were learned."""
+    """A new word's pieces: the learned merges applied in the order they were
+    learned."""
     symbols = tuple(WORD_START + word)
     for pair in merges:
         symbols = merge_pair(symbols, pair)
@@ -280,7 +287,8 @@ print(
 
 # %%
 def train_bpe(sentences, vocabulary_size):
-    """A sentencepiece BPE model trained in memory on whitespace-tokenised sentences, with our reserved ids."""
+    """A sentencepiece BPE model trained in memory on whitespace-tokenised sentences,
+    with our reserved ids."""
     model = io.BytesIO()
     sentencepiece.SentencePieceTrainer.train(
         sentence_iterator=iter(sentences),
@@ -310,7 +318,8 @@ agreement = np.mean(
     ]
 )
 print(
-    f"the same pieces as sentencepiece on {agreement:.2%} of John's {len(john_words):,} Spanish tokens"
+    f"the same pieces as sentencepiece on {agreement:.2%} of John's {len(john_words):,}"
+    " Spanish tokens"
 )
 assert agreement > 0.99, (
     "our merges cut more than 99 % of John's tokens as sentencepiece does"
@@ -337,7 +346,8 @@ print(
     ),
 )
 assert sum(ids.count(UNK) for ids in spanish_pieces) == 0 and pieces_per_word > 1.1, (
-    "with 2,000 pieces no piece of John is unknown, and there are more pieces than words"
+    "with 2,000 pieces no piece of John is unknown,"
+    " and there are more pieces than words"
 )
 
 # %% [markdown]
@@ -354,7 +364,8 @@ assert sum(ids.count(UNK) for ids in spanish_pieces) == 0 and pieces_per_word > 
 
 # %%
 def sources_and_targets(verses):
-    """Source ids ending with </s>, target ids between <s> and </s>, per verse (lists of different lengths)."""
+    """Source ids ending with </s>, target ids between <s> and </s>, per verse
+    (lists of different lengths)."""
     sources = [
         [spanish_ids.get(token, UNK) for token in lowercase(v.spanish)] + [END]
         for v in verses
@@ -416,16 +427,14 @@ link_counts = dict(
     ).most_common()
 )
 dictionary = {}
-for (
-    spanish_token,
-    english_token,
-) in link_counts:  # most_common: by count, ties in order of first appearance
+# most_common: by count, ties in order of first appearance
+for spanish_token, english_token in link_counts:
     dictionary.setdefault(spanish_token, english_token)
 
 
 def word_for_word(spanish_tokens, known=None):
-    """The dictionary's translation; with `known` (Spanish words, English words), only the known Spanish words
-    are translated, and only into known English words."""
+    """The dictionary's translation; with `known` (Spanish words, English words), only
+    the known Spanish words are translated, and only into known English words."""
     words = [
         dictionary.get(token) if token[0].isalnum() else token
         for token in lowercase(spanish_tokens)
@@ -461,8 +470,9 @@ translations = {
     "word for word": [word_for_word(v.spanish) for v in test_verses],
 }
 print(
-    f"{len(dictionary):,} Spanish words in the dictionary, from {sum(link_counts.values()):,} links; "
-    f"e.g. amó -> {dictionary['amó']!r}, dios -> {dictionary['dios']!r}"
+    f"{len(dictionary):,} Spanish words in the dictionary, from"
+    f" {sum(link_counts.values()):,} links; e.g. amó -> {dictionary['amó']!r}, dios ->"
+    f" {dictionary['dios']!r}"
 )
 print(
     "John 1:1 word for word:", translations["word for word"][test_verses.index(example)]
@@ -526,7 +536,8 @@ assert baseline_scores["random verse"]["BLEU"] < 2, (
 
 # %%
 class Encoder(layers.Layer):
-    """Embedding and bidirectional GRU: annotations (batch, S, 2u), the last forward and backward states."""
+    """Embedding and bidirectional GRU: annotations (batch, S, 2u), the last forward and
+    backward states."""
 
     def __init__(self, vocabulary_size, units, **kwargs):
         super().__init__(**kwargs)
@@ -540,8 +551,8 @@ class Encoder(layers.Layer):
 
 
 class Decoder(layers.Layer):
-    """A GRU decoder with a fixed context (query=None) or additive attention queried by the "current" or the
-    "previous" state."""
+    """A GRU decoder with a fixed context (query=None) or additive attention queried by
+    the "current" or the "previous" state."""
 
     def __init__(self, vocabulary_size, units, annotation_size, query=None, **kwargs):
         super().__init__(**kwargs)
@@ -554,12 +565,12 @@ class Decoder(layers.Layer):
             annotation_size,
             query,
         )
-        # XLA cannot size the gradient buffers of keras.ops.scan (the previous-state decoder's training loop).
+        # XLA cannot size the gradient buffers of keras.ops.scan (the previous-state
+        # decoder's training loop).
         self.supports_jit = False
         self.embed = layers.Embedding(vocabulary_size, units)
-        self.rnn = layers.GRU(
-            units, return_sequences=True
-        )  # training; its cell makes the steps of generation
+        # training; its cell makes the steps of generation
+        self.rnn = layers.GRU(units, return_sequences=True)
         self.initial = layers.Dense(units, activation="tanh")
         self.logits = layers.Dense(vocabulary_size)
         if query:
@@ -599,7 +610,8 @@ class Decoder(layers.Layer):
         )
 
     def attend(self, queries, memory):
-        """Contexts and weights for queries (batch, T, units): (batch, T, 2u) and (batch, T, S)."""
+        """Contexts and weights for queries (batch, T, units): (batch, T, 2u) and
+        (batch, T, S)."""
         annotations, keys, _, source_mask = memory
         energies = self.score(
             keras.ops.tanh(self.query(queries)[:, :, None, :] + keys[:, None])
@@ -610,7 +622,8 @@ class Decoder(layers.Layer):
         return keras.ops.einsum("bts,bsd->btd", weights, annotations), weights
 
     def advance(self, previous_embedded, state, memory):
-        """One step from s_{i-1}: the new state s_i, the context c_i and the attention weights alpha_i."""
+        """One step from s_{i-1}: the new state s_i, the context c_i and the attention
+        weights alpha_i."""
         _, _, fixed_context, source_mask = memory
         if self.query_state == "current":
             new_state, _ = self.rnn.cell(previous_embedded, [state])
@@ -630,7 +643,8 @@ class Decoder(layers.Layer):
         return new_state, context, weights
 
     def step(self, previous_words, state, memory):
-        """Generation: the logits of the next word, the new state and the attention weights."""
+        """Generation: the logits of the next word, the new state and the attention
+        weights."""
         previous_embedded = self.embed(previous_words)
         new_state, context, weights = self.advance(previous_embedded, state, memory)
         return (
@@ -642,16 +656,16 @@ class Decoder(layers.Layer):
         )
 
     def call(self, decoder_inputs, state, memory):
-        """Training: all steps over the (teacher-forced) inputs; logits (batch, T, V) and weights (batch, T, S)."""
+        """Training: all steps over the (teacher-forced) inputs; logits (batch, T, V)
+        and weights (batch, T, S)."""
         embedded = self.embed(decoder_inputs)
         annotations, _, fixed_context, _ = memory
         steps, source_length = (
             keras.ops.shape(embedded)[1],
             keras.ops.shape(annotations)[1],
         )
-        if (
-            self.query_state == "current"
-        ):  # the GRU over the whole target, then attention for all steps at once
+        # the GRU over the whole target, then attention for all steps at once
+        if self.query_state == "current":
             states = self.rnn(embedded, initial_state=[state])
             contexts, weights = self.attend(states, memory)
         elif self.query_state is None:  # the same context at every step
@@ -671,9 +685,8 @@ class Decoder(layers.Layer):
                 keras.ops.zeros((batch, source_length)),
             )
 
-            def one_step(
-                carry, previous_embedded
-            ):  # keras.ops.scan wants outputs shaped like the carry
+            # keras.ops.scan wants outputs shaped like the carry
+            def one_step(carry, previous_embedded):
                 outputs = self.advance(previous_embedded, carry[0], memory)
                 return outputs, outputs
 
@@ -683,9 +696,10 @@ class Decoder(layers.Layer):
             states, contexts, weights = (
                 keras.ops.transpose(output, (1, 0, 2)) for output in outputs
             )
-        return self.logits(
-            keras.ops.concatenate([states, contexts, embedded], axis=-1)
-        ), weights
+        return (
+            self.logits(keras.ops.concatenate([states, contexts, embedded], axis=-1)),
+            weights,
+        )
 
 
 class Translator(keras.Model):
@@ -754,12 +768,14 @@ assert (
     parameters["attention, previous state"] - parameters["fixed context"]
     == attention_weights_count
 ), (
-    "the previous-state model exceeds the fixed context by exactly the count of W, U, its bias and v"
+    "the previous-state model exceeds the fixed context by exactly the count of W, U,"
+    " its bias and v"
 )
 assert (
     parameters["attention, previous state"] - parameters["attention"] == 3 * 64 * 64
 ), (
-    "the current-state decoder's GRU does not read the context: its input kernel is 64 rows shorter"
+    "the current-state decoder's GRU does not read the context: its input kernel is 64"
+    " rows shorter"
 )
 
 # %% [markdown]
@@ -790,9 +806,8 @@ for name, model in translators.items():
     training_logits = keras.ops.convert_to_numpy(
         model((probe_sources, probe_targets[:, :-1]))
     )
-    if (
-        model.decoder.query_state
-    ):  # which state asks: change the input of step 2, see which rows of weights move
+    # which state asks: change the input of step 2, see which rows of weights move
+    if model.decoder.query_state:
         changed_inputs = probe_targets[:, :-1].copy()
         changed_inputs[:, 2] = np.where(changed_inputs[:, 2] == 10, 11, 10)
         moved = np.abs(
@@ -806,11 +821,12 @@ for name, model in translators.items():
     model.set_weights(initial_weights)
     difference = np.abs(np.stack(step_logits, 1) - training_logits).max()
     print(
-        f"{name:>26}: logits of size {np.abs(training_logits).mean():.2f}; step by step against the training "
-        f"path, largest difference {difference:.1e}"
+        f"{name:>26}: logits of size {np.abs(training_logits).mean():.2f}; step by step"
+        f" against the training path, largest difference {difference:.1e}"
     )
     assert np.abs(training_logits).mean() > 0.3 and difference < 1e-4, (
-        "fed the same words, step by step gives the training path's logits, and they are not tiny"
+        "fed the same words, step by step gives the training path's logits, and they"
+        " are not tiny"
     )
 
 # %% [markdown]
@@ -837,8 +853,8 @@ batch_size, bucket_edges = 64, [12, 18, 24, 30, 36]
 
 
 def batches(sources, targets, shuffle):
-    """tf.data batches of up to 64 verses of similar length, each padded to its longest verse:
-    ((source, decoder input), decoder target, weight 0 on the padding)."""
+    """tf.data batches of up to 64 verses of similar length, each padded to its longest
+    verse: ((source, decoder input), decoder target, weight 0 on the padding)."""
     ragged_sources, ragged_targets = (
         tf.ragged.constant(sources, "int32"),
         tf.ragged.constant(targets, "int32"),
@@ -888,7 +904,8 @@ plain_padding = 1 - sum(map(len, train_sources + train_targets)) / (
 )
 bucketed_padding = padding_share(batches(train_sources, train_targets, True))
 print(
-    f"padding share: one array for all verses {plain_padding:.0%}, bucketed batches {bucketed_padding:.0%}"
+    f"padding share: one array for all verses {plain_padding:.0%}, bucketed batches"
+    f" {bucketed_padding:.0%}"
 )
 assert bucketed_padding < plain_padding / 2, (
     "bucketed batches have less than half the padding share of one array for all verses"
@@ -904,9 +921,8 @@ assert set(trained) <= set(translators), "only decoders built above are trained"
 histories = {}
 for name in trained:
     keras.utils.set_random_seed(seed)
-    train_batches = batches(
-        train_sources, train_targets, True
-    )  # the same order of batches for each model
+    # the same order of batches for each model
+    train_batches = batches(train_sources, train_targets, True)
     model = translators[name]
     model.compile(
         optimizer=keras.optimizers.Adam(1e-2, global_clipnorm=1.0),
@@ -933,7 +949,8 @@ for name, history in histories.items():
     assert len(history["val_loss"]) == 5 and min(history["val_loss"][3:]) < min(
         history["val_loss"][:3]
     ), (
-        f"{name}: the cap of 5 epochs ended training, not early stopping (epoch 4 or 5 improved on Romans)"
+        f"{name}: the cap of 5 epochs ended training, not early stopping (epoch 4 or 5"
+        " improved on Romans)"
     )
 
 # %% [markdown]
@@ -952,16 +969,16 @@ for name, history in histories.items():
 
 # %% tags=["nbval-ignore-output"]
 def beam_search(model, sources, beam_size):
-    """Beam search for every source (lists of ids). Returns (words (n, K, steps), log-probabilities (n, K)),
-    the beams sorted best first; a finished hypothesis is padded after its </s>."""
+    """Beam search for every source (lists of ids). Returns (words (n, K, steps),
+    log-probabilities (n, K)), the beams sorted best first; a finished hypothesis is
+    padded after its </s>."""
     source = padded(sources)
     n = len(source)
     limits = 2 * np.array([len(s) for s in sources]) + 10
     state, memory = model.memory(np.repeat(source, beam_size, axis=0))
     state = keras.ops.convert_to_numpy(state)
-    step_function = tf.function(
-        model.decoder.step
-    )  # one graph for all steps: no Python per operation
+    # one graph for all steps: no Python per operation
+    step_function = tf.function(model.decoder.step)
     previous = np.full(n * beam_size, START, dtype="int32")
     totals = np.zeros((n, beam_size))
     totals[:, 1:] = -np.inf  # at the start all beams are the same: keep one
@@ -985,12 +1002,10 @@ def beam_search(model, sources, beam_size):
             0.0  # a finished hypothesis only grows padding, at no cost
         )
         candidates = (totals[..., None] + log_probs).reshape(n, -1)
-        top = np.argpartition(-candidates, beam_size - 1, axis=1)[
-            :, :beam_size
-        ]  # the K best, unordered
-        order = np.lexsort(
-            (top, -np.take_along_axis(candidates, top, axis=1))
-        )  # best first, ties by index
+        # the K best, unordered
+        top = np.argpartition(-candidates, beam_size - 1, axis=1)[:, :beam_size]
+        # best first, ties by index
+        order = np.lexsort((top, -np.take_along_axis(candidates, top, axis=1)))
         best = np.take_along_axis(top, order, axis=1)
         parent, word = np.divmod(best, log_probs.shape[-1])
         totals = np.take_along_axis(candidates, best, axis=1)
@@ -1042,13 +1057,15 @@ for (name, beam_size), result in decoded.items():
 
 # %% tags=["nbval-ignore-output"]
 def at_least_as_probable(beam, greedy):
-    """Per verse: beam's translation scores at least greedy's, ties within float32 rounding (1e-5 relative:
-    the same translation scored in batches of other sizes, whose kernels round differently)."""
+    """Per verse: beam's translation scores at least greedy's, ties within float32
+    rounding (1e-5 relative: the same translation scored in batches of other sizes,
+    whose kernels round differently)."""
     return beam["log_prob"] >= greedy["log_prob"] - 1e-5 * np.abs(greedy["log_prob"])
 
 
 def paired_bootstrap(baseline, system, metric="chrF", resamples=1000):
-    """sacrebleu's paired bootstrap test: the p-value of the system's difference from the baseline."""
+    """sacrebleu's paired bootstrap test: the p-value of the system's difference from
+    the baseline."""
     test = PairedTest(
         [("baseline", baseline), ("system", system)],
         {metric: chrf if metric == "chrF" else bleu},
@@ -1057,29 +1074,31 @@ def paired_bootstrap(baseline, system, metric="chrF", resamples=1000):
         n_samples=resamples,
         n_jobs=1,
     )
-    _, results = (
-        test()
-    )  # {"System": names, "chrF2" (the metric's full name): results per system}
+    # {"System": names, "chrF2" (the metric's full name): results per system}
+    _, results = test()
     return next(value for key, value in results.items() if key != "System")[1].p_value
 
 
 def p_text(p_value, resamples=1000):
-    """'= 0.123', or '<= 0.001' at the smallest p-value the resamples can give, 1 / (resamples + 1)."""
+    """'= 0.123', or '<= 0.001' at the smallest p-value the resamples can give, 1 /
+    (resamples + 1)."""
     return f"<= {p_value:.3f}" if p_value <= 1 / (resamples + 1) else f"= {p_value:.3f}"
 
 
 greedy, beam = decoded["attention", 1], decoded["attention", 4]
 beam_p_value = paired_bootstrap(greedy["text"], beam["text"])
 print(
-    f"mean log-probability greedy {greedy['log_prob'].mean():.2f}, beam 4 {beam['log_prob'].mean():.2f}; "
-    f"beam at least as probable on {np.mean(at_least_as_probable(beam, greedy)):.0%} of the verses"
+    f"mean log-probability greedy {greedy['log_prob'].mean():.2f}, beam 4"
+    f" {beam['log_prob'].mean():.2f}; beam at least as probable on"
+    f" {np.mean(at_least_as_probable(beam, greedy)):.0%} of the verses"
 )
 for beam_size, result in ((1, greedy), (4, beam)):
     words_per_verse = np.mean([len(text.split()) for text in result["text"]])
     print(
         f"beam {beam_size}: "
         + ", ".join(f"{k} {v:.1f}" for k, v in scores(result["text"]).items())
-        + f", {words_per_verse:.1f} words per verse (references {np.mean([len(r.split()) for r in references]):.1f})"
+        + f", {words_per_verse:.1f} words per verse (references"
+        f" {np.mean([len(r.split()) for r in references]):.1f})"
     )
 print(f"paired bootstrap, beam 4 against greedy on chrF: p {p_text(beam_p_value)}")
 
@@ -1162,7 +1181,8 @@ for system, texts in systems.items():
     print(
         f"{system:>31} "
         + " ".join(
-            f"{score_table[system, c]['chrF']:>6.1f} /{score_table[system, c]['BLEU']:>5.1f}"
+            f"{score_table[system, c]['chrF']:>6.1f}"
+            f" /{score_table[system, c]['BLEU']:>5.1f}"
             for c in columns
         )
         + f"  {np.mean([len(t.split()) for t in texts]):.1f}"
@@ -1172,8 +1192,9 @@ dictionary_p_value = paired_bootstrap(
     systems["attention"], systems["word for word, networks' words"]
 )
 print(
-    f"paired bootstrap on chrF: attention against the fixed context p {p_text(network_p_value)}; "
-    f"the restricted dictionary against attention p {p_text(dictionary_p_value)}"
+    "paired bootstrap on chrF: attention against the fixed context p"
+    f" {p_text(network_p_value)}; the restricted dictionary against attention p"
+    f" {p_text(dictionary_p_value)}"
 )
 
 # %%
@@ -1266,7 +1287,8 @@ assert (
 
 # %% tags=["nbval-ignore-output"]
 def per_word_losses(model, sources, targets, chunk=512):
-    """Teacher-forced cross-entropy of each verse's reference words and its </s>: (sum, count) per verse."""
+    """Teacher-forced cross-entropy of each verse's reference words and its </s>:
+    (sum, count) per verse."""
     sums, counts = [], []
     for first in range(0, len(sources), chunk):
         rows = slice(first, first + chunk)
@@ -1291,14 +1313,17 @@ john_losses = {
     for name in trained
 }
 loss_by_length = {
-    (name, bin_name): john_losses[name][0][members].sum()
-    / john_losses[name][1][members].sum()
+    (name, bin_name): (
+        john_losses[name][0][members].sum() / john_losses[name][1][members].sum()
+    )
     for name in trained
     for bin_name, members in bin_members.items()
 }
 loss_gap = {
-    bin_name: loss_by_length["fixed context", bin_name]
-    - loss_by_length["attention", bin_name]
+    bin_name: (
+        loss_by_length["fixed context", bin_name]
+        - loss_by_length["attention", bin_name]
+    )
     for bin_name in length_bins
 }
 print(f"{'cross-entropy per word':>26} " + " ".join(f"{b:>13}" for b in length_bins))
@@ -1362,7 +1387,8 @@ assert loss_gap[first_bin] > max(0.25, 0.4 * loss_gap[last_bin]), (
 
 # %% tags=["nbval-ignore-output"]
 def teacher_forced_attention(model, sources, targets, chunk=512):
-    """Attention weights with the reference fed, per verse: (target words + 1, source words + 1)."""
+    """Attention weights with the reference fed, per verse: (target words + 1, source
+    words + 1)."""
     matrices = []
     for first in range(0, len(sources), chunk):
         rows = slice(first, first + chunk)
@@ -1388,8 +1414,9 @@ def sure_and_possible(verse):
 
 
 def alignment_quality(choose):
-    """Precision, recall and AER against the Strong's links over the test set. `choose(k, i, verse)` gives, for
-    English word i of verse k, a probability for each Spanish word (one-hot for a single guess)."""
+    """Precision, recall and AER against the Strong's links over the test set.
+    `choose(k, i, verse)` gives, for English word i of verse k, a probability for each
+    Spanish word (one-hot for a single guess)."""
     sure_hits = possible_hits = predicted = sure_total = 0.0
     for k, verse in enumerate(test_verses):
         sure, possible = sure_and_possible(verse)
@@ -1430,10 +1457,8 @@ guesses = {
     "a perfect aligner": perfect_link,
 }
 guesses |= {
-    name: (
-        lambda k, i, v, name=name: one_hot(
-            int(np.argmax(forced_weights[name][k][i, : len(v.spanish)])), len(v.spanish)
-        )
+    name: lambda k, i, v, name=name: one_hot(
+        int(np.argmax(forced_weights[name][k][i, : len(v.spanish)])), len(v.spanish)
     )
     for name in attention_models
 }
@@ -1475,9 +1500,8 @@ def ibm_model_1(verses, iterations=6):
     """IBM Model 1 by EM on verse pairs: a function t(english word, spanish word)."""
     english_index, spanish_index = {}, {}
     pair_english, pair_spanish, group_sizes = [], [], []
-    for v in (
-        verses
-    ):  # every English token of a verse paired with every Spanish token of the verse
+    # every English token of a verse paired with every Spanish token of the verse
+    for v in verses:
         english = [
             english_index.setdefault(w, len(english_index))
             for w in lowercase(v.english)
@@ -1489,9 +1513,8 @@ def ibm_model_1(verses, iterations=6):
         pair_english.append(np.repeat(english, len(spanish)))
         pair_spanish.append(np.tile(spanish, len(english)))
         group_sizes += [len(spanish)] * len(english)
-    token = np.repeat(
-        np.arange(len(group_sizes)), group_sizes
-    )  # which English token each pair belongs to
+    # which English token each pair belongs to
+    token = np.repeat(np.arange(len(group_sizes)), group_sizes)
     pairs, pair_of = np.unique(
         np.concatenate(pair_english) * len(spanish_index)
         + np.concatenate(pair_spanish),
@@ -1636,9 +1659,11 @@ def replace_unknown(k, position):
         if word == UNK
     }
     return " ".join(
-        english_words[word]
-        if word != UNK
-        else dictionary.get(picked[step], picked[step])
+        (
+            english_words[word]
+            if word != UNK
+            else dictionary.get(picked[step], picked[step])
+        )
         for step, word in enumerate(greedy_targets[k][1:-1])
     )
 
@@ -1679,8 +1704,8 @@ chance = np.mean(
     ]
 )
 print(
-    f"{unknown_written:.1%} of the words written are <unk>; {english_unknown:.1%} of the reference words are "
-    "outside the English vocabulary"
+    f"{unknown_written:.1%} of the words written are <unk>; {english_unknown:.1%} of"
+    " the reference words are outside the English vocabulary"
 )
 print(
     "at the <unk> steps, the Spanish word picked is unknown: "
@@ -1731,9 +1756,10 @@ assert gain["diagonal position"] > 0.5 * gain["guided by attention"], (
 # what it was trained on:
 
 # %% tags=["nbval-ignore-output"]
+# as many as John
 seen = np.random.default_rng(seed).choice(
     len(train_sources), len(test_sources), replace=False
-)  # as many as John
+)
 training_losses = {
     name: per_word_losses(
         translators[name],
@@ -1748,8 +1774,9 @@ forced_loss = {
 }
 for name in trained:
     print(
-        f"{name:>26}: cross-entropy per word, teacher-forced: {len(seen)} training verses "
-        f"{forced_loss['training verses'][name]:.2f}, John {forced_loss['John'][name]:.2f}"
+        f"{name:>26}: cross-entropy per word, teacher-forced: {len(seen)} training"
+        f" verses {forced_loss['training verses'][name]:.2f}, John"
+        f" {forced_loss['John'][name]:.2f}"
     )
 seen_words, _ = beam_search(
     translators["attention"], [train_sources[k] for k in seen], 1
@@ -1767,7 +1794,8 @@ assert all(
     forced_loss["John"][name] > forced_loss["training verses"][name] + 0.3
     for name in trained
 ), (
-    "for every model the loss on John is over 0.3 nats per word above that on training verses"
+    "for every model the loss on John is over 0.3 nats per word above that on training"
+    " verses"
 )
 assert seen_chrf < score_table["word for word", "all"]["chrF"], (
     "its own training verses, translated worse"
@@ -1880,9 +1908,10 @@ normalised_texts = [
 ]
 raw_texts = decoded["attention", 4]["text"]
 print(
-    f"words per verse: raw {np.mean([len(t.split()) for t in raw_texts]):.2f}, "
-    f"normalised {np.mean([len(t.split()) for t in normalised_texts]):.2f}; "
-    f"chrF raw {scores(raw_texts)['chrF']:.1f}, normalised {scores(normalised_texts)['chrF']:.1f}"
+    f"words per verse: raw {np.mean([len(t.split()) for t in raw_texts]):.2f},"
+    f" normalised {np.mean([len(t.split()) for t in normalised_texts]):.2f}; chrF raw"
+    f" {scores(raw_texts)['chrF']:.1f}, normalised"
+    f" {scores(normalised_texts)['chrF']:.1f}"
 )
 assert normalised_choice.shape == (len(test_verses),), (
     "normalised_choice must hold one beam index per verse of John"

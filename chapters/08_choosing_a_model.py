@@ -61,11 +61,13 @@ book_root = next(
 if not (book_root / marker).is_file():
     if not BOOK_REPOSITORY:
         raise RuntimeError(
-            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
-            "open the notebook inside the book, or see 'Colab and Kaggle' in the README"
+            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book"
+            " from: open the notebook inside the book, or see 'Colab and Kaggle' in"
+            " the README"
         )
     print(
-        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)"
+        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle:"
+        " Settings, Internet on)"
     )
     subprocess.run(
         ["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)],
@@ -94,9 +96,8 @@ from utils.tasks import make_latch_task
 
 seed = setup_book()
 rng = np.random.default_rng(seed)
-tf.get_logger().setLevel(
-    "ERROR"
-)  # section 1 times five models in turns; TF would warn that each one traces
+# section 1 times five models in turns; TF would warn that each one traces
+tf.get_logger().setLevel("ERROR")
 
 # %% [markdown]
 # ## 1. One task, five families: a week of Seattle weather
@@ -135,9 +136,8 @@ features = np.column_stack([standardised, np.sin(day_angle), np.cos(day_angle)])
 
 window, horizon = 28, 7
 today = np.arange(window - 1, len(dates) - horizon)  # the last day of each window
-today = today[
-    years[today + 1] == years[today + horizon]
-]  # all 7 forecast days in one year
+# all 7 forecast days in one year
+today = today[years[today + 1] == years[today + horizon]]
 windows = np.stack([features[day - window + 1 : day + 1] for day in today])
 targets = np.stack(
     [mean_temperature[today + ahead] for ahead in range(1, horizon + 1)], axis=1
@@ -196,11 +196,12 @@ baseline_mae = {
 }
 for name, errors in baseline_mae.items():
     print(
-        f"{name:>11}: test MAE by day ahead {np.round(errors, 2)}  mean {errors.mean():.3f} °C"
+        f"{name:>11}: test MAE by day ahead {np.round(errors, 2)}  mean"
+        f" {errors.mean():.3f} °C"
     )
 print(
-    f"mean temperature: training years {mean_temperature[is_train_year].mean():.2f} °C, "
-    f"2015 {mean_temperature[years == 2015].mean():.2f} °C"
+    f"mean temperature: training years {mean_temperature[is_train_year].mean():.2f} °C,"
+    f" 2015 {mean_temperature[years == 2015].mean():.2f} °C"
 )
 
 # %%
@@ -235,12 +236,14 @@ flat_windows = windows.reshape(len(windows), -1).astype("float64")
 
 
 def fit_ridge(penalty):
-    """Ridge regression of the 7 changes on the flattened window, fitted on the training years."""
+    """Ridge regression of the 7 changes on the flattened window, fitted on the training
+    years."""
     train = split_of["train"]
+    # the intercept
     window_mean, change_mean = (
         flat_windows[train].mean(axis=0),
         change[train].mean(axis=0),
-    )  # the intercept
+    )
     centred = flat_windows[train] - window_mean
     weights = np.linalg.solve(
         centred.T @ centred + penalty * np.eye(centred.shape[1]),
@@ -263,9 +266,10 @@ baseline_parameters = {
     "linear (ridge)": flat_windows.shape[1] * horizon + horizon,
 }
 print(
-    f"ridge: penalty {ridge_penalty:.3g} chosen on 2014, {baseline_parameters['linear (ridge)']} parameters, "
-    f"test MAE by day ahead {np.round(baseline_mae['linear (ridge)'], 2)}  "
-    f"mean {baseline_mae['linear (ridge)'].mean():.3f} °C"
+    f"ridge: penalty {ridge_penalty:.3g} chosen on 2014,"
+    f" {baseline_parameters['linear (ridge)']} parameters, test MAE by day ahead"
+    f" {np.round(baseline_mae['linear (ridge)'], 2)}  mean"
+    f" {baseline_mae['linear (ridge)'].mean():.3f} °C"
 )
 
 # %%
@@ -317,7 +321,8 @@ num_features = features.shape[1]
 
 
 class LearnedPositions(layers.Layer):
-    """Add a trainable vector to each position: the transformer's only source of order."""
+    """Add a trainable vector to each position: the transformer's only source of
+    order."""
 
     def build(self, input_shape):
         self.positions = self.add_weight(
@@ -341,7 +346,8 @@ def build_transformer_forecaster(width=24, heads=4):
 
 # %%
 def causal_conv_stack(x, dilations, filters=16, kernel_size=3, activation="relu"):
-    """One causal Conv1D layer per dilation: the output at step t sees only inputs up to t."""
+    """One causal Conv1D layer per dilation: the output at step t sees only inputs up to
+    t."""
     for dilation in dilations:
         x = layers.Conv1D(
             filters,
@@ -451,7 +457,8 @@ def fit_forecaster(model, patience=8, epochs=100, early_stopping=True, callbacks
 
 
 def forecast(model):
-    """The model's forecast for every window, in °C (one call on the whole array: it is small)."""
+    """The model's forecast for every window, in °C (one call on the whole array: it is
+    small)."""
     return persistence + change_scale * keras.ops.convert_to_numpy(
         model(windows, training=False)
     )
@@ -464,9 +471,8 @@ mae_by_seed, window_errors = (
     {name: [] for name in contestants},
     {name: [] for name in contestants},
 )
-for run, run_seed in enumerate(
-    contest_seeds
-):  # the first run's models are kept for the timing and ablation
+# the first run's models are kept for the timing and ablation
+for run, run_seed in enumerate(contest_seeds):
     keras.utils.set_random_seed(run_seed)
     for name, model in (contestants if run == 0 else build_contestants()).items():
         history, seconds = fit_forecaster(model)
@@ -474,12 +480,12 @@ for run, run_seed in enumerate(
             contest_histories[name], contest_seconds[name] = history, seconds
         test_forecast = forecast(model)
         mae_by_seed[name].append(mae_by_day(test_forecast))
+        # each test window
         window_errors[name].append(
             np.abs(test_forecast[test] - targets[test]).mean(axis=1)
-        )  # each test window
-model_mae = {
-    name: np.mean(runs, axis=0) for name, runs in mae_by_seed.items()
-}  # by day, mean of the 3 seeds
+        )
+# by day, mean of the 3 seeds
+model_mae = {name: np.mean(runs, axis=0) for name, runs in mae_by_seed.items()}
 
 # %% [markdown]
 # Seconds per epoch mix computation with the fixed overhead of Keras's loop and the validation
@@ -504,20 +510,21 @@ step_times = interleaved_seconds(
 )
 step_seconds = {name: float(np.median(times)) for name, times in step_times.items()}
 print(
-    f"{'model':>18} {'params':>7} {'epochs':>7} {'s/epoch':>8} {'ms/step':>8} {'MAE day 1':>10} "
-    f"{'day 7':>6} {'mean over 7 days, 3 seeds':>26}"
+    f"{'model':>18} {'params':>7} {'epochs':>7} {'s/epoch':>8} {'ms/step':>8}"
+    f" {'MAE day 1':>10} {'day 7':>6} {'mean over 7 days, 3 seeds':>26}"
 )
 for name, errors in baseline_mae.items():
     print(
-        f"{name:>18} {baseline_parameters[name]:>7} {'-':>7} {'-':>8} {'-':>8} {errors[0]:>10.2f} {errors[-1]:>6.2f} "
-        f"{errors.mean():>26.3f}"
+        f"{name:>18} {baseline_parameters[name]:>7} {'-':>7} {'-':>8} {'-':>8}"
+        f" {errors[0]:>10.2f} {errors[-1]:>6.2f} {errors.mean():>26.3f}"
     )
 for name, model in contestants.items():
     errors, seed_means = model_mae[name], [run.mean() for run in mae_by_seed[name]]
     print(
-        f"{name:>18} {model.count_params():>7} {len(contest_seconds[name]):>7} "
-        f"{np.median(contest_seconds[name]):>8.3f} {1000 * step_seconds[name]:>8.1f} "
-        f"{errors[0]:>10.2f} {errors[-1]:>6.2f} {np.mean(seed_means):>18.3f} ± {np.std(seed_means, ddof=1):.3f}"
+        f"{name:>18} {model.count_params():>7} {len(contest_seconds[name]):>7}"
+        f" {np.median(contest_seconds[name]):>8.3f} {1000 * step_seconds[name]:>8.1f}"
+        f" {errors[0]:>10.2f} {errors[-1]:>6.2f} {np.mean(seed_means):>18.3f} ±"
+        f" {np.std(seed_means, ddof=1):.3f}"
     )
 print(
     "epochs and s/epoch: the first seed's run; MAE by day: the mean of the three seeds"
@@ -571,11 +578,8 @@ plt.show()
 # %%
 persistence_mean = baseline_mae["persistence"].mean()
 mean_mae = {name: errors.mean() for name, errors in model_mae.items()}
-good_models = [
-    "GRU",
-    "Conv1D → GRU",
-    "transformer",
-]  # the causal CNN is not among them for every seed
+# the causal CNN is not among them for every seed
+good_models = ["GRU", "Conv1D → GRU", "transformer"]
 for name in good_models:
     assert mean_mae[name] < persistence_mean - 0.08, (
         f"{name} must beat persistence clearly"
@@ -598,9 +602,8 @@ assert all(
     errors[0] > baseline_mae["persistence"][0] - 0.25 for errors in model_mae.values()
 ), "day 1 is hard"
 step_cost_vs_gru = {name: paired_ratio(step_times, name, "GRU") for name in contestants}
-if (
-    not gpu_available()
-):  # measured on CPUs; a GPU runs these small steps at its fixed cost per call
+# measured on CPUs; a GPU runs these small steps at its fixed cost per call
+if not gpu_available():
     assert step_cost_vs_gru["causal dilated CNN"] > 0.4, (
         "the causal CNN is not much cheaper"
     )
@@ -625,17 +628,19 @@ if (
 
 # %% tags=["nbval-ignore-output"]
 def bootstrap_interval(errors, reference_errors, block=14, resamples=2000, level=0.9):
-    """Interval for mean(errors - reference_errors) over days: each of the two (seeds, days) arrays has
-    its seeds resampled with replacement, the days are resampled in blocks of `block` consecutive days."""
+    """Interval for mean(errors - reference_errors) over days: each of the two
+    (seeds, days) arrays has its seeds resampled with replacement, the days are
+    resampled in blocks of `block` consecutive days."""
     generator = np.random.default_rng(seed)
     errors, reference_errors = np.asarray(errors), np.asarray(reference_errors)
     num_days = errors.shape[1]
+    # (resamples, days): a seed-resampled mean per day
     draws = [
         array[generator.integers(0, len(array), size=(resamples, len(array)))].mean(
             axis=1
         )
         for array in (errors, reference_errors)
-    ]  # (resamples, days): a seed-resampled mean per day
+    ]
     starts = generator.integers(
         0, num_days - block + 1, size=(resamples, -(-num_days // block))
     )
@@ -644,16 +649,16 @@ def bootstrap_interval(errors, reference_errors, block=14, resamples=2000, level
     return np.quantile(differences, [(1 - level) / 2, (1 + level) / 2])
 
 
-ridge_errors = np.abs(ridge[test] - targets[test]).mean(axis=1)[
-    None
-]  # one "seed": the ridge has no noise
+# one "seed": the ridge has no noise
+ridge_errors = np.abs(ridge[test] - targets[test]).mean(axis=1)[None]
 paired_interval = {}
 print(f"{'test MAE minus the ridge (°C)':>30} {'mean':>7} {'90% interval':>17}")
 for name in contestants:
     paired_interval[name] = bootstrap_interval(window_errors[name], ridge_errors)
     mean_difference = np.mean(window_errors[name]) - np.mean(ridge_errors)
     print(
-        f"{name:>30} {mean_difference:+7.3f} [{paired_interval[name][0]:+.3f}, {paired_interval[name][1]:+.3f}]"
+        f"{name:>30} {mean_difference:+7.3f} [{paired_interval[name][0]:+.3f},"
+        f" {paired_interval[name][1]:+.3f}]"
     )
 single_days = bootstrap_interval(
     window_errors["CNN with pooling"], ridge_errors, block=1
@@ -750,13 +755,15 @@ ablation_mae = {
     key: mae_by_day(forecast(model)) for key, (model, _) in ablation.items()
 }
 print(
-    f"{'pooling':>8} {'readout':>8} {'params':>7} {'best val loss':>14} {'train loss then':>16} {'test MAE':>9}"
+    f"{'pooling':>8} {'readout':>8} {'params':>7} {'best val loss':>14}"
+    f" {'train loss then':>16} {'test MAE':>9}"
 )
 for (pooling, readout), (model, history) in ablation.items():
     best = int(np.argmin(history["val_loss"]))
     print(
-        f"{'yes' if pooling else 'no':>8} {readout:>8} {model.count_params():>7} {history['val_loss'][best]:>14.3f} "
-        f"{history['loss'][best]:>16.3f} {ablation_mae[pooling, readout].mean():>9.3f}"
+        f"{'yes' if pooling else 'no':>8} {readout:>8} {model.count_params():>7}"
+        f" {history['val_loss'][best]:>14.3f} {history['loss'][best]:>16.3f}"
+        f" {ablation_mae[pooling, readout].mean():>9.3f}"
     )
 
 # %%
@@ -765,7 +772,8 @@ best_epoch = {
     key: int(np.argmin(history["val_loss"])) for key, (_, history) in ablation.items()
 }
 val_loss = {key: ablation[key][1]["val_loss"][best_epoch[key]] for key in ablation}
-# without pooling the flattened readout costs on the test year; with and without, on the validation year
+# without pooling the flattened readout costs on the test year; with and without, on the
+# validation year
 assert mean_ablation[False, "flatten"] > mean_ablation[False, "last"] + 0.1, (
     "without pooling, reading the last position beats flattening by over 0.1 °C"
 )
@@ -779,7 +787,8 @@ assert mean_ablation[True, "last"] > mean_ablation[False, "last"] + 0.1, (
 assert mean_ablation[False, "last"] < persistence_mean - 0.15, (
     "without either, the CNN beats persistence clearly"
 )
-# and the pooled CNN's loss to the unpooled last-position CNN is smallest on the first day
+# and the pooled CNN's loss to the unpooled last-position CNN is smallest on the first
+# day
 pooled_cost_by_day = ablation_mae[True, "flatten"] - ablation_mae[False, "last"]
 assert np.argmin(pooled_cost_by_day) == 0, (
     "the first day, where persistence is strongest, costs the least"
@@ -820,7 +829,8 @@ def receptive_field(kernel_size, dilations):
 
 for dilations in [(1, 1, 1, 1), (1, 2, 4, 8), (1, 2, 4, 8, 16, 32)]:
     print(
-        f"kernel 3, dilations {str(dilations):<20} receptive field {receptive_field(3, dilations):>4} steps"
+        f"kernel 3, dilations {str(dilations):<20} receptive field"
+        f" {receptive_field(3, dilations):>4} steps"
     )
 
 # %% [markdown]
@@ -841,9 +851,9 @@ def build_latch_cnn(dilations=(1, 2, 4)):
 def inputs_seen_by_last_output(model, num_steps=40):
     """How many inputs the last output depends on: the non-zero entries of its gradient.
 
-    Computed on the CPU, where an input outside the receptive field gets an exact zero; a GPU's
-    convolution algorithms (FFT, Winograd) can leave residues of about 1e-8 there.
-    """
+    Computed on the CPU, where an input outside the receptive field gets an exact zero;
+    a GPU's convolution algorithms (FFT, Winograd) can leave residues of about 1e-8
+    there."""
     with tf.device("/CPU:0"):
         sequence = tf.Variable(rng.normal(size=(1, num_steps, 1)).astype("float32"))
         with tf.GradientTape() as tape:
@@ -855,7 +865,8 @@ def inputs_seen_by_last_output(model, num_steps=40):
 for dilations in [(1, 2, 4), (1, 2, 4, 8)]:
     seen = inputs_seen_by_last_output(build_latch_cnn(dilations))
     print(
-        f"dilations {dilations}: formula {receptive_field(3, dilations)}, inputs with a non-zero gradient {seen}"
+        f"dilations {dilations}: formula {receptive_field(3, dilations)}, inputs with a"
+        f" non-zero gradient {seen}"
     )
     assert seen == receptive_field(3, dilations), (
         "the last output depends on as many inputs as the formula's receptive field"
@@ -869,7 +880,8 @@ for dilations in [(1, 2, 4), (1, 2, 4, 8)]:
 
 # %%
 def output_changes(model, step=20, num_steps=40):
-    """Largest change of the outputs before `step`, and from `step` on, when the input at `step` changes."""
+    """Largest change of the outputs before `step`, and from `step` on, when the input
+    at `step` changes."""
     sequence = rng.normal(size=(1, num_steps, 1)).astype("float32")
     changed = sequence.copy()
     changed[0, step] += 1.0
@@ -891,7 +903,8 @@ centred_stack = keras.Sequential(
 causal_past, causal_future = output_changes(build_latch_cnn((1, 2, 4)))
 centred_past, _ = output_changes(centred_stack)
 print(
-    f"change of the outputs before the changed step: causal {causal_past}, padding='same' {centred_past:.2g}"
+    f"change of the outputs before the changed step: causal {causal_past},"
+    f" padding='same' {centred_past:.2g}"
 )
 assert causal_past == 0 and causal_future > 0 and centred_past > 0, (
     "causal: no output sees a later input"
@@ -918,9 +931,8 @@ print(
     " share of test steps with lag ≥ 15:",
     f"{(latch_lag_test >= 15).mean():.2f}",
 )
-example = np.argmax(
-    [{-1, 1} <= set(stream[:24, 0]) for stream in latch_x_test]
-)  # one with both signs early
+# one with both signs early
+example = np.argmax([{-1, 1} <= set(stream[:24, 0]) for stream in latch_x_test])
 print(
     "a stream:",
     latch_x_test[example, :24, 0].astype(int),
@@ -1039,12 +1051,12 @@ for name, layer in recurrent_layers.items():
     layer.build((None, None, 8))
     cell = layer.cell
     print(
-        f"{name:>9}: kernel {type(cell.kernel_initializer).__name__}, "
-        f"recurrent_kernel {type(cell.recurrent_initializer).__name__} {tuple(cell.recurrent_kernel.shape)}"
+        f"{name:>9}: kernel {type(cell.kernel_initializer).__name__}, recurrent_kernel"
+        f" {type(cell.recurrent_initializer).__name__}"
+        f" {tuple(cell.recurrent_kernel.shape)}"
     )
-lstm_bias = recurrent_layers[
-    "LSTM"
-].cell.bias.numpy()  # gates in the order input, forget, cell, output
+# gates in the order input, forget, cell, output
+lstm_bias = recurrent_layers["LSTM"].cell.bias.numpy()
 print(
     "LSTM bias: forget gate",
     np.unique(lstm_bias[units : 2 * units]),
@@ -1080,9 +1092,10 @@ for name, matrix in candidates.items():
         ratios.append(np.linalg.norm(state, axis=1) / np.linalg.norm(start, axis=1))
     norm_ratios[name] = np.array(ratios)
     print(
-        f"{name:>14}: singular values {singular_values.min():.3f} to {singular_values.max():.3f}; "
-        f"rho {radius[name]:.3f}, rho^100 = {radius[name] ** 100:.2e}; "
-        f"|h_100| / |h_0| from {norm_ratios[name][-1].min():.2e} to {norm_ratios[name][-1].max():.2e}"
+        f"{name:>14}: singular values {singular_values.min():.3f} to"
+        f" {singular_values.max():.3f}; rho {radius[name]:.3f}, rho^100 ="
+        f" {radius[name] ** 100:.2e}; |h_100| / |h_0| from"
+        f" {norm_ratios[name][-1].min():.2e} to {norm_ratios[name][-1].max():.2e}"
     )
 
 # %%
@@ -1091,7 +1104,8 @@ assert np.allclose(norm_ratios["orthogonal"], 1, atol=1e-3), (
 )
 glorot_singular_values = np.linalg.svd(candidates["Glorot uniform"], compute_uv=False)
 assert glorot_singular_values.max() > 1.5 and glorot_singular_values.min() < 0.1, (
-    "in one step, Glorot stretches some directions by over 1.5 and squeezes others below 0.1"
+    "in one step, Glorot stretches some directions by over 1.5 and squeezes others"
+    " below 0.1"
 )
 glorot_log_growth = np.median(np.log(norm_ratios["Glorot uniform"][-1]))
 residual = glorot_log_growth - 100 * np.log(radius["Glorot uniform"])
@@ -1141,7 +1155,8 @@ for gate, block in zip(
 ):
     block_singular_values = np.linalg.svd(block, compute_uv=False)
     print(
-        f"{gate:>9} block: singular values {block_singular_values.min():.3f} to {block_singular_values.max():.3f}"
+        f"{gate:>9} block: singular values {block_singular_values.min():.3f} to"
+        f" {block_singular_values.max():.3f}"
     )
     assert block_singular_values.min() < 0.5, (
         "not orthogonal: an orthogonal block has every singular value 1"
@@ -1175,7 +1190,8 @@ assert np.allclose(gru_recurrent @ gru_recurrent.T, np.eye(units), atol=1e-5), (
 
 # %%
 class LayerNormRNNCell(layers.Layer):
-    """A SimpleRNN cell with layer normalisation of the pre-activation: h = tanh(LN(x K + h U))."""
+    """A SimpleRNN cell with layer normalisation of the pre-activation: h =
+    tanh(LN(x K + h U))."""
 
     def __init__(self, units, **kwargs):
         super().__init__(**kwargs)
@@ -1293,7 +1309,8 @@ dropout_options = {
     "dropout=0.2": {"dropout": 0.2},
     "recurrent_dropout=0.2": {"recurrent_dropout": 0.2},
 }
-if not gpu_available():  # the per-gate implementation without dropout, which a GPU would run with cuDNN anyway
+# the per-gate implementation without dropout, which a GPU would run with cuDNN anyway
+if not gpu_available():
     dropout_options["implementation=1"] = {"implementation": 1}
 dropout_times = interleaved_seconds(
     {name: gru_training_step(**options) for name, options in dropout_options.items()}
@@ -1301,16 +1318,16 @@ dropout_times = interleaved_seconds(
 for name, times in dropout_times.items():
     ratio = paired_ratio(dropout_times, name, "no dropout")
     print(
-        f"{name:>22}: {1000 * np.median(times):6.1f} ms per step  (x{ratio:.2f} the step without dropout)"
+        f"{name:>22}: {1000 * np.median(times):6.1f} ms per step  (x{ratio:.2f} the"
+        " step without dropout)"
     )
 
 # %%
 recurrent_dropout_cost = paired_ratio(
     dropout_times, "recurrent_dropout=0.2", "dropout=0.2"
 )
-if (
-    gpu_available()
-):  # cuDNN's fused kernel against a loop of small steps: only the order is asserted
+# cuDNN's fused kernel against a loop of small steps: only the order is asserted
+if gpu_available():
     assert recurrent_dropout_cost > 1, (
         "on a GPU, recurrent dropout gives up the cuDNN kernel"
     )
@@ -1322,13 +1339,13 @@ else:
     assert per_gate_cost > 0.25 * (
         paired_ratio(dropout_times, "recurrent_dropout=0.2", "no dropout") - 1
     ), (
-        "the per-gate implementation alone is a good part of recurrent dropout's extra cost"
+        "the per-gate implementation alone is a good part of recurrent dropout's extra"
+        " cost"
     )
 
 # %%
-if (
-    gpu_available()
-):  # on a GPU, recurrent dropout is what stands between the layer and cuDNN
+# on a GPU, recurrent dropout is what stands between the layer and cuDNN
+if gpu_available():
     layers.GRU(8, dropout=0.2, use_cudnn=True)(
         np.zeros((1, 5, 2), "float32"), training=True
     )
@@ -1339,7 +1356,8 @@ if (
         raise AssertionError("recurrent_dropout should rule out cuDNN")
     except ValueError as error:
         assert "cuDNN is not supported" in str(error), (
-            "use_cudnn=True refuses recurrent dropout with a 'cuDNN is not supported' error"
+            "use_cudnn=True refuses recurrent dropout with a 'cuDNN is not supported'"
+            " error"
         )
 
 # %% [markdown]
@@ -1370,7 +1388,8 @@ if (
 
 # %%
 class GradientNormSequential(keras.Sequential):
-    """A Sequential model whose training step also returns the global norm of its gradient."""
+    """A Sequential model whose training step also returns the global norm of its
+    gradient."""
 
     def train_step(self, data):
         x, y = data
@@ -1420,7 +1439,8 @@ for learning_rate in learning_rates:
     ).history
     rate_norms[learning_rate] = np.array(norms.norms)
 print(
-    f"{'learning rate':>13} {'training loss':>14} {'validation: last':>17} {'best (epoch)':>13}"
+    f"{'learning rate':>13} {'training loss':>14} {'validation: last':>17}"
+    f" {'best (epoch)':>13}"
 )
 for learning_rate, history in rate_histories.items():
     valid = np.array(history["val_loss"])
@@ -1491,7 +1511,8 @@ assert np.percentile(rate_norms[3e-3], 99) < 1, (
 
 # %%
 class BestEpochWeights(keras.callbacks.Callback):
-    """Remember the weights of the epoch with the lowest validation loss (early stopping, by hand)."""
+    """Remember the weights of the epoch with the lowest validation loss
+    (early stopping, by hand)."""
 
     def on_train_begin(self, logs=None):
         self.best_loss, self.best_epoch, self.weights = np.inf, 0, None
@@ -1517,7 +1538,8 @@ big_gru.set_weights(best_epoch_weights.weights)
 early_stopped_mae = mae_by_day(forecast(big_gru)).mean()
 print(f"best validation epoch: {best_epoch_weights.best_epoch}")
 print(
-    f"test MAE after 30 epochs {overfit_mae:.3f} °C, at the best validation epoch {early_stopped_mae:.3f} °C"
+    f"test MAE after 30 epochs {overfit_mae:.3f} °C, at the best validation epoch"
+    f" {early_stopped_mae:.3f} °C"
 )
 
 # %% [markdown]
@@ -1532,8 +1554,8 @@ dropout_gru = sequential(
 dropout_history, _ = fit_forecaster(dropout_gru, epochs=30, early_stopping=False)
 dropout_mae = mae_by_day(forecast(dropout_gru)).mean()
 print(
-    f"test MAE with dropout after 30 epochs {dropout_mae:.3f} °C (persistence {persistence_mean:.3f} °C, "
-    f"ridge {baseline_mae['linear (ridge)'].mean():.3f} °C)"
+    f"test MAE with dropout after 30 epochs {dropout_mae:.3f} °C (persistence"
+    f" {persistence_mean:.3f} °C, ridge {baseline_mae['linear (ridge)'].mean():.3f} °C)"
 )
 
 # %%
@@ -1554,7 +1576,8 @@ overfit_train_loss, overfit_valid_loss = (
     big_history.history["val_loss"][-1],
 )
 print(
-    f"after 30 epochs: training loss {overfit_train_loss:.3f}, validation loss {overfit_valid_loss:.3f}"
+    f"after 30 epochs: training loss {overfit_train_loss:.3f}, validation loss"
+    f" {overfit_valid_loss:.3f}"
 )
 assert overfit_train_loss < 0.7 * overfit_valid_loss, (
     "the unregularised model fits the training years far better"
@@ -1637,8 +1660,9 @@ fresh_gru.fit(
 )
 one_batch_loss = fresh_gru.evaluate(*one_batch, verbose=0)
 print(
-    f"loss at initialisation {initial_loss:.3f}, loss of predicting zero {zero_output_loss:.3f}; "
-    f"after {steps} steps on one batch of 32: {one_batch_loss:.3f}"
+    f"loss at initialisation {initial_loss:.3f}, loss of predicting zero"
+    f" {zero_output_loss:.3f}; after {steps} steps on one batch of 32:"
+    f" {one_batch_loss:.3f}"
 )
 assert abs(zero_output_loss - np.sqrt(2 / np.pi)) < 0.1, (
     "scaled targets: mean |y| near sqrt(2 / pi)"
@@ -1754,8 +1778,9 @@ assert one_batch_loss < 0.1 * zero_output_loss, "one batch can be learned by hea
 # %% tags=["solution", "nbval-ignore-output"]
 # Exercise 1: write your answer where the solution markers are.
 ### BEGIN SOLUTION
-# dilations up to 32 give a receptive field of 127 > 96 steps, so every lag is within sight; within sight is
-# not learned, though: the longest lags are rare in the training streams, and there the CNN can still fail.
+# dilations up to 32 give a receptive field of 127 > 96 steps, so every lag is within
+# sight; within sight is not learned, though: the longest lags are rare in the training
+# streams, and there the CNN can still fail.
 wide_cnn = build_latch_cnn((1, 2, 4, 8, 16, 32))
 wide_cnn.compile(
     optimizer=keras.optimizers.Adam(1e-2),
@@ -1770,14 +1795,14 @@ wide_history = wide_cnn.fit(
 # %% tags=["check", "nbval-ignore-output"]
 wide_correct = correct_predictions(wide_cnn)
 print(
-    f"receptive field {receptive_field(3, (1, 2, 4, 8, 16, 32))}: accuracy for lag < 15 "
-    f"{wide_correct[latch_lag_test < 15].mean():.3f}, lag ≥ 15 {wide_correct[latch_lag_test >= 15].mean():.3f}"
+    f"receptive field {receptive_field(3, (1, 2, 4, 8, 16, 32))}: accuracy for lag < 15"
+    f" {wide_correct[latch_lag_test < 15].mean():.3f}, lag ≥ 15"
+    f" {wide_correct[latch_lag_test >= 15].mean():.3f}"
 )
+# bins of at least 200 steps
 lag_bins = [
     (low, low + 10)
-    for low in range(
-        15, int(latch_lag_test.max()) + 1, 10
-    )  # bins of at least 200 steps
+    for low in range(15, int(latch_lag_test.max()) + 1, 10)
     if np.sum((latch_lag_test >= low) & (latch_lag_test < low + 10)) >= 200
 ]
 accuracy_by_lag_bin = [
@@ -1788,7 +1813,8 @@ longest = latch_lag_test == latch_lag_test.max()
 print(
     f"worst accuracy over lag bins of 10 from 15 to {lag_bins[-1][1] - 1}:",
     round(min(accuracy_by_lag_bin), 3),
-    f"| at lag {latch_lag_test.max()} ({longest.sum()} steps): {wide_correct[longest].mean():.2f}",
+    f"| at lag {latch_lag_test.max()} ({longest.sum()} steps):"
+    f" {wide_correct[longest].mean():.2f}",
 )
 assert any(
     isinstance(layer, layers.Conv1D) and layer.dilation_rate == (32,)
@@ -1831,7 +1857,8 @@ assert field_by_gradients == field_by_hand == receptive_field(5, (1, 3, 9)), (
 # %% tags=["solution"]
 # Exercise 3: write your answer where the solution markers are.
 class OrthogonalPerGate(keras.initializers.Initializer):
-    """An orthogonal matrix for each gate's block of a recurrent kernel, side by side."""
+    """An orthogonal matrix for each gate's block of a recurrent kernel, side by
+    side."""
 
     def __init__(self, gates, seed=0):
         self.gates, self.seed = gates, seed
@@ -1868,14 +1895,16 @@ for gate, block in zip(["update", "reset", "candidate"], per_gate_blocks, strict
 # %% tags=["solution"]
 # Exercise 4: write your answer where the solution markers are.
 ### BEGIN SOLUTION
-# each change's cost with the other change absent or present; the interaction is the difference.
+# each change's cost with the other change absent or present; the interaction is the
+# difference.
 pooling_cost = {
     readout: ablation_mae[True, readout] - ablation_mae[False, readout]
     for readout in ("last", "flatten")
 }
 readout_cost = {
-    "pooled" if pooled else "unpooled": ablation_mae[pooled, "flatten"]
-    - ablation_mae[pooled, "last"]
+    "pooled" if pooled else "unpooled": (
+        ablation_mae[pooled, "flatten"] - ablation_mae[pooled, "last"]
+    )
     for pooled in (True, False)
 }
 interaction = pooling_cost["flatten"] - pooling_cost["last"]

@@ -62,11 +62,13 @@ book_root = next(
 if not (book_root / marker).is_file():
     if not BOOK_REPOSITORY:
         raise RuntimeError(
-            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
-            "open the notebook inside the book, or see 'Colab and Kaggle' in the README"
+            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book"
+            " from: open the notebook inside the book, or see 'Colab and Kaggle' in"
+            " the README"
         )
     print(
-        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)"
+        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle:"
+        " Settings, Internet on)"
     )
     subprocess.run(
         ["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)],
@@ -115,12 +117,14 @@ chorales = {split: load_bach_chorales(split) for split in ("train", "valid", "te
 for split, pieces in chorales.items():
     steps = [len(piece.voices) for piece in pieces]
     print(
-        f"{split:>5}: {len(pieces):>3} chorales, {len(set(p.tune for p in pieces)):>3} tunes, "
-        f"{sum(steps):>6,} eighth-note steps, {min(steps)}-{max(steps)} per chorale"
+        f"{split:>5}: {len(pieces):>3} chorales, {len(set(p.tune for p in pieces)):>3}"
+        f" tunes, {sum(steps):>6,} eighth-note steps, {min(steps)}-{max(steps)} per"
+        " chorale"
     )
 first = chorales["test"][0]  # the chorale we will also ask the model to continue
 print(
-    f"\n{first.name}: {first.meter} time, {first.key}; the first two bars, one row per voice:"
+    f"\n{first.name}: {first.meter} time, {first.key}; the first two bars, one row per"
+    " voice:"
 )
 for voice, column in zip(
     CHORALE_VOICES, first.voices[: first.bar_starts[2]].T, strict=True
@@ -129,7 +133,8 @@ for voice, column in zip(
 
 
 def interval_runs(piece, length=14):
-    """Every run of `length` consecutive intervals between the soprano's struck notes."""
+    """Every run of `length` consecutive intervals between the soprano's struck
+    notes."""
     intervals = tuple(np.diff([pitch for pitch in piece.voices[:, 0] if pitch > 0]))
     return {
         intervals[start : start + length]
@@ -145,7 +150,8 @@ print(
     len(shared_runs),
 )
 assert not shared_runs, (
-    "no test melody is in the training chorales, even with a note changed here and there"
+    "no test melody is in the training chorales,"
+    " even with a note changed here and there"
 )
 
 # %% [markdown]
@@ -165,7 +171,8 @@ PITCH_CLASSES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 
 
 def shift_to_c(key):
-    """Semitones (-6 to 5) that move the tonic of `key` (music21's spelling, e.g. 'B- major', 'F# minor') to C."""
+    """Semitones (-6 to 5) that move the tonic of `key` (music21's spelling, e.g. 'B-
+    major', 'F# minor') to C."""
     tonic = key.split()[0]
     if tonic[0] not in PITCH_CLASSES or set(tonic[1:]) - {"#", "-"}:
         raise ValueError(f"cannot read a tonic from key {key!r}")
@@ -174,12 +181,14 @@ def shift_to_c(key):
 
 
 def transpose_to_c(piece):
-    """The chorale's voices moved so that its tonic is C (signs, and so holds and rests, are kept)."""
+    """The chorale's voices moved so that its tonic is C (signs, and so holds and rests,
+    are kept)."""
     return piece.voices + np.sign(piece.voices) * shift_to_c(piece.key)
 
 
 def piano_roll(voices, lowest=21, keys=88):
-    """(quarter notes, 88) multi-hot frames: the keys sounding on each beat of the eighth-note grid."""
+    """(quarter notes, 88) multi-hot frames: the keys sounding on each beat of the
+    eighth-note grid."""
     sounding = np.abs(voices[::2])
     roll = np.zeros((len(sounding), keys), dtype="float32")
     frames, voice_index = np.nonzero(sounding)
@@ -201,7 +210,8 @@ rolls = {
 all_frames = np.concatenate(rolls["train"])
 lowest_key, highest_key = 21 + np.flatnonzero(all_frames.any(axis=0))[[0, -1]]
 print(
-    f"{len(all_frames):,} training frames; keys that ever sound: MIDI {lowest_key} to {highest_key}"
+    f"{len(all_frames):,} training frames; keys that ever sound: MIDI {lowest_key} to"
+    f" {highest_key}"
 )
 print(
     "frames by number of keys down:",
@@ -221,7 +231,8 @@ assert [
 
 # %%
 def plot_chorale(ax, voices, title, steps=None):
-    """The four voices as lines (MIDI pitch against quarter notes) over the piano roll's cells."""
+    """The four voices as lines (MIDI pitch against quarter notes) over the piano roll's
+    cells."""
     voices = voices[:steps]
     roll = piano_roll(voices)
     frame_index, key_index = np.nonzero(roll)
@@ -276,7 +287,8 @@ OVERTONES = ((1, 1.0), (2, 0.3), (3, 0.1))  # (multiple of the frequency, loudne
 
 
 def voice_notes(column):
-    """(first step, steps, MIDI pitch) of each note of one voice; a held value with no note before starts one."""
+    """(first step, steps, MIDI pitch) of each note of one voice; a held value with no
+    note before starts one."""
     notes = []
     for step, value in enumerate(column):
         if value > 0 or (
@@ -294,7 +306,8 @@ def voice_notes(column):
 
 
 def synthesize(voices, seconds_per_step=SECONDS_PER_STEP, rate=SAMPLE_RATE):
-    """Float samples of the four voices: sines with two overtones, a 10 ms attack and an exponential decay."""
+    """Float samples of the four voices: sines with two overtones, a 10 ms attack and an
+    exponential decay."""
     steps_to_samples = seconds_per_step * rate
     audio = np.zeros(int((len(voices) + 1) * steps_to_samples))
     for column in voices.T:
@@ -337,7 +350,8 @@ highest_partial = (
     )
 )
 print(
-    f"highest partial: {highest_partial:.0f} Hz, below the {SAMPLE_RATE // 2} Hz the sample rate carries"
+    f"highest partial: {highest_partial:.0f} Hz, below the {SAMPLE_RATE // 2} Hz the"
+    " sample rate carries"
 )
 assert highest_partial < SAMPLE_RATE / 2, "no partial above the Nyquist frequency"
 print(
@@ -354,7 +368,8 @@ assert voice_notes(np.array([60, -60, 62, 0, -64, 64])) == [
 # %% tags=["nbval-ignore-output"]
 bach_audio = synthesize(transpose_to_c(first)[:eight_bars])
 print(
-    f"{first.name}, transposed to C, first eight bars: {len(bach_audio) / SAMPLE_RATE:.1f} s"
+    f"{first.name}, transposed to C, first eight bars:"
+    f" {len(bach_audio) / SAMPLE_RATE:.1f} s"
 )
 display(Audio(bach_audio, rate=SAMPLE_RATE))
 
@@ -383,7 +398,8 @@ display(Audio(bach_audio, rate=SAMPLE_RATE))
 
 # %% tags=["nbval-ignore-output"]
 def frame_nll(rolls_list, probabilities_list):
-    """Frame-level NLL in nats: summed binary cross-entropy over the 88 keys, averaged over all frames."""
+    """Frame-level NLL in nats: summed binary cross-entropy over the 88 keys, averaged
+    over all frames."""
     total, frames = 0.0, 0
     for roll, probability in zip(rolls_list, probabilities_list, strict=True):
         probability = np.clip(probability, 1e-7, 1 - 1e-7)
@@ -395,7 +411,8 @@ def frame_nll(rolls_list, probabilities_list):
 
 
 def with_silence_before(roll):
-    """The frames shifted one step later, silence first: the input that predicts `roll` frame by frame."""
+    """The frames shifted one step later, silence first: the input that predicts `roll`
+    frame by frame."""
     return np.concatenate([np.zeros_like(roll[:1]), roll[:-1]])
 
 
@@ -417,7 +434,8 @@ baseline_nll = {
 }
 for name, nll in baseline_nll.items():
     print(
-        f"{name:>26}: {nll:.2f} nats per frame on {sum(map(len, rolls['test'])):,} test frames"
+        f"{name:>26}: {nll:.2f} nats per frame on {sum(map(len, rolls['test'])):,} test"
+        " frames"
     )
 sounds_again = (previous * all_frames).sum() / previous.sum()
 print(
@@ -456,7 +474,8 @@ def parameters(blocks, biases, units):
 
 
 def closest_to_budget(count):
-    """The number of units whose parameter count, count(units), is closest to PARAMETER_BUDGET."""
+    """The number of units whose parameter count, count(units), is closest to
+    PARAMETER_BUDGET."""
     return min(range(1, 200), key=lambda size: abs(count(size) - PARAMETER_BUDGET))
 
 
@@ -494,7 +513,8 @@ for name, (cell, blocks, biases) in CELLS.items():
 
 # %%
 class FrameNLL(keras.losses.Loss):
-    """Summed binary cross-entropy over the keys, averaged over the frames that have weight 1."""
+    """Summed binary cross-entropy over the keys, averaged over the frames that have
+    weight 1."""
 
     def __init__(self):
         super().__init__(name="frame_nll", reduction="mean_with_sample_weight")
@@ -506,7 +526,8 @@ class FrameNLL(keras.losses.Loss):
 
 
 def padded_windows(rolls_list, length):
-    """Inputs, targets and weights (0 on padding) of shape (windows, length, 88) cut from whole rolls."""
+    """Inputs, targets and weights (0 on padding) of shape (windows, length, 88) cut
+    from whole rolls."""
     windows = [
         (
             with_silence_before(roll)[start : start + length],
@@ -546,8 +567,9 @@ assert train_windows[2].sum() == len(all_frames), (
 
 # %% tags=["nbval-ignore-output"]
 def train_roll_model(name, model, reads_frame=False, max_epochs=80, learning_rate=2e-2):
-    """Fit on the training windows with early stopping on validation; `reads_frame` models also get
-    the frame they predict as a second input (section 2's last models, which mask it)."""
+    """Fit on the training windows with early stopping on validation; `reads_frame`
+    models also get the frame they predict as a second input (section 2's last models,
+    which mask it)."""
 
     def inputs_of(windows):
         return [windows[0], windows[1]] if reads_frame else windows[0]
@@ -610,11 +632,8 @@ for name, (model, learning_rate, max_epochs) in no_memory.items():
     )
 
 # %% tags=["nbval-ignore-output"]
-PAPER_TEST_NLL = {
-    "tanh RNN": 9.10,
-    "LSTM": 8.67,
-    "GRU": 8.54,
-}  # Chung et al. (2014), Table 2, JSB Chorales
+# Chung et al. (2014), Table 2, JSB Chorales
+PAPER_TEST_NLL = {"tanh RNN": 9.10, "LSTM": 8.67, "GRU": 8.54}
 
 
 def print_table(rows):
@@ -639,11 +658,13 @@ print(
     worst_model < markov - 1,
 )
 print(
-    "reading the whole previous frame gains more than 1 nat on the Markov chain per key:",
+    "reading the whole previous frame gains more than 1 nat on the Markov chain per"
+    " key:",
     regression < markov - 1,
 )
 print(
-    "the MLP on the previous frame is within 0.1 nats of the best recurrent unit, or better:",
+    "the MLP on the previous frame is within 0.1 nats of the best recurrent unit, or"
+    " better:",
     mlp < best_model + 0.1,
 )
 print(
@@ -707,7 +728,8 @@ assert worst_model - best_model < markov - regression, (
 
 # %%
 class KeysBelow(layers.Layer):
-    """Logits for each key from the keys below it in the same frame: frame @ (W * mask), mask[j, k] = [j < k]."""
+    """Logits for each key from the keys below it in the same frame: frame @ (W * mask),
+    mask[j, k] = [j < k]."""
 
     def build(self, input_shape):
         self.kernel = self.add_weight(
@@ -720,7 +742,8 @@ class KeysBelow(layers.Layer):
 
 
 def with_keys_below(previous_frames_to_logits):
-    """A model of [previous frames, the frame to predict] -> logits: the given layers plus KeysBelow."""
+    """A model of [previous frames, the frame to predict] -> logits: the given layers
+    plus KeysBelow."""
     previous, current = keras.Input((None, 88)), keras.Input((None, 88))
     return keras.Model(
         [previous, current],
@@ -728,9 +751,8 @@ def with_keys_below(previous_frames_to_logits):
     )
 
 
-MASKED = (
-    88 * 88 - 88 * 87 // 2
-)  # kernel entries that KeysBelow never uses (count_params counts them)
+# kernel entries that KeysBelow never uses (count_params counts them)
+MASKED = 88 * 88 - 88 * 87 // 2
 joint_units = closest_to_budget(lambda size: parameters(4, 1, size) + 88 * 87 // 2)
 joint_mlp_size = closest_to_budget(
     lambda size: frame_mlp(size).count_params() + 88 * 87 // 2
@@ -852,13 +874,13 @@ transposed = {
 }
 lowest_pitch = int(min(np.abs(v)[v != 0].min() for v in transposed["train"]))
 highest_pitch = int(max(np.abs(v).max() for v in transposed["train"]))
-vocabulary_size = (
-    highest_pitch - lowest_pitch + 3
-)  # rest, hold, then one token per pitch
+# rest, hold, then one token per pitch
+vocabulary_size = highest_pitch - lowest_pitch + 3
 
 
 def to_tokens(voices):
-    """(steps, 4) tokens: REST, HOLD (the note of the step before goes on), or 2 + pitch - lowest_pitch."""
+    """(steps, 4) tokens: REST, HOLD (the note of the step before goes on), or 2 + pitch
+    - lowest_pitch."""
     before = np.vstack([np.zeros_like(voices[:1]), voices[:-1]])
     held = (voices < 0) & (np.abs(before) == -voices)
     return np.where(
@@ -867,7 +889,8 @@ def to_tokens(voices):
 
 
 def from_tokens(tokens):
-    """The grid's encoding back from tokens: +pitch struck, -pitch held; a hold after a rest stays a rest."""
+    """The grid's encoding back from tokens: +pitch struck, -pitch held; a hold after a
+    rest stays a rest."""
     voices = np.zeros(tokens.shape, dtype="int16")
     for step, row in enumerate(tokens):
         sounding_before = np.abs(voices[step - 1]) if step else np.zeros(4, "int16")
@@ -878,7 +901,8 @@ def from_tokens(tokens):
 
 
 def bar_positions(piece, steps):
-    """Each step's place in its bar (0 = the downbeat), counted from the first full bar's length."""
+    """Each step's place in its bar (0 = the downbeat), counted from the first full
+    bar's length."""
     bar_length = (
         piece.bar_starts[1] - piece.bar_starts[0] if len(piece.bar_starts) > 1 else 8
     )
@@ -898,23 +922,23 @@ every_grid = [v for split in ("train", "valid", "test") for v in transposed[spli
 changed = sum((from_tokens(to_tokens(v)) != v).sum() for v in every_grid)
 odd_holds = sum(((v[1:] < 0) & (np.abs(v[:-1]) != -v[1:])).sum() for v in every_grid)
 print(
-    f"values that tokens -> grid changes: {changed}; held notes of another pitch than the step before: {odd_holds}"
+    f"values that tokens -> grid changes: {changed}; held notes of another pitch than"
+    f" the step before: {odd_holds}"
 )
 assert outside == 0 and changed == odd_holds, (
     "the tokens lose only held notes that change pitch (read as struck)"
 )
 
 # %%
-WINDOW_STEPS, MAX_BAR_LENGTH = (
-    64,
-    12,
-)  # windows of eight 4/4 bars; a bar of 3/2 or 12/8 has 12 eighths
+# windows of eight 4/4 bars; a bar of 3/2 or 12/8 has 12 eighths
+WINDOW_STEPS, MAX_BAR_LENGTH = (64, 12)
 
 
 def voice_windows(pieces, voices_list, length=WINDOW_STEPS):
-    """Token inputs (the step before; rests before the first), bar positions of the predicted steps,
-    target tokens, padding weights and the pitch token sounding at the step before (held notes
-    included), cut from whole chorales into windows of `length` steps."""
+    """Token inputs (the step before; rests before the first), bar positions of the
+    predicted steps, target tokens, padding weights and the pitch token sounding at the
+    step before (held notes included), cut from whole chorales into windows of `length`
+    steps."""
     arrays = {
         "tokens": [],
         "positions": [],
@@ -929,9 +953,8 @@ def voice_windows(pieces, voices_list, length=WINDOW_STEPS):
         pitch_before = np.abs(
             np.vstack([np.zeros((1, 4), voices.dtype), voices[:-1]])
         ).astype(int)
-        sounding = np.where(
-            pitch_before > 0, pitch_before - lowest_pitch + 2, REST
-        )  # for section 3's table
+        # for section 3's table
+        sounding = np.where(pitch_before > 0, pitch_before - lowest_pitch + 2, REST)
         for start in range(0, len(tokens), length):
             stop = min(start + length, len(tokens))
             for key, values in (
@@ -963,7 +986,8 @@ assert voice_data["train"]["weights"][..., 0].sum() == sum(
 
 # %%
 def voice_model(hidden_size=128, embedding_size=24):
-    """Tokens of the step before (4 voices) and the bar position of the step to predict -> 4 softmaxes."""
+    """Tokens of the step before (4 voices) and the bar position of the step to predict
+    -> 4 softmaxes."""
     tokens = keras.Input((None, 4), dtype="int32", name="tokens")
     positions = keras.Input((None,), dtype="int32", name="positions")
     # (batch, steps, 4, embedding_size), then the four voices side by side
@@ -1026,7 +1050,8 @@ chorale_history = chorale_model.fit(
 
 # %% tags=["nbval-ignore-output"]
 def voice_cross_entropy(probabilities, data):
-    """Nats per step for each voice: -log of the probability given to the true token, padding left out."""
+    """Nats per step for each voice: -log of the probability given to the true token,
+    padding left out."""
     true = np.take_along_axis(probabilities, data["targets"][..., None], axis=-1)[
         ..., 0
     ]
@@ -1037,7 +1062,8 @@ def voice_cross_entropy(probabilities, data):
 
 
 def table_probabilities(data, previous_matters):
-    """Add-one smoothed token frequencies from the training windows, per voice (and per previous token)."""
+    """Add-one smoothed token frequencies from the training windows, per voice
+    (and per previous token)."""
     train = voice_data["train"]
     counts = np.ones((4, vocabulary_size if previous_matters else 1, vocabulary_size))
     for voice in range(4):
@@ -1054,14 +1080,14 @@ def table_probabilities(data, previous_matters):
 
 
 def context_table_probabilities(data, prior_strength):
-    """p(token | voice, bar position, kind of the token before, pitch sounding before) from the training
-    windows, with a Dirichlet prior of `prior_strength` pseudo-counts spread like the previous-token table."""
+    """p(token | voice, bar position, kind of the token before, pitch sounding before)
+    from the training windows, with a Dirichlet prior of `prior_strength` pseudo-counts
+    spread like the previous-token table."""
     train = voice_data["train"]
 
     def contexts(windows, voice):
-        kind = np.minimum(
-            windows["tokens"][..., voice], 2
-        )  # 0 rest, 1 hold, 2 a struck pitch
+        # 0 rest, 1 hold, 2 a struck pitch
+        kind = np.minimum(windows["tokens"][..., voice], 2)
         return (windows["positions"] * 3 + kind) * vocabulary_size + windows[
             "sounding"
         ][..., voice]
@@ -1127,7 +1153,8 @@ assert np.all(gru_nll < context_nll - 0.02), (
     "the GRU predicts every voice better than the context table"
 )
 assert np.all(context_nll - gru_nll < voice_nll["previous token"] - context_nll), (
-    "the GRU gains less on the context table than the context table gains on the previous token"
+    "the GRU gains less on the context table than the context table gains on the"
+    " previous token"
 )
 
 # %% [markdown]
@@ -1150,7 +1177,8 @@ gru_cell = chorale_model.get_layer("gru").cell
 
 
 def one_step(tokens, positions, state):
-    """Logits (batch, 4, vocabulary) of the next step and the new GRU state, from one step of tokens."""
+    """Logits (batch, 4, vocabulary) of the next step and the new GRU state, from one
+    step of tokens."""
     embedded = keras.ops.reshape(
         chorale_model.get_layer("token_embedding")(tokens), (len(tokens), -1)
     )
@@ -1184,8 +1212,9 @@ assert np.allclose(np.stack(stepped, 1), full, atol=1e-4), (
 
 # %%
 def continue_chorales(given, given_steps, positions, temperature, rng):
-    """Token grids (batch, steps, 4): row i keeps the first given_steps[i] steps of `given` (batch, steps,
-    4) and samples the rest voice by voice from the model's softmaxes at `temperature`."""
+    """Token grids (batch, steps, 4): row i keeps the first given_steps[i] steps of
+    `given` (batch, steps, 4) and samples the rest voice by voice from the model's
+    softmaxes at `temperature`."""
     batch, steps = positions.shape
     tokens = np.full((batch, 4), REST, "int32")
     state = [keras.ops.zeros((batch, gru_cell.units))]
@@ -1229,15 +1258,16 @@ generated = [
     from_tokens(tokens[:length])
     for tokens, length in zip(continued, test_lengths, strict=True)
 ]
-new_positions = (
-    np.arange(66)[None] - 2
-) % 8  # an upbeat of two eighths, then eight bars of 4/4
+# an upbeat of two eighths, then eight bars of 4/4
+new_positions = (np.arange(66)[None] - 2) % 8
 new_chorale = from_tokens(
     continue_chorales(test_tokens[:1], [0], new_positions, TEMPERATURE, rng)[0]
 )
+steps_written = int((test_lengths - given_steps).sum())
 print(
-    f"continued {len(generated)} test chorales after {given_steps.min()}-{given_steps.max()} given steps; "
-    f"wrote {sum(length - given for length, given in zip(test_lengths, given_steps, strict=True)):,} steps"
+    f"continued {len(generated)} test chorales after"
+    f" {given_steps.min()}-{given_steps.max()} given steps;"
+    f" wrote {steps_written:,} steps"
 )
 same_start = all(
     np.array_equal(written[:given], bach[:given])
@@ -1266,7 +1296,8 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 print(
-    f"{chorales['test'][shown].name}, first eight bars: Bach's first {given_steps[shown]} steps, then the model's"
+    f"{chorales['test'][shown].name}, first eight bars: Bach's first"
+    f" {given_steps[shown]} steps, then the model's"
 )
 display(
     Audio(
@@ -1328,8 +1359,9 @@ print(
 
 
 def parallel_perfects(voices):
-    """(moves, parallels): voice pairs that both strike a new pitch in the same direction, and those
-    among them that go from a fifth to a fifth or an octave (unison) to an octave, up to octaves."""
+    """(moves, parallels): voice pairs that both strike a new pitch in the same
+    direction, and those among them that go from a fifth to a fifth or an octave
+    (unison) to an octave, up to octaves."""
     sounding = np.abs(voices).astype(int)
     moves = parallels = 0
     for upper in range(4):
@@ -1358,7 +1390,8 @@ def parallel_perfects(voices):
 
 
 def music_measures(voices, mode):
-    """Scale share, mean leap, crossing share and parallel-perfect share of a (steps, 4) grid."""
+    """Scale share, mean leap, crossing share and parallel-perfect share of a (steps, 4)
+    grid."""
     struck = voices[voices > 0]
     leaps = [
         abs(after[2] - before[2])
@@ -1377,12 +1410,10 @@ def music_measures(voices, mode):
     }
 
 
-fifths_up = np.array(
-    [[67, 60, 0, 0], [69, 62, 0, 0]]
-)  # soprano and alto a fifth apart, both up a step
-crossed = fifths_up[
-    :, [1, 0, 2, 3]
-]  # the same two lines, the alto now above the soprano
+# soprano and alto a fifth apart, both up a step
+fifths_up = np.array([[67, 60, 0, 0], [69, 62, 0, 0]])
+# the same two lines, the alto now above the soprano
+crossed = fifths_up[:, [1, 0, 2, 3]]
 print(
     "(moves, parallels) of two voices a fifth apart:",
     parallel_perfects(fifths_up),
@@ -1396,7 +1427,8 @@ assert parallel_perfects(fifths_up) == parallel_perfects(crossed) == (1, 1), (
 
 # %%
 def shuffle_pitches(voices, rng):
-    """The grid with each voice's pitches in random order over its own notes (rhythm and rests kept)."""
+    """The grid with each voice's pitches in random order over its own notes
+    (rhythm and rests kept)."""
     shuffled = voices.copy()
     for index, column in enumerate(voices.T):
         notes = voice_notes(column)
@@ -1411,8 +1443,9 @@ def shuffle_pitches(voices, rng):
 
 
 def shift_lower_voices(voices, bar_length, rng):
-    """The whole bars of the grid with alto, tenor and bass rotated in time by three different, nonzero
-    numbers of bars (fewer than four bars: each lower voice by one bar)."""
+    """The whole bars of the grid with alto, tenor and bass rotated in time by three
+    different, nonzero numbers of bars (fewer than four bars: each lower voice by one
+    bar)."""
     bars = len(voices) // bar_length
     shifted = voices[: bars * bar_length].copy()
     shifts = (

@@ -61,11 +61,13 @@ book_root = next(
 if not (book_root / marker).is_file():
     if not BOOK_REPOSITORY:
         raise RuntimeError(
-            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
-            "open the notebook inside the book, or see 'Colab and Kaggle' in the README"
+            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book"
+            " from: open the notebook inside the book, or see 'Colab and Kaggle' in"
+            " the README"
         )
     print(
-        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)"
+        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle:"
+        " Settings, Internet on)"
     )
     subprocess.run(
         ["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)],
@@ -95,8 +97,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 
-# Two logical CPU devices for section 5's MirroredStrategy: this must happen before TensorFlow first
-# runs anything, so it comes before setup_book (a restarted kernel is needed to change it).
+# Two logical CPU devices for section 5's MirroredStrategy: this must happen before
+# TensorFlow first runs anything, so it comes before setup_book (a restarted kernel is
+# needed to change it).
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2
@@ -105,16 +108,16 @@ tf.config.set_logical_device_configuration(
 from utils import distributed  # noqa: E402
 from utils.book import EpochLogger, gpu_available, setup_book  # noqa: E402
 from utils.data import load_seattle_weather  # noqa: E402
-from utils.measure import interleaved_seconds, median_seconds, paired_ratio  # noqa: E402
+
+# noqa: E402
+from utils.measure import interleaved_seconds, median_seconds, paired_ratio
 
 seed = setup_book()
 layers = keras.layers
-work_dir = Path(
-    tempfile.mkdtemp(prefix="rnn-book-chapter-10-")
-)  # models, checkpoints, the workers' job
-atexit.register(
-    shutil.rmtree, work_dir, ignore_errors=True
-)  # also removed when the kernel shuts down
+# models, checkpoints, the workers' job
+work_dir = Path(tempfile.mkdtemp(prefix="rnn-book-chapter-10-"))
+# also removed when the kernel shuts down
+atexit.register(shutil.rmtree, work_dir, ignore_errors=True)
 print(
     "logical CPU devices:",
     [device.name for device in tf.config.list_logical_devices("CPU")],
@@ -143,7 +146,8 @@ def standardise(days):
 
 
 def windows(days):
-    """Every run of WINDOW standardised days, and the next day's standardised highest temperature."""
+    """Every run of WINDOW standardised days, and the next day's standardised highest
+    temperature."""
     scaled = standardise(days)
     x = np.stack(
         [scaled[start : start + WINDOW] for start in range(len(scaled) - WINDOW)]
@@ -168,7 +172,8 @@ for name, x in (("train", x_train), ("valid", x_valid), ("test", x_test)):
 
 # %%
 class PersistPlusCorrection(layers.Layer):
-    """Add the network's correction to the last day's value of one feature: tomorrow = today + correction."""
+    """Add the network's correction to the last day's value of one feature: tomorrow =
+    today + correction."""
 
     def __init__(self, feature_index, **kwargs):
         super().__init__(**kwargs)
@@ -191,7 +196,8 @@ def mse(model, x, y):
 
 
 def largest_difference(weights, other_weights):
-    """The largest absolute difference between two lists of weight arrays of the same shapes."""
+    """The largest absolute difference between two lists of weight arrays of the same
+    shapes."""
     return max(
         float(np.abs(a - b).max()) for a, b in zip(weights, other_weights, strict=True)
     )
@@ -218,11 +224,10 @@ except NotImplementedError as error:
 build_forecaster(PersistPlusCorrection(int(numpy_index))).save(
     work_dir / "unregistered.keras"
 )
+# Keras's message starts with a generic line; the cause comes at the end
 try:
     keras.models.load_model(work_dir / "unregistered.keras")
-except (
-    TypeError
-) as error:  # Keras's message starts with a generic line; the cause comes at the end
+except TypeError as error:
     cause = str(error).split("Exception encountered: ")[-1].split(". Make sure")[0]
     print("loading fails:", type(error).__name__, "-", cause)
 
@@ -237,7 +242,8 @@ except (
 # %%
 @keras.saving.register_keras_serializable(package="rnn_book")
 class PersistPlus(PersistPlusCorrection):
-    """PersistPlusCorrection that saves and loads: registered, with its own get_config."""
+    """PersistPlusCorrection that saves and loads: registered, with its own
+    get_config."""
 
     def get_config(self):
         return {**super().get_config(), "feature_index": int(self.feature_index)}
@@ -247,7 +253,8 @@ keras.utils.set_random_seed(seed)
 model = build_forecaster(PersistPlus(numpy_index))
 model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
 print(
-    f"{model.count_params()} parameters; the custom layer's config: {model.layers[-1].get_config()['feature_index']}"
+    f"{model.count_params()} parameters; the custom layer's config:"
+    f" {model.layers[-1].get_config()['feature_index']}"
 )
 
 # %% [markdown]
@@ -278,8 +285,9 @@ persistence = {
     for split, x, y in (("valid", x_valid, y_valid), ("test", x_test, y_test))
 }
 print(
-    f"best epoch {np.argmin(val_losses) + 1}: validation MSE {min(val_losses):.4f}; "
-    f"the file's model: {mse(best_model, x_valid, y_valid):.4f}; persistence: {persistence['valid']:.4f}"
+    f"best epoch {np.argmin(val_losses) + 1}: validation MSE {min(val_losses):.4f}; the"
+    f" file's model: {mse(best_model, x_valid, y_valid):.4f}; persistence:"
+    f" {persistence['valid']:.4f}"
 )
 assert np.isclose(mse(best_model, x_valid, y_valid), min(val_losses), rtol=1e-4), (
     "the file holds the best epoch"
@@ -344,8 +352,8 @@ for day in range(WINDOW):
         f"day {day + 1}: the stream and the batch disagree"
     )
 print(
-    f"{STREAMS} streams, {WINDOW} days: after every day the stateful model answered what the batch model "
-    "answered on the whole prefix (to 1e-5)"
+    f"{STREAMS} streams, {WINDOW} days: after every day the stateful model answered"
+    " what the batch model answered on the whole prefix (to 1e-5)"
 )
 
 # %% [markdown]
@@ -359,12 +367,12 @@ gru_cell = model.get_layer("gru").cell
 
 
 def forecast_next_day(today, state):
-    """One day in, tomorrow's forecast out: (forecast, new state). `today` is (streams, features)."""
+    """One day in, tomorrow's forecast out: (forecast, new state). `today` is
+    (streams, features)."""
     output, new_state = gru_cell(today, state)
     forecast = persist_layer([today[:, None, :], correction_layer(output)])
-    return np.asarray(forecast), [
-        np.asarray(part) for part in new_state
-    ]  # NumPy: what a store keeps
+    # NumPy: what a store keeps
+    return np.asarray(forecast), [np.asarray(part) for part in new_state]
 
 
 states = {}  # station -> its GRU state; a server would keep this in a key-value store
@@ -374,7 +382,8 @@ for station, days in enumerate(x_test[:STREAMS]):
         forecast, states[station] = forecast_next_day(today[None, :], states[station])
     assert np.allclose(forecast, model(days[None]).numpy(), atol=1e-5)
 print(
-    f"stored state per station: {states[0][0].size} floats = {states[0][0].nbytes} bytes, whatever the day"
+    f"stored state per station: {states[0][0].size} floats = {states[0][0].nbytes}"
+    " bytes, whatever the day"
 )
 
 # %% [markdown]
@@ -387,15 +396,15 @@ print(
 
 # %%
 def transformer_cache_floats(num_layers, model_dim, steps):
-    return (
-        2 * num_layers * model_dim * steps
-    )  # one key and one value vector per layer and step
+    # one key and one value vector per layer and step
+    return 2 * num_layers * model_dim * steps
 
 
 print(f"{'steps':>8} {'GRU(16) state':>14} {'transformer cache':>18}")
 for steps in (WINDOW, 365, 10_000):
     print(
-        f"{steps:>8,} {gru_cell.units:>14,} {transformer_cache_floats(2, 64, steps):>18,}"
+        f"{steps:>8,} {gru_cell.units:>14,}"
+        f" {transformer_cache_floats(2, 64, steps):>18,}"
     )
 
 # %% [markdown]
@@ -423,20 +432,21 @@ mean_constant, std_constant = (
 )
 
 
-gru_over_days = layers.RNN(
-    gru_cell
-)  # the trained cell, run over the days by a plain loop (never cuDNN)
+# the trained cell, run over the days by a plain loop (never cuDNN)
+gru_over_days = layers.RNN(gru_cell)
 
 
 def forecast_celsius(raw_days):
-    """Raw windows (streams, days, 4) in C, mm, m/s -> tomorrow's highest temperature in C."""
+    """Raw windows (streams, days, 4) in C, mm, m/s -> tomorrow's highest temperature in
+    C."""
     days = (raw_days - mean_constant) / std_constant
     forecast = persist_layer([days, correction_layer(gru_over_days(days))])
     return {"forecast": forecast[:, 0] * std_constant[0] + mean_constant[0]}
 
 
 def step_celsius(raw_today, state):
-    """One raw day (streams, 4) and the GRU state -> tomorrow in C, and the new state."""
+    """One raw day (streams, 4) and the GRU state -> tomorrow in C, and the new
+    state."""
     today = (raw_today - mean_constant) / std_constant
     output, new_state = gru_cell(today, [state])
     forecast = persist_layer([today[:, None, :], correction_layer(output)])
@@ -464,9 +474,8 @@ archive.add_endpoint(
     ],
 )
 tf_logger, logger_level = tf.get_logger(), tf.get_logger().level
-tf_logger.setLevel(
-    "ERROR"
-)  # writing logs an INFO line that names our temporary directory
+# writing logs an INFO line that names our temporary directory
+tf_logger.setLevel("ERROR")
 try:
     archive.write_out(work_dir / "serving" / "1", verbose=False)
 finally:
@@ -517,8 +526,9 @@ assert np.allclose(stepped["forecast"].numpy(), expected_celsius, atol=1e-4)
 # %% tags=["nbval-ignore-output"]
 np.save(work_dir / "raw_test_windows.npy", raw_test_windows)
 serving_program = (
-    "import sys, numpy as np, tensorflow as tf; served = tf.saved_model.load(sys.argv[1]); "
-    "np.save(sys.argv[3], served.forecast(np.load(sys.argv[2]))['forecast'].numpy())"
+    "import sys, numpy as np, tensorflow as tf; served ="
+    " tf.saved_model.load(sys.argv[1]); np.save(sys.argv[3],"
+    " served.forecast(np.load(sys.argv[2]))['forecast'].numpy())"
 )
 subprocess.run(
     [
@@ -634,7 +644,7 @@ def wait_then_pass(x, y):
 
 
 def slow_reads(dataset):
-    read = lambda x, y: tf.py_function(wait_then_pass, [x, y], [tf.float32, tf.float32])  # noqa: E731
+    read = lambda x, y: tf.py_function(wait_then_pass, [x, y], [tf.float32, tf.float32])
     return dataset.map(read)
 
 
@@ -651,9 +661,8 @@ def run_epoch(dataset):
         train_step(x, y)
 
 
-epoch_data = (
-    tf.data.Dataset.from_tensor_slices((x_train, y_train)).batch(64).repeat(2)
-)  # two epochs
+# two epochs
+epoch_data = tf.data.Dataset.from_tensor_slices((x_train, y_train)).batch(64).repeat(2)
 epoch_seconds = interleaved_seconds(
     {
         "no prefetch": lambda: run_epoch(without_prefetch(slow_reads(epoch_data))),
@@ -670,17 +679,20 @@ reading_seconds = len(epoch_data) * step_seconds  # the time two epochs spend in
 
 
 def seconds_saved(seconds, pipeline):
-    """Median over the rounds of the time that `pipeline` saved against no prefetching."""
+    """Median over the rounds of the time that `pipeline` saved against no
+    prefetching."""
     return float(np.median(np.subtract(seconds["no prefetch"], seconds[pipeline])))
 
 
 print(
-    f"one step {1000 * step_seconds:.1f} ms, one read as long; against no prefetching, epochs are "
-    f"{prefetch_speedup:.2f}x faster with prefetch and {default_speedup:.2f}x with tf.data's defaults;"
+    f"one step {1000 * step_seconds:.1f} ms, one read as long; against no prefetching,"
+    f" epochs are {prefetch_speedup:.2f}x faster with prefetch and"
+    f" {default_speedup:.2f}x with tf.data's defaults;"
 )
 print(
-    f"saved per two epochs: {seconds_saved(epoch_seconds, 'prefetch'):.3f} s and "
-    f"{seconds_saved(epoch_seconds, 'defaults'):.3f} s of the {reading_seconds:.3f} s spent reading"
+    f"saved per two epochs: {seconds_saved(epoch_seconds, 'prefetch'):.3f} s and"
+    f" {seconds_saved(epoch_seconds, 'defaults'):.3f} s of the {reading_seconds:.3f} s"
+    " spent reading"
 )
 if not gpu_available():
     assert seconds_saved(epoch_seconds, "defaults") > reading_seconds / 3, (
@@ -775,9 +787,8 @@ with op_determinism() if gpu_available() else contextlib.nullcontext():
         )
     except RuntimeError as error:
         print("first run:", error, "| backup on disk:", backup_dir.exists())
-    restarted = (
-        fresh_model()
-    )  # a new process would start like this: a fresh model, the same callback
+    # a new process would start like this: a fresh model, the same callback
+    restarted = fresh_model()
     resumed_history = restarted.fit(
         x_train,
         y_train,
@@ -814,7 +825,8 @@ assert not backup_dir.exists(), "a finished run removes its backup"
 
 # %% tags=["nbval-ignore-output"]
 class RecordOrder(layers.Layer):
-    """Pass inputs through; remember their first column, in the order seen (the model runs eagerly)."""
+    """Pass inputs through; remember their first column, in the order seen
+    (the model runs eagerly)."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -883,9 +895,8 @@ def epoch_orders(dataset, epochs):
 
 
 first_run = epoch_orders(tf.data.Dataset.range(8).shuffle(8, seed=seed), epochs=4)
-after_restart = epoch_orders(
-    tf.data.Dataset.range(8).shuffle(8, seed=seed), epochs=1
-)  # a fresh pipeline
+# a fresh pipeline
+after_restart = epoch_orders(tf.data.Dataset.range(8).shuffle(8, seed=seed), epochs=1)
 print(
     "epoch 4 of the first run:",
     first_run[3],
@@ -915,8 +926,10 @@ with op_determinism():
         rounds=9,
     )
 print(
-    f"with op determinism, tf.data's defaults saved {seconds_saved(deterministic_seconds, 'defaults'):.3f} s "
-    f"of the {reading_seconds:.3f} s spent reading (without it: {seconds_saved(epoch_seconds, 'defaults'):.3f} s)"
+    "with op determinism, tf.data's defaults saved"
+    f" {seconds_saved(deterministic_seconds, 'defaults'):.3f} s of the"
+    f" {reading_seconds:.3f} s spent reading (without it:"
+    f" {seconds_saved(epoch_seconds, 'defaults'):.3f} s)"
 )
 if not gpu_available():
     assert seconds_saved(deterministic_seconds, "defaults") < 0.2 * reading_seconds, (
@@ -1015,21 +1028,20 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-one_device = tf.distribute.OneDeviceStrategy(
-    "/cpu:0"
-)  # the reference, on the CPU even where a GPU is
+# the reference, on the CPU even where a GPU is
+one_device = tf.distribute.OneDeviceStrategy("/cpu:0")
 print("replicas in sync:", mirrored.num_replicas_in_sync)
 
 
 def mirrored_against_single(num_examples):
-    """Largest weight difference after 2 epochs of fit: two replicas against one device, global batch 64."""
+    """Largest weight difference after 2 epochs of fit: two replicas against one device,
+    global batch 64."""
     with one_device.scope():
         single_model = fresh_model()
     with mirrored.scope():
         mirrored_model = fresh_model()
-        mirrored_model.set_weights(
-            single_model.get_weights()
-        )  # the same start (a seed alone does not promise it)
+        # the same start (a seed alone does not promise it)
+        mirrored_model.set_weights(single_model.get_weights())
     for one_model in (mirrored_model, single_model):
         one_model.fit(
             x_train[:num_examples],
@@ -1048,7 +1060,8 @@ mirrored_difference = {
 }
 for count, difference in mirrored_difference.items():
     print(
-        f"{count} examples (last batch {count % 64 or 64}): largest weight difference {difference:.1e}"
+        f"{count} examples (last batch {count % 64 or 64}): largest weight difference"
+        f" {difference:.1e}"
     )
 assert mirrored_difference[even_examples] < 1e-5, (
     "two replicas with B/2 each make the updates of one device with B"
@@ -1149,7 +1162,8 @@ worker_weights = [
 workers_agree = largest_difference(*worker_weights) == 0
 worker_difference = largest_difference(worker_weights[0], loop_weights["one device"])
 print(
-    f"workers hold equal weights: {workers_agree} | largest difference from one device: {worker_difference:.1e}"
+    f"workers hold equal weights: {workers_agree} | largest difference from one device:"
+    f" {worker_difference:.1e}"
 )
 assert exit_codes == [0, 0] and workers_agree and worker_difference < 1e-5
 
@@ -1168,9 +1182,8 @@ assert exit_codes == [0, 0] and workers_agree and worker_difference < 1e-5
 
 # %% tags=["nbval-ignore-output"]
 for index in range(2):
-    shutil.rmtree(
-        job_dir / f"checkpoints-{index}"
-    )  # the uninterrupted run's checkpoints: start afresh
+    # the uninterrupted run's checkpoints: start afresh
+    shutil.rmtree(job_dir / f"checkpoints-{index}")
 exit_codes, _ = distributed.run_workers(job_dir, crash_at_epoch=2)
 print("exit codes after the failure:", exit_codes)
 assert exit_codes[1] == 3 and exit_codes[0] != 0, (
@@ -1306,13 +1319,14 @@ assert abs(scaled_rate[4] - same_rate[1]) < 0.5 * (same_rate[4] - same_rate[1]),
 if gpu_available():
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
+        # float32 out: a stable loss
         mixed = keras.Sequential(
             [
                 keras.Input((None, len(FEATURES))),
                 layers.LSTM(64),
                 layers.Dense(1, dtype="float32"),
             ]
-        )  # float32 out: a stable loss
+        )
         mixed.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
         mixed_history = mixed.fit(x_train, y_train, epochs=2, batch_size=64, verbose=0)
         assert (

@@ -66,11 +66,13 @@ book_root = next(
 if not (book_root / marker).is_file():
     if not BOOK_REPOSITORY:
         raise RuntimeError(
-            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book from: "
-            "open the notebook inside the book, or see 'Colab and Kaggle' in the README"
+            f"no utils/ in {here} or above it, and no BOOK_REPOSITORY to fetch the book"
+            " from: open the notebook inside the book, or see 'Colab and Kaggle' in"
+            " the README"
         )
     print(
-        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle: Settings, Internet on)"
+        f"fetching the book from {BOOK_REPOSITORY} into {book_root} (on Kaggle:"
+        " Settings, Internet on)"
     )
     subprocess.run(
         ["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)],
@@ -126,7 +128,8 @@ layers = keras.layers
 
 # %%
 def combine(first, second):
-    """The pair operator: apply the affine map `first`, then `second`; works on NumPy and Keras tensors."""
+    """The pair operator: apply the affine map `first`, then `second`; works on NumPy
+    and Keras tensors."""
     (a_first, b_first), (a_second, b_second) = first, second
     return a_first * a_second, a_second * b_first + b_second
 
@@ -178,7 +181,8 @@ def loop_recurrence(a, b):
 
 
 def hillis_steele_scan(a, b):
-    """Every prefix composition along axis 1 in ceil(log2 T) levels; returns (states, levels, combinations)."""
+    """Every prefix composition along axis 1 in ceil(log2 T) levels; returns
+    (states, levels, combinations)."""
     a, b, levels, combinations, distance = a.copy(), b.copy(), 0, 0, 1
     while distance < b.shape[1]:
         earlier = (a[:, :-distance], b[:, :-distance])
@@ -194,12 +198,14 @@ def hillis_steele_scan(a, b):
 
 
 def constant_decay_closed_form(decay, b):
-    """h_t = sum_{s <= t} decay^(t - s) b_s for one decay per feature, as a product with a matrix of powers."""
+    """h_t = sum_{s <= t} decay^(t - s) b_s for one decay per feature, as a product with
+    a matrix of powers."""
     steps = np.arange(b.shape[1])
     exponents = steps[:, None] - steps[None, :]  # t - s
+    # (features, T, T)
     powers = np.where(
         exponents >= 0, decay[:, None, None] ** np.maximum(exponents, 0), 0.0
-    )  # (features, T, T)
+    )
     return np.einsum("fts,nsf->ntf", powers, b)
 
 
@@ -228,7 +234,8 @@ print(
     np.allclose(by_closed_form, by_loop_constant, atol=1e-10),
 )
 print(
-    f"T = {sequence_length}: {levels} levels, {combinations} combinations (the loop: {sequence_length} steps)"
+    f"T = {sequence_length}: {levels} levels, {combinations} combinations (the loop:"
+    f" {sequence_length} steps)"
 )
 assert np.allclose(by_scan, by_loop, rtol=1e-12, atol=1e-12), (
     "our scan gives the loop's states, to 1e-12"
@@ -272,9 +279,8 @@ fig, ax = plt.subplots(figsize=(8, 3.4))
 for level in range(3):
     distance = 2**level
     for t in range(scan_length):
-        ax.plot(
-            [t, t], [level, level + 1], color="0.8", lw=1, zorder=1
-        )  # the position keeps its own
+        # the position keeps its own
+        ax.plot([t, t], [level, level + 1], color="0.8", lw=1, zorder=1)
         if t >= distance:
             ax.annotate(
                 "",
@@ -318,14 +324,14 @@ plt.show()
 
 # %%
 def keras_scan_counts(length):
-    """(calls of the combine function, pairs combined) when keras.ops.associative_scan runs over `length` steps."""
+    """(calls of the combine function, pairs combined) when keras.ops.associative_scan
+    runs over `length` steps."""
     counts = {"calls": 0, "combinations": 0}
 
     def counting_combine(first, second):
         counts["calls"] += 1
-        counts["combinations"] += int(
-            first[0].shape[1]
-        )  # pairs along the time axis in this call
+        # pairs along the time axis in this call
+        counts["combinations"] += int(first[0].shape[1])
         return combine(first, second)
 
     ones = np.ones((1, length, 1), dtype="float32")
@@ -334,7 +340,8 @@ def keras_scan_counts(length):
 
 
 print(
-    f"{'T':>6} {'Hillis-Steele: levels':>22} {'combinations':>13} {'Keras: calls':>13} {'combinations':>13}"
+    f"{'T':>6} {'Hillis-Steele: levels':>22} {'combinations':>13} {'Keras: calls':>13}"
+    f" {'combinations':>13}"
 )
 for length in (100, 1024, 8192):
     _, scan_levels, scan_combinations = hillis_steele_scan(
@@ -342,7 +349,8 @@ for length in (100, 1024, 8192):
     )
     keras_calls, keras_combinations = keras_scan_counts(length)
     print(
-        f"{length:>6} {scan_levels:>22} {scan_combinations:>13} {keras_calls:>13} {keras_combinations:>13}"
+        f"{length:>6} {scan_levels:>22} {scan_combinations:>13} {keras_calls:>13}"
+        f" {keras_combinations:>13}"
     )
     assert keras_combinations < 2 * length, (
         "Keras's scan does fewer than 2T combinations"
@@ -415,25 +423,26 @@ assert scan_over_loop["wide"] > 1, "much work per step: the scan's extra work lo
 
 # %%
 def linear_scan(a, b):
-    """All states of h_t = a_t * h_{t-1} + b_t along axis 1, by keras.ops.associative_scan."""
+    """All states of h_t = a_t * h_{t-1} + b_t along axis 1, by
+    keras.ops.associative_scan."""
     _, states = keras.ops.associative_scan(combine, (a, b), axis=1)
-    return keras.ops.reshape(
-        states, (-1, *b.shape[1:])
-    )  # inside a traced graph the scan loses the shape
+    # inside a traced graph the scan loses the shape
+    return keras.ops.reshape(states, (-1, *b.shape[1:]))
 
 
 class MinGRU(layers.Layer):
-    """minGRU (Feng et al., 2024): h_t = (1 - z_t) h_{t-1} + z_t h~_t, gates from the input only.
+    """minGRU (Feng et al., 2024): h_t = (1 - z_t) h_{t-1} + z_t h~_t, gates from the
+    input only.
 
-    call() computes every step at once with a parallel scan (training); step() advances one step
-    (generation). return_sequences=False returns the last state only.
-    """
+    call() computes every step at once with a parallel scan (training); step() advances
+    one step (generation). return_sequences=False returns the last state only."""
 
     def __init__(self, units, return_sequences=True, **kwargs):
         super().__init__(**kwargs)
         self.units, self.return_sequences = units, return_sequences
         self.gate, self.candidate = layers.Dense(units), layers.Dense(units)
-        self.supports_jit = False  # XLA cannot compile the TensorFlow associative_scan (see the pitfalls)
+        # XLA cannot compile the TensorFlow associative_scan (see the pitfalls)
+        self.supports_jit = False
 
     def build(self, input_shape):
         self.gate.build(input_shape)
@@ -451,9 +460,8 @@ class MinGRU(layers.Layer):
         a, b = self.coefficients(input_t)
         return a * state + b
 
-    def compute_output_shape(
-        self, input_shape
-    ):  # the scan needs the length: Keras need not trace it
+    # the scan needs the length: Keras need not trace it
+    def compute_output_shape(self, input_shape):
         return (
             (*input_shape[:-1], self.units)
             if self.return_sequences
@@ -570,14 +578,14 @@ assert not np.isfinite(shortcut).all(), (
 
 # %% tags=["nbval-ignore-output"]
 def positive_candidate(x):
-    """Feng et al.'s g: x + 0.5 for x >= 0, sigmoid(x) below (computed without overflow)."""
+    """Feng et al.'s g: x + 0.5 for x >= 0, sigmoid(x) below
+    (computed without overflow)."""
     negative_part = np.exp(np.minimum(x, 0))
     return np.where(x >= 0, x + 0.5, negative_part / (1 + negative_part))
 
 
-b_positive = ((1 - a_long) * positive_candidate(candidates)).astype(
-    "float32"
-)  # z_t g(h~_t)
+# z_t g(h~_t)
+b_positive = ((1 - a_long) * positive_candidate(candidates)).astype("float32")
 positive_reference = loop_recurrence(
     a_long.astype("float64"), b_positive.astype("float64")
 )
@@ -591,8 +599,8 @@ scan_error = float(
 )
 log_space_error = float(np.abs(positive_by_logs - positive_reference).max())
 print(
-    f"after 4,000 steps, a* reaches {log_a_star.min():,.0f}; largest error against float64: "
-    f"scan {scan_error:.1e}, log space {log_space_error:.1e}"
+    f"after 4,000 steps, a* reaches {log_a_star.min():,.0f}; largest error against"
+    f" float64: scan {scan_error:.1e}, log space {log_space_error:.1e}"
 )
 assert np.isfinite(positive_by_logs).all(), "in log space the shortcut stays finite"
 assert log_space_error > 10 * scan_error, "but in float32 the scan keeps more digits"
@@ -640,9 +648,8 @@ h, y_recurrent = np.zeros(state_size), []
 for x_t in signal:
     h = decays * h + B_ssm * x_t
     y_recurrent.append(C_ssm @ h)
-kernel = (C_ssm * B_ssm) @ decays[:, None] ** np.arange(
-    len(signal)
-)  # K_k for k = 0 .. T-1
+# K_k for k = 0 .. T-1
+kernel = (C_ssm * B_ssm) @ decays[:, None] ** np.arange(len(signal))
 y_convolution = np.convolve(signal, kernel)[: len(signal)]
 half_lives = np.log(0.5) / np.log(decays)
 any_nu = np.exp(-np.exp(np.linspace(-6, 3, 1000)))
@@ -656,22 +663,20 @@ print(
     bool(np.all((any_nu > 0) & (any_nu < 1))),
 )
 slowest, gamma = decays[-1], np.sqrt(1 - decays[-1] ** 2)  # tau = 1,000
-state, scaled_state = (
-    np.zeros(2000),
-    np.zeros(2000),
-)  # 2,000 independent runs of 20 tau steps, unit-variance input
+# 2,000 independent runs of 20 tau steps, unit-variance input
+state, scaled_state = (np.zeros(2000), np.zeros(2000))
 for _ in range(20_000):
-    noise, other_noise = rng.normal(
-        size=(2, 2000)
-    )  # independent inputs for the two states
+    # independent inputs for the two states
+    noise, other_noise = rng.normal(size=(2, 2000))
     state, scaled_state = (
         slowest * state + noise,
         slowest * scaled_state + gamma * other_noise,
     )
 print(
-    f"tau = 1,000: state variance {state.var():.0f} (1 / (1 - lambda^2) = {1 / (1 - slowest**2):.0f}), "
-    f"with the input scaled by gamma {scaled_state.var():.2f}; in float32, nu = -20 gives lambda = "
-    f"{np.exp(-np.exp(np.float32(-20)))}"
+    f"tau = 1,000: state variance {state.var():.0f} (1 / (1 - lambda^2) ="
+    f" {1 / (1 - slowest**2):.0f}), with the input scaled by gamma"
+    f" {scaled_state.var():.2f}; in float32, nu = -20 gives lambda ="
+    f" {np.exp(-np.exp(np.float32(-20)))}"
 )
 assert np.allclose(y_recurrent, y_convolution, atol=1e-10), (
     "the recurrence equals the causal convolution with its impulse response"
@@ -688,7 +693,8 @@ assert abs(scaled_state.var() - 1) < 0.15, (
 assert 400 < state.var() < 600 and np.exp(-np.exp(np.float32(-20))) == np.float32(
     1.0
 ), (
-    "unscaled, the state's variance is between 400 and 600 (tau / 2); in float32 nu = -20 gives lambda = 1"
+    "unscaled, the state's variance is between 400 and 600 (tau / 2); in float32 nu ="
+    " -20 gives lambda = 1"
 )
 
 # %%
@@ -724,9 +730,8 @@ signal_spectrum, kernel_spectrum = (
     np.fft.rfft(kernel, fft_length),
 )
 y_fft = np.fft.irfft(signal_spectrum * kernel_spectrum, fft_length)[: len(signal)]
-y_wrapped = np.fft.irfft(
-    np.fft.rfft(signal) * np.fft.rfft(kernel), len(signal)
-)  # no padding: circular
+# no padding: circular
+y_wrapped = np.fft.irfft(np.fft.rfft(signal) * np.fft.rfft(kernel), len(signal))
 print(
     "FFT convolution == recurrence (1e-10):",
     np.allclose(y_fft, y_recurrent, atol=1e-10),
@@ -738,7 +743,8 @@ print(
 assert np.allclose(y_fft, y_recurrent, atol=1e-10) and np.allclose(
     y_fft, y_convolution, atol=1e-10
 ), (
-    "the FFT convolution, padded to 2T, gives the recurrence's and the direct convolution's outputs"
+    "the FFT convolution, padded to 2T, gives the recurrence's and the direct"
+    " convolution's outputs"
 )
 assert not np.allclose(y_wrapped, y_recurrent, atol=1e-10), (
     "a circular convolution wraps the tail around"
@@ -800,7 +806,8 @@ assert np.allclose(1 - np.exp(-softplus), sigmoid, rtol=1e-9, atol=1e-15), (
 
 # %%
 class DiagonalSSM(layers.Layer):
-    """h_t = lambda * h_{t-1} + x_t B with lambda = exp(-exp(nu)) (time-invariant), then y_t = tanh(h_t C)."""
+    """h_t = lambda * h_{t-1} + x_t B with lambda = exp(-exp(nu)) (time-invariant), then
+    y_t = tanh(h_t C)."""
 
     def __init__(self, state_size, units, **kwargs):
         super().__init__(**kwargs)
@@ -847,8 +854,9 @@ def latch_model(name, *hidden_layers):
 
 
 class CausalAttentionWithPosition(layers.Layer):
-    """One causal self-attention head over [input, t / T], with a residual connection: it can look back
-    at the most recent step whose input says "signal", wherever it is."""
+    """One causal self-attention head over [input, t / T], with a residual connection:
+    it can look back at the most recent step whose input says "signal", wherever it is.
+    """
 
     def __init__(self, width, **kwargs):
         super().__init__(**kwargs)
@@ -870,8 +878,8 @@ class CausalAttentionWithPosition(layers.Layer):
 
 
 class GatedInput(layers.Layer):
-    """A position-wise gated linear unit, (x W_v) * sigmoid(x W_g): the nonlinearity S4 and LRU blocks put
-    around their time-invariant recurrence."""
+    """A position-wise gated linear unit, (x W_v) * sigmoid(x W_g): the nonlinearity S4
+    and LRU blocks put around their time-invariant recurrence."""
 
     def __init__(self, units, **kwargs):
         super().__init__(**kwargs)
@@ -916,8 +924,9 @@ for name, model in latch_models.items():
         "lag ≥ 30": correct[latch_lag_test >= 30].mean(),
     }
     print(
-        f"{name:>30}: accuracy for lag < 15 {latch_accuracy[name]['lag < 15']:.3f}, "
-        f"lag ≥ 15 {latch_accuracy[name]['lag ≥ 15']:.3f}, lag ≥ 30 {latch_accuracy[name]['lag ≥ 30']:.3f}"
+        f"{name:>30}: accuracy for lag < 15 {latch_accuracy[name]['lag < 15']:.3f}, lag"
+        f" ≥ 15 {latch_accuracy[name]['lag ≥ 15']:.3f}, lag ≥ 30"
+        f" {latch_accuracy[name]['lag ≥ 30']:.3f}"
     )
 
 # %%
@@ -967,9 +976,9 @@ plt.show()
 # %% [markdown]
 # The minGRU holds the sign through the noise, near the last signal and beyond 15 steps (more than
 # 97% and 95% of the steps, asserted), like the GRU. Its gate is computed from the flag, so it can
-# open at a signal and stay nearly shut in between; the next cell checks that it does, for the units the
-# readout relies on: their update gate $z_t$, averaged with the readout's weights, is more than three
-# times as open at the signals as between them (asserted).
+# open at a signal and stay nearly shut in between; the next cell checks that it does, for the
+# units the readout relies on: their update gate $z_t$, averaged with the readout's weights, is
+# more than three times as open at the signals as between them (asserted).
 
 # %% tags=["nbval-ignore-output"]
 min_gru_model = latch_models["minGRU (selective)"]
@@ -979,13 +988,13 @@ update_gates = keras.ops.convert_to_numpy(
 readout_weights = np.abs(
     keras.ops.convert_to_numpy(min_gru_model.layers[-1].kernel)[:, 0]
 )
-weighted_update = update_gates @ (
-    readout_weights / readout_weights.sum()
-)  # (sequences, steps)
+# (sequences, steps)
+weighted_update = update_gates @ (readout_weights / readout_weights.sum())
 at_signals = latch_x_test[..., 1] == 1
 print(
-    f"readout-weighted update gate: at the signals {weighted_update[at_signals].mean():.3f}, "
-    f"between them {weighted_update[~at_signals].mean():.3f}"
+    "readout-weighted update gate: at the signals"
+    f" {weighted_update[at_signals].mean():.3f}, between them"
+    f" {weighted_update[~at_signals].mean():.3f}"
 )
 assert weighted_update[at_signals].mean() > 3 * weighted_update[~at_signals].mean(), (
     "it opens at the signals"
@@ -1031,16 +1040,16 @@ train_text, valid_text = load_shakespeare("train"), load_shakespeare("valid")
 alphabet = sorted(set(train_text))
 char_to_id = {char: index for index, char in enumerate(alphabet)}
 window_length, num_windows = 100, 4000
-x_text_train, y_text_train = char_windows(
-    train_text, char_to_id, window_length
-)  # chapter 3's windows
+# chapter 3's windows
+x_text_train, y_text_train = char_windows(train_text, char_to_id, window_length)
 x_text_valid, y_text_valid = char_windows(valid_text, char_to_id, window_length)
 x_text_train, y_text_train = x_text_train[:num_windows], y_text_train[:num_windows]
 char_counts = np.bincount(x_text_train.ravel(), minlength=len(alphabet)) + 1
 unigram_bits = float(-np.log2(char_counts / char_counts.sum())[y_text_valid].mean())
+# the targets y_text_valid, but the first
 table_bits = kneser_ney_bits(
     train_text, valid_text, orders=(2, 3), positions=range(2, y_text_valid.size + 1)
-)  # the targets y_text_valid, but the first
+)
 
 
 class LearnedPositions(layers.Layer):
@@ -1068,7 +1077,8 @@ def char_model(name, width, body, learning_rate):
 
 
 def residual_block(recurrent_layer):
-    """x -> LayerNorm(x + layer(x)): the block every recurrent model below is built from."""
+    """x -> LayerNorm(x + layer(x)): the block every recurrent model below is built
+    from."""
     return lambda x: layers.LayerNormalization()(x + recurrent_layer(x))
 
 
@@ -1118,7 +1128,8 @@ for name, model in char_models.items():
     ) / np.log(2)
     print(f"{name:>12}: {char_bits[name]:.3f} bits/char on the unseen play")
 print(
-    f"counting: unigram {unigram_bits:.3f}, Kneser-Ney bigram {table_bits[2]:.3f}, trigram {table_bits[3]:.3f}"
+    f"counting: unigram {unigram_bits:.3f}, Kneser-Ney bigram {table_bits[2]:.3f},"
+    f" trigram {table_bits[3]:.3f}"
 )
 
 # %%
@@ -1160,8 +1171,9 @@ assert char_bits["transformer"] > table_bits[2] - 0.05, (
 # same characters (printed). So this compares how fast the models learn, not what they can learn.
 # The transformer is clearly behind *at this budget* (asserted), and it does not beat the pair
 # table either (asserted, with a tolerance of 0.05 bits): it has not yet learned what counting
-# pairs of characters gives. Why is not taken apart here (it is not a bug: its causal mask and
-# pre-norm are as in chapter 7), and with more data and steps the picture changes. None of these
+# pairs of characters gives. Why is not taken apart here (it is not a bug: its causal mask is
+# chapter 7's, its pre-norm the Pre-LN block that chapter 7 describes), and with more data and
+# steps the picture changes. None of these
 # models is near chapter 3's GRU of 128 units trained for two full epochs.
 #
 # ## 5. What a clock shows on this machine
@@ -1177,12 +1189,12 @@ assert char_bits["transformer"] > table_bits[2] - 0.05, (
 
 # %%
 class MinGRULoop(MinGRU):
-    """The same layer, its recurrence run by a sequential loop over time instead of the parallel scan."""
+    """The same layer, its recurrence run by a sequential loop over time instead of the
+    parallel scan."""
 
     def call(self, inputs):
-        a, b = (
-            keras.ops.moveaxis(v, 1, 0) for v in self.coefficients(inputs)
-        )  # time first
+        # time first
+        a, b = (keras.ops.moveaxis(v, 1, 0) for v in self.coefficients(inputs))
 
         def one_step(state, coefficients):
             state = coefficients[0] * state + coefficients[1]
@@ -1209,9 +1221,8 @@ timed_lengths = [128, 512, 2048]
 
 # %% tags=["nbval-ignore-output"]
 logger_level = tf.get_logger().level
-tf.get_logger().setLevel(
-    "ERROR"
-)  # each freshly built model traces its step once: no retracing warnings
+# each freshly built model traces its step once: no retracing warnings
+tf.get_logger().setLevel("ERROR")
 step_times = interleaved_seconds(
     {
         **training_steps(
@@ -1324,14 +1335,13 @@ else:
 
 # %%
 _, char_embedding, *min_gru_blocks, char_readout = char_models["minGRU ×2"].layers
-recurrent_layers, block_norms = (
-    min_gru_blocks[0::2],
-    min_gru_blocks[1::2],
-)  # MinGRU, LayerNormalization, twice
+# MinGRU, LayerNormalization, twice
+recurrent_layers, block_norms = (min_gru_blocks[0::2], min_gru_blocks[1::2])
 
 
 def min_gru_generation_step(char_id, states):
-    """One character through the trained minGRU ×2 in step mode: returns its logits and the new states."""
+    """One character through the trained minGRU ×2 in step mode: returns its logits and
+    the new states."""
     x = char_embedding(np.array([char_id]))  # (1, 64)
     new_states = []
     for recurrent_layer, norm, state in zip(
@@ -1342,15 +1352,15 @@ def min_gru_generation_step(char_id, states):
     return keras.ops.convert_to_numpy(char_readout(x))[0], new_states
 
 
-prompt_ids = x_text_valid[
-    10
-]  # 100 characters of the unseen play: the first lines of its first scene
+# 100 characters of the unseen play: the first lines of its first scene
+prompt_ids = x_text_valid[10]
 parallel_logits = keras.ops.convert_to_numpy(
     char_models["minGRU ×2"](prompt_ids[None])
 )[0]
+# h_0 = 0
 min_gru_states = [
     np.zeros((1, layer.units), dtype="float32") for layer in recurrent_layers
-]  # h_0 = 0
+]
 step_logits, state_bytes = [], []
 for char_id in prompt_ids:
     logits, min_gru_states = min_gru_generation_step(char_id, min_gru_states)
@@ -1390,8 +1400,8 @@ print(
 
 # %%
 print(
-    f"bytes of the minGRU's states after 1, 100 and 300 characters: {state_bytes[0]}, {state_bytes[99]}, "
-    f"{state_bytes[299]}"
+    f"bytes of the minGRU's states after 1, 100 and 300 characters: {state_bytes[0]},"
+    f" {state_bytes[99]}, {state_bytes[299]}"
 )
 
 # %% [markdown]
@@ -1404,6 +1414,7 @@ print(
 # to everything in the cache.
 
 # %%
+# the layers of transformer_block, in order
 (
     _,
     token_embedding,
@@ -1415,15 +1426,15 @@ print(
     feedforward_out,
     final_norm,
     transformer_readout,
-) = char_models["transformer"].layers  # the layers of transformer_block, in order
+) = char_models["transformer"].layers
 
 
 def transformer_generation_step(char_id, position, cache):
-    """One character through the trained transformer, attending to the cached keys and values of all earlier
-    characters; appends its own key and value to `cache` and returns its logits."""
-    x = token_embedding(np.array([[char_id]])) + positions.table(
-        np.array([[position]])
-    )  # (1, 1, 44)
+    """One character through the trained transformer, attending to the cached keys and
+    values of all earlier characters; appends its own key and value to `cache` and
+    returns its logits."""
+    # (1, 1, 44)
+    x = token_embedding(np.array([[char_id]])) + positions.table(np.array([[position]]))
     normed = attention_norm(x)
     for kind, projection in (
         ("keys", attention.key_dense),
@@ -1435,9 +1446,8 @@ def transformer_generation_step(char_id, position, cache):
     query = keras.ops.convert_to_numpy(attention.query_dense(normed)) / np.sqrt(
         attention.key_dim
     )
-    scores = np.einsum(
-        "aqhd,akhd->ahqk", query, cache["keys"]
-    )  # one query against every cached key
+    # one query against every cached key
+    scores = np.einsum("aqhd,akhd->ahqk", query, cache["keys"])
     weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
     weights /= weights.sum(axis=-1, keepdims=True)
     x = x + attention.output_dense(
@@ -1470,11 +1480,12 @@ print(
     np.allclose(cached_logits, full_logits, atol=1e-4),
 )
 print(
-    f"bytes of the key-value cache after 1, 50 and 100 characters: {cache_bytes[0]:,}, {cache_bytes[49]:,}, "
-    f"{cache_bytes[99]:,}"
+    f"bytes of the key-value cache after 1, 50 and 100 characters: {cache_bytes[0]:,},"
+    f" {cache_bytes[49]:,}, {cache_bytes[99]:,}"
 )
 assert np.allclose(cached_logits, full_logits, atol=1e-4), (
-    "the decoder with a key-value cache gives the full model's logits on the 100-character window"
+    "the decoder with a key-value cache gives the full model's logits on the"
+    " 100-character window"
 )
 
 # %% [markdown]
@@ -1486,16 +1497,16 @@ assert np.allclose(cached_logits, full_logits, atol=1e-4), (
 # transformer's cache reaches it only at the 20th token.
 
 # %%
-mamba_layer_bytes = (
-    2 * 44 * 16 + 2 * 44 * 4
-) * 4  # ssm_state + conv_state, float32, width 44
+# ssm_state + conv_state, float32, width 44
+mamba_layer_bytes = (2 * 44 * 16 + 2 * 44 * 4) * 4
 tokens_to_pass_mamba = next(
     tokens
     for tokens, size in enumerate(cache_bytes, start=1)
     if size >= mamba_layer_bytes
 )
 print(
-    f"the cache reaches a Mamba layer's state ({mamba_layer_bytes:,} bytes) at token {tokens_to_pass_mamba}"
+    f"the cache reaches a Mamba layer's state ({mamba_layer_bytes:,} bytes) at token"
+    f" {tokens_to_pass_mamba}"
 )
 fig, ax = plt.subplots(figsize=(7, 3.8))
 ax.plot(
@@ -1580,18 +1591,16 @@ plt.show()
 # %%
 num_tokens, head_width = 64, 8
 queries, keys, values = rng.normal(size=(3, num_tokens, head_width))
-causal_ones = np.tril(
-    np.ones((num_tokens, num_tokens))
-)  # 1 where query t may look at key s <= t
-masked_attention = (
-    (queries @ keys.T) * causal_ones
-) @ values  # causal attention without the softmax
+# 1 where query t may look at key s <= t
+causal_ones = np.tril(np.ones((num_tokens, num_tokens)))
+# causal attention without the softmax
+masked_attention = ((queries @ keys.T) * causal_ones) @ values
+# k_t^T v_t
 outer_products = np.einsum("tk,tv->tkv", keys, values).reshape(
     1, num_tokens, head_width**2
-)  # k_t^T v_t
-matrix_states = loop_recurrence(
-    np.ones_like(outer_products), outer_products
-)  # S_t = S_{t-1} + k_t^T v_t
+)
+# S_t = S_{t-1} + k_t^T v_t
+matrix_states = loop_recurrence(np.ones_like(outer_products), outer_products)
 linear_attention = np.einsum(
     "tk,tkv->tv", queries, matrix_states.reshape(num_tokens, head_width, head_width)
 )
@@ -1615,17 +1624,14 @@ assert np.allclose(linear_attention, masked_attention, atol=1e-9), (
 # The cell shows both cases (linear algebra, so it prints rather than asserts).
 
 # %% tags=["nbval-ignore-output"]
-orthonormal_keys = np.linalg.qr(rng.normal(size=(head_width, head_width)))[
-    0
-]  # d keys, orthonormal rows
+# d keys, orthonormal rows
+orthonormal_keys = np.linalg.qr(rng.normal(size=(head_width, head_width)))[0]
 stored_values = rng.normal(size=(head_width, head_width))
 recall_state = orthonormal_keys.T @ stored_values  # sum over s of k_s^T v_s
-many_keys, many_values = rng.normal(
-    size=(2, 4 * head_width, head_width)
-)  # 4d key-value pairs
-best_state = np.linalg.lstsq(many_keys, many_values, rcond=None)[
-    0
-]  # the d x d matrix that recalls best
+# 4d key-value pairs
+many_keys, many_values = rng.normal(size=(2, 4 * head_width, head_width))
+# the d x d matrix that recalls best
+best_state = np.linalg.lstsq(many_keys, many_values, rcond=None)[0]
 recall_error = np.linalg.norm(many_keys @ best_state - many_values) / np.linalg.norm(
     many_values
 )
@@ -1666,9 +1672,8 @@ print(f"4d pairs: relative error of the best d x d state {recall_error:.2f}")
 #   machine by compiling the scan with XLA explicitly.
 
 # %%
-scan_with_xla = tf.function(
-    linear_scan, jit_compile=True
-)  # what Keras does to a model on a GPU
+# what Keras does to a model on a GPU
+scan_with_xla = tf.function(linear_scan, jit_compile=True)
 try:
     scan_with_xla(np.ones((1, 8, 2), "float32"), np.ones((1, 8, 2), "float32"))
     xla_error = None
@@ -1723,7 +1728,8 @@ assert xla_error is not None, (
 # Exercise 1: write your answer where the solution markers are.
 a_back, b_back = a_random.astype("float32"), b_random.astype("float32")
 ### BEGIN SOLUTION
-# reverse=True runs the same scan over the sequence read from the end, and returns it in the original order
+# reverse=True runs the same scan over the sequence read from the end, and returns it in
+# the original order
 _, backward_states = keras.ops.associative_scan(
     combine, (a_back, b_back), axis=1, reverse=True
 )
@@ -1763,8 +1769,7 @@ nu_50 = np.log(np.log(2) / 50)
 # %% tags=["check"]
 impulse_response = np.exp(-np.exp(np.float64(nu_50))) ** np.arange(200)
 print("impulse response after 50 steps:", round(float(impulse_response[50]), 6))
-assert (
-    abs(impulse_response[50] - 0.5) < 1e-5
-), (  # a float32 answer passes; nu = -ln 50 gives 0.37
+# a float32 answer passes; nu = -ln 50 gives 0.37
+assert abs(impulse_response[50] - 0.5) < 1e-5, (
     "nu_50 must give an impulse response of 1/2, within 1e-5, after 50 steps"
 )

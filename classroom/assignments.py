@@ -81,7 +81,8 @@ def student_seed(student_id):
     """A student's BOOK_SEED: a whole number from 0 to 9,999 derived from the id alone."""
     if not student_id.strip() or student_id != student_id.strip():
         raise ValueError(
-            f"a student id must be non-empty without surrounding spaces, got {student_id!r}"
+            "a student id must be non-empty without surrounding spaces, got"
+            f" {student_id!r}"
         )
     return int(hashlib.sha256(student_id.encode("utf-8")).hexdigest(), 16) % 10_000
 
@@ -144,7 +145,8 @@ def nbgrader(course, *arguments, extra_env=None):
     )
     if result.returncode != 0:
         raise RuntimeError(
-            f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            f"{' '.join(command)}"
+            f" failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         )
     return result
 
@@ -196,9 +198,11 @@ if __name__ == "__main__":
     )
     names = build_course(sys.argv[1], chapters, roster)
     print(
-        f"nbgrader course in {sys.argv[1]}: {len(names)} assignments; student versions in {sys.argv[1]}/release"
+        f"nbgrader course in {sys.argv[1]}: {len(names)} assignments; student versions"
+        f" in {sys.argv[1]}/release"
     )
     if roster is not None:
         print(
-            f"each student's BOOK_SEED: {sys.argv[1]}/seeds.csv (grading runs each submission with it)"
+            f"each student's BOOK_SEED: {sys.argv[1]}/seeds.csv (grading runs each"
+            " submission with it)"
         )

@@ -29,7 +29,10 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 ANSWER_TAG, CHECK_TAG = "solution", "check"
-STUB = 'raise NotImplementedError("{label}: write your answer here, then run the check cell below")'
+STUB = (
+    'raise NotImplementedError("{label}: write your answer here, then run the check'
+    ' cell below")'
+)
 
 
 def tags(cell):
@@ -79,11 +82,13 @@ def exercises(notebook):
             )
             if following is None or CHECK_TAG not in tags(cells[following]):
                 raise ValueError(
-                    f"exercise {number}: the answer cell is not followed by a cell tagged {CHECK_TAG!r}"
+                    f"exercise {number}: the answer cell is not followed by a cell"
+                    f" tagged {CHECK_TAG!r}"
                 )
             if not solution_regions(cell.source):
                 raise ValueError(
-                    f"exercise {number}: the answer cell has no {BEGIN} ... {END} region"
+                    f"exercise {number}: the answer cell has no {BEGIN} ... {END}"
+                    " region"
                 )
             found.append((f"Exercise {number}", index, following))
     return found
@@ -222,8 +227,8 @@ def static_problems(notebook):
             label, only_answer, stubbed = pending
             if not loaded & (only_answer | stubbed):
                 problems.append(
-                    f"{label}: the check uses no name that only its answer defines, so it could pass "
-                    "on the stub; make it use the answer's result"
+                    f"{label}: the check uses no name that only its answer defines, so"
+                    " it could pass on the stub; make it use the answer's result"
                 )
             for name in (loaded & set(answer_only)) - only_answer:
                 problems.append(
@@ -233,7 +238,8 @@ def static_problems(notebook):
         else:
             for name in sorted(loaded & set(answer_only)):
                 problems.append(
-                    f"cell {index}: uses {name!r}, which only the answer of {answer_only[name]} defines"
+                    f"cell {index}: uses {name!r}, which only the answer of"
+                    f" {answer_only[name]} defines"
                 )
         stored = _stored_names(ast.parse(source).body)
         kept_names |= stored

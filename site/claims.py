@@ -1,5 +1,6 @@
 """The appendix page "How sure is each claim?" from site/claims_ledger.json (built by tests/ledger.py from
-the last seed sweep). Standard library only: site/stage.py runs it in the website's venv."""
+the last seed sweep). Standard library only: site/stage.py runs it in the website's venv.
+"""
 
 import json
 import math
@@ -91,16 +92,22 @@ def _row(item):
         outcome = "held for every seed"
     else:
         outcome = (
-            f"{_number(worst['left'])} {_text(worst['operator'])} {_number(worst['right'])} "
-            f"(seed {worst['seed']})"
+            f"{_number(worst['left'])} {_text(worst['operator'])}"
+            f" {_number(worst['right'])} (seed {worst['seed']})"
         )
     chance = _chance(item["failure_chance"], item.get("chance_is_bound", False))
-    return f"| {section} | {claim}<br>{_code(item['check'])} | {outcome} | {room} | {chance} |"
+    return (
+        f"| {section} | {claim}<br>{_code(item['check'])} | {outcome} | {room} |"
+        f" {chance} |"
+    )
 
 
 def _summary(chapters, titles):
     lines = [
-        "| Chapter | Asserts | Comparisons seen | Thin | Failed | Largest predicted chance a new seed fails |",
+        (
+            "| Chapter | Asserts | Comparisons seen | Thin | Failed | Largest predicted"
+            " chance a new seed fails |"
+        ),
         "|---|--:|--:|--:|--:|--:|",
     ]
     for stem, entry in chapters.items():
@@ -115,8 +122,8 @@ def _summary(chapters, titles):
         thin = sum(1 for chance in chances if chance > THIN)
         largest = _chance(max(chances)).replace(" **thin**", "") if chances else ""
         lines.append(
-            f"| [{_text(titles.get(stem, stem))}]({stem}.ipynb) | {len(entry['asserts'])} | "
-            f"{numeric} | {thin} | {failed} | {largest} |"
+            f"| [{_text(titles.get(stem, stem))}]({stem}.ipynb) |"
+            f" {len(entry['asserts'])} | {numeric} | {thin} | {failed} | {largest} |"
         )
     return "\n".join(lines)
 
@@ -159,10 +166,10 @@ def render(ledger, titles):
     for stem, entry in chapters.items():
         sweep = entry["sweep"]
         parts.append(
-            f"## {_text(titles.get(stem, stem))}\n\n"
-            f"Swept for seeds {_seed_range(entry['seeds'])} at commit `{sweep['commit']}` "
-            f"({sweep['started']}). [Open the chapter]({stem}.ipynb).\n\n"
-            "| § | Claim, and its check | Worst case | Room | New seed |\n|--:|---|---|--:|--:|\n"
+            f"## {_text(titles.get(stem, stem))}\n\nSwept for seeds"
+            f" {_seed_range(entry['seeds'])} at commit `{sweep['commit']}`"
+            f" ({sweep['started']}). [Open the chapter]({stem}.ipynb).\n\n| § | Claim,"
+            " and its check | Worst case | Room | New seed |\n|--:|---|---|--:|--:|\n"
             + "\n".join(_row(item) for item in entry["asserts"])
         )
     return "\n\n".join(parts) + "\n"

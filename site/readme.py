@@ -36,7 +36,8 @@ def chapter_table(chapters_dir, times):
         seconds = times.get(notebook)
         time = f"{seconds:.0f} s" if seconds is not None else "not measured yet"
         rows.append(
-            f"| {int(source.name[:2])} | [{chapter_title(source)}]({notebook}) | {time} |"
+            f"| {int(source.name[:2])} | [{chapter_title(source)}]({notebook}) |"
+            f" {time} |"
         )
     return "\n".join(rows)
 

@@ -33,7 +33,9 @@ from utils.notebooks import drop_stderr  # noqa: E402  (plain nbformat code: no 
 sys.path.insert(0, str(ROOT / "classroom"))
 from student import student_notebook  # noqa: E402  (nbformat and the standard library only)
 
-MATHJAX_SHA256 = "1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09"  # npm mathjax@3.2.2
+MATHJAX_SHA256 = (  # npm mathjax@3.2.2
+    "1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09"
+)
 
 
 def chapter_notebooks():
@@ -73,7 +75,8 @@ def chapter_title(notebook):
 
 def without_bootstrap_cell(notebook):
     """Tag the chapter's bootstrap cell (the plumbing that finds utils/) `remove-cell`, which jupyter-book
-    leaves out of the page: a chapter page starts with its title and promise and goes on to the setup."""
+    leaves out of the page: a chapter page starts with its title and promise and goes on to the setup.
+    """
     for cell in notebook.cells:
         if cell.cell_type == "code" and BOOTSTRAP_TAG in cell.metadata.get("tags", []):
             cell.metadata["tags"] = [*cell.metadata["tags"], "remove-cell"]
@@ -82,21 +85,24 @@ def without_bootstrap_cell(notebook):
 
 def with_launch_buttons(config_text, repository, branch="main"):
     """site/_config.yml's text, with a Colab button on every chapter page and a link to the repository
-    when `repository` (pyproject.toml's [project.urls] Repository) is set; unchanged when it is ""."""
+    when `repository` (pyproject.toml's [project.urls] Repository) is set; unchanged when it is "".
+    """
     if not repository:
         return config_text
+    # the theme requires one
     for old, new in (
         ("use_repository_button: false", "use_repository_button: true"),
         ('colab_url: ""', 'colab_url: "https://colab.research.google.com"'),
         ('notebook_interface: ""', 'notebook_interface: "jupyterlab"'),
-    ):  # the theme requires one
+    ):
         if old not in config_text:
             raise ValueError(f"site/_config.yml has no line {old!r} to switch on")
         config_text = config_text.replace(old, new)
     # The staged pages keep the repository's paths (chapters/NN_topic.ipynb), so the book is at its root.
     return (
         config_text
-        + f'\nrepository:\n  url: "{repository}"\n  path_to_book: ""\n  branch: "{branch}"\n'
+        + f'\nrepository:\n  url: "{repository}"\n  path_to_book: ""\n  branch:'
+        f' "{branch}"\n'
     )
 
 
@@ -104,7 +110,8 @@ def unpack_mathjax(tarball, static_dir):
     digest = hashlib.sha256(Path(tarball).read_bytes()).hexdigest()
     if digest != MATHJAX_SHA256:
         raise SystemExit(
-            f"{tarball}: sha256 {digest} is not the one of mathjax 3.2.2; delete it and run make html"
+            f"{tarball}: sha256 {digest} is not the one of mathjax 3.2.2; delete it and"
+            " run make html"
         )
     with tarfile.open(tarball) as archive:
         members = [
@@ -167,8 +174,8 @@ def main(staging_dir, mathjax_tarball, edition="full"):
         if present
     ]
     print(
-        f"staged {len(notebooks)} chapters ({edition} edition){' and ' + ' and '.join(extras) if extras else ''} "
-        f"in {staging}"
+        f"staged {len(notebooks)} chapters ({edition}"
+        f" edition){' and ' + ' and '.join(extras) if extras else ''} in {staging}"
     )
 
 

@@ -44,7 +44,8 @@ def parse_shard(text):
 
 def shards(notebooks, count, times=None):
     """Split the notebooks into `count` groups of about equal measured time: longest first, each to the
-    group with the least time so far (chapters without a measured time count as the longest one)."""
+    group with the least time so far (chapters without a measured time count as the longest one).
+    """
     if times is None:
         times = (
             json.loads(CHAPTER_TIMES.read_text(encoding="utf-8"))
@@ -106,7 +107,8 @@ def main(argv=None):
     what = words[0] if words else "all"
     if (lax or shard) and what == "unit":
         raise SystemExit(
-            "--lax and --shard apply to the chapters: python -m tests chapters --lax --shard 1/2"
+            "--lax and --shard apply to the chapters: python -m tests chapters --lax"
+            " --shard 1/2"
         )
     for command in commands(what, extra, lax=lax, shard=shard):
         print("running:", " ".join(command[1:]), flush=True)

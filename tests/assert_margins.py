@@ -186,9 +186,8 @@ def run_chapter(source_path, log_path):
         _RewriteAsserts().visit(ast.parse(source, str(source_path)))
     )
     recorder = AssertRecorder(log_path, source.splitlines())
-    os.chdir(
-        source_path.parent
-    )  # as nbval and Jupyter run a notebook: in its own folder
+    # as nbval and Jupyter run a notebook: in its own folder
+    os.chdir(source_path.parent)
     sys.path.insert(0, str(source_path.parent.parent))
     start = time.perf_counter()
     code = compile(tree, str(source_path), "exec")

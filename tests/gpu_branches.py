@@ -25,11 +25,8 @@ from pathlib import Path
 
 import jupytext
 
-TIMERS = {
-    "interleaved_seconds",
-    "interleaved_median_seconds",
-    "median_seconds",
-}  # utils.measure's clocks
+# utils.measure's clocks
+TIMERS = {"interleaved_seconds", "interleaved_median_seconds", "median_seconds"}
 MUTATORS = {"append", "extend", "update", "insert", "add", "setdefault"}
 
 
@@ -128,10 +125,8 @@ class _Taint(ast.NodeVisitor):
 
     def __init__(self):
         self.tainted, self.timing_functions = set(), set(TIMERS)
-        self.guards, self.found = (
-            [],
-            [],
-        )  # enclosing device guards; (cell, line, guarded, source) of timing asserts
+        # enclosing device guards; (cell, line, guarded, source) of timing asserts
+        self.guards, self.found = ([], [])
         self.cell = None
 
     def reads_clock(self, node):
@@ -206,7 +201,8 @@ def timing_asserts(source_path):
 
 def gpu_only_code(tree):
     """The statements and expressions that run only on a GPU: bodies of `if gpu_available()`, else
-    branches of `if not gpu_available()`, the GPU side of `... if gpu_available() else ...`."""
+    branches of `if not gpu_available()`, the GPU side of `... if gpu_available() else ...`.
+    """
     parts = []
     for node in ast.walk(tree):
         if isinstance(node, (ast.If, ast.IfExp)):
@@ -279,9 +275,8 @@ def module_attribute_chains(source_path):
                 and isinstance(node.value, ast.Attribute)
                 and _root_name(node.value) in imports
             ):
-                dotted = ast.unparse(
-                    node.value
-                )  # an alias such as `layers = keras.layers`
+                # an alias such as `layers = keras.layers`
+                dotted = ast.unparse(node.value)
                 imports[node.targets[0].id] = (
                     imports[dotted.split(".")[0]] + dotted[dotted.index(".") :]
                 )
@@ -301,7 +296,8 @@ def module_attribute_chains(source_path):
 
 def dry_run_plan(source_path):
     """The code cells to execute for the dry run: each cell with GPU-only code that needs no cuDNN, and
-    the earlier cells that bind the names they read (the latest binding of each, recursively)."""
+    the earlier cells that bind the names they read (the latest binding of each, recursively).
+    """
     cells = code_cells(source_path)
     trees = {index: ast.parse(source) for index, _, source in cells}
     order = [index for index, _, _ in cells]
@@ -395,9 +391,8 @@ def dry_run(source_path):
     }
     import tests.xla_as_on_gpu.sitecustomize  # noqa: F401  (Keras picks XLA as it does when a GPU is present)
 
-    utils.book.gpu_available = lambda: (
-        True
-    )  # for the chapter's `from utils.book import gpu_available`
+    # for the chapter's `from utils.book import gpu_available`
+    utils.book.gpu_available = lambda: True
     utils.measure.interleaved_seconds = _run_every_step_once
     utils.measure.median_seconds = _run_once
     plt.show = lambda *args, **kwargs: plt.close("all")

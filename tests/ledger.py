@@ -90,12 +90,18 @@ def canonical_tree(node):
 
 def code_fingerprint(source_text):
     """sha256 of the chapter's code without comments (the prose), its asserts' messages and its layout: what
-    the sweep measured. Built from the syntax tree (comments are not in it; the asserts' messages are
-    taken out), serialised by `canonical_tree`."""
+    the sweep measured. Built from the syntax tree (comments are not in it; the asserts' messages and
+    the docstrings are taken out), serialised by `canonical_tree`."""
     tree = ast.parse(source_text)
     for node in ast.walk(tree):
         if isinstance(node, ast.Assert):
             node.msg = None
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+            if isinstance(body[0].value, ast.Constant) and isinstance(
+                body[0].value.value, str
+            ):
+                body[0].value.value = ""  # a docstring is prose, like a comment
     return hashlib.sha256(canonical_tree(tree).encode("utf-8")).hexdigest()[:16]
 
 
@@ -110,27 +116,32 @@ def swept_source(commit, path):
     )
     if result.returncode != 0:
         raise SystemExit(
-            f"cannot read chapters/{path.name} at the swept commit {commit}: {result.stderr.strip()}"
+            f"cannot read chapters/{path.name} at the swept commit {commit}:"
+            f" {result.stderr.strip()}"
         )
     return result.stdout
 
 
 def sweep_manifest(directory):
     """The sweep's OUT/sweep.json (tests/sweep.py): its environment and commit. A sweep in the environment
-    of `make outputs` (--reference-env) or of uncommitted chapters is not what the ledger reports."""
+    of `make outputs` (--reference-env) or of uncommitted chapters is not what the ledger reports.
+    """
     path = directory / "sweep.json"
     if not path.exists():
         raise SystemExit(
-            f"{directory}: no sweep.json (made by tests/sweep.py since the ledger exists): sweep again"
+            f"{directory}: no sweep.json (made by tests/sweep.py since the ledger"
+            " exists): sweep again"
         )
     manifest = json.loads(path.read_text(encoding="utf-8"))
     if manifest["environment"] != "perturbed":
         raise SystemExit(
-            f"{directory}: swept in the {manifest['environment']} environment, not the perturbed one"
+            f"{directory}: swept in the {manifest['environment']} environment, not the"
+            " perturbed one"
         )
     if manifest["uncommitted_changes"]:
         raise SystemExit(
-            f"{directory}: swept with uncommitted changes to the chapters, utils or data"
+            f"{directory}: swept with uncommitted changes to the chapters, utils or"
+            " data"
         )
     return manifest
 
@@ -191,12 +202,13 @@ def margin_by_seed(runs):
 
 def runs_by_assert(source_path, directory, seeds, commit, swept):
     """[(seed, record)] for each assert of the chapter, in source order: the sweep's records are matched
-    by their line in the swept commit's source `swept`, whose code must be the chapter's code now."""
+    by their line in the swept commit's source `swept`, whose code must be the chapter's code now.
+    """
     current = source_path.read_text(encoding="utf-8")
     if code_fingerprint(swept) != code_fingerprint(current):
         raise SystemExit(
-            f"{source_path.name}: its code changed since the sweep of {commit} (not only assert "
-            "messages): sweep it again"
+            f"{source_path.name}: its code changed since the sweep of {commit} (not"
+            " only assert messages): sweep it again"
         )
     index_of_line = {item.line: k for k, item in enumerate(chapter_asserts(swept))}
     runs = [[] for _ in index_of_line]
@@ -211,14 +223,14 @@ def runs_by_assert(source_path, directory, seeds, commit, swept):
     return runs
 
 
-FOLDED = re.compile(
-    r"(np\.)?abs\((?:[^()]|\([^()]*\))*\)(\.max\(\))?\s*<=?\s*[^<>=]+$"
-)  # abs(x) < b, one comparison
+# abs(x) < b, one comparison
+FOLDED = re.compile(r"(np\.)?abs\((?:[^()]|\([^()]*\))*\)(\.max\(\))?\s*<=?\s*[^<>=]+$")
 
 
 def t_cdf(t, df):
     """P(T < t) for Student's t with df degrees of freedom: the integral of c cos^(df-1) u over
-    u in (-pi/2, atan(t / sqrt(df))), by Simpson's rule (a bounded interval, so accurate far in the tails)."""
+    u in (-pi/2, atan(t / sqrt(df))), by Simpson's rule (a bounded interval, so accurate far in the tails).
+    """
     c = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(math.pi)
     upper, steps = math.atan(t / math.sqrt(df)), 4000
     width = (upper + math.pi / 2) / steps
@@ -268,7 +280,8 @@ def failure_chance(runs, check=""):
       half that side's smallest positive value), else the difference; a new seed's gap is predicted
       from the n seeds' mean m and SD s with Student's t: P(gap < 0) = T_(n-1)(-m / (s sqrt(1 + 1/n))).
     - A check `abs(x) < b`: Chebyshev's inequality, P(|x| >= b) <= E[(x / b)^2], estimated by the mean
-      over seeds of (|x| / b)^2 (no assumption on the distribution, but E is estimated from n seeds)."""
+      over seeds of (|x| / b)^2 (no assumption on the distribution, but E is estimated from n seeds).
+    """
     series = defaultdict(dict)
     executions = defaultdict(int)
     for seed, record in runs:
@@ -384,7 +397,10 @@ def stale_texts(source_path, entry):
         strict=True,
     ):
         if (item.message, item.section) != (listed["message"], listed["section"]):
-            return f"the assert `{item.check[:60]}` now reads {item.message or item.section!r}"
+            return (
+                f"the assert `{item.check[:60]}` now reads"
+                f" {item.message or item.section!r}"
+            )
     return None
 
 
@@ -406,7 +422,8 @@ def refreshed(source_path, entry):
 
 def build(directories):
     """The ledger of every chapter: from the sweep logs where some are given, else the stored ledger's entry
-    while the chapter's code is unchanged (so one changed chapter can be swept alone)."""
+    while the chapter's code is unchanged (so one changed chapter can be swept alone).
+    """
     logs = sweep_logs(directories)
     stored = stored_ledger()["chapters"]
     chapters = {}
@@ -417,8 +434,9 @@ def build(directories):
             chapters[path.stem] = refreshed(path, stored[path.stem])
         else:
             raise SystemExit(
-                f"{path.stem}: no sweep logs and no current ledger entry: "
-                f"make sweep CHAPTERS=chapters/{path.name} SWEEP_OUT=DIR, then make ledger SWEEPS=DIR"
+                f"{path.stem}: no sweep logs and no current ledger entry: make sweep"
+                f" CHAPTERS=chapters/{path.name} SWEEP_OUT=DIR, then make ledger"
+                " SWEEPS=DIR"
             )
     return {"chapters": chapters}
 
@@ -431,7 +449,8 @@ def main(argv=None):
     )
     total = sum(len(c["asserts"]) for c in ledger["chapters"].values())
     print(
-        f"{LEDGER.relative_to(ROOT)}: {total} asserts in {len(ledger['chapters'])} chapters"
+        f"{LEDGER.relative_to(ROOT)}: {total} asserts in {len(ledger['chapters'])}"
+        " chapters"
     )
 
 

@@ -43,9 +43,8 @@ def pytest_runtest_makereport(item, call):
     if call.when == "call" and cell is not None and "setup_book(" in cell.source:
         details = setup_details(getattr(item, "test_outputs", None))
         if details:
-            outcome.get_result().user_properties.append(
-                ("setup", details)
-            )  # reaches the controller under xdist
+            # reaches the controller under xdist
+            outcome.get_result().user_properties.append(("setup", details))
 
 
 def pytest_runtest_logreport(report):

@@ -186,7 +186,8 @@ def main(argv=None):
             commit = json.loads(previous.read_text(encoding="utf-8"))["commit"]
             if commit != _git("rev-parse", "--short", "HEAD"):
                 parser.error(
-                    f"{args.out} holds a sweep of commit {commit}: choose another --out, or delete it"
+                    f"{args.out} holds a sweep of commit {commit}: choose another"
+                    " --out, or delete it"
                 )
         write_manifest(args.out, not args.reference_env)
         jobs = [

@@ -47,9 +47,8 @@ def test_every_assert_is_recorded_and_the_run_goes_on(tmp_path):
     assert not asserts[7]["passed"] and asserts[7]["message"] == "x is 4"
     assert asserts[9]["passed"] and asserts[9]["margin"] is None
     assert asserts[11]["passed"]  # `or` is evaluated as written
-    assert (
-        not asserts[12]["passed"] and len(asserts[12]["links"]) == 2
-    )  # `and` stops at the first failure
+    # `and` stops at the first failure
+    assert not asserts[12]["passed"] and len(asserts[12]["links"]) == 2
 
 
 def test_not_a_chapter_is_a_value_error(tmp_path):
@@ -69,7 +68,8 @@ def test_sweep_summary_names_failures_and_tightest_margins(tmp_path):
     chapter = tmp_path / "chapters" / "01_demo.py"
     chapter.parent.mkdir()
     chapter.write_text(
-        "import os\nseed = int(os.environ['BOOK_SEED'])\nassert seed < 2, 'small seeds only'\n",
+        "import os\nseed = int(os.environ['BOOK_SEED'])\nassert seed < 2, 'small seeds"
+        " only'\n",
         encoding="utf-8",
     )
     out = tmp_path / "out"

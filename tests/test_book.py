@@ -38,9 +38,8 @@ def test_setup_book_seeds_and_reports(capsys, monkeypatch):
 def test_setup_book_turns_tensor_float_32_off(capsys):
     import tensorflow as tf
 
-    tf.config.experimental.enable_tensor_float_32_execution(
-        True
-    )  # TensorFlow's default
+    # TensorFlow's default
+    tf.config.experimental.enable_tensor_float_32_execution(True)
     book.setup_book(0)
     assert not tf.config.experimental.tensor_float_32_execution_enabled()
     assert "| TF32 off |" in capsys.readouterr().out
@@ -108,9 +107,8 @@ def test_configure_gpus_turns_memory_growth_on_for_every_gpu(
 
 def test_cpu_threads_follows_tensorflows_rule():
     assert book.cpu_threads({"TF_NUM_INTRAOP_THREADS": "3"}) == 3
-    assert (
-        book.cpu_threads({"TF_NUM_INTRAOP_THREADS": "0"}) >= 1
-    )  # 0 means "one per core"
+    # 0 means "one per core"
+    assert book.cpu_threads({"TF_NUM_INTRAOP_THREADS": "0"}) >= 1
     assert book.cpu_threads({}) >= 1
 
 

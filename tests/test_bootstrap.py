@@ -59,7 +59,8 @@ def test_repository_is_read_from_pyproject(tmp_path):
     pyproject.write_text('[project]\nname = "x"\n', encoding="utf-8")
     assert bootstrap.configured_repository(pyproject) == ""
     pyproject.write_text(
-        '[project]\nname = "x"\n[project.urls]\nRepository = "https://github.com/me/rnn-book"\n',
+        '[project]\nname = "x"\n[project.urls]\nRepository ='
+        ' "https://github.com/me/rnn-book"\n',
         encoding="utf-8",
     )
     assert (
@@ -82,9 +83,8 @@ def test_write_repository_keeps_the_pair_in_sync(tmp_path):
     assert 'BOOK_REPOSITORY = "file:///somewhere/book.git"' in notebook.with_suffix(
         ".py"
     ).read_text(encoding="utf-8")
-    assert not bootstrap.write_repository(
-        notebook, "file:///somewhere/book.git"
-    )  # second time: unchanged
+    # second time: unchanged
+    assert not bootstrap.write_repository(notebook, "file:///somewhere/book.git")
 
 
 PLATFORM_WITH_KERAS_2 = {
@@ -136,9 +136,8 @@ def test_too_old_versions_stop_with_a_message_naming_found_and_needed():
         f"pip install keras=={bootstrap.pinned_versions()['keras']}" in message
         and "restart the kernel" in message
     )
-    bootstrap.require_versions(
-        {"tensorflow": "2.20.0", "keras": "3.14.0"}.get
-    )  # the oldest tested: accepted
+    # the oldest tested: accepted
+    bootstrap.require_versions({"tensorflow": "2.20.0", "keras": "3.14.0"}.get)
     bootstrap.require_versions()  # this Python: accepted
     assert (
         bootstrap.version_tuple("2.20.0rc1") == (2, 20, 0)
@@ -169,8 +168,8 @@ def run_cell(cwd, source=None):
     """Run the bootstrap cell as a kernel would (in `cwd`, nothing of the book on sys.path)."""
     source = bootstrap.cell_source("") if source is None else source
     program = (
-        source
-        + "\nprint('BOOK_ROOT', book_root)\nimport utils.data\nprint('UTILS', utils.data.DATA_DIR)\n"
+        source + "\nprint('BOOK_ROOT', book_root)\nimport utils.data\nprint('UTILS',"
+        " utils.data.DATA_DIR)\n"
     )
     return subprocess.run(
         [sys.executable, "-I", "-c", program],

@@ -62,9 +62,8 @@ def test_notebook_stores_clean_outputs(notebook):
 TRAINS_OR_TIMES = re.compile(
     r"\.fit\(|\.evaluate\(|perf_counter|median_seconds|\.history\b|EpochLogger\("
 )
-TRAINING_LOG = re.compile(
-    r"epoch\s+\d+\s+loss"
-)  # what utils.book.EpochLogger prints, from any helper
+# what utils.book.EpochLogger prints, from any helper
+TRAINING_LOG = re.compile(r"epoch\s+\d+\s+loss")
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
@@ -120,5 +119,6 @@ def test_headings_are_in_markdown_cells(notebook):
         s.splitlines()[0] for s in sources if re.search(r"^# #{1,4} ", s, flags=re.M)
     ]
     assert not stray, (
-        f"code cells holding a markdown heading (add '# %% [markdown]' before it): {stray}"
+        "code cells holding a markdown heading (add '# %% [markdown]' before it):"
+        f" {stray}"
     )

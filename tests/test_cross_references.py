@@ -34,6 +34,8 @@ TOPICS = {
             "linear regression",
             "two tokens",
             "far apart",
+            "pattern",
+            "sequence diagram",
             "forecast",
             "return_sequences",
             "shapes of recurrent",
@@ -238,7 +240,8 @@ def texts():
 
 def clause(text, start, end):
     """The clause around text[start:end]: back to the last . ; : , ( ) or blank line, on to the next . ; ( )
-    or the next chapter cited (a parenthesis right after the mention is taken in whole)."""
+    or the next chapter cited (a parenthesis right after the mention is taken in whole).
+    """
     left = max(
         text.rfind(mark, 0, start)
         for mark in (". ", ";", ":", ",", "(", ")", "\n\n", "|")
@@ -252,9 +255,8 @@ def clause(text, start, end):
         for index in (rest.find(mark) for mark in (". ", ";", "(", ")", "\n\n", "|"))
         if index >= 0
     ]
-    stops += [match.start() for match in MENTION.finditer(rest)][
-        :1
-    ]  # up to the next chapter cited
+    # up to the next chapter cited
+    stops += [match.start() for match in MENTION.finditer(rest)][:1]
     return text[left + 1 : end + min(stops + [150])]
 
 
@@ -289,7 +291,8 @@ def wrong_mentions(text):
             judged += 1
             if not named & set(numbers):
                 wrong.append(
-                    f"cites {numbers} about the topic of {sorted(named)}: {' '.join(window.split())!r}"
+                    f"cites {numbers} about the topic of {sorted(named)}:"
+                    f" {' '.join(window.split())!r}"
                 )
     return wrong, judged, total
 

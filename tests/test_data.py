@@ -159,7 +159,8 @@ def test_bach_chorales_split_by_tune_on_an_eighth_note_grid():
         *map(runs, splits["test"])
     )
     assert not shared, (
-        "a test soprano shares a run of 14 intervals with a training one: a tune in two splits"
+        "a test soprano shares a run of 14 intervals with a training one: a tune in two"
+        " splits"
     )
     for chorale in data.load_bach_chorales("all"):
         pitches = np.abs(chorale.voices)
@@ -214,8 +215,8 @@ def data_copy(tmp_path):
     return copy
 
 
-RESTORE_COMMANDS = (
-    r".*git checkout -- data/.*python data/build_data.py"  # both work without make
+RESTORE_COMMANDS = (  # both work without make
+    r".*git checkout -- data/.*python data/build_data.py"
 )
 
 
@@ -247,21 +248,11 @@ def test_tunes_are_linked_by_their_opening_or_by_a_long_shared_run():
     scale = [60, 62, 64, 65, 67, 69, 71, 72]
     tune = scale * 3  # 23 intervals
     varied = [60] + [61] + tune[1:]  # a new note in the opening, the rest the same
-    other = [
-        60,
-        67,
-        60,
-        67,
-        62,
-        69,
-        62,
-        69,
-    ] * 3  # no long run in common with the others
+    # no long run in common with the others
+    other = [60, 67, 60, 67, 62, 69, 62, 69] * 3
     chained = other[:13] + tune[:18]  # opens like `other`, then 17 intervals of `tune`
     assert build_data.tune_groups([tune, varied, other]) == [[0, 1], [2]]
-    assert build_data.tune_groups([tune, other, chained]) == [
-        [0, 1, 2]
-    ]  # links are closed: one tune
-    assert build_data.tune_groups([tune[:12], tune[:12]]) == [
-        [0, 1]
-    ]  # same opening, too short for a run
+    # links are closed: one tune
+    assert build_data.tune_groups([tune, other, chained]) == [[0, 1, 2]]
+    # same opening, too short for a run
+    assert build_data.tune_groups([tune[:12], tune[:12]]) == [[0, 1]]

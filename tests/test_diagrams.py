@@ -150,14 +150,14 @@ def test_draw_unrolled_bptt(ax):
     assert diagrams.draw_unrolled_bptt(ax, steps=4) is ax
     assert ax.get_title() == "An RNN unrolled over 4 steps"
     texts = [text.get_text() for text in plain_texts(ax)]
+    # h_0 and x, h, ℓ
     assert (
         sum(text.startswith("$") and "W_{hh}" not in text for text in texts)
         == 1 + 3 * 4
-    )  # h_0 and x, h, ℓ
+    )
     assert texts.count("$W_{hh}$") == 4
-    assert (
-        len(annotations(ax)) == 3 * 4 + 1 + 3
-    )  # forward arrows, the red arrow down, three red arcs
+    # forward arrows, the red arrow down, three red arcs
+    assert len(annotations(ax)) == 3 * 4 + 1 + 3
     assert (
         ax.get_xlabel() == "time step t"
         and ax.get_ylabel() == "layer of the unrolled graph"
@@ -209,17 +209,14 @@ def test_draw_lstm_cell(ax):
         "$x_t$",
     ]:
         assert label in texts
-    assert (
-        "$h_{t-1}$" in texts
-    )  # the previous hidden state has its own input path, not only a caption
+    # the previous hidden state has its own input path, not only a caption
+    assert "$h_{t-1}$" in texts
     circles = [patch for patch in ax.patches if isinstance(patch, Circle)]
     boxes = [patch for patch in ax.patches if isinstance(patch, Rectangle)]
-    assert (
-        len(circles) == 4 and len(boxes) == 1 + 4 + 1
-    )  # the cell, four gates, tanh of c_t
-    assert (
-        len(annotations(ax)) >= 4 + 11 + 2
-    )  # gate inputs, the cell's wiring, h_{t-1} and x_t
+    # the cell, four gates, tanh of c_t
+    assert len(circles) == 4 and len(boxes) == 1 + 4 + 1
+    # gate inputs, the cell's wiring, h_{t-1} and x_t
+    assert len(annotations(ax)) >= 4 + 11 + 2
 
 
 def test_draw_lstm_cell_h_prev_reaches_every_gate(ax):
@@ -269,9 +266,8 @@ def test_sequence_diagram_patterns():
     fig, ax = plt.subplots()
     draw_sequence_diagram(ax, 4, [0], range(4), "autoregressive", feedback=True)
     assert ax.get_title() == "autoregressive"
-    assert (
-        len(ax.patches) == 4 + 1 + 3 + 4
-    )  # states, one input, three fed-back inputs, outputs
+    # states, one input, three fed-back inputs, outputs
+    assert len(ax.patches) == 4 + 1 + 3 + 4
     feedback = [
         artist
         for artist in ax.texts
@@ -334,11 +330,8 @@ def test_draw_rolled_and_unrolled(ax, steps):
             f"${name}_{{{index}}}$" in texts for index in ["t", *range(1, steps + 1)]
         )
     assert "$h_0$" in texts
-    for weight in (
-        "$W_{xh}$",
-        "$W_{hh}$",
-        "$W_{hy}$",
-    ):  # the same three matrices on the loop and every copy
+    # the same three matrices on the loop and every copy
+    for weight in ("$W_{xh}$", "$W_{hh}$", "$W_{hy}$"):
         assert texts.count(weight) == steps + 1
     # arrows: x -> h -> y in the rolled cell and in every copy, the loop's head, "unroll", h_{t-1} -> h_t
     assert len(annotations(ax)) == 2 + 1 + 1 + 3 * steps
@@ -347,11 +340,12 @@ def test_draw_rolled_and_unrolled(ax, steps):
 def test_draw_rolled_and_unrolled_labels_every_recurrent_arrow(ax):
     """Each horizontal arrow between two states carries W_hh at its middle; the loop carries one too."""
     diagrams.draw_rolled_and_unrolled(ax, steps=3)
+    # not the thick "unroll" arrow
     recurrent = [
         arrow
         for arrow in annotations(ax)
         if arrow.xyann[1] == arrow.xy[1] == 0 and arrow.arrowprops["lw"] != 2.0
-    ]  # not the thick "unroll" arrow
+    ]
     w_hh = [
         text.get_position() for text in plain_texts(ax) if text.get_text() == "$W_{hh}$"
     ]
@@ -359,9 +353,8 @@ def test_draw_rolled_and_unrolled_labels_every_recurrent_arrow(ax):
     for arrow in recurrent:
         middle = (arrow.xyann[0] + arrow.xy[0]) / 2
         assert any(x == pytest.approx(middle) and 0 < y < 0.3 for x, y in w_hh)
-    (loop,) = [
-        line for line in ax.lines if len(line.get_xdata()) > 10
-    ]  # the rolled cell's self-loop
+    # the rolled cell's self-loop
+    (loop,) = [line for line in ax.lines if len(line.get_xdata()) > 10]
     delays = [
         patch
         for patch in ax.patches
@@ -370,9 +363,8 @@ def test_draw_rolled_and_unrolled_labels_every_recurrent_arrow(ax):
     assert len(delays) == 1  # the delay mark sits on the loop, at its rightmost point
     delay_x = delays[0].get_x() + delays[0].get_width() / 2
     assert max(loop.get_xdata()) == pytest.approx(delay_x)
-    assert (
-        min(loop.get_xdata()) >= 0.35 - 1e-9
-    )  # the loop starts and ends at the right edge of h_t
+    # the loop starts and ends at the right edge of h_t
+    assert min(loop.get_xdata()) >= 0.35 - 1e-9
 
 
 @pytest.mark.parametrize("steps", [0, 2.5, True])
@@ -399,22 +391,20 @@ def test_draw_gru_cell(ax):
     ]:
         assert label in texts
     assert texts.count("σ") == 2  # two gates
-    assert any(
-        r"(1 - z_t) \odot \tilde h_t" in text for text in texts
-    )  # the update, "1 −" included
+    # the update, "1 −" included
+    assert any(r"(1 - z_t) \odot \tilde h_t" in text for text in texts)
     circles = [patch for patch in ax.patches if isinstance(patch, Circle)]
     boxes = [patch for patch in ax.patches if isinstance(patch, Rectangle)]
-    assert (
-        len(circles) == 5
-    )  # × z_t and + on the state line, × r_t, + x_t W, × (1 - z_t)
-    assert (
-        len(boxes) == 1 + 2 + 2 + 1 + 1
-    )  # the cell, two gates, the two products, tanh, "1 −"
+    # × z_t and + on the state line, × r_t, + x_t W, × (1 - z_t)
+    assert len(circles) == 5
+    # the cell, two gates, the two products, tanh, "1 −"
+    assert len(boxes) == 1 + 2 + 2 + 1 + 1
 
 
 def test_draw_gru_cell_wiring(ax):
     """The state line runs h_{t-1} -> × -> + -> h_t; the reset gate and the recurrent product meet in
-    one ×, which feeds the + that x_t W joins; z_t reaches both × on the state line and "1 −"."""
+    one ×, which feeds the + that x_t W joins; z_t reaches both × on the state line and "1 −".
+    """
     diagrams.draw_gru_cell(ax)
     symbol_at = {
         text.get_position(): text.get_text()
@@ -465,12 +455,13 @@ def test_draw_gru_cell_wiring(ax):
     )
     # x_t W goes into the + after that ×, not into the × itself
     input_box = text_at(ax, r"$x_tW_{\tilde h}+b^x$")
+    # the arrow out of the box's top
     (from_input,) = [
         into(arrow.xy)
         for arrow in annotations(ax)
         if arrow.xyann[0] == input_box[0]
         and input_box[1] < arrow.xyann[1] < input_box[1] + 0.3
-    ]  # the arrow out of the box's top
+    ]
     assert operators[from_input] == "+" and from_input[1] == from_r[0][1]
     # z_t's wire leaves the top of its gate and ends on top of the "1 −" box
     z_gate_x = text_at(ax, "$z_t$")[0] - 0.45
@@ -481,9 +472,10 @@ def test_draw_gru_cell_wiring(ax):
         z_wire.get_ydata()[-1],
     ) == pytest.approx((one_minus[0], one_minus[1] + 0.18))
     keep = on_state_line[0]
+    # z_t scales h_{t-1} on the state line
     assert any(
         arrow.xyann[0] == keep[0]
         and into(arrow.xy) == keep
         and arrow.xyann[1] in z_wire.get_ydata()
         for arrow in annotations(ax)
-    )  # z_t scales h_{t-1} on the state line
+    )

@@ -116,12 +116,10 @@ def test_workers_leave_when_the_kernel_is_killed_mid_cell(tmp_path):
                 break
             time.sleep(0.2)
         assert len(workers) == 2, "the cell did not start its two workers"
-        time.sleep(
-            3
-        )  # the workers import TensorFlow, meet and start their first (long, silent) epoch
-        os.kill(
-            kernel.pid, signal.SIGKILL
-        )  # the kernel dies mid-cell: no finally runs in it
+        # the workers import TensorFlow, meet and start their first (long, silent) epoch
+        time.sleep(3)
+        # the kernel dies mid-cell: no finally runs in it
+        os.kill(kernel.pid, signal.SIGKILL)
         alive = still_running(workers, seconds=5)
         assert not alive, f"workers outlived their kernel: {alive}"
     finally:
@@ -155,12 +153,14 @@ def still_running(processes, seconds):
 )
 def test_a_worker_inside_a_long_c_call_still_leaves_with_its_parent(tmp_path):
     """A worker in a C call that holds the GIL (TensorFlow's import, a collective waiting for its peer; here a sum
-    over a huge range) cannot run its watch thread; the kernel's parent-death signal ends it all the same."""
+    over a huge range) cannot run its watch thread; the kernel's parent-death signal ends it all the same.
+    """
     psutil = pytest.importorskip("psutil")
     ready = tmp_path / "ready"
     worker = (
-        "import os, pathlib, utils.distributed as d; d.watch_parent(0, int(os.environ[d.WATCH_PARENT])); "
-        f"pathlib.Path({str(ready)!r}).touch(); sum(range(10**13))"
+        "import os, pathlib, utils.distributed as d; d.watch_parent(0,"
+        f" int(os.environ[d.WATCH_PARENT])); pathlib.Path({str(ready)!r}).touch();"
+        " sum(range(10**13))"
     )
     parent = textwrap.dedent(f"""
         import os, subprocess, sys
@@ -242,8 +242,10 @@ def test_a_worker_started_without_run_workers_ignores_a_closed_stdin(tmp_path):
         [
             sys.executable,
             "-c",
-            "import utils.distributed as d, sys; sys.argv = ['x', 'NOJOB']; "
-            "d.worker_main('NOJOB')",
+            (
+                "import utils.distributed as d, sys; sys.argv = ['x', 'NOJOB']; "
+                "d.worker_main('NOJOB')"
+            ),
         ],
         stdin=subprocess.DEVNULL,
         env=env,

@@ -31,7 +31,8 @@ def slug(heading):
     """The anchor of a lowercase heading: words joined by hyphens."""
     if heading != heading.lower() or not re.fullmatch(r"[a-z0-9 -]+", heading):
         raise ValueError(
-            f"glossary headings must be lowercase letters, digits, spaces and hyphens: {heading!r}"
+            "glossary headings must be lowercase letters, digits, spaces and hyphens:"
+            f" {heading!r}"
         )
     return "-".join(heading.split())
 
@@ -160,7 +161,10 @@ def test_prose_hides_math_code_and_links():
 
 def test_a_term_defined_twice_is_refused(tmp_path):
     glossary = tmp_path / "glossary.md"
-    entry = "### hidden state\n中文 隐藏状态 · Deutsch verborgener Zustand\n\nThe state. First used in chapter 1.\n\n"
+    entry = (
+        "### hidden state\n中文 隐藏状态 · Deutsch verborgener Zustand\n\nThe state."
+        " First used in chapter 1.\n\n"
+    )
     glossary.write_text(entry * 2, encoding="utf-8")
     with pytest.raises(ValueError, match="appears twice"):
         read_glossary(glossary)

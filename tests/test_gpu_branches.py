@@ -31,17 +31,27 @@ SOURCES = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.py"))
 DEVICE_INDEPENDENT = {
     (
         "02_bptt.py",
-        "assert paired_ratio(step_times, (512, 25), (32, 400)) < 0.9, "
-        "'the same arithmetic costs more as steps than as sequences'",
-    ): "a wider batch is one wider product per step, more steps are more products one after another; a GPU "
-    "runs the wide product at least as well as a CPU",
+        (
+            "assert paired_ratio(step_times, (512, 25), (32, 400)) < 0.9, "
+            "'the same arithmetic costs more as steps than as sequences'"
+        ),
+    ): (
+        "a wider batch is one wider product per step, more steps are more products one"
+        " after another; a GPU runs the wide product at least as well as a CPU"
+    ),
     (
         "11_linear_recurrences.py",
-        "assert scan_over_loop['narrow'] < 0.5, \"little work per step: the scan's depth wins, even on a CPU\"",
+        (
+            "assert scan_over_loop['narrow'] < 0.5, \"little work per step: the scan's"
+            ' depth wins, even on a CPU"'
+        ),
     ): "NumPy: runs on the CPU whatever device TensorFlow has",
     (
         "11_linear_recurrences.py",
-        "assert scan_over_loop['wide'] > 1, \"much work per step: the scan's extra work loses\"",
+        (
+            "assert scan_over_loop['wide'] > 1, \"much work per step: the scan's extra"
+            ' work loses"'
+        ),
     ): "NumPy: runs on the CPU whatever device TensorFlow has",
 }
 # Where the GPU-only code is: run on the CPU by the dry run, or (needing cuDNN) checked statically only.
@@ -134,8 +144,9 @@ def test_timing_asserts_are_guarded_by_the_device(source):
         if not guarded and (source.name, text) not in DEVICE_INDEPENDENT:
             unguarded.append(f"cell {cell}, line {line}: {text}")
     assert not unguarded, (
-        "a law measured on CPUs need not hold on a GPU: put these under `if not gpu_available():` "
-        "and assert on a GPU only the order the prose claims:\n" + "\n".join(unguarded)
+        "a law measured on CPUs need not hold on a GPU: put these under `if not"
+        " gpu_available():` and assert on a GPU only the order the prose claims:\n"
+        + "\n".join(unguarded)
     )
 
 
@@ -186,11 +197,10 @@ def test_unresolved_names_are_found(tmp_path):
 def test_gpu_only_code_uses_attributes_that_exist(source):
     missing = []
     for cell, dotted, module_path in gpu_branches.module_attribute_chains(source):
+        # `from keras import layers` binds an attribute, not a module
         try:
             target = importlib.import_module(module_path)
-        except (
-            ImportError
-        ):  # `from keras import layers` binds an attribute, not a module
+        except ImportError:
             parent, _, name = module_path.rpartition(".")
             target = getattr(importlib.import_module(parent), name)
         for part in dotted.split(".")[1:]:
@@ -239,10 +249,10 @@ def test_gpu_branches_run_on_the_cpu_with_gpu_available_patched():
 
 def test_keras_picks_xla_as_on_a_gpu_in_the_simulation():
     code = (
-        "import keras; "
-        "models = [keras.Sequential([keras.Input((5, 3)), layer]) for layer in "
-        "[keras.layers.Dense(1), keras.layers.LSTM(2), keras.layers.GRU(2, activation='relu')]]; "
-        "[model.compile(loss='mse') for model in models]; print(*[model.jit_compile for model in models])"
+        "import keras; models = [keras.Sequential([keras.Input((5, 3)), layer]) for"
+        " layer in [keras.layers.Dense(1), keras.layers.LSTM(2), keras.layers.GRU(2,"
+        " activation='relu')]]; [model.compile(loss='mse') for model in models];"
+        " print(*[model.jit_compile for model in models])"
     )
     environment = {
         **os.environ,
@@ -288,8 +298,8 @@ def test_the_chapter_summary_names_each_notebooks_device(tmp_path):
     notebook = nbformat.v4.new_notebook(
         cells=[
             nbformat.v4.new_code_cell(
-                'print("TensorFlow 2.99 | Keras 3.99 | GPU (Fake A100) | TF32 off | memory growth on | BOOK_SEED=7")'
-                "  # stands in for setup_book()"
+                'print("TensorFlow 2.99 | Keras 3.99 | GPU (Fake A100) | TF32 off |'
+                ' memory growth on | BOOK_SEED=7")  # stands in for setup_book()'
             )
         ]
     )
@@ -332,8 +342,10 @@ def test_setup_details_reads_the_setup_line():
             "output_type": "stream",
             "text": [
                 "noise\n",
-                "TensorFlow 2.21.0 | Keras 3.15.1 | CPU (2 cores) | "
-                "TF32 off | BOOK_SEED=42\n",
+                (
+                    "TensorFlow 2.21.0 | Keras 3.15.1 | CPU (2 cores) | "
+                    "TF32 off | BOOK_SEED=42\n"
+                ),
             ],
         }
     ]

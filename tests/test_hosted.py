@@ -1,7 +1,8 @@
 """A chapter opened on Colab from a fork on GitHub, simulated here: a fresh folder holding only the
 notebook, `google.colab` stubbed, and a local git repository standing in for GitHub. The bootstrap cell
 must clone the book beside the notebook, install nothing that the platform has, and leave the chapter's
-own setup cell working with verified data; run again (a restarted kernel), it must not fetch twice."""
+own setup cell working with verified data; run again (a restarted kernel), it must not fetch twice.
+"""
 
 import subprocess
 
@@ -49,18 +50,16 @@ def colab(tmp_path_factory):
     """(content folder with one notebook, environment of a Colab kernel)."""
     github = stand_in_for_github(tmp_path_factory.mktemp("github-fork"))
     stubs = tmp_path_factory.mktemp("colab-python")
-    (stubs / "google" / "colab").mkdir(
-        parents=True
-    )  # google/ stays a namespace package (protobuf is there)
+    # google/ stays a namespace package (protobuf is there)
+    (stubs / "google" / "colab").mkdir(parents=True)
     (stubs / "google" / "colab" / "__init__.py").write_text(
         '"""Stand-in for Colab\'s module."""\n', encoding="utf-8"
     )
     content = tmp_path_factory.mktemp("content")
     chapter = bootstrap.chapter_notebooks()[0]
     notebook = nbformat.read(chapter, as_version=4)
-    setup = [c for c in notebook.cells if c.cell_type == "code"][
-        :2
-    ]  # the bootstrap cell and the setup cell
+    # the bootstrap cell and the setup cell
+    setup = [c for c in notebook.cells if c.cell_type == "code"][:2]
     notebook.cells = setup + [nbformat.v4.new_code_cell(CHECK)]
     nbformat.write(notebook, content / chapter.name)
     bootstrap.write_repository(content / chapter.name, github, pair=False)
@@ -88,9 +87,8 @@ def test_a_lone_notebook_fetches_the_book_and_runs(colab, monkeypatch):
     assert [p.name for p in notebook_path.parent.iterdir()] == [notebook_path.name]
     first, setup, check = execute(notebook_path, env, monkeypatch)
     assert "fetching the book from file://" in first
-    assert (
-        "nothing to install" in first
-    )  # this Python, like Colab's, has every runtime package
+    # this Python, like Colab's, has every runtime package
+    assert "nothing to install" in first
     assert (notebook_path.parent / "rnn-book" / "data" / "README.md").is_file()
     assert "seed" in setup.lower()
     assert "helpers from rnn-book/utils" in check and "weather days:" in check

@@ -93,6 +93,17 @@ def test_the_fingerprint_ignores_messages_comments_and_layout_not_code():
         'ρ = 0.5\nassert abs(ρ - 0.5) < 1e-5, (  # note\n    "ρ is ½")\ny = "×"\n',
     ):
         assert ledger.code_fingerprint(worded) == ledger.code_fingerprint(plain), worded
+    # what `ruff format` changes (parentheses, trailing commas, quotes, split strings) and docstrings do not
+    # count; a changed string that is not a docstring does
+    compact = 'def f(a, b):\n    """Sum."""\n    return g(a, b, "x y")\n'
+    formatted = (
+        'def f(\n    a,\n    b,\n):\n    """The sum,\n    said otherwise.\n    """\n'
+        "    return g(\n        a,\n        b,\n        'x' ' y',\n    )\n"
+    )
+    assert ledger.code_fingerprint(compact) == ledger.code_fingerprint(formatted)
+    assert ledger.code_fingerprint(compact) != ledger.code_fingerprint(
+        compact.replace("x y", "x z")
+    )
 
 
 def test_records_matched_through_the_swept_code(tmp_path):
@@ -250,7 +261,10 @@ def test_the_stored_ledger_describes_the_chapters_code_and_messages():
     fails until the ledger is rebuilt (no sweep needed)."""
     stored = ledger.stored_ledger()["chapters"]
     chapters = sorted(ledger.CHAPTERS.glob("[0-9][0-9]_*.py"))
-    again = "sweep it again (make sweep CHAPTERS=... SWEEP_OUT=DIR) and rebuild the ledger (make ledger SWEEPS=DIR)"
+    again = (
+        "sweep it again (make sweep CHAPTERS=... SWEEP_OUT=DIR) and rebuild the ledger"
+        " (make ledger SWEEPS=DIR)"
+    )
     assert sorted(stored) == [p.stem for p in chapters], (
         f"the ledger's chapters are not the book's: {again}"
     )

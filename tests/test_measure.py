@@ -61,10 +61,8 @@ def test_interleaved_seconds_keeps_every_round():
 
 
 def test_paired_ratio_is_the_median_of_the_ratios_of_each_round():
-    seconds = {
-        "slow": [2.0, 30.0, 4.0],
-        "fast": [1.0, 10.0, 1.0],
-    }  # a slow spell hits round 2 of both
+    # a slow spell hits round 2 of both
+    seconds = {"slow": [2.0, 30.0, 4.0], "fast": [1.0, 10.0, 1.0]}
     assert paired_ratio(seconds, "slow", "fast") == pytest.approx(3.0)
     with pytest.raises(ValueError, match="no timings"):
         paired_ratio(seconds, "slow", "missing")

@@ -171,9 +171,10 @@ def test_rejects_bad_positions():
 
 
 def test_a_model_prints_briefly():
-    assert repr(ngram.kneser_ney("abracadabra", 2, discount=0.75)) == (
-        "KneserNeyModel(order=2, discounts=((0.75, 0.75, 0.75), (0.75, 0.75, 0.75)), 5 characters, "
-        "12 strings counted)"
+    assert (
+        repr(ngram.kneser_ney("abracadabra", 2, discount=0.75))
+        == "KneserNeyModel(order=2, discounts=((0.75, 0.75, 0.75), (0.75, 0.75, 0.75)),"
+        " 5 characters, 12 strings counted)"
     )
 
 

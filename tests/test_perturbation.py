@@ -15,10 +15,8 @@ import pytest
 
 from tests.makefile_vars import MAKEFILE, makefile_env
 
-REFERENCE = {
-    **makefile_env("CPU_ENV"),
-    **makefile_env("OUTPUTS_ENV"),
-}  # what `make outputs` runs in
+# what `make outputs` runs in
+REFERENCE = {**makefile_env("CPU_ENV"), **makefile_env("OUTPUTS_ENV")}
 PERTURBED = makefile_env("PERTURBED_ENV")
 
 

@@ -1,7 +1,8 @@
 """What Windows does differently, checked on Linux: Python opens text files in the locale's code page
 there (cp1252 for most readers) unless told otherwise, and the book's files are UTF-8 (Spanish verses,
 the glossary's 中文, dashes in every chapter). So every text-mode open, read_text and write_text in the
-book's Python must name its encoding; a missing one would pass here and fail on a reader's Windows."""
+book's Python must name its encoding; a missing one would pass here and fail on a reader's Windows.
+"""
 
 import ast
 from pathlib import Path
@@ -60,12 +61,16 @@ def test_text_files_are_opened_as_utf8(source):
         text_io_without_encoding(ast.parse(source.read_text(encoding="utf-8")))
     )
     assert not found, (
-        f"{source.name}: text I/O without encoding= at {found} (Windows would use its code page)"
+        f"{source.name}: text I/O without encoding= at {found} (Windows would use its"
+        " code page)"
     )
 
 
 def test_the_check_finds_a_missing_encoding():
-    code = 'open("a.txt")\nopen("a.bin", "rb")\nPath("x").read_text()\nPath("y").write_text("é", encoding="utf-8")\n'
+    code = (
+        'open("a.txt")\nopen("a.bin",'
+        ' "rb")\nPath("x").read_text()\nPath("y").write_text("é", encoding="utf-8")\n'
+    )
     assert list(text_io_without_encoding(ast.parse(code))) == [
         (1, "open"),
         (3, "read_text"),

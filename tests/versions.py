@@ -30,10 +30,11 @@ from utils.bootstrap import MINIMUM_VERSIONS, RUNTIME_PACKAGES, pinned_versions
 ROOT = Path(__file__).resolve().parent.parent
 VENVS = ROOT / ".venv-versions"
 REPORTS = ROOT / "build" / "versions"
+# the book's minimum
 SETS = {
     "previous": {
         name: f"{name}=={version}.0" for name, version in MINIMUM_VERSIONS.items()
-    },  # the book's minimum
+    },
     "newest": {distribution: distribution for _, distribution in RUNTIME_PACKAGES},
 }
 
@@ -83,8 +84,8 @@ def prepare(name):
 
 def installed_versions(python):
     code = (
-        "import importlib.metadata as m, json; print(json.dumps({d: m.version(d) for d in %r}))"
-        % [distribution for _, distribution in RUNTIME_PACKAGES]
+        "import importlib.metadata as m, json; print(json.dumps({d: m.version(d) for d"
+        " in %r}))" % [distribution for _, distribution in RUNTIME_PACKAGES]
     )
     return json.loads(
         subprocess.run(
@@ -97,19 +98,18 @@ def chapter_results(report):
     """{notebook: 'passed' | 'failed: first failing cell'} from pytest's junit XML."""
     results = {}
     for case in ElementTree.parse(report).getroot().iter("testcase"):
-        notebook = case.get("classname", "").removeprefix(
-            "chapters."
-        )  # e.g. 06_translation.ipynb
+        # e.g. 06_translation.ipynb
+        notebook = case.get("classname", "").removeprefix("chapters.")
         failure = case.find("failure")
         if failure is None:
             failure = case.find("error")
         if failure is not None and results.get(notebook, "passed") == "passed":
-            text = re.sub(
-                r"(#x1B|\x1b)\[[0-9;]*m", "", failure.text or ""
-            )  # colours of the traceback
+            # colours of the traceback
+            text = re.sub(r"(#x1B|\x1b)\[[0-9;]*m", "", failure.text or "")
             error = [line for line in text.splitlines() if "Error" in line]
             results[notebook] = (
-                f"failed at {case.get('name')}: {error[-1].strip()[:160] if error else ''}"
+                f"failed at {case.get('name')}:"
+                f" {error[-1].strip()[:160] if error else ''}"
             )
         else:
             results.setdefault(notebook, "passed")

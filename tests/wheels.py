@@ -70,7 +70,8 @@ def main(argv=None):
         ok, errors = resolve(requirements, platforms, python)
         failed += not ok
         print(
-            f"{name:20} Python {python}: {'every package has a wheel' if ok else 'FAILS'}",
+            f"{name:20} Python {python}:"
+            f" {'every package has a wheel' if ok else 'FAILS'}",
             flush=True,
         )
         if errors:

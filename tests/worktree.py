@@ -1,5 +1,6 @@
 """A copy of the book as it is in the working tree (tracked and new, not ignored), for tests that need
-a fresh copy: the plain-pip route (tests/plain) and the stand-in for GitHub (tests/test_hosted.py)."""
+a fresh copy: the plain-pip route (tests/plain) and the stand-in for GitHub (tests/test_hosted.py).
+"""
 
 import shutil
 import subprocess
@@ -22,9 +23,8 @@ def copy_working_tree(destination):
         .split("\0")
     )
     for name in filter(None, listed):
-        if (
-            ROOT / name
-        ).is_file():  # a file deleted but not yet committed is listed too
+        # a file deleted but not yet committed is listed too
+        if (ROOT / name).is_file():
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, destination / name)
     return destination

@@ -66,7 +66,10 @@ def device_summary():
         name = details.get("device_name", gpus[0].name)
         return f"GPU ({name}{f' x{len(gpus)}' if len(gpus) > 1 else ''})"
     threads = cpu_threads()
-    return f"CPU ({os.cpu_count()} cores, TensorFlow uses {threads} thread{'s' if threads > 1 else ''})"
+    return (
+        f"CPU ({os.cpu_count()} cores, TensorFlow uses {threads}"
+        f" thread{'s' if threads > 1 else ''})"
+    )
 
 
 def configure_gpus():
@@ -84,16 +87,14 @@ def configure_gpus():
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
         return "TF32 off"
+    # TensorFlow already uses the GPU in this process: growth is what it was then
     try:
         for gpu in gpus:
             tf.config.experimental.set_memory_growth(gpu, True)
         growth = "on"
-    except (
-        RuntimeError
-    ):  # TensorFlow already uses the GPU in this process: growth is what it was then
-        already = os.environ.get(
-            "TF_FORCE_GPU_ALLOW_GROWTH"
-        ) == "true" or all(  # TF reads exactly "true"
+    except RuntimeError:
+        # TF reads exactly "true"
+        already = os.environ.get("TF_FORCE_GPU_ALLOW_GROWTH") == "true" or all(
             tf.config.experimental.get_memory_growth(gpu) for gpu in gpus
         )
         growth = (
@@ -119,8 +120,8 @@ def setup_book(seed=None):
     keras.utils.set_random_seed(seed)
     use_book_style()
     print(
-        f"TensorFlow {tf.__version__} | Keras {keras.__version__} | {device_summary()} | {numerics} "
-        f"| BOOK_SEED={seed}"
+        f"TensorFlow {tf.__version__} | Keras {keras.__version__} | {device_summary()}"
+        f" | {numerics} | BOOK_SEED={seed}"
     )
     return seed
 
@@ -145,9 +146,8 @@ class EpochLogger(keras.callbacks.Callback):
             self._print()
 
     def on_train_end(self, logs=None):
-        if (
-            self.last_epoch != self.printed_epoch
-        ):  # the last epoch, also when early stopping ended training
+        # the last epoch, also when early stopping ended training
+        if self.last_epoch != self.printed_epoch:
             self._print()
 
     def _print(self):

@@ -55,11 +55,13 @@ book_root = next(
 if not (book_root / marker).is_file():
     if not BOOK_REPOSITORY:
         raise RuntimeError(
-            f"no utils/ in {{here}} or above it, and no BOOK_REPOSITORY to fetch the book from: "
-            "open the notebook inside the book, or see 'Colab and Kaggle' in the README"
+            f"no utils/ in {{here}} or above it, and no BOOK_REPOSITORY to fetch the book"
+            " from: open the notebook inside the book, or see 'Colab and Kaggle' in"
+            " the README"
         )
     print(
-        f"fetching the book from {{BOOK_REPOSITORY}} into {{book_root}} (on Kaggle: Settings, Internet on)"
+        f"fetching the book from {{BOOK_REPOSITORY}} into {{book_root}} (on Kaggle:"
+        " Settings, Internet on)"
     )
     subprocess.run(
         ["git", "clone", "--quiet", "--depth=1", BOOK_REPOSITORY, str(book_root)],
@@ -91,7 +93,8 @@ MINIMUM_VERSIONS = {"tensorflow": "2.20", "keras": "3.14"}
 
 class UnsupportedVersions(SystemExit):
     """Raised when TensorFlow or Keras is older than the book is tested with. A SystemExit, so that
-    Jupyter shows the message alone instead of a traceback through the library's internals."""
+    Jupyter shows the message alone instead of a traceback through the library's internals.
+    """
 
 
 def version_tuple(version):
@@ -127,9 +130,9 @@ def require_versions(installed_version=None):
         )
         install = " ".join(f"{name}=={pins[name]}" for name in old)
         raise UnsupportedVersions(
-            f"This Python has {needed}. Install the book's versions with\n"
-            f"    python -m pip install {install}\n(in a notebook: %pip install {install}), "
-            "then restart the kernel."
+            f"This Python has {needed}. Install the book's versions with\n    python -m"
+            f" pip install {install}\n(in a notebook: %pip install {install}), then"
+            " restart the kernel."
         )
 
 
@@ -171,7 +174,8 @@ def missing_requirements(
     importable=lambda name: importlib.util.find_spec(name) is not None,
 ):
     """The `name==version` specs to install so that the chapters run: the runtime packages that are
-    absent, or older than MINIMUM_VERSIONS (Keras 2, say). Packages the platform has are kept as they are."""
+    absent, or older than MINIMUM_VERSIONS (Keras 2, say). Packages the platform has are kept as they are.
+    """
     pins = pinned_versions(requirements)
     specs = []
     for module, distribution in RUNTIME_PACKAGES:
@@ -265,8 +269,9 @@ def main(argv=None):
         ]
         if stale:
             raise SystemExit(
-                f"bootstrap cell (text, or collapsed state) differs from utils/bootstrap.py in "
-                f"{', '.join(stale)}: run python -m utils.bootstrap"
+                "bootstrap cell (text, or collapsed state) differs from"
+                f" utils/bootstrap.py in {', '.join(stale)}: run python -m"
+                " utils.bootstrap"
             )
         return
     for path in notebooks:
@@ -274,7 +279,8 @@ def main(argv=None):
             path, repository, pair=path.with_suffix(".py").exists()
         )
         print(
-            f"{path}: {'updated' if changed else 'unchanged'} (BOOK_REPOSITORY = {json.dumps(repository)})"
+            f"{path}: {'updated' if changed else 'unchanged'} (BOOK_REPOSITORY ="
+            f" {json.dumps(repository)})"
         )
 
 

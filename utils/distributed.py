@@ -43,11 +43,11 @@ def check_settings(settings):
 
 
 def epoch_dataset(x, y, global_batch, epoch, shuffle_seed):
-    """One epoch's batches: a shuffle fixed by (shuffle_seed, epoch), full batches of `global_batch` only.
+    """One epoch's batches: a shuffle fixed by (shuffle_seed, epoch), full batches of
+    `global_batch` only.
 
-    The order depends on the epoch number and nothing else, so a run restarted at epoch k sees the
-    batches an uninterrupted run sees at epoch k.
-    """
+    The order depends on the epoch number and nothing else, so a run restarted at epoch
+    k sees the batches an uninterrupted run sees at epoch k."""
     import tensorflow as tf
 
     order = np.random.default_rng([shuffle_seed, epoch]).permutation(len(x))
@@ -69,24 +69,23 @@ def train_with_loop(
     crash_at_epoch=None,
     log=print,
 ):
-    """Train `model` (built in `strategy.scope()`) on (x, y) with a mean-squared-error loss and SGD.
+    """Train `model` (built in `strategy.scope()`) on (x, y) with a mean-squared-error loss
+    and SGD.
 
-    Each replica computes the loss of its share of the global batch divided by the *global* batch
-    size, so that the gradients summed over the replicas are the gradient of the batch's mean loss.
-    With `checkpoint_dir`, the model, optimizer and epoch counter are saved after every epoch and
-    restored at the start, so a restarted run goes on where the last one stopped. `crash_at_epoch`
-    ends the process in the middle of that epoch, as a machine failure would. Returns the epoch losses
-    of this run.
-    """
+    Each replica computes the loss of its share of the global batch divided by the
+    *global* batch size, so that the gradients summed over the replicas are the gradient
+    of the batch's mean loss. With `checkpoint_dir`, the model, optimizer and epoch
+    counter are saved after every epoch and restored at the start, so a restarted run
+    goes on where the last one stopped. `crash_at_epoch` ends the process in the middle
+    of that epoch, as a machine failure would. Returns the epoch losses of this run."""
     import keras
     import tensorflow as tf
 
     with strategy.scope():
         optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
         optimizer.build(model.trainable_variables)
-    next_epoch = tf.Variable(
-        0, dtype=tf.int64, trainable=False
-    )  # plain: the same on every replica
+    # plain: the same on every replica
+    next_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     manager = None
     if checkpoint_dir is not None:
         checkpoint = tf.train.Checkpoint(
@@ -98,7 +97,8 @@ def train_with_loop(
                 manager.latest_checkpoint
             ).assert_existing_objects_matched()
             log(
-                f"restored {Path(manager.latest_checkpoint).name}: going on at epoch {int(next_epoch) + 1}"
+                f"restored {Path(manager.latest_checkpoint).name}: going on at epoch"
+                f" {int(next_epoch) + 1}"
             )
 
     def replica_step(inputs, targets):
@@ -150,7 +150,9 @@ def short_message(error, length=110):
     )
 
 
-WATCH_PARENT = "RNN_BOOK_WORKER_WATCHES_PARENT"  # run_workers sets it to its process id; a cluster manager does not
+WATCH_PARENT = (  # run_workers sets it to its process id; a cluster manager does not
+    "RNN_BOOK_WORKER_WATCHES_PARENT"
+)
 
 
 def _exit_when_parent_goes(index):
@@ -179,9 +181,8 @@ def watch_parent(index, parent_pid):
 
         pr_set_pdeathsig = 1  # from <linux/prctl.h>
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-        if (
-            os.getppid() != parent_pid
-        ):  # the parent died before the line above: no signal will come
+        # the parent died before the line above: no signal will come
+        if os.getppid() != parent_pid:
             os._exit(1)
     threading.Thread(target=_exit_when_parent_goes, args=(index,), daemon=True).start()
 
@@ -189,9 +190,8 @@ def watch_parent(index, parent_pid):
 def worker_main(job_dir):
     """Run one worker of a MultiWorkerMirroredStrategy job (TF_CONFIG set by `run_workers`)."""
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
-    if os.environ.get(
-        WATCH_PARENT
-    ):  # only under run_workers: a supervisor may give us no stdin at all
+    # only under run_workers: a supervisor may give us no stdin at all
+    if os.environ.get(WATCH_PARENT):
         watch_parent(index, int(os.environ[WATCH_PARENT]))
     import keras
     import tensorflow as tf
@@ -219,7 +219,8 @@ def worker_main(job_dir):
             )
         except Exception as error:  # noqa: BLE001 - the chapter shows whatever fit raises here
             print(
-                f"worker {index}: Keras fit failed: {type(error).__name__}: {short_message(error)}",
+                f"worker {index}: Keras fit failed: {type(error).__name__}:"
+                f" {short_message(error)}",
                 flush=True,
             )
         return
@@ -303,7 +304,9 @@ def run_workers(job_dir, num_workers=2, timeout=120, **overrides):
     return codes, lines
 
 
-PORT_TAKEN = "Could not start gRPC server"  # what a worker's TensorFlow logs when its port is taken
+PORT_TAKEN = (  # what a worker's TensorFlow logs when its port is taken
+    "Could not start gRPC server"
+)
 
 
 def _start_and_wait(job_dir, num_workers, timeout):
@@ -317,6 +320,7 @@ def _start_and_wait(job_dir, num_workers, timeout):
     try:
         for index in range(num_workers):
             task = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+            # the worker prints what we decode
             env = dict(
                 os.environ,
                 TF_CONFIG=json.dumps(task),
@@ -324,10 +328,9 @@ def _start_and_wait(job_dir, num_workers, timeout):
                 PYTHONPATH=python_path,
                 PYTHONIOENCODING="utf-8",
                 **{WATCH_PARENT: str(os.getpid())},
-            )  # the worker prints what we decode
-            with open(
-                job_dir / f"worker-{index}.log", "w", encoding="utf-8"
-            ) as errors:  # TensorFlow's own messages
+            )
+            # TensorFlow's own messages
+            with open(job_dir / f"worker-{index}.log", "w", encoding="utf-8") as errors:
                 workers.append(
                     subprocess.Popen(
                         [sys.executable, "-m", "utils.distributed", str(job_dir)],
@@ -359,9 +362,8 @@ def _start_and_wait(job_dir, num_workers, timeout):
             worker.wait()
     for reader in readers:
         reader.join(timeout=5)
-    lines = sorted(
-        lines, key=lambda text: not text.startswith("worker 0")
-    )  # worker 0's lines first, in order
+    # worker 0's lines first, in order
+    lines = sorted(lines, key=lambda text: not text.startswith("worker 0"))
     return [worker.returncode for worker in workers], [
         line.rstrip("\n") for line in lines
     ]

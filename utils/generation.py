@@ -12,7 +12,8 @@ def generate(step, first_input, state, num_steps):
     """
     if not callable(step):
         raise TypeError(
-            f"step must be a function step(inputs, state) -> (output, next_state), got {step!r}"
+            "step must be a function step(inputs, state) -> (output, next_state), got"
+            f" {step!r}"
         )
     if not isinstance(num_steps, int) or isinstance(num_steps, bool) or num_steps < 0:
         raise ValueError(

@@ -83,7 +83,8 @@ def linear_fit(x, y):
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if x.shape != y.shape or x.ndim != 1 or len(x) < 3:
         raise ValueError(
-            f"x and y must be 1-D of the same length, at least 3 points; got {x.shape} and {y.shape}"
+            f"x and y must be 1-D of the same length, at least 3 points; got {x.shape}"
+            f" and {y.shape}"
         )
     slope, intercept = np.polyfit(x, y, 1)
     residual = y - (slope * x + intercept)

@@ -77,7 +77,8 @@ class KneserNeyModel(NamedTuple):
 def _check_order(order):
     if isinstance(order, bool) or not isinstance(order, int) or order < 1:
         raise ValueError(
-            f"order must be a whole number >= 1 (1 = unigram, 2 = bigram, ...); got {order!r}"
+            "order must be a whole number >= 1 (1 = unigram, 2 = bigram, ...); got"
+            f" {order!r}"
         )
 
 
@@ -89,7 +90,8 @@ def _check_discounts(discount, order):
     )
     if not isinstance(discounts, tuple | list) or len(discounts) != order:
         raise ValueError(
-            f"give one discount, or one per level (order = {order} of them); got {discount!r}"
+            f"give one discount, or one per level (order = {order} of them); got"
+            f" {discount!r}"
         )
     for value in discounts:
         if value == MODIFIED:
@@ -100,8 +102,8 @@ def _check_discounts(discount, order):
             or not 0 < value < 1
         ):
             raise ValueError(
-                f"a discount must be {MODIFIED!r} or a number strictly between 0 and 1 (0.75 is "
-                f"usual); got {value!r}"
+                f"a discount must be {MODIFIED!r} or a number strictly between 0 and 1"
+                f" (0.75 is usual); got {value!r}"
             )
     return tuple(value if value == MODIFIED else float(value) for value in discounts)
 
@@ -120,9 +122,10 @@ def _check_alphabet(text, alphabet, what):
     if unknown:
         char = min(unknown, key=text.index)
         raise ValueError(
-            f"character {char!r} (first at position {text.index(char)} of the {what}) never occurs in the "
-            f"training text, so the model cannot give it a probability; remove it from the {what} or train "
-            f"on a text that contains it"
+            f"character {char!r} (first at position {text.index(char)} of the {what})"
+            " never occurs in the training text, so the model cannot give it a"
+            f" probability; remove it from the {what} or train on a text that"
+            " contains it"
         )
 
 
@@ -135,13 +138,15 @@ def raw_counts(text, length):
 
 def continuation_counts(longer_counts):
     """N1+(. w) for every string w: from the counts of strings one character longer, the number of
-    different characters seen just before w (each distinct longer string x w adds one)."""
+    different characters seen just before w (each distinct longer string x w adds one).
+    """
     return Counter(gram[1:] for gram in longer_counts)
 
 
 def modified_discounts(grams):
     """Chen & Goodman's discounts (d1, d2, d3) for strings seen once, twice, three or more times, from
-    the count-of-counts n1 .. n4 of `grams`; the fallback (0.75, 0.75, 0.75) when the counts are too few."""
+    the count-of-counts n1 .. n4 of `grams`; the fallback (0.75, 0.75, 0.75) when the counts are too few.
+    """
     n = Counter(count for count in grams.values() if count <= 4)
     if min(n[1], n[2], n[3], n[4]) > 0:
         y = n[1] / (n[1] + 2 * n[2])
@@ -157,7 +162,8 @@ def modified_discounts(grams):
 
 def make_level(grams, length, discount=MODIFIED):
     """Group the counts of the strings of `length` characters by context (the string without its last
-    character), with their discounts and, per context, the probability mass the discounts free."""
+    character), with their discounts and, per context, the probability mass the discounts free.
+    """
     discounts = (
         modified_discounts(grams) if discount == MODIFIED else (float(discount),) * 3
     )
@@ -202,7 +208,8 @@ def kneser_ney(train_text, order, discount=MODIFIED):
 
 def interpolate(level, context, char, lower_probability):
     """One step of the recursion: P(char | context) from this level's counts and the probability the
-    shorter context gives (`lower_probability`). `context` holds exactly level.length - 1 characters."""
+    shorter context gives (`lower_probability`). `context` holds exactly level.length - 1 characters.
+    """
     total = level.totals.get(context)
     if not total:  # a context never seen: back off completely to the shorter one
         return lower_probability
@@ -237,8 +244,9 @@ def _check_positions(positions, text, default_start):
     )
     if not positions:
         raise ValueError(
-            f"no position to score: the text has {len(text)} characters and the first one scored "
-            f"is position {default_start}; give a longer text or explicit positions"
+            f"no position to score: the text has {len(text)} characters and the first"
+            f" one scored is position {default_start}; give a longer text or explicit"
+            " positions"
         )
     for position in positions:
         if (
@@ -247,8 +255,8 @@ def _check_positions(positions, text, default_start):
             or not 0 <= position < len(text)
         ):
             raise ValueError(
-                f"positions must be whole numbers from 0 to {len(text) - 1} (the text has "
-                f"{len(text)} characters); got {position!r}"
+                f"positions must be whole numbers from 0 to {len(text) - 1} (the text"
+                f" has {len(text)} characters); got {position!r}"
             )
     return [int(position) for position in positions]
 
@@ -280,7 +288,8 @@ def kneser_ney_bits(
     order of `positions`, instead of their mean."""
     if not isinstance(orders, tuple | list | range) or not orders:
         raise ValueError(
-            f"orders must be a non-empty tuple of orders, e.g. (2, 3, 4); got {orders!r}"
+            "orders must be a non-empty tuple of orders, e.g. (2, 3, 4); got"
+            f" {orders!r}"
         )
     for order in orders:
         _check_order(order)
@@ -302,9 +311,8 @@ def kneser_ney_bits(
             context = test_text[position - level.length + 1 : position]
             lower.append(interpolate(level, context, char, lower[-1]))
         for order in orders:
-            if (
-                position < order - 1
-            ):  # too close to the start: the levels that fit, as in probability()
+            # too close to the start: the levels that fit, as in probability()
+            if position < order - 1:
                 char_probability = lower[position + 1]
             else:
                 context = test_text[position - order + 1 : position]

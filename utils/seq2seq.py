@@ -48,12 +48,14 @@ class DateTask:
 
 
 def encode_texts(texts, input_ids):
-    """Character ids, padded with zeros at the end to INPUT_LENGTH; 1 for a character not in input_ids."""
+    """Character ids, padded with zeros at the end to INPUT_LENGTH; 1 for a character not
+    in input_ids."""
     ids = np.zeros((len(texts), INPUT_LENGTH), dtype="int32")
     for row, text in enumerate(texts):
         if len(text) > INPUT_LENGTH:
             raise ValueError(
-                f"{text!r} has {len(text)} characters; the encoder reads at most {INPUT_LENGTH}"
+                f"{text!r} has {len(text)} characters; the encoder reads at most"
+                f" {INPUT_LENGTH}"
             )
         ids[row, : len(text)] = [input_ids.get(char, 1) for char in text]
     return ids
@@ -69,7 +71,8 @@ def encode_targets(targets):
 
 
 def date_task(seed, sizes=SIZES):
-    """The pairs of `utils.dates` for the three splits, drawn with `seed`, and their encodings."""
+    """The pairs of `utils.dates` for the three splits, drawn with `seed`, and their
+    encodings."""
     train_texts, train_targets, train_locales = make_date_pairs(
         sizes["train"], "train", seed
     )
@@ -78,9 +81,8 @@ def date_task(seed, sizes=SIZES):
         sizes["test"], "test", seed
     )
     input_alphabet = sorted(set("".join(train_texts)))
-    input_ids = {
-        char: index + 2 for index, char in enumerate(input_alphabet)
-    }  # 0: padding, 1: unknown
+    # 0: padding, 1: unknown
+    input_ids = {char: index + 2 for index, char in enumerate(input_alphabet)}
     decoder_in_train, y_train = encode_targets(train_targets)
     decoder_in_test, y_test = encode_targets(test_targets)
     return DateTask(
@@ -110,7 +112,8 @@ def to_text(ids):
 
 
 def build_seq2seq(vocabulary_size, with_attention, embedding_size=32, hidden_size=64):
-    """Character encoder-decoder with LSTMs; returns (training model, attention-weights model or None)."""
+    """Character encoder-decoder with LSTMs; returns (training model, attention-weights
+    model or None)."""
     encoder_input = keras.Input((INPUT_LENGTH,), dtype="int32", name="text")
     decoder_input = keras.Input((OUTPUT_LENGTH,), dtype="int32", name="previous_chars")
     embedded_text = keras.layers.Embedding(
@@ -139,7 +142,8 @@ def build_seq2seq(vocabulary_size, with_attention, embedding_size=32, hidden_siz
 
 
 def greedy_decode(model, encoder_ids):
-    """Write the ten output characters one at a time, each time feeding back the model's own prediction."""
+    """Write the ten output characters one at a time, each time feeding back the model's
+    own prediction."""
     decoder_ids = np.zeros((len(encoder_ids), OUTPUT_LENGTH + 1), dtype="int32")
     decoder_ids[:, 0] = OUTPUT_IDS["^"]
     for step in range(OUTPUT_LENGTH):
@@ -151,7 +155,8 @@ def greedy_decode(model, encoder_ids):
 
 
 class ValidationExactMatch(keras.callbacks.Callback):
-    """After each epoch, greedy-decode the validation dates and log the fraction written exactly."""
+    """After each epoch, greedy-decode the validation dates and log the fraction written
+    exactly."""
 
     def __init__(self, x_valid, y_valid):
         super().__init__()
@@ -175,8 +180,8 @@ def compile_and_fit(
     learning_rate=2e-2,
     check_each_epoch=True,
 ):
-    """Train on the task's dates; return the training seconds (without the checks) and the exact match after
-    each epoch (an empty list without the checks)."""
+    """Train on the task's dates; return the training seconds (without the checks) and the
+    exact match after each epoch (an empty list without the checks)."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate, global_clipnorm=1.0),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

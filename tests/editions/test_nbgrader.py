@@ -6,7 +6,8 @@ Two courses, so that the gradings run side by side (`make test-student` runs thi
 - chapter 2's notebook of the student bundle, handed in unchanged, scores zero without crashing the
   grader. Its course sits inside a fresh unpacked copy of the bundle, so this grading is also the run of a chapter
   in the bundle: every cell but the exercises runs there, each answer raises its NotImplementedError and
-  each check fails. nbgrader's own release version is the bundle's notebook, line for line."""
+  each check fails. nbgrader's own release version is the bundle's notebook, line for line.
+"""
 
 import csv
 import os
@@ -27,9 +28,8 @@ import student  # noqa: E402
 
 CHAPTER = student.chapter_notebooks()[1]
 ASSIGNMENT = CHAPTER.stem
-SHORTEST = student.chapter_notebooks()[
-    0
-]  # chapter 1, graded twice for the seeds per student
+# chapter 1, graded twice for the seeds per student
+SHORTEST = student.chapter_notebooks()[0]
 ARCHIVE = ROOT / "build" / "student.zip"
 
 if not NBGRADER_PYTHON.exists() and os.environ.get("CI") == "true":
@@ -62,7 +62,8 @@ def assignments(*arguments):
 
 def grade_one(course, student_id, notebook_path=None):
     """Build a course with chapter 2 in `course`, hand in `notebook_path` (default: the instructor's
-    version in the course's source/) as `student_id`, autograde it; return (score, max score)."""
+    version in the course's source/) as `student_id`, autograde it; return (score, max score).
+    """
     assignments(course, CHAPTER)
     submission = course / "submitted" / student_id / ASSIGNMENT
     submission.mkdir(parents=True)
@@ -78,10 +79,10 @@ def grade_one(course, student_id, notebook_path=None):
 
 def test_two_students_graded_with_their_own_seeds_get_full_marks(tmp_path):
     """The instructor's version handed in by two students of a roster: each submission runs with that
-    student's BOOK_SEED (other numbers, the setup cell says which seed) and every check still passes."""
-    course = (
-        ROOT / "build" / "test-course"
-    )  # inside the book, so that the notebook finds utils/ and data/
+    student's BOOK_SEED (other numbers, the setup cell says which seed) and every check still passes.
+    """
+    # inside the book, so that the notebook finds utils/ and data/
+    course = ROOT / "build" / "test-course"
     shutil.rmtree(course, ignore_errors=True)
     roster = tmp_path / "roster.txt"
     roster.write_text("ada\ngrace\n", encoding="utf-8")
@@ -141,20 +142,16 @@ def test_the_bundle_notebook_handed_in_scores_zero_and_runs_in_the_bundle(tmp_pa
     exercises = student.exercises(read(CHAPTER))
     assert grade_one(course, "blank", handed_in) == (0, len(exercises))
 
-    graded = read(
-        course / "autograded" / "blank" / ASSIGNMENT / CHAPTER.name
-    )  # graded, not crashed
+    # graded, not crashed
+    graded = read(course / "autograded" / "blank" / ASSIGNMENT / CHAPTER.name)
     exercise_cells = {i for _, answer, check in exercises for i in (answer, check)}
     for index, cell in enumerate(graded.cells):
         if index not in exercise_cells:
             assert not errors(cell), (
                 f"cell {index} failed in the bundle: {errors(cell)[:1]}"
             )
-    for (
-        label,
-        answer,
-        check,
-    ) in exercises:  # a stub inside a function raises when the check calls it
+    # a stub inside a function raises when the check calls it
+    for label, answer, check in exercises:
         first = (errors(graded.cells[answer]) or errors(graded.cells[check]))[0]
         assert first.ename == "NotImplementedError" and label in first.evalue, (
             label,

@@ -118,7 +118,10 @@ def running_lab(root_dir=None, start_timeout=90):
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    message = f"JupyterLab did not answer in {start_timeout} s:\n{log_path.read_text(encoding='utf-8')}"
+                    message = (
+                        f"JupyterLab did not answer in {start_timeout}"
+                        f" s:\n{log_path.read_text(encoding='utf-8')}"
+                    )
                     raise RuntimeError(message) from None
                 time.sleep(0.5)
         yield lab

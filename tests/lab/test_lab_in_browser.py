@@ -50,9 +50,8 @@ def page():
 
 
 def test_the_first_screen_is_calm_and_opens_chapter_1(page):
-    page.goto(
-        f"{page.lab.url}/?token={page.lab.token}"
-    )  # what `make lab` opens in the reader's browser
+    # what `make lab` opens in the reader's browser
+    page.goto(f"{page.lab.url}/?token={page.lab.token}")
     page.locator(".jp-DirListing-item", has_text="glossary.md").wait_for(
         timeout=120_000
     )
@@ -93,7 +92,9 @@ def test_a_chapter_opens_with_a_rendered_figure(page):
         ".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current", has_text=CHAPTER
     )
     current_tab.first.wait_for(timeout=120_000)
-    shown = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook of the current tab, not an earlier one
+    shown = (  # the notebook of the current tab, not an earlier one
+        ".jp-NotebookPanel:not(.lm-mod-hidden)"
+    )
     figure = page.locator(f"{shown} .jp-OutputArea-output img").first
     figure.wait_for(state="attached", timeout=120_000)
     # JupyterLab skips the rendering of cells outside the view (content-visibility) and may replace a

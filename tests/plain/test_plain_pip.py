@@ -5,7 +5,8 @@ by a kernel of that fresh venv, from chapters/ and from a folder two levels furt
 the book is installed into site-packages: `import utils` must fail outside the book.
 
 Slow (a venv and `pip install -r requirements.txt`, from pip's cache when make has run): `make test-plain`.
-The PowerShell block is checked to be the same steps; it is not run (no Windows here)."""
+The PowerShell block is checked to be the same steps; it is not run (no Windows here).
+"""
 
 import os
 import re

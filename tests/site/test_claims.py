@@ -1,5 +1,6 @@
 """The appendix page "How sure is each claim?" (site/claims.py): every assert of the ledger a row, its text
-kept literal in the Markdown table, thin margins marked; and the built page lists every chapter."""
+kept literal in the Markdown table, thin margins marked; and the built page lists every chapter.
+"""
 
 import sys
 from pathlib import Path

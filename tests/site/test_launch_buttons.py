@@ -1,5 +1,6 @@
 """Launch buttons: with a repository URL configured, jupyter-book puts an "open in Colab" link on every
-chapter page that points at the chapter's notebook in that repository; without one, there is none."""
+chapter page that points at the chapter's notebook in that repository; without one, there is none.
+"""
 
 import shutil
 import subprocess

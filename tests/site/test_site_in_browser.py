@@ -128,8 +128,9 @@ def test_chapter_renders_figures_and_equations(browser, site_url, chapter):
     )
     page.evaluate("() => MathJax.startup.promise")
     images = page.evaluate(
-        "() => [...document.querySelectorAll('img')].filter(i => i.src.includes('_images'))"
-        ".map(i => ({src: i.src, width: i.naturalWidth, complete: i.complete}))"
+        "() => [...document.querySelectorAll('img')].filter(i =>"
+        " i.src.includes('_images')).map(i => ({src: i.src, width: i.naturalWidth,"
+        " complete: i.complete}))"
     )
     assert images, f"{chapter}: no figure on the page"
     broken = [
@@ -233,7 +234,8 @@ def test_table_of_contents_links_every_chapter(browser, site_url):
 def test_glossary_links_land_on_their_entries(browser, site_url):
     page, failed, _ = load(browser, f"{site_url}/{CHAPTER_PAGES[0]}")
     targets = page.evaluate(
-        "() => [...document.querySelectorAll('a[href*=\"glossary.html#\"]')].map(a => a.href)"
+        "() => [...document.querySelectorAll('a[href*=\"glossary.html#\"]')].map(a =>"
+        " a.href)"
     )
     assert targets, "the first chapter links no glossary term"
     page.goto(targets[0])

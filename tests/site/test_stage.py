@@ -1,5 +1,6 @@
 """site/stage.py leaves each chapter's bootstrap cell (plumbing that finds utils/) off the website, and
-only that cell: the built page starts with the title and promise and still shows the setup cell."""
+only that cell: the built page starts with the title and promise and still shows the setup cell.
+"""
 
 import sys
 from pathlib import Path

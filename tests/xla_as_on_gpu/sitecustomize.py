@@ -15,9 +15,8 @@ import importlib
 import keras.src.backend as _backend
 from keras.src.trainers import trainer as _trainer
 
-_tf_rnn = importlib.import_module(
-    "keras.src.backend.tensorflow.rnn"
-)  # the module, not its function rnn()
+# the module, not its function rnn()
+_tf_rnn = importlib.import_module("keras.src.backend.tensorflow.rnn")
 
 
 def _cudnn_ok_on_a_gpu(
