@@ -780,7 +780,6 @@ print(
     f"mean over the runs, LSTM + attention minus transformer: after one epoch"
     f" {gap_after_one:+.3f}, after two {gap_after_two:+.3f}"
 )
-assert gap_after_one > 0.05, "after one epoch the LSTM encoder-decoder is ahead"
 assert min(mean[1] for mean in mean_after.values()) > 0.9, (
     "at this budget both families write over 90% of the validation dates after two"
     " epochs"
@@ -788,10 +787,10 @@ assert min(mean[1] for mean in mean_after.values()) > 0.9, (
 assert abs(gap_after_two) < 0.1, "and neither is ahead by 10 points or more"
 
 # %% [markdown]
-# At an equal budget, tuned with equal effort, the transformer does not win on these dates: after
-# one epoch the LSTM encoder-decoder with attention is ahead (asserted: by more than 5 points on
-# average over the three runs), and after two both write more than 90% of the validation dates
-# exactly, within 10 points of each other (both asserted). Short inputs in a fixed layout are not
+# At an equal budget, tuned with equal effort, neither family wins on these dates: after two epochs
+# both write more than 90% of the validation dates exactly on average over the three runs, within
+# 10 points of each other (both asserted). After one epoch, which one is ahead changes with the
+# seed (the book's sweep saw both), so the book asserts nothing there. Short inputs in a fixed layout are not
 # where attention over the whole sequence pays; why transformers took over lies elsewhere, in how
 # their computation can be spread over parallel hardware (section 6), and they pay a price for
 # their positions, which section 5 measures.
@@ -1270,8 +1269,8 @@ plt.show()
 #   self-attention is permutation-equivariant, so positional encodings give it order.
 # - A transformer encoder-decoder is built from blocks of attention and feed-forward layers with
 #   residual connections and layer normalisation; ours, small and warmed up, wrote most dates exactly.
-#   At an equal budget and tuned with equal effort, it did not beat chapter 5's LSTM with attention
-#   (behind after one epoch, level after two).
+#   At an equal budget and tuned with equal effort, it did not beat chapter 5's LSTM with attention:
+#   level after two epochs.
 # - Trained on 12 tokens, the transformer failed where A and B sat at positions it never saw; the
 #   GRU did not: absolute positions do not carry a rule to longer inputs, a recurrent state does.
 # - An RNN layer has $T$ sequential steps and a path of $T - 1$ steps from the first input to the last
