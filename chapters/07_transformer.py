@@ -171,10 +171,11 @@ for key_dim in (4, 64, 1024):
 
 # %% [markdown]
 # Read the table by column. Unscaled, the entropy collapses as $d_k$ grows: already at $d_k = 64$,
-# the head size of Vaswani et al.'s model, the softmax is far from an even spread, and at 1024 it is
-# nearly one-hot. The Jacobian with respect to the scores shrinks with it, by a factor of about a
-# thousand at 1024. What reaches the query is that Jacobian times the keys, which are $\sqrt{d_k}$
-# times longer than the scaled ones: at $d_k = 64$ the unscaled gradient to the query is even
+# the head size of Vaswani et al.'s model, the softmax is far from an even spread, and at 1024 it
+# is nearly one-hot. The Jacobian with respect to the scores shrinks with it, by more than a
+# thousand times at 1024 (asserted). What reaches the query is that Jacobian times the keys, which
+# are $\sqrt{d_k}$ times longer than the scaled ones: at $d_k = 64$ the unscaled gradient to the
+# query is even
 # *larger* than the scaled one; the harm there is the saturation, one key getting nearly all the
 # weight and all the learning. At 1024 the gradient to the query is hundreds of times smaller too.
 # Scaled, every column is about the same at any $d_k$. The asserts:
@@ -672,21 +673,24 @@ assert peeking_exact < 0.1, "on its own, hardly a date: it learned to read ahead
 # %% [markdown]
 # With teacher forcing nearly every character is right (asserted above 95%), and on its own the
 # model writes hardly a date (asserted below 10%): it learned to copy the next input, which greedy
-# decoding does not have. A training curve alone would have looked perfect.
+# decoding does not have. Its teacher-forced accuracy, the number training reports, says nothing of
+# this.
 #
 # ### A race at an equal budget
 #
-# Chapter 4's rule for a race between families: the same number of parameters, the same data,
+# A fair race between families: the same number of parameters (chapter 4's rule), the same data,
 # batches and schedule, equal effort in tuning, and more than one seed. We shrink chapter 5's LSTM
 # encoder-decoder with attention to the transformer's parameter count: its embedding stays at 32 and
 # its hidden width is the one whose count comes closest (counted by the formula below, checked
 # against Keras). Both train with batches of 128 and the warm-up-then-cosine schedule, for two
-# epochs, because chapter 5's model writes every validation date after the second epoch, and a race
-# in which both reach the ceiling tells nothing. Each family's peak learning rate was chosen once,
+# epochs (chapter 5's full-size model wrote every validation date after two). Each family's peak
+# learning rate was chosen once,
 # with the same effort, from $\{2, 5, 10, 20\} \cdot 10^{-3}$ on the validation dates of a seed
-# outside the book's sweep: $2 \cdot 10^{-2}$ for both, the top of the grid, and for both the next
-# value down was worse. Three runs each; run $i$ sets the initial weights and the batch order of both
-# models alike.
+# outside the book's sweep, by validation exact match after two epochs: $2 \cdot 10^{-2}$ for both,
+# the top of the grid (a wider grid might favour either family; section 4's single run keeps the
+# $4 \cdot 10^{-3}$ it was written with). Three runs each; run $i$ uses the same seed, and so the same
+# batch order, for both families. The budget is parameters and steps, not time: on a CPU the LSTM's
+# steps are the cheaper here.
 
 
 # %%
@@ -784,13 +788,14 @@ assert min(mean[1] for mean in mean_after.values()) > 0.9, (
     "at this budget both families write over 90% of the validation dates after two"
     " epochs"
 )
-assert abs(gap_after_two) < 0.1, "and neither is ahead by 10 points or more"
 
 # %% [markdown]
-# At an equal budget, tuned with equal effort, neither family wins on these dates: after two epochs
-# both write more than 90% of the validation dates exactly on average over the three runs, within
-# 10 points of each other (both asserted). After one epoch, which one is ahead changes with the
-# seed (the book's sweep saw both), so the book asserts nothing there. Short inputs in a fixed layout are not
+# At an equal budget, tuned with equal effort, both families reach the ceiling within two epochs
+# (asserted: more than 90% of the validation dates exactly, on average over the three runs), so on
+# these short dates the race ranks neither. After one epoch the metrics disagree: greedy exact
+# match often favours the LSTM encoder-decoder, while the transformer's training loss in the logs
+# is lower; the book asserts neither. A race that separates them needs a harder task or a budget
+# that stops before the ceiling. Short inputs in a fixed layout are not
 # where attention over the whole sequence pays; why transformers took over lies elsewhere, in how
 # their computation can be spread over parallel hardware (section 6), and they pay a price for
 # their positions, which section 5 measures.
@@ -882,22 +887,30 @@ assert min(order_accuracy[name, "12 tokens"] for name in order_models) > 0.97, (
 assert min(order_accuracy["GRU(16)", test_set] for test_set in late_sets) > 0.9, (
     "the GRU's rule holds after a lead-in it never saw"
 )
-transformer_late = np.mean([order_accuracy["transformer", name] for name in late_sets])
-assert transformer_late < 0.65, (
-    "the transformer's does not, at positions it never saw (chance is 0.5)"
+assert order_accuracy["transformer", "24, late"] < 0.4, (
+    "at positions it never saw, the transformer is below chance (0.5) on 24 tokens"
+)
+same_length_gap = (
+    order_accuracy["transformer", "48, early"]
+    - order_accuracy["transformer", "48, late"]
+)
+assert same_length_gap > 0.1, (
+    "at 48 tokens, markers at unseen positions cost it more than the length alone"
 )
 
 # %% [markdown]
-# Both models master 12 tokens (asserted above 97%). With A and B at positions the transformer
-# never saw, it fails (asserted: below 65% on average over the two late sets, where chance is 50%;
-# on the shorter one it is often far *below* chance, a rule applied to positions whose codes it
-# never learned), while the GRU answers more than nine in ten right (asserted). The early set,
-# whose markers sit where they sat in training, is only printed: there the transformer must also
-# average over 36 fillers it never saw, and how well it copes varies from seed to seed. This is the
-# general picture: on tasks that a fixed-size state can solve, recurrent networks tend to carry
-# what they learned to longer sequences and transformers with absolute positions do not (Delétang
-# et al., 2023, over many tasks); relative encodings, RoPE and ALiBi (section 3) were designed
-# partly for this.
+# Both models master 12 tokens (asserted above 97%), and the GRU answers more than nine in ten
+# right on both late sets (asserted). On 24 tokens, with A and B at positions it never saw, the
+# transformer is *below* chance (asserted under 40%): the rule it learned reads the positions' codes,
+# and applied to codes it never saw it gives the wrong answer more often than a coin. At 48 tokens
+# the comparison needs care, because averaging over four times as many positions also dilutes the
+# two markers; the early set, of the same length and with as many fillers but the markers where
+# they were in training, is the control. The transformer does better on it than on the late set
+# (asserted: by more than 10 points): the unseen positions cost more than the length. On tasks that
+# a fixed-size state can solve, recurrent networks tend to carry what they learned to longer
+# sequences and transformers do not, whatever their positional encoding, relative, RoPE and ALiBi
+# included (Delétang et al., 2023); randomising the positions seen in training helps (Ruoss et al.,
+# 2023).
 
 # %% [markdown]
 # ## 6. Parallelism: sequential steps, path lengths, and what a clock shows
@@ -1269,10 +1282,11 @@ plt.show()
 #   self-attention is permutation-equivariant, so positional encodings give it order.
 # - A transformer encoder-decoder is built from blocks of attention and feed-forward layers with
 #   residual connections and layer normalisation; ours, small and warmed up, wrote most dates exactly.
-#   At an equal budget and tuned with equal effort, it did not beat chapter 5's LSTM with attention:
-#   level after two epochs.
-# - Trained on 12 tokens, the transformer failed where A and B sat at positions it never saw; the
-#   GRU did not: absolute positions do not carry a rule to longer inputs, a recurrent state does.
+#   At an equal budget and tuned with equal effort, both it and chapter 5's LSTM with attention reach
+#   the ceiling within two epochs: on these dates the race ranks neither.
+# - Trained on 12 tokens, the transformer fell below chance where A and B sat at positions it never
+#   saw; the GRU did not: a recurrent state carried the rule to longer inputs, absolute positions did
+#   not.
 # - An RNN layer has $T$ sequential steps and a path of $T - 1$ steps from the first input to the last
 #   output; self-attention has a constant number of both, at the price of $O(T^2)$ work (and memory,
 #   unless a memory-efficient kernel computes it). On parallel hardware that is why transformers
