@@ -289,19 +289,18 @@ OVERTONES = ((1, 1.0), (2, 0.3), (3, 0.1))  # (multiple of the frequency, loudne
 def voice_notes(column):
     """(first step, steps, MIDI pitch) of each note of one voice; a held value with no
     note before starts one."""
-    notes = []
+    notes = []  # [first step, steps, pitch]
     for step, value in enumerate(column):
-        if value > 0 or (
+        holds_last_note = (
             value < 0
-            and (
-                not notes
-                or notes[-1][2] != -value
-                or notes[-1][0] + notes[-1][1] != step
-            )
-        ):
-            notes.append([step, 1, abs(int(value))])
-        elif value < 0:
+            and bool(notes)
+            and notes[-1][2] == -value
+            and notes[-1][0] + notes[-1][1] == step
+        )
+        if holds_last_note:
             notes[-1][1] += 1
+        elif value != 0:
+            notes.append([step, 1, abs(int(value))])
     return [tuple(note) for note in notes]
 
 
@@ -328,27 +327,17 @@ def synthesize(voices, seconds_per_step=SECONDS_PER_STEP, rate=SAMPLE_RATE):
     return audio / np.abs(audio).max()
 
 
-highest_partial = (
-    max(k for k, _ in OVERTONES)
-    * 440.0
-    * 2
-    ** (
-        (
-            int(
-                max(
-                    np.abs(v).max()
-                    for v in (
-                        transpose_to_c(piece)
-                        for pieces in chorales.values()
-                        for piece in pieces
-                    )
-                )
-            )
-            - 69
-        )
-        / 12
-    )
+# %% [markdown]
+# Two checks: no partial lies above what the sample rate can carry, and `voice_notes` reads a held
+# value as the continuation of the note it holds, and a held value after a rest as a new note.
+
+# %%
+every_piece = [piece for pieces in chorales.values() for piece in pieces]
+highest_pitch_in_data = max(
+    int(np.abs(transpose_to_c(piece)).max()) for piece in every_piece
 )
+highest_overtone = max(k for k, _ in OVERTONES)
+highest_partial = highest_overtone * 440.0 * 2 ** ((highest_pitch_in_data - 69) / 12)
 print(
     f"highest partial: {highest_partial:.0f} Hz, below the {SAMPLE_RATE // 2} Hz the"
     " sample rate carries"
@@ -565,7 +554,7 @@ assert train_windows[2].sum() == len(all_frames), (
 )
 
 
-# %% tags=["nbval-ignore-output"]
+# %%
 def train_roll_model(name, model, reads_frame=False, max_epochs=80, learning_rate=2e-2):
     """Fit on the training windows with early stopping on validation; `reads_frame`
     models also get the frame they predict as a second input (section 2's last models,
@@ -589,11 +578,8 @@ def train_roll_model(name, model, reads_frame=False, max_epochs=80, learning_rat
         callbacks=[stop, EpochLogger(5, name)],
     )
     inputs, targets, weights = test_whole
-    probabilities = keras.ops.convert_to_numpy(
-        keras.ops.sigmoid(
-            model([inputs, targets] if reads_frame else inputs, training=False)
-        )
-    )
+    logits = model([inputs, targets] if reads_frame else inputs, training=False)
+    probabilities = keras.ops.convert_to_numpy(keras.ops.sigmoid(logits))
     lengths = weights.sum(axis=1).astype(int)
     test = frame_nll(
         [roll[:n] for roll, n in zip(targets, lengths, strict=True)],
@@ -602,6 +588,12 @@ def train_roll_model(name, model, reads_frame=False, max_epochs=80, learning_rat
     return test, history.history
 
 
+# %% [markdown]
+# The three recurrent models first, then two without memory that read only the previous frame: a
+# logistic layer, and a one-hidden-layer network sized to the recurrent models' parameter budget.
+
+
+# %% tags=["nbval-ignore-output"]
 def frame_mlp(hidden_size):
     return keras.Sequential(
         [
@@ -883,9 +875,8 @@ def to_tokens(voices):
     - lowest_pitch."""
     before = np.vstack([np.zeros_like(voices[:1]), voices[:-1]])
     held = (voices < 0) & (np.abs(before) == -voices)
-    return np.where(
-        held, HOLD, np.where(voices == 0, REST, np.abs(voices) - lowest_pitch + 2)
-    ).astype("int32")
+    struck_or_rest = np.where(voices == 0, REST, np.abs(voices) - lowest_pitch + 2)
+    return np.where(held, HOLD, struck_or_rest).astype("int32")
 
 
 def from_tokens(tokens):
@@ -894,21 +885,31 @@ def from_tokens(tokens):
     voices = np.zeros(tokens.shape, dtype="int16")
     for step, row in enumerate(tokens):
         sounding_before = np.abs(voices[step - 1]) if step else np.zeros(4, "int16")
-        voices[step] = np.where(
-            row >= 2, row + lowest_pitch - 2, np.where(row == HOLD, -sounding_before, 0)
-        )
+        held_or_rest = np.where(row == HOLD, -sounding_before, 0)
+        voices[step] = np.where(row >= 2, row + lowest_pitch - 2, held_or_rest)
     return voices
 
 
+# %% [markdown]
+# The model also reads each step's position in its bar, taken from the distance between the first
+# two bar lines (eight eighths when a piece has only one).
+
+
+# %%
 def bar_positions(piece, steps):
     """Each step's place in its bar (0 = the downbeat), counted from the first full
     bar's length."""
-    bar_length = (
-        piece.bar_starts[1] - piece.bar_starts[0] if len(piece.bar_starts) > 1 else 8
-    )
-    return (np.arange(steps) - piece.bar_starts[0]) % bar_length
+    starts = piece.bar_starts
+    bar_length = starts[1] - starts[0] if len(starts) > 1 else 8
+    return (np.arange(steps) - starts[0]) % bar_length
 
 
+# %% [markdown]
+# Two checks of the tokens: no validation or test note lies outside the training range, and the
+# round trip grid -> tokens -> grid changes only the held notes whose pitch differs from the step
+# before (a token cannot say that, so they come back as struck).
+
+# %%
 print(
     f"pitches MIDI {lowest_pitch}-{highest_pitch}: {vocabulary_size} tokens per voice"
 )
@@ -1045,20 +1046,19 @@ chorale_history = chorale_model.fit(
 # the GRU's input says about the voice itself: the position in the bar, whether the step before was
 # a rest, a hold or a struck note, and which pitch was sounding. That context is often rare, so its
 # counts are pulled towards the previous-token table (a Dirichlet prior: `prior_strength` pseudo-counts
-# spread like that table), with the strength chosen on the validation chorales.
+# spread like that table), with the strength chosen on the validation chorales. First the score
+# and the two plain tables:
 
 
-# %% tags=["nbval-ignore-output"]
+# %%
 def voice_cross_entropy(probabilities, data):
     """Nats per step for each voice: -log of the probability given to the true token,
     padding left out."""
-    true = np.take_along_axis(probabilities, data["targets"][..., None], axis=-1)[
-        ..., 0
-    ]
+    true_tokens = data["targets"][..., None]
+    true = np.take_along_axis(probabilities, true_tokens, axis=-1)[..., 0]
     weights = data["weights"]
-    return -(np.log(np.maximum(true, 1e-12)) * weights).sum(axis=(0, 1)) / weights.sum(
-        axis=(0, 1)
-    )
+    log_likelihoods = np.log(np.maximum(true, 1e-12)) * weights
+    return -log_likelihoods.sum(axis=(0, 1)) / weights.sum(axis=(0, 1))
 
 
 def table_probabilities(data, previous_matters):
@@ -1079,6 +1079,13 @@ def table_probabilities(data, previous_matters):
     return np.stack([table[voice][rows[..., voice]] for voice in range(4)], axis=2)
 
 
+# %% [markdown]
+# The context table: a context is a number that packs the position in the bar, the kind of the
+# token before (rest, hold or struck) and the pitch sounding; each context's counts are smoothed
+# towards the previous-token table's probabilities.
+
+
+# %%
 def context_table_probabilities(data, prior_strength):
     """p(token | voice, bar position, kind of the token before, pitch sounding before)
     from the training windows, with a Dirichlet prior of `prior_strength` pseudo-counts
@@ -1088,9 +1095,8 @@ def context_table_probabilities(data, prior_strength):
     def contexts(windows, voice):
         # 0 rest, 1 hold, 2 a struck pitch
         kind = np.minimum(windows["tokens"][..., voice], 2)
-        return (windows["positions"] * 3 + kind) * vocabulary_size + windows[
-            "sounding"
-        ][..., voice]
+        sounding = windows["sounding"][..., voice]
+        return (windows["positions"] * 3 + kind) * vocabulary_size + sounding
 
     prior = table_probabilities(data, True)
     voices = []
@@ -1110,6 +1116,11 @@ def context_table_probabilities(data, prior_strength):
     return np.stack(voices, axis=2)
 
 
+# %% [markdown]
+# The strength of the prior is chosen on the validation chorales; all four predictors are scored
+# on the test chorales.
+
+# %% tags=["nbval-ignore-output"]
 valid_data, test_data = voice_data["valid"], voice_data["test"]
 prior_strength = min(
     (1, 3, 10, 30),
@@ -1137,14 +1148,11 @@ voice_nll = {
 print(f"{'nats per step':>18}", "".join(f"{voice:>9}" for voice in CHORALE_VOICES))
 for name, nll in voice_nll.items():
     print(f"{name:>18}", "".join(f"{value:>9.3f}" for value in nll))
-hold_share = (voice_data["train"]["targets"] == HOLD).sum() / voice_data["train"][
-    "weights"
-].sum()
+train_data = voice_data["train"]
+hold_share = (train_data["targets"] == HOLD).sum() / train_data["weights"].sum()
 print(f"share of hold tokens in the training steps: {hold_share:.3f}")
-context_nll, gru_nll = (
-    voice_nll[f"context ({prior_strength})"],
-    voice_nll["four-voice GRU"],
-)
+context_nll = voice_nll[f"context ({prior_strength})"]
+gru_nll = voice_nll["four-voice GRU"]
 assert 0.4 < hold_share < 0.5, "nearly half of the steps are holds"
 assert np.all(context_nll < voice_nll["previous token"] - 0.1), (
     "the context table beats the previous token table"
@@ -1358,6 +1366,14 @@ print(
 )
 
 
+# %% [markdown]
+# Parallel fifths and octaves take the most code: for every pair of voices, the steps where both
+# strike a new pitch and move the same way, and among them those whose interval, up to octaves, is
+# a fifth before and after, or an octave before and after. Two voices a fifth apart that both rise
+# a step make one such move, whichever of them is on top.
+
+
+# %%
 def parallel_perfects(voices):
     """(moves, parallels): voice pairs that both strike a new pitch in the same
     direction, and those among them that go from a fifth to a fifth or an octave
@@ -1377,18 +1393,35 @@ def parallel_perfects(voices):
             same_direction = (
                 moving & (np.sign(step_high) == np.sign(step_low)) & (step_high != 0)
             )
-            interval_before, interval_after = (
-                np.abs(high[:-1] - low[:-1]) % 12,
-                np.abs(high[1:] - low[1:]) % 12,
-            )
-            perfect = (interval_before == interval_after) & np.isin(
-                interval_after, (0, 7)
-            )
+            interval_before = np.abs(high[:-1] - low[:-1]) % 12
+            interval_after = np.abs(high[1:] - low[1:]) % 12
+            stays_perfect = interval_before == interval_after
+            perfect = stays_perfect & np.isin(interval_after, (0, 7))
             moves += same_direction.sum()
             parallels += (same_direction & perfect).sum()
     return int(moves), int(parallels)
 
 
+# soprano and alto a fifth apart, both up a step
+fifths_up = np.array([[67, 60, 0, 0], [69, 62, 0, 0]])
+# the same two lines, the alto now above the soprano
+crossed = fifths_up[:, [1, 0, 2, 3]]
+print(
+    "(moves, parallels) of two voices a fifth apart:",
+    parallel_perfects(fifths_up),
+    "| crossed:",
+    parallel_perfects(crossed),
+)
+assert parallel_perfects(fifths_up) == parallel_perfects(crossed) == (1, 1), (
+    "crossed or not, a parallel fifth"
+)
+
+
+# %% [markdown]
+# The four measures of a grid of four voices:
+
+
+# %%
 def music_measures(voices, mode):
     """Scale share, mean leap, crossing share and parallel-perfect share of a (steps, 4)
     grid."""
@@ -1408,21 +1441,6 @@ def music_measures(voices, mode):
         "voice crossings": crossings.mean(),
         "parallel 5ths/8ves": parallels / max(moves, 1),
     }
-
-
-# soprano and alto a fifth apart, both up a step
-fifths_up = np.array([[67, 60, 0, 0], [69, 62, 0, 0]])
-# the same two lines, the alto now above the soprano
-crossed = fifths_up[:, [1, 0, 2, 3]]
-print(
-    "(moves, parallels) of two voices a fifth apart:",
-    parallel_perfects(fifths_up),
-    "| crossed:",
-    parallel_perfects(crossed),
-)
-assert parallel_perfects(fifths_up) == parallel_perfects(crossed) == (1, 1), (
-    "crossed or not, a parallel fifth"
-)
 
 
 # %%
