@@ -838,9 +838,8 @@ measurements = np.stack(
     axis=1,
 )
 is_train_year = years <= 2013
-standardised = (measurements - measurements[is_train_year].mean(0)) / measurements[
-    is_train_year
-].std(0)
+train_measurements = measurements[is_train_year]
+standardised = (measurements - train_measurements.mean(0)) / train_measurements.std(0)
 
 
 def season_features(dates):
@@ -852,6 +851,12 @@ def season_features(dates):
 
 features = np.column_stack([standardised, season_features(dates)]).astype("float32")
 
+# %% [markdown]
+# A window holds seven days of these features; its target is the mean temperature `horizon` days
+# after its last day, and the year of that target day decides the split: training up to 2013,
+# validation 2014, test 2015.
+
+# %%
 window = 7
 
 

@@ -464,6 +464,12 @@ def set_lstm_gate_biases(layer, forget_bias=None, input_bias=None):
     layer.set_weights([kernel, recurrent_kernel, bias])
 
 
+# %% [markdown]
+# One function trains any of the three with the stopping rule above; section 7 calls it again
+# with other data and other gate biases.
+
+
+# %%
 def train_adding_model(
     name, epochs, target=0.0, data=None, forget_bias=None, input_bias=None
 ):

@@ -657,7 +657,7 @@ for text in [
 # spurious ones kept; the larger of the two is the chance level.
 
 
-# %% tags=["nbval-ignore-output"]
+# %%
 def moved_boundary_share(tags, targets, reach=2, missed=None, spurious=None):
     """Share of a tagger's errors 1 to `reach` letters from an error of the other kind
     (a missed word end next to a spurious one) in the same window. `missed` or
@@ -680,6 +680,12 @@ def moved_boundary_share(tags, targets, reach=2, missed=None, spurious=None):
     return paired.sum() / max(int(missed.sum() + spurious.sum()), 1)
 
 
+# %% [markdown]
+# For the chance level, `scattered` puts as many errors in each window as the tagger made there,
+# at random letters of that window among those where such an error can sit.
+
+
+# %%
 def scattered(errors, eligible, rng):
     """As many errors per window as given, at random eligible letters of the same
     window."""
@@ -707,6 +713,10 @@ def chance_boundary_share(tags, targets, rng, draws=5):
     return max(np.mean(by_spurious), np.mean(by_missed))
 
 
+# %% [markdown]
+# Each tagger's share, and its chance level:
+
+# %% tags=["nbval-ignore-output"]
 chance_rng = np.random.default_rng(seed)
 moved_share = {
     name: moved_boundary_share(tags, y_words_test) for name, tags in tagger_tags.items()

@@ -368,6 +368,12 @@ def build_causal_cnn(dilations=(1, 2, 4, 8)):
     )
 
 
+# %% [markdown]
+# The five contestants, each reading a window of days and writing the whole horizon from its last
+# step (or, for the pooled CNN, from all its features flattened):
+
+
+# %%
 def sequential(name, *body):
     return keras.Sequential(
         [keras.Input((window, num_features)), *body, layers.Dense(horizon)], name=name
@@ -426,6 +432,12 @@ class EpochSeconds(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self.start)
 
 
+# %% [markdown]
+# `fit_forecaster` trains any model under these rules, on the change from persistence divided by
+# its training standard deviation; `forecast` turns the model's output back into °C.
+
+
+# %%
 def compile_forecaster(model):
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mae")
     return model
@@ -626,7 +638,7 @@ if not gpu_available():
 # forecasts.
 
 
-# %% tags=["nbval-ignore-output"]
+# %%
 def bootstrap_interval(errors, reference_errors, block=14, resamples=2000, level=0.9):
     """Interval for mean(errors - reference_errors) over days: each of the two
     (seeds, days) arrays has its seeds resampled with replacement, the days are
@@ -649,6 +661,11 @@ def bootstrap_interval(errors, reference_errors, block=14, resamples=2000, level
     return np.quantile(differences, [(1 - level) / 2, (1 + level) / 2])
 
 
+# %% [markdown]
+# Every family against the ridge, and the pooled CNN's interval once more with single days
+# resampled instead of blocks:
+
+# %% tags=["nbval-ignore-output"]
 # one "seed": the ridge has no noise
 ridge_errors = np.abs(ridge[test] - targets[test]).mean(axis=1)[None]
 paired_interval = {}

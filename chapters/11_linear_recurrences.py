@@ -430,6 +430,11 @@ def linear_scan(a, b):
     return keras.ops.reshape(states, (-1, *b.shape[1:]))
 
 
+# %% [markdown]
+# The layer: `call` for a whole sequence (training), `step` for one step with a state (generation).
+
+
+# %%
 class MinGRU(layers.Layer):
     """minGRU (Feng et al., 2024): h_t = (1 - z_t) h_{t-1} + z_t h~_t, gates from the
     input only.
@@ -840,6 +845,13 @@ class DiagonalSSM(layers.Layer):
         return (*input_shape[:-1], self.units)
 
 
+# %% [markdown]
+# `latch_model` puts a sigmoid readout on any stack of layers. Two more layers of ours: the
+# attention layer, which appends each step's position $t / T$ to its input, and a gated input
+# layer, used by the control introduced after the results.
+
+
+# %%
 def latch_model(name, *hidden_layers):
     model = keras.Sequential(
         [
@@ -889,6 +901,10 @@ class GatedInput(layers.Layer):
         return self.value(inputs) * keras.ops.sigmoid(self.gate(inputs))
 
 
+# %% [markdown]
+# Training and test sequences, drawn independently, and the five models with their sizes:
+
+# %%
 latch_x_train, latch_y_train, _ = make_latch_task(rng, 2000, noise=0.3)
 latch_x_test, latch_y_test, latch_lag_test = make_latch_task(rng, 1000, noise=0.3)
 latch_models = {
@@ -1052,6 +1068,13 @@ table_bits = kneser_ney_bits(
 )
 
 
+# %% [markdown]
+# The four networks: `char_model` puts an embedding before a body and a readout after it; the
+# bodies are residual recurrent blocks (two in a row for the minGRU ×2) and a pre-norm transformer
+# block with its learned positions.
+
+
+# %%
 class LearnedPositions(layers.Layer):
     """Adds a trained vector per position (0 .. length-1) to each step."""
 
