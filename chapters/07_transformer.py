@@ -683,7 +683,7 @@ assert peeking_exact < 0.1, "on its own, hardly a date: it learned to read ahead
 # encoder-decoder with attention to the transformer's parameter count: its embedding stays at 32 and
 # its hidden width is the one whose count comes closest (counted by the formula below, checked
 # against Keras). Both train with batches of 128 and the warm-up-then-cosine schedule, for two
-# epochs (chapter 5's full-size model wrote every validation date after two). Each family's peak
+# epochs (chapter 5's full-size model wrote nearly every validation date after two). Each family's peak
 # learning rate was chosen once,
 # with the same effort, from $\{2, 5, 10, 20\} \cdot 10^{-3}$ on the validation dates of a seed
 # outside the book's sweep, by validation exact match after two epochs: $2 \cdot 10^{-2}$ for both,

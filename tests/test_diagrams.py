@@ -479,3 +479,37 @@ def test_draw_gru_cell_wiring(ax):
         and arrow.xyann[1] in z_wire.get_ydata()
         for arrow in annotations(ax)
     )
+
+
+def test_draw_encoder_decoder(ax):
+    source, target = ["7", "March", "2024"], ["2024", "03", "07"]
+    assert diagrams.draw_encoder_decoder(ax, source, target) is ax
+    assert ax.get_title().startswith("Without attention") and not ax.axison
+    assert len(ax.patches) == len(source) + len(target)  # one box per state
+    texts = [text.get_text() for text in plain_texts(ax)]
+    assert texts.count("^") == 1 and "March" in texts and "2024" in texts
+    assert not ax.lines  # no context without attention
+
+
+def test_draw_encoder_decoder_with_attention(ax):
+    diagrams.draw_encoder_decoder(
+        ax, ["7", "March", "2024"], ["2024", "03", "07"], 0, [0.1, 0.1, 0.8]
+    )
+    assert ax.get_title().startswith("With attention")
+    assert len(ax.patches) == 3 + 3 + 1  # the states and the context c
+    widths = [line.get_linewidth() for line in ax.lines]
+    assert len(widths) == 3 and widths[2] == max(widths) > widths[0] == widths[1]
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"source": [], "target": ["a"]}, "at least one token"),
+        ({"source": ["a"], "target": ["b"], "attend_step": 1}, "attend_step"),
+        ({"source": ["a", "b"], "target": ["c"], "weights": [1.0]}, "weights"),
+        ({"source": ["a"], "target": ["c"], "weights": [-1.0]}, "weights"),
+    ],
+)
+def test_draw_encoder_decoder_rejects_bad_input(ax, arguments, message):
+    with pytest.raises(ValueError, match=message):
+        diagrams.draw_encoder_decoder(ax, **arguments)

@@ -11,6 +11,10 @@ def test_the_decoder_reads_the_start_symbol_then_the_target_shifted_by_one():
     decoder_in, target = seq2seq.encode_targets(["2024-03-07"])
     assert seq2seq.to_text(target[0]) == "2024-03-07"
     assert seq2seq.to_text(decoder_in[0]) == "^2024-03-0"
+    decoder_in, _ = seq2seq.encode_targets(["07-03-2024"], start="-")
+    assert seq2seq.to_text(decoder_in[0]) == "-07-03-202"
+    with pytest.raises(ValueError, match="start must be one of"):
+        seq2seq.encode_targets(["2024-03-07"], start="x")
 
 
 def test_texts_are_padded_with_zeros_and_unknown_characters_are_one():
@@ -51,6 +55,13 @@ def test_greedy_decoding_feeds_back_its_own_characters():
         NextCharacter(), np.zeros((2, seq2seq.INPUT_LENGTH), "int32")
     )
     assert seq2seq.to_text(written[0]) == "0123456789"
+    # from another start symbol the chain starts elsewhere: "5" is followed by "6"
+    written = seq2seq.greedy_decode(
+        NextCharacter(), np.zeros((1, seq2seq.INPUT_LENGTH), "int32"), start="5"
+    )
+    assert seq2seq.to_text(written[0]) == "6789-01234"
+    with pytest.raises(ValueError, match="start must be one of"):
+        seq2seq.greedy_decode(NextCharacter(), np.zeros((1, 3), "int32"), start="x")
 
 
 def test_training_steps_run_one_step_per_length():

@@ -468,3 +468,57 @@ def draw_gru_cell(ax):
         "One GRU step: the state (top line) keeps a share $z_t$ of $h_{t-1}$, "
         r"$1 - z_t$ of the candidate $\tilde h_t$",
     )
+
+
+def draw_encoder_decoder(ax, source, target, attend_step=None, weights=None):
+    """Chapter 5: an encoder (blue) reads `source`, a decoder (orange) writes `target` from
+    the start symbol "^", each output read back as the next step's input. The encoder's last
+    state starts the decoder (purple arrow). Without `attend_step` that state is the
+    decoder's only view of the input; with it, output step `attend_step` (0-based) also
+    reads a context c, the average of all encoder states with `weights` (the lines' widths;
+    equal if None).
+    """
+    source, target = list(source), list(target)
+    if not source or not target:
+        raise ValueError("source and target need at least one token each")
+    if attend_step is not None and not 0 <= attend_step < len(target):
+        raise ValueError(
+            f"attend_step must be an output step in 0..{len(target) - 1}, got"
+            f" {attend_step!r}"
+        )
+    weights = [1 / len(source)] * len(source) if weights is None else list(weights)
+    if len(weights) != len(source) or min(weights) < 0 or max(weights) == 0:
+        raise ValueError("weights needs one non-negative weight per source token")
+    first_output = len(source) + 0.8
+    for j, token in enumerate(source):
+        draw_box(ax, (j, 0), f"$h_{{{j + 1}}}$", "C0", width=0.6, height=0.6)
+        ax.text(j, -1.1, token, ha="center", va="center", fontsize=10)
+        draw_arrow(ax, (j, -0.85), (j, -0.3))
+        if j:
+            draw_arrow(ax, (j - 0.7, 0), (j - 0.3, 0))
+    for t, token in enumerate(target):
+        x = first_output + t
+        draw_box(ax, (x, 0), f"$s_{{{t + 1}}}$", "C1", width=0.6, height=0.6)
+        read = "^" if t == 0 else target[t - 1]
+        ax.text(x, -1.1, read, ha="center", va="center", fontsize=10, color="C3")
+        draw_arrow(ax, (x, -0.85), (x, -0.3))
+        ax.text(x, 1.1, token, ha="center", va="center", fontsize=10, fontweight="bold")
+        draw_arrow(ax, (x, 0.3), (x, 0.85))
+        if t:
+            draw_arrow(ax, (x - 0.7, 0), (x - 0.3, 0))
+    draw_arrow(ax, (len(source) - 0.7, 0), (first_output - 0.3, 0), color="C4", lw=2.5)
+    title = "Without attention: the input reaches the decoder only through one state"
+    if attend_step is not None:
+        context = ((len(source) - 1) / 2, 2.2)
+        draw_box(ax, context, "$c$", "C4", width=0.5, height=0.45)
+        for j, weight in enumerate(weights):
+            width = 0.5 + 4 * weight / max(weights)
+            draw_line(ax, [(j, 0.3), (context[0], context[1] - 0.22)], "C4", width)
+        output = (first_output + attend_step, 1.35)
+        draw_arrow(ax, (context[0] + 0.25, context[1]), output, color="C4", lw=1.5)
+        title = (
+            "With attention: an output reads c, a weighted average of all the states"
+        )
+    return frame_diagram(
+        ax, (-0.7, first_output + len(target) - 0.3), (-1.5, 2.7), title
+    )

@@ -61,13 +61,17 @@ def encode_texts(texts, input_ids):
     return ids
 
 
-def encode_targets(targets):
-    """Decoder inputs (start symbol, then the target shifted by one) and decoder targets."""
+def encode_targets(targets, start="^"):
+    """Decoder inputs (the start symbol, then the target shifted by one) and decoder
+    targets. Any output character can serve as the start symbol (chapter 5 uses "-" to
+    ask for the day first)."""
+    if start not in OUTPUT_IDS:
+        raise ValueError(f"start must be one of {OUTPUT_ALPHABET!r}, got {start!r}")
     target_ids = np.array(
         [[OUTPUT_IDS[char] for char in target] for target in targets], dtype="int32"
     )
-    start = np.full((len(targets), 1), OUTPUT_IDS["^"], dtype="int32")
-    return np.concatenate([start, target_ids[:, :-1]], axis=1), target_ids
+    first = np.full((len(targets), 1), OUTPUT_IDS[start], dtype="int32")
+    return np.concatenate([first, target_ids[:, :-1]], axis=1), target_ids
 
 
 def date_task(seed, sizes=SIZES):
@@ -141,11 +145,13 @@ def build_seq2seq(vocabulary_size, with_attention, embedding_size=32, hidden_siz
     )
 
 
-def greedy_decode(model, encoder_ids):
-    """Write the ten output characters one at a time, each time feeding back the model's
-    own prediction."""
+def greedy_decode(model, encoder_ids, start="^"):
+    """Write the ten output characters one at a time after the start symbol `start`,
+    each time feeding back the model's own prediction."""
+    if start not in OUTPUT_IDS:
+        raise ValueError(f"start must be one of {OUTPUT_ALPHABET!r}, got {start!r}")
     decoder_ids = np.zeros((len(encoder_ids), OUTPUT_LENGTH + 1), dtype="int32")
-    decoder_ids[:, 0] = OUTPUT_IDS["^"]
+    decoder_ids[:, 0] = OUTPUT_IDS[start]
     for step in range(OUTPUT_LENGTH):
         logits = model.predict(
             [encoder_ids, decoder_ids[:, :OUTPUT_LENGTH]], batch_size=500, verbose=0
