@@ -284,13 +284,17 @@ def test_workers_start_again_on_new_ports_when_a_port_was_taken(
         def wait(self):
             return self.returncode
 
+    port_draws = iter([[1001, 1002], [1003, 1004]])
+    monkeypatch.setattr(distributed, "free_ports", lambda count: next(port_draws))
     monkeypatch.setattr(distributed.subprocess, "Popen", Worker)
     codes, lines = distributed.run_workers(tmp_path)
     assert codes == [0, 0] and lines == ["worker 0: done", "worker 1: done"]
-    assert (
-        len(clusters) == 4 and clusters[0] == clusters[1] and clusters[2] == clusters[3]
-    )
-    assert "worker 0: done" in capsys.readouterr().out
+    first_ports = {"worker": ["127.0.0.1:1001", "127.0.0.1:1002"]}
+    new_ports = {"worker": ["127.0.0.1:1003", "127.0.0.1:1004"]}
+    assert clusters == [first_ports, first_ports, new_ports, new_ports]
+    printed = capsys.readouterr().out
+    assert "starting the workers again on new ports" in printed
+    assert "worker 0: done" in printed
 
 
 def test_workers_are_not_started_again_for_other_failures(tmp_path, monkeypatch):

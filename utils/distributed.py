@@ -174,6 +174,8 @@ def watch_parent(index, parent_pid):
     this process is inside a long C call that holds Python's GIL (TensorFlow's import, a collective
     waiting for a dead peer), when no Python thread can run. Elsewhere a thread waits for our standard
     input to close, which happens when the parent dies; it can act only once it gets the GIL.
+    (The kernel's signal comes when the parent's *thread* that started us ends; `run_workers` waits
+    in that thread until the workers end.)
     """
     if sys.platform.startswith("linux"):
         import ctypes
@@ -183,7 +185,13 @@ def watch_parent(index, parent_pid):
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
         # the parent died before the line above: no signal will come
         if os.getppid() != parent_pid:
-            os._exit(1)
+            try:
+                print(
+                    f"worker {index}: the process that started me has ended; leaving",
+                    flush=True,
+                )
+            finally:  # its end of our stdout may be gone already
+                os._exit(1)
     threading.Thread(target=_exit_when_parent_goes, args=(index,), daemon=True).start()
 
 
@@ -272,8 +280,9 @@ def run_workers(job_dir, num_workers=2, timeout=120, **overrides):
     are stopped at once, as a cluster manager would before restarting the job (left alone, they
     would block in their next all-reduce until TensorFlow's health check gives up on the missing
     worker). Every worker is stopped when this function ends, however it ends, and a worker whose
-    parent dies leaves on its own (it watches its standard input; only workers started here do), so
-    none outlives the notebook's cell. The workers run on the CPU (CUDA_VISIBLE_DEVICES empty), so
+    parent dies leaves on its own (`watch_parent`: on Linux the kernel kills it, elsewhere it
+    watches its standard input; only workers started here do), so none outlives the notebook's
+    cell. The workers run on the CPU (CUDA_VISIBLE_DEVICES empty), so
     that two of them never compete for one GPU's memory. TensorFlow's server in each worker listens
     on every interface of the machine, without authentication; the addresses in TF_CONFIG are
     loopback only. If a worker could not open its port (another program took it after we found it
@@ -297,7 +306,12 @@ def run_workers(job_dir, num_workers=2, timeout=120, **overrides):
             for index in range(num_workers)
         ]
         if attempt == 1 and any(PORT_TAKEN in log for log in logs):
-            continue  # another program took a port between our probe and the worker's start: new ports, once
+            # another program took a port between our probe and the worker's start
+            print(
+                "a worker could not open its port (taken since we found it free);"
+                " starting the workers again on new ports"
+            )
+            continue
         break
     for line in lines:
         print(line)
