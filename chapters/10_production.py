@@ -640,6 +640,12 @@ step_seconds = median_seconds(
 )
 
 
+# %% [markdown]
+# The simulated read sleeps as long as a step and counts itself; `without_prefetch` switches off
+# the prefetch that `tf.data` would insert on its own; `most_reads_ahead` trains one pass and
+# reports how far the reads ran ahead of the training (used below).
+
+# %%
 reads_begun = 0  # counted by the read itself, whichever thread runs it
 
 
@@ -680,6 +686,10 @@ def most_reads_ahead(dataset):
     return max(ahead)
 
 
+# %% [markdown]
+# Two epochs at a time, the three pipelines in turns:
+
+# %% tags=["nbval-ignore-output"]
 # two epochs
 epoch_data = tf.data.Dataset.from_tensor_slices((x_train, y_train)).batch(64).repeat(2)
 epoch_seconds = interleaved_seconds(
