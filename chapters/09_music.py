@@ -514,6 +514,12 @@ class FrameNLL(keras.losses.Loss):
         )
 
 
+# %% [markdown]
+# The windows: inputs (the frames before), targets (the frames to predict) and weights, 0 on the
+# padding that fills the last window of a chorale.
+
+
+# %%
 def padded_windows(rolls_list, length):
     """Inputs, targets and weights (0 on padding) of shape (windows, length, 88) cut
     from whole rolls."""
@@ -743,6 +749,11 @@ def with_keys_below(previous_frames_to_logits):
     )
 
 
+# %% [markdown]
+# The three joint models, sized like the others, and a check of the mask: with every entry of the
+# matrix set to 1, key 40 struck moves only the keys above it.
+
+# %%
 # kernel entries that KeysBelow never uses (count_params counts them)
 MASKED = 88 * 88 - 88 * 87 // 2
 joint_units = closest_to_budget(lambda size: parameters(4, 1, size) + 88 * 87 // 2)
@@ -975,6 +986,10 @@ def voice_windows(pieces, voices_list, length=WINDOW_STEPS):
     return {key: np.stack(values) for key, values in arrays.items()}
 
 
+# %% [markdown]
+# The windows of the three splits; every training step falls in exactly one of them (checked).
+
+# %%
 voice_data = {
     split: voice_windows(chorales[split], transposed[split])
     for split in ("train", "valid", "test")
