@@ -456,6 +456,11 @@ def step_celsius(raw_today, state):
     }
 
 
+# %% [markdown]
+# The archive tracks the model (its variables) and takes each function with the shapes and types of
+# its inputs; writing it logs a line about a temporary directory, which the cell keeps quiet.
+
+# %%
 archive = keras.export.ExportArchive()
 archive.track(model)
 archive.add_endpoint(
