@@ -794,8 +794,9 @@ assert min(mean[1] for mean in mean_after.values()) > 0.9, (
 # %% [markdown]
 # At an equal budget and one shared schedule, both families write more than 90% of the validation
 # dates exactly after two epochs (asserted, on average over the three runs), near the ceiling; after
-# one epoch the two differ, by an amount that changes with the seed (printed). So on these short
-# dates, at this rate, the race does not rank the families. Short inputs in a fixed layout are not
+# one epoch they differ (printed), and which is ahead can change with the seed. With one rate for
+# both, untuned, that ranks this setting, not the families: on these short dates the race does not
+# rank them. Short inputs in a fixed layout are not
 # where attention over the whole sequence pays; why transformers took over lies elsewhere, in how
 # their computation can be spread over parallel hardware (section 6), and they pay a price for their
 # positions, which section 5 measures.
@@ -977,11 +978,12 @@ assert shift_accuracy[near_training].min() < 0.55, (
 # this seed's run. On some seeds the accuracy follows the wave of the encoding's second pair of
 # dimensions, whose period is $2\pi \cdot 10000^{2/12} \approx 29$ positions (dotted): half a period
 # on, the model is right on *fewer* sequences than a coin would be, and a whole period on, at
-# positions just as unseen, it is right again. Such a rule reads the *phase* of that wave, which it
-# saw only over positions 0 to 11; shifted by half a period it reads the phase backwards and the
-# answers flip. On other seeds the accuracy drops to about a coin's at the first shifts and stays
-# there. Either way an absolute encoding does not carry a rule to other positions, and which
-# positions happen to work is an accident of its waves. Relative encodings and RoPE make the scores
+# positions just as unseen, it is right again. The matching period points to a rule that reads
+# the *phase* of that wave, which it saw only over positions 0 to 11: shifted by half a period, it
+# would read the phase backwards and the answers would flip. On other seeds the model gives one
+# answer to every sequence from the first shifts on, right on about half of them. Either way an
+# absolute encoding does not carry a rule to other positions, and which positions happen to work is
+# an accident of its waves. Relative encodings and RoPE make the scores
 # depend only on the offsets between positions: they pass this shift test by construction. Longer
 # inputs are another matter: on tasks that a fixed-size state can solve, recurrent networks tend to
 # carry what they learned to longer sequences and transformers tend not to, relative encodings,
@@ -1218,9 +1220,11 @@ for n, lstm_time, attention_time in zip(
 # should more than double (4 times for a purely linear cost, once for a fixed one; more than twice
 # means the fixed cost $a$ is below the cost of 400 steps). For attention, the $T^2$ term takes over
 # at long lengths: its time above the $T = 25$ time, a measure of the work that grows with the
-# length without the fixed cost of a step, should grow from $T = 200$ to $T = 800$ by more than 6
-# times, where a linear cost gives $775 / 175 \approx 4.4$ (the LSTM's same measure is printed for
-# comparison). Which of the two is faster at a given length depends
+# length without the fixed cost of a step, should grow from $T = 200$ to $T = 800$ by more than a
+# linear cost's, which gives $775 / 175 \approx 4.4$. A measured linear cost need not come out at
+# exactly 4.4 (a step's cost is not quite constant, and the clock is noisy), so the assert compares
+# with a layer whose work is linear in $T$, timed in the same rounds: attention's measure must be
+# more than 1.5 times the LSTM's. Which of the two is faster at a given length depends
 # on the machine, and on a CPU it changes with the load, so on the CPU the book asserts no order
 # between them.
 
@@ -1266,9 +1270,9 @@ else:
         "the LSTM's time more than doubles from T = 200 to 800: the length-proportional"
         " part dominates"
     )
-    assert attention_growth > 6, (
-        "well above a linear cost (x4.4): the attention's quadratic term shows at long"
-        " lengths"
+    assert attention_growth > 1.5 * lstm_above_fixed_growth, (
+        "attention's time above its fixed cost grows more than 1.5 times as much as the"
+        " LSTM's: the quadratic term shows at long lengths"
     )
     lstm_over_attention = paired_ratio(step_times, ("LSTM", 400), ("attention", 400))
     assert lstm_over_attention > lstm_macs(400) / attention_block_macs(400), (
@@ -1336,7 +1340,8 @@ plt.show()
 #   reading a whole input; a decoder still writes one token after another (our `greedy_decode` even
 #   recomputes every position at every step; a key-value cache avoids that, chapter 11, section 6).
 # - **Positions it never saw.** Section 5: a recurrent state carries a rule to longer inputs; a rule
-#   learned on absolute positional encodings holds only where the encoding's waves repeat.
+#   learned on absolute positional encodings holds near its training positions, and on some seeds
+#   again where one of the encoding's waves comes round.
 #
 # Recent models (linear attention, state-space models: chapter 11) try to get both: parallel
 # training like a transformer and constant-memory recurrent inference like an RNN.

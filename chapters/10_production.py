@@ -958,7 +958,8 @@ assert after_restart[0] == first_run[0] != first_run[3], (
 # ### What determinism costs
 #
 # On a GPU, deterministic kernels are slower and an operation that has none raises an error. On any
-# device, a random operation without a seed raises an error once determinism is on. The cost we can
+# device, a random operation with no seed (neither its own nor a global one) raises an error once
+# determinism is on. The cost we can
 # see on a CPU is in `tf.data`: its documentation says that with determinism on, a pipeline whose
 # functions hold stateful operations runs them serially and loses its prefetching, and our simulated
 # read (`tf.py_function`) is stateful. We count the reads ahead and time section 3's epochs again,
@@ -984,12 +985,12 @@ print(
 assert deterministic_ahead == 0, "prefetching is off: every read waits its turn"
 
 # %% [markdown]
-# With determinism on, no read begins ahead any more (asserted), and the clock shows the time saved
-# gone. A pipeline without stateful functions keeps its prefetch. The documentation separates two
-# cases: a `map` whose function draws random numbers runs serially (no parallel calls), while other
-# stateful operations, like our Python call, also switch prefetching off for the whole pipeline; its
-# advice for random augmentation is stateless random operations (`tf.random.stateless_uniform` and
-# its kin).
+# With determinism on, no read begins ahead any more (asserted), and the time saved falls to about
+# nothing, within the clock's noise (printed). A pipeline without stateful functions keeps its
+# prefetch. The documentation separates two cases: a `map` whose function draws random numbers runs
+# serially (no parallel calls), while other stateful operations, like our Python call, also switch
+# prefetching off for the whole pipeline; its advice for random augmentation is stateless random
+# operations (`tf.random.stateless_uniform` and its kin).
 
 # %% [markdown]
 # ## 5. Scaling out with `tf.distribute`
@@ -1273,8 +1274,9 @@ assert (
 # $-k\eta \, \nabla L_{\mathcal{B}_1 \cup \dots \cup \mathcal{B}_k}(w_t)$, one
 # step with rate $k\eta$ on a batch $k$ times the size (the mean gradient over the union is the mean
 # of the $k$ batch gradients). Our loop uses momentum $m = 0.9$: the same argument holds for the
-# effective rate $\eta / (1 - m)$ once the momentum has built up, which takes about $m / (1 - m)$,
-# nine, steps at every batch size, a larger share of a run with fewer steps. We try it
+# effective rate $\eta / (1 - m)$ once the momentum has built up, over about $1 / (1 - m) = 10$
+# steps, at a cost of about $m / (1 - m) = 9$ steps of progress at every batch size: a larger share
+# of a run with fewer steps. We try it
 # on our forecaster with the same loop on one device, on the first 640 windows (so that batches of
 # 16, 64 and 128 are all full), for eight epochs from the same initial weights, from a small learning
 # rate, where that reasoning applies. The rule does not
@@ -1449,8 +1451,8 @@ if gpu_available():
 #   kept outside, and answers what the batch model answers; its memory per stream is constant. A
 #   SavedModel with two signatures in raw units (whole windows, and one step with its state) served
 #   the forecasts without our code.
-# - `tf.data` cut the same windows as NumPy; prefetching hid slow reads behind training, `tf.data`
-#   prefetched on its own, and op determinism switched it off.
+# - `tf.data` cut the same windows as NumPy; prefetching read the next batches while the model
+#   trained (counted), `tf.data` prefetched on its own, and op determinism switched it off.
 # - `MirroredStrategy` on two logical CPUs and `MultiWorkerMirroredStrategy` on two processes (with a
 #   custom loop, since Keras 3's `fit` fails there) gave the weights of one device with the same
 #   global batch, when the batches split evenly; a failed worker restarted from its checkpoint ended
