@@ -724,7 +724,7 @@ assert race_lstm.count_params() == lstm_attention_parameters(
 assert abs(race_lstm.count_params() / budget - 1) < 0.05, "budgets within 5%"
 
 # %% tags=["nbval-ignore-output"]
-race_peak = 2e-2  # chapter 5's rate, for both
+race_peak = 2e-2  # for both: the rate of chapter 5's encoder-decoders
 race_builders = {
     "transformer": lambda: build_transformer(vocabulary_size),
     "LSTM + attention": lambda: build_seq2seq(
