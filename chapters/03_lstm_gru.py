@@ -297,6 +297,12 @@ def lstm_step(x, h, c, kernel, recurrent_kernel, bias):
     )
 
 
+# %% [markdown]
+# The GRU's step: two gates, and the reset gate applied to the recurrent part of the candidate
+# after its product with the kernel (`reset_after=True`).
+
+
+# %%
 def gru_step(x, h, kernel, recurrent_kernel, bias):
     """One GRU step with reset_after=True (Keras 3's default), gate blocks [z, r, h],
     bias of shape (2, 3H)."""

@@ -1600,6 +1600,10 @@ def ibm_model_1(verses, iterations=6):
     )
 
 
+# %% [markdown]
+# Trained on the training verses and scored like the other aligners:
+
+# %% tags=["nbval-ignore-output"]
 translation_probability = ibm_model_1(train_verses)
 alignment["IBM Model 1"] = alignment_quality(
     lambda k, i, v: one_hot(

@@ -1046,6 +1046,12 @@ def dilated_causal_stack(num_layers, width=4):
     return keras.Model(inputs, x)
 
 
+# %% [markdown]
+# The probe: the gradient of the last output with respect to the first input, for random inputs.
+# A layer with no path between the two gives exactly zero.
+
+
+# %%
 def first_input_reaches_last_output(layer, rng, length=64, width=4):
     """Largest |d(last output) / d(first input)|: zero when no path joins them.
 

@@ -304,6 +304,11 @@ def voice_notes(column):
     return [tuple(note) for note in notes]
 
 
+# %% [markdown]
+# `synthesize` turns each voice's notes into samples and adds the four voices.
+
+
+# %%
 def synthesize(voices, seconds_per_step=SECONDS_PER_STEP, rate=SAMPLE_RATE):
     """Float samples of the four voices: sines with two overtones, a 10 ms attack and an
     exponential decay."""

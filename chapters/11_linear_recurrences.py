@@ -197,6 +197,11 @@ def hillis_steele_scan(a, b):
     return b, levels, combinations
 
 
+# %% [markdown]
+# And the closed form for a decay that is the same at every step: one matrix of powers.
+
+
+# %%
 def constant_decay_closed_form(decay, b):
     """h_t = sum_{s <= t} decay^(t - s) b_s for one decay per feature, as a product with
     a matrix of powers."""
