@@ -610,8 +610,8 @@ assert chained_day_errors > 0.5 * own_prefix_error["month"], (
 # Here we change the order of the *output*, in one model: it is trained on both orders at once,
 # half of the training dates written day first (`dd-mm-yyyy`), and its first decoder input, the
 # start symbol, says which order to write: `^` for year first, `-` for day first. The same network,
-# at the same point of its training, then writes each field at the start of the output and at its
-# end. We score each field by the model's loss with the true prefix fed (so chaining is left out),
+# at the same point of its training, then writes the year and the day at the start of the output
+# and at its end. We score each field by the model's loss with the true prefix fed (so chaining is left out),
 # in nats per field, summed over its characters, on the test dates.
 
 
