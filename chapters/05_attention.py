@@ -611,8 +611,11 @@ assert chained_day_errors > 0.5 * own_prefix_error["month"], (
 # half of the training dates written day first (`dd-mm-yyyy`), and its first decoder input, the
 # start symbol, says which order to write: `^` for year first, `-` for day first. The same network,
 # at the same point of its training, then writes the year and the day at the start of the output
-# and at its end. We score each field by the model's loss with the true prefix fed (so chaining is left out),
-# in nats per field, summed over its characters, on the test dates.
+# and at its end. Each order gets half of the training dates, so this model trains for five epochs,
+# until it has learned both: a comparison within a model that is still learning one of its
+# positions would measure how far training has come, not what the state loses. We score each field
+# by the model's loss with the true prefix fed (so chaining is left out), in nats per field, summed
+# over its characters, on the test dates.
 
 
 # %% tags=["nbval-ignore-output"]
@@ -635,6 +638,7 @@ compile_and_fit(
     both_orders_model,
     "no attention, both orders",
     both_orders_task,
+    epochs=5,
     check_each_epoch=False,
 )
 
@@ -680,19 +684,21 @@ year_late_cost = (
 print(
     f"the year written last costs {year_late_cost:.2f} times what it costs written first"
 )
-assert min(exact_by_order.values()) > 0.5, (
-    "the model has learned both orders: it writes most test dates exactly in either"
+assert min(exact_by_order.values()) > 0.8, (
+    "the model has learned both orders: it writes over 80% of the test dates exactly in"
+    " either"
 )
-assert year_late_cost < 1.5, (
-    "written last, the year costs the model less than 1.5 times what it costs written"
+assert year_late_cost < 1.25, (
+    "written last, the year costs the model less than 1.25 times what it costs written"
     " first"
 )
 
 # %% [markdown]
-# The model has learned both orders (asserted: it writes most test dates exactly in either).
-# Written last, after six other characters, the year costs it less than 1.5 times what it costs
-# written first (asserted): in one model at one point of its training, the state does not lose the
-# year on the way, so decay does not explain why the ISO run gets the year right most often.
+# The model has learned both orders (asserted: it writes over 80% of the test dates exactly in
+# either). Written last, after six other characters, the year costs it less than 1.25 times what
+# it costs written first (asserted): in a model that has learned both orders, the state does not
+# lose the year on the way, so decay does not explain why the ISO run gets the year right most
+# often.
 # Two explanations remain for the ISO run's order, and this chapter tests neither: the fields
 # differ in difficulty (the month is often a word in the input), and a model trained on one order
 # only may learn the field it always writes first sooner than the others.
@@ -908,8 +914,8 @@ print(
 #   close.
 # - The later a field is written by the model without attention, the more often it is wrong. Much
 #   of the day's excess over the month comes through a wrong month fed back (chaining). Decay does
-#   not explain the year's lead: one model trained on both orders pays less than 1.5 times as much
-#   for the year written last as written first.
+#   not explain the year's lead: one model that has learned both orders pays less than 1.25 times as
+#   much for the year written last as written first.
 # - The attention weights align output with input: the year rows put most of their weight on the year,
 #   wherever each language writes it (measured on every test date).
 
