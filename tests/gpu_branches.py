@@ -125,6 +125,8 @@ class _Taint(ast.NodeVisitor):
 
     def __init__(self):
         self.tainted, self.timing_functions = set(), set(TIMERS)
+        # names bound by `import`: `np.append(times, x)` returns a new array, it taints no module
+        self.modules = set()
         # enclosing device guards; (cell, line, guarded, source) of timing asserts
         self.guards, self.found = ([], [])
         self.cell = None
@@ -133,6 +135,10 @@ class _Taint(ast.NodeVisitor):
         return bool(
             _names_loaded(node) & self.tainted or _called(node) & self.timing_functions
         )
+
+    def visit_Import(self, node):
+        for alias in node.names:
+            self.modules.add(alias.asname or alias.name.split(".")[0])
 
     def visit_ImportFrom(self, node):
         for alias in node.names:
@@ -159,9 +165,11 @@ class _Taint(ast.NodeVisitor):
         self.visit_AugAssign(node)
 
     def visit_Call(self, node):
+        receiver = node.func.value if isinstance(node.func, ast.Attribute) else None
         if (
             isinstance(node.func, ast.Attribute)
             and node.func.attr in MUTATORS
+            and not (isinstance(receiver, ast.Name) and receiver.id in self.modules)
             and any(
                 self.reads_clock(argument)
                 for argument in [*node.args, *(k.value for k in node.keywords)]

@@ -127,6 +127,9 @@ def test_the_checker_follows_containers_modules_and_functions(tmp_path):
         assert slowdown() > 1
         def check():
             assert results["lstm"] < 9
+        import numpy as np
+        more = np.append(log, 1.0)
+        assert np.all(np.arange(3) >= 0)
         """,
     )
     assert [line for _, line, _, _ in gpu_branches.timing_asserts(path)] == [
