@@ -613,7 +613,7 @@ assert chained_day_errors > 0.5 * own_prefix_error["month"], (
 # at the same point of its training, then writes the year and the day at the start of the output
 # and at its end. Each order gets half of the training dates, so this model trains for five epochs,
 # until it has learned both: a comparison within a model that is still learning one of its
-# positions would measure how far training has come, not what the state loses. We score each field
+# positions would measure how far training has come. We score each field
 # by the model's loss with the true prefix fed (so chaining is left out), in nats per field, summed
 # over its characters, on the test dates.
 
@@ -684,24 +684,21 @@ year_late_cost = (
 print(
     f"the year written last costs {year_late_cost:.2f} times what it costs written first"
 )
-assert min(exact_by_order.values()) > 0.8, (
-    "the model has learned both orders: it writes over 80% of the test dates exactly in"
-    " either"
-)
-assert year_late_cost < 1.25, (
-    "written last, the year costs the model less than 1.25 times what it costs written"
-    " first"
+assert min(exact_by_order.values()) > 0.9, (
+    "the model has learned both orders: it writes over 90% of the test dates exactly in"
+    " either, the year included wherever it stands"
 )
 
 # %% [markdown]
-# The model has learned both orders (asserted: it writes over 80% of the test dates exactly in
-# either). Written last, after six other characters, the year costs it less than 1.25 times what
-# it costs written first (asserted): in a model that has learned both orders, the state does not
-# lose the year on the way, so decay does not explain why the ISO run gets the year right most
-# often.
-# Two explanations remain for the ISO run's order, and this chapter tests neither: the fields
-# differ in difficulty (the month is often a word in the input), and a model trained on one order
-# only may learn the field it always writes first sooner than the others.
+# The model has learned both orders: it writes over 90% of the test dates exactly in either
+# (asserted), the year included, also when it comes after six other characters. So a state that
+# has learned to can carry the year to the end of the output. How much more (or less) the year
+# costs written last than written first is printed: it moves with the seed, in both directions,
+# so this run shows no steady price of lateness. What gives the year its lead in the ISO run, which
+# trained on one order for three epochs, the chapter leaves open. Three candidates remain: the
+# fields differ in difficulty (the month is often a word in the input); a model trained on one
+# order may learn the field it always writes first sooner; and a state not yet fully trained may
+# lose more of what it must carry further.
 #
 # On this task the cost of the bottleneck is *slower learning*: the model must learn to pack every
 # fact into one vector and to unpack it again, while the attention model reads each fact where it
@@ -913,9 +910,9 @@ print(
 #   learned much faster than the same model without attention, which needed two more epochs to come
 #   close.
 # - The later a field is written by the model without attention, the more often it is wrong. Much
-#   of the day's excess over the month comes through a wrong month fed back (chaining). Decay does
-#   not explain the year's lead: one model that has learned both orders pays less than 1.25 times as
-#   much for the year written last as written first.
+#   of the day's excess over the month comes through a wrong month fed back (chaining). A model
+#   trained on both orders learns to write the year last as well as first; what gives the year its
+#   lead in a model trained on one order is left open.
 # - The attention weights align output with input: the year rows put most of their weight on the year,
 #   wherever each language writes it (measured on every test date).
 
