@@ -18,7 +18,8 @@ from utils.book import EpochLogger
 from utils.dates import make_date_pairs
 
 INPUT_LENGTH, OUTPUT_LENGTH = 30, 10
-OUTPUT_ALPHABET = "^0123456789-"  # "^": the start symbol the decoder reads first (by default)
+# "^": the start symbol the decoder reads first (by default)
+OUTPUT_ALPHABET = "^0123456789-"
 OUTPUT_IDS = {char: index for index, char in enumerate(OUTPUT_ALPHABET)}
 SIZES = {"train": 20_000, "valid": 500, "test": 2_000}
 
