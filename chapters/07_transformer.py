@@ -457,7 +457,10 @@ print(f"{len(task.x_train)} training pairs, {len(task.x_test)} test pairs")
 # %%
 class PositionalEmbedding(keras.layers.Layer):
     """Token embedding times sqrt(depth) plus the sinusoidal positional encoding, for
-    sequences of up to max_length tokens."""
+    sequences of up to max_length tokens, their positions counted from `offset` (0; read
+    at every call, so a model called directly sees a changed value: section 5 moves it)."""
+
+    offset = 0
 
     def __init__(self, vocabulary_size, depth, max_length=INPUT_LENGTH, **kwargs):
         super().__init__(**kwargs)
@@ -467,7 +470,10 @@ class PositionalEmbedding(keras.layers.Layer):
 
     def call(self, ids):
         length = keras.ops.shape(ids)[1]  # may be unknown until the model runs
-        positions = keras.ops.convert_to_tensor(self.encoding)[None, :length]
+        first = self.offset
+        positions = keras.ops.convert_to_tensor(self.encoding)[
+            None, first : first + length
+        ]
         return self.embedding(ids) * np.float32(np.sqrt(self.depth)) + positions
 
 
@@ -818,27 +824,13 @@ assert min(mean[1] for mean in mean_after.values()) > 0.9, (
 # A longer input changes two things for the transformer at once: the markers' positions, and the
 # number of positions its average runs over. So the transformer gets a second test that changes only
 # the positions: the 12-token test sequences themselves, read as if they started at position
-# `offset` instead of 0 (`ShiftablePositions` adds the encoding's rows from `offset` on).
+# `offset` instead of 0 (our `PositionalEmbedding` adds the encoding's rows from its `offset` on).
 
 
 # %%
-class ShiftablePositions(PositionalEmbedding):
-    """PositionalEmbedding whose positions start at `offset` (0 in training); the value is
-    read at every call, so a model called directly sees the current one."""
-
-    offset = 0
-
-    def call(self, ids):
-        length = keras.ops.shape(ids)[1]
-        rows = keras.ops.convert_to_tensor(self.encoding)[
-            self.offset : self.offset + length
-        ]
-        return self.embedding(ids) * np.float32(np.sqrt(self.depth)) + rows[None]
-
-
 def order_transformer(depth=12, heads=2, max_length=96):
     tokens = keras.Input((None,), dtype="int32")
-    embedded = ShiftablePositions(ORDER_VOCABULARY, depth, max_length)(tokens)
+    embedded = PositionalEmbedding(ORDER_VOCABULARY, depth, max_length)(tokens)
     attention = keras.layers.MultiHeadAttention(heads, depth // heads)
     x = residual_block(embedded, attention(embedded, embedded), "order_attention")
     x = residual_block(x, feed_forward(x, depth, "order_ff"), "order_ff")
@@ -915,7 +907,7 @@ assert min(order_accuracy["GRU(16)", test_set] for test_set in late_sets) > 0.9,
 # %% tags=["nbval-ignore-output"]
 def accuracy_at_offset(model, tokens, labels, offset):
     shiftable = next(
-        layer for layer in model.layers if isinstance(layer, ShiftablePositions)
+        layer for layer in model.layers if isinstance(layer, PositionalEmbedding)
     )
     shiftable.offset = offset
     try:
@@ -1245,19 +1237,20 @@ for n, lstm_time, attention_time in zip(
 # %% tags=["nbval-ignore-output"]
 slope, intercept, r_squared = linear_fit(timed_lengths, lstm_seconds)
 lstm_growth = paired_ratio(step_times, ("LSTM", 800), ("LSTM", 200))
-above_fixed_cost = {
-    length: np.array(step_times["attention", length])
-    - np.array(step_times["attention", 25])
-    for length in (200, 800)
-}
-attention_growth = float(np.median(above_fixed_cost[800] / above_fixed_cost[200]))
-lstm_above_fixed = {
-    length: np.array(step_times["LSTM", length]) - np.array(step_times["LSTM", 25])
-    for length in (200, 800)
-}
-lstm_above_fixed_growth = float(
-    np.median(lstm_above_fixed[800] / lstm_above_fixed[200])
-)
+
+
+def growth_above_shortest(name):
+    """Median over the rounds of how many times `name`'s time above its T = 25 time grows
+    from T = 200 to T = 800."""
+    above = {
+        length: np.array(step_times[name, length]) - np.array(step_times[name, 25])
+        for length in (200, 800)
+    }
+    return float(np.median(above[800] / above[200]))
+
+
+attention_growth = growth_above_shortest("attention")
+lstm_above_fixed_growth = growth_above_shortest("LSTM")
 print(
     f"LSTM: linear fit R^2 = {r_squared:.3f}, {slope * 1e6:.0f} µs per step, fixed cost"
     f" {intercept * 1e3:.1f} ms; x{lstm_growth:.1f} from T = 200 to 800"
