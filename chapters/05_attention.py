@@ -579,7 +579,7 @@ assert own_prefix_error["month"] < own_prefix_error["day"], (
 # chapter 6 discusses). Or the fields simply differ in difficulty: the year is four copied digits,
 # the month often a word.
 #
-# Two cheap runs test the first two. Feeding the model the *true* date as its decoder input
+# Two cheap runs probe the first two. Feeding the model the *true* date as its decoder input
 # (teacher forcing, one `predict`) removes chaining: no error of its own is fed back.
 
 # %% tags=["nbval-ignore-output"]
@@ -695,8 +695,8 @@ assert min(exact_by_order.values()) > 0.9, (
 
 # %% [markdown]
 # The model has learned both orders: it writes over 90% of the test dates exactly in either
-# (asserted), the year included, also when it comes after six other characters. So a state that
-# has learned to can carry the year to the end of the output. How much more (or less) the year
+# (asserted), the year included, also when it comes after six other characters. So a trained
+# state can carry the year to the end of the output. How much more (or less) the year
 # costs written last than written first is printed: it moves with the seed, in both directions,
 # so this run shows no steady price of lateness. What gives the year its lead in the ISO run, which
 # trained on one order for three epochs, the chapter leaves open. Three candidates remain: the
@@ -915,8 +915,8 @@ print(
 #   close.
 # - The later a field is written by the model without attention, the more often it is wrong. Much
 #   of the day's excess over the month comes through a wrong month fed back (chaining). A model
-#   trained on both orders learns to write the year last as well as first; what gives the year its
-#   lead in a model trained on one order is left open.
+#   trained on both orders also writes the year last correctly (over 90% of the dates exactly in
+#   either order); what gives the year its lead in a model trained on one order is left open.
 # - The attention weights align output with input: the year rows put most of their weight on the year,
 #   wherever each language writes it (measured on every test date).
 

@@ -986,11 +986,11 @@ assert deterministic_ahead == 0, "prefetching is off: every read waits its turn"
 
 # %% [markdown]
 # With determinism on, no read begins ahead any more (asserted), and the time saved falls to about
-# nothing, within the clock's noise (printed). A pipeline without stateful functions keeps its
-# prefetch. The documentation separates two cases: a `map` whose function draws random numbers runs
-# serially (no parallel calls), while other stateful operations, like our Python call, also switch
-# prefetching off for the whole pipeline; its advice for random augmentation is stateless random
-# operations (`tf.random.stateless_uniform` and its kin).
+# nothing (printed; the clock is noisy, so this is not asserted). A pipeline without stateful
+# functions keeps its prefetch. The documentation separates two cases: a `map` whose function draws
+# random numbers runs serially (no parallel calls), while other stateful operations, like our
+# Python call, also switch prefetching off for the whole pipeline; its advice for random
+# augmentation is stateless random operations (`tf.random.stateless_uniform` and its kin).
 
 # %% [markdown]
 # ## 5. Scaling out with `tf.distribute`
@@ -1451,7 +1451,7 @@ if gpu_available():
 #   kept outside, and answers what the batch model answers; its memory per stream is constant. A
 #   SavedModel with two signatures in raw units (whole windows, and one step with its state) served
 #   the forecasts without our code.
-# - `tf.data` cut the same windows as NumPy; prefetching read the next batches while the model
+# - `tf.data` cut the same windows as NumPy; prefetching read the next batch while the model
 #   trained (counted), `tf.data` prefetched on its own, and op determinism switched it off.
 # - `MirroredStrategy` on two logical CPUs and `MultiWorkerMirroredStrategy` on two processes (with a
 #   custom loop, since Keras 3's `fit` fails there) gave the weights of one device with the same
