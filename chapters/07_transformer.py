@@ -457,8 +457,9 @@ print(f"{len(task.x_train)} training pairs, {len(task.x_test)} test pairs")
 # %%
 class PositionalEmbedding(keras.layers.Layer):
     """Token embedding times sqrt(depth) plus the sinusoidal positional encoding, for
-    sequences of up to max_length tokens, their positions counted from `offset` (0; read
-    at every call, so a model called directly sees a changed value: section 5 moves it)."""
+    sequences of up to max_length tokens, their positions counted from `offset` (0;
+    read at every call, so a model called directly sees a changed value; section 5
+    moves it)."""
 
     offset = 0
 
